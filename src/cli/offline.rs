@@ -1,0 +1,85 @@
+//! `guichet translate` and `guichet consolidate`: office IT staff check their own exports
+//! offline, with the same mappings and merge the gateway uses.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::mapping::{DEFAULT_MAX_ANSWER_BYTES, MappingSet};
+use crate::merge::{YearRange, merge};
+use crate::model::{OfficeId, OfficeOutcome, Vn};
+use crate::view::{AccountView, AnswerView};
+
+/// One `OFFICE=DIALECT:FILE` argument of `guichet consolidate`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerArg {
+    /// The office that sent the answer.
+    pub office: OfficeId,
+    /// Its dialect.
+    pub dialect: String,
+    /// The answer file.
+    pub file: PathBuf,
+}
+
+impl std::str::FromStr for AnswerArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AnswerArg, String> {
+        let usage = || format!("{s:?}: expected OFFICE=DIALECT:FILE, e.g. 025.000=ech-ik:answer.xml");
+        let (office, rest) = s.split_once('=').ok_or_else(usage)?;
+        let (dialect, file) = rest.split_once(':').ok_or_else(usage)?;
+        if dialect.is_empty() || file.is_empty() {
+            return Err(usage());
+        }
+        Ok(AnswerArg {
+            office: office.parse().map_err(|e| format!("{s:?}: {e}"))?,
+            dialect: dialect.to_owned(),
+            file: PathBuf::from(file),
+        })
+    }
+}
+
+fn read_answer(mappings: &MappingSet, office: OfficeId, dialect: &str, file: &Path) -> anyhow::Result<crate::model::Answer> {
+    let mapping = mappings.get(dialect).with_context(|| {
+        let known: Vec<&str> = mappings.dialects().collect();
+        format!("unknown dialect {dialect:?} (known: {})", known.join(", "))
+    })?;
+    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    mapping
+        .translate(office, &body, DEFAULT_MAX_ANSWER_BYTES)
+        .with_context(|| format!("{} is not a valid {dialect} answer", file.display()))
+}
+
+/// Translates one answer file and returns its canonical JSON.
+pub fn translate(mappings_dir: &Path, dialect: &str, office: OfficeId, file: &Path) -> anyhow::Result<String> {
+    let mappings = MappingSet::load_dir(mappings_dir)?;
+    let answer = read_answer(&mappings, office, dialect, file)?;
+    Ok(serde_json::to_string_pretty(&AnswerView::from(&answer))?)
+}
+
+/// Merges several answer files into the consolidated account JSON.
+pub fn consolidate(mappings_dir: &Path, args: &[AnswerArg], range: YearRange) -> anyhow::Result<String> {
+    if args.is_empty() {
+        bail!("give at least one OFFICE=DIALECT:FILE answer");
+    }
+    let mappings = MappingSet::load_dir(mappings_dir)?;
+    let mut vn: Option<Vn> = None;
+    let mut outcomes = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        if args[..i].iter().any(|a| a.office == arg.office) {
+            bail!("office {} is given twice", arg.office);
+        }
+        let answer = read_answer(&mappings, arg.office, &arg.dialect, &arg.file)?;
+        match (vn, answer.vn) {
+            (Some(a), Some(b)) if a != b => {
+                bail!("{} is about another person than the answers before it", arg.file.display())
+            }
+            (None, Some(b)) => vn = Some(b),
+            _ => {}
+        }
+        outcomes.push(OfficeOutcome::answered(arg.office, &arg.office.to_string(), answer, Duration::ZERO));
+    }
+    let vn = vn.context("no answer names the person (no AHV number in any of them)")?;
+    let account = merge(vn, outcomes, range);
+    Ok(serde_json::to_string_pretty(&AccountView::from(&account))?)
+}

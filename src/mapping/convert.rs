@@ -1,0 +1,187 @@
+//! Wire values → canonical values. Each function says what it expected on failure.
+
+use std::borrow::Cow;
+
+use super::spec::{FieldSpec, Format, Slot};
+use crate::model::{Date, IncomeCode, Money, Month};
+
+/// A converted field value, before it is placed into its record.
+#[derive(Debug)]
+pub(crate) enum Value {
+    Text(String),
+    Int(u32),
+    Money(Money),
+    Date(Date),
+    Code(IncomeCode),
+    Name(String),
+}
+
+/// Converts the raw text of one field per its spec.
+pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, String> {
+    match spec.format {
+        Format::Text(max) => {
+            if raw.chars().count() > max {
+                return Err(format!("longer than {max} characters"));
+            }
+            Ok(Value::Text(raw.to_owned()))
+        }
+        Format::TwoDigits => IncomeCode::parse(raw).map(Value::Code).map_err(|e| e.to_string()),
+        Format::Integer => integer(raw).map(Value::Int),
+        Format::GMonth => {
+            let body = strip_timezone(raw);
+            match body.strip_prefix("--") {
+                Some(m) if m.len() == 2 => integer(m).map(Value::Int),
+                _ => Err("not an xs:gMonth like --07".into()),
+            }
+        }
+        Format::GYear => {
+            let body = strip_timezone(raw);
+            if body.len() == 4 {
+                integer(body).map(Value::Int)
+            } else {
+                Err("not an xs:gYear like 2020".into())
+            }
+        }
+        Format::Decimal2 => Money::parse(raw).map(Value::Money).map_err(|e| e.to_string()),
+        Format::Date => date(strip_timezone(raw)).map(Value::Date),
+        Format::Digits14 => {
+            if raw.len() == 14 && raw.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(Value::Text(raw.to_owned()))
+            } else {
+                Err("not 14 digits".into())
+            }
+        }
+        Format::Code => spec
+            .table
+            .iter()
+            .find(|(wire, _)| wire == raw)
+            .map(|(_, name)| Value::Name(name.clone()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = spec.table.iter().map(|(w, _)| w.as_str()).collect();
+                format!("not one of {}", known.join(", "))
+            }),
+    }
+}
+
+/// Checks a converted value against the canonical field's range.
+pub(crate) fn check_range(slot: Slot, v: &Value) -> Result<(), String> {
+    let int = |v: &Value| match v {
+        Value::Int(i) => Some(*i),
+        _ => None,
+    };
+    match slot {
+        Slot::MonthFrom | Slot::MonthTo => match int(v).and_then(Month::from_code) {
+            Some(_) => Ok(()),
+            None => Err("a month is 1–12, or 66 for unknown".into()),
+        },
+        Slot::Year => match int(v) {
+            Some(1948..=2100) => Ok(()),
+            _ => Err("a contribution year is 1948–2100".into()),
+        },
+        Slot::CareCreditFraction => match int(v) {
+            Some(1..=99) => Ok(()),
+            _ => Err("a care-credit fraction is 1–99".into()),
+        },
+        Slot::Degree => match int(v) {
+            Some(0..=100) => Ok(()),
+            _ => Err("a degree is 0–100 percent".into()),
+        },
+        Slot::AccountNumber => match v {
+            Value::Text(t) if t.is_empty() => Err("empty account number".into()),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn integer(s: &str) -> Result<u32, String> {
+    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not a whole number".into());
+    }
+    s.parse().map_err(|_| "not a whole number".into())
+}
+
+fn date(s: &str) -> Result<Date, String> {
+    let err = || "not a date like 2020-10-12".to_string();
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(err());
+    }
+    let year = integer(&s[..4]).map_err(|_| err())?;
+    let month = integer(&s[5..7]).map_err(|_| err())?;
+    let day = integer(&s[8..]).map_err(|_| err())?;
+    let month = time::Month::try_from(u8::try_from(month).map_err(|_| err())?).map_err(|_| err())?;
+    let year = i32::try_from(year).map_err(|_| err())?;
+    Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| err())?)
+        .map_err(|_| "not a calendar date".to_string())
+}
+
+/// Drops an XML Schema timezone suffix (`Z`, `+01:00`) from a date-like value.
+fn strip_timezone(s: &str) -> &str {
+    if let Some(body) = s.strip_suffix('Z') {
+        return body;
+    }
+    let b = s.as_bytes();
+    if b.len() > 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':' {
+        return &s[..s.len() - 6];
+    }
+    s
+}
+
+/// Turns a whole document's bytes into text per its XML declaration: UTF-8 (with or
+/// without BOM) or ISO-8859-1. Anything else is refused.
+pub(crate) fn decode_document(bytes: &[u8]) -> Result<Cow<'_, str>, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.starts_with(b"\xFE\xFF") || bytes.starts_with(b"\xFF\xFE") {
+        return Err("UTF-16 is not accepted; use UTF-8 or ISO-8859-1".into());
+    }
+    match declared_encoding(bytes).as_deref() {
+        None | Some("utf-8") | Some("utf8") => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to())),
+        Some("iso-8859-1") | Some("iso8859-1") | Some("iso_8859-1") | Some("latin1") | Some("l1") => {
+            Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()))
+        }
+        Some(other) => Err(format!("encoding {other:?} is not accepted; use UTF-8 or ISO-8859-1")),
+    }
+}
+
+/// The `encoding` pseudo-attribute of the XML declaration, lowercased.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    let head = bytes.get(..bytes.len().min(256))?;
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    let at = decl.find("encoding")?;
+    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &rest[1..];
+    let close = value.find(quote)?;
+    Some(value[..close].trim().to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings() {
+        let latin = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Rh\xF4ne</a>";
+        assert_eq!(decode_document(latin).expect("latin1"), "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Rhône</a>");
+        assert!(decode_document(b"<?xml version='1.0' encoding='UTF-8'?><a>\xF4</a>").is_err());
+        assert!(decode_document(b"<?xml version='1.0' encoding='Shift_JIS'?><a/>").is_err());
+        assert!(decode_document(b"\xEF\xBB\xBF<a/>").is_ok());
+        assert!(decode_document(b"\xFF\xFE<\0a\0/\0>\0").is_err());
+    }
+
+    #[test]
+    fn dates_and_timezones() {
+        assert!(date("2020-02-29").is_ok());
+        assert!(date("2021-02-29").is_err());
+        assert!(date("2020-1-01").is_err());
+        assert_eq!(strip_timezone("2020-10-12+02:00"), "2020-10-12");
+        assert_eq!(strip_timezone("--07Z"), "--07");
+    }
+}

@@ -1,0 +1,389 @@
+//! The streaming translator: walks an answer once with quick-xml's namespace-aware pull
+//! reader, matching elements by namespace URI + local name against the compiled
+//! [`Program`]. Unknown elements are skipped whole; the children of a record may come in
+//! any order; nothing is buffered but the values of the current record.
+
+use quick_xml::NsReader;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+
+use super::convert::{Value, check_range, convert, decode_document};
+use super::error::{AnswerError, AnswerErrorKind};
+use super::spec::{FieldSpec, Program, RecordKind, Role, Slot};
+use crate::model::{
+    Answer, AnswerStatus, Benefit, CaseStatus, CodeName, IkEntry, IvCase, Month, OfficeId, Vn,
+};
+
+/// Translates one answer of `office` (already size-checked by the caller).
+pub(crate) fn run(prog: &Program, office: OfficeId, bytes: &[u8]) -> Result<Answer, AnswerError> {
+    let text = decode_document(bytes).map_err(|m| AnswerError::new(AnswerErrorKind::Encoding(m)))?;
+    let mut walker = Walker::new(prog, office);
+    walker.walk(&text)?;
+    walker.finish()
+}
+
+struct Walker<'p> {
+    prog: &'p Program,
+    office: OfficeId,
+    /// Matched elements, root first.
+    stack: Vec<usize>,
+    /// Depth inside an unmatched element (skipped whole).
+    skip: usize,
+    /// The text of the value element being read.
+    buf: String,
+    capturing: bool,
+    root_closed: bool,
+    vn: Option<Vn>,
+    no_account: bool,
+    scope_number: Option<String>,
+    scope_agency: Option<String>,
+    scope_first_entry: usize,
+    scope_first_case: usize,
+    record: Vec<Option<String>>,
+    records_seen: usize,
+    entries: Vec<IkEntry>,
+    cases: Vec<IvCase>,
+}
+
+impl<'p> Walker<'p> {
+    fn new(prog: &'p Program, office: OfficeId) -> Self {
+        let width = prog.entry_fields.len().max(prog.case_fields.len());
+        Walker {
+            prog,
+            office,
+            stack: Vec::with_capacity(8),
+            skip: 0,
+            buf: String::new(),
+            capturing: false,
+            root_closed: false,
+            vn: None,
+            no_account: false,
+            scope_number: None,
+            scope_agency: None,
+            scope_first_entry: 0,
+            scope_first_case: 0,
+            record: vec![None; width],
+            records_seen: 0,
+            entries: Vec::new(),
+            cases: Vec::new(),
+        }
+    }
+
+    fn walk(&mut self, text: &str) -> Result<(), AnswerError> {
+        let mut reader = NsReader::from_str(text);
+        reader.config_mut().expand_empty_elements = true;
+        loop {
+            let event = reader.read_resolved_event();
+            let syntax = |e: &dyn std::fmt::Display, pos: u64| {
+                let mut err = AnswerError::new(AnswerErrorKind::Syntax(e.to_string()));
+                err.position = Some(pos);
+                err
+            };
+            match event {
+                Err(e) => return Err(syntax(&e, reader.error_position())),
+                Ok((ns, Event::Start(start))) => {
+                    let uri: &[u8] = match ns {
+                        ResolveResult::Bound(n) => n.into_inner(),
+                        ResolveResult::Unbound => b"",
+                        ResolveResult::Unknown(p) => {
+                            let msg = format!("undeclared prefix {:?}", String::from_utf8_lossy(&p));
+                            return Err(syntax(&msg, reader.buffer_position()));
+                        }
+                    };
+                    let uri = uri.to_vec();
+                    self.start(&uri, start.local_name().into_inner())?;
+                }
+                Ok((_, Event::End(_))) => self.end()?,
+                Ok((_, Event::Text(t))) => {
+                    if self.reading() {
+                        let s = t.xml_content().map_err(|e| syntax(&e, reader.buffer_position()))?;
+                        self.buf.push_str(&s);
+                    }
+                }
+                Ok((_, Event::CData(c))) => {
+                    if self.reading() {
+                        let s = c.decode().map_err(|e| syntax(&e, reader.buffer_position()))?;
+                        self.buf.push_str(&s);
+                    }
+                }
+                Ok((_, Event::GeneralRef(r))) => {
+                    if self.reading() {
+                        let c = resolve_reference(&r).map_err(|m| syntax(&m, reader.buffer_position()))?;
+                        self.buf.push(c);
+                    }
+                }
+                Ok((_, Event::DocType(_))) => {
+                    let mut err = AnswerError::new(AnswerErrorKind::Doctype);
+                    err.position = Some(reader.buffer_position());
+                    return Err(err);
+                }
+                Ok((_, Event::Eof)) => break,
+                Ok(_) => {} // declaration, comments, processing instructions
+            }
+        }
+        if !self.root_closed {
+            return Err(AnswerError::new(AnswerErrorKind::Truncated));
+        }
+        Ok(())
+    }
+
+    fn reading(&self) -> bool {
+        self.capturing && self.skip == 0
+    }
+
+    fn start(&mut self, uri: &[u8], local: &[u8]) -> Result<(), AnswerError> {
+        if self.skip > 0 {
+            self.skip += 1;
+            return Ok(());
+        }
+        let Some(&top) = self.stack.last() else {
+            if self.root_closed {
+                return Err(AnswerError::new(AnswerErrorKind::Syntax("content after the root element".into())));
+            }
+            let root = &self.prog.nodes[0];
+            if root.uri.as_bytes() != uri || root.local.as_bytes() != local {
+                let found = format!("{{{}}}{}", String::from_utf8_lossy(uri), String::from_utf8_lossy(local));
+                return Err(AnswerError::new(AnswerErrorKind::WrongRoot { found }));
+            }
+            self.stack.push(0);
+            return Ok(());
+        };
+        let nodes = &self.prog.nodes;
+        let child = nodes[top]
+            .children
+            .iter()
+            .copied()
+            .find(|&c| nodes[c].local.as_bytes() == local && nodes[c].uri.as_bytes() == uri);
+        let Some(child) = child else {
+            self.skip = 1;
+            return Ok(());
+        };
+        self.stack.push(child);
+        match nodes[child].role {
+            Role::Vn | Role::OfficeNumber | Role::OfficeAgency | Role::Field(..) => {
+                self.capturing = true;
+                self.buf.clear();
+            }
+            Role::NoAccount => self.no_account = true,
+            Role::OfficeScope => {
+                self.scope_number = None;
+                self.scope_agency = None;
+                self.scope_first_entry = self.entries.len();
+                self.scope_first_case = self.cases.len();
+            }
+            Role::Record(_) => {
+                self.records_seen += 1;
+                self.record.iter_mut().for_each(|slot| *slot = None);
+            }
+            Role::Plain => {}
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), AnswerError> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        let role = match self.stack.last() {
+            Some(&node) => self.prog.nodes[node].role,
+            None => return Ok(()),
+        };
+        match role {
+            Role::Vn => {
+                let vn = Vn::parse(self.buf.trim()).map_err(|e| {
+                    AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
+                })?;
+                self.vn = Some(vn);
+            }
+            Role::OfficeNumber => self.scope_number = Some(self.buf.trim().to_owned()),
+            Role::OfficeAgency => self.scope_agency = Some(self.buf.trim().to_owned()),
+            Role::Field(_, index) => {
+                let slot = &mut self.record[usize::from(index)];
+                if slot.is_some() {
+                    return Err(AnswerError::new(AnswerErrorKind::Repeated).at(self.path()));
+                }
+                *slot = Some(self.buf.trim().to_owned());
+            }
+            Role::Record(kind) => self.finish_record(kind)?,
+            Role::OfficeScope => self.finish_scope()?,
+            Role::NoAccount | Role::Plain => {}
+        }
+        self.capturing = false;
+        self.stack.pop();
+        if self.stack.is_empty() {
+            self.root_closed = true;
+        }
+        Ok(())
+    }
+
+    /// `/ik:message/ik:content/ik:account/ik:entry[3]/ik:income` for the current element.
+    fn path(&self) -> String {
+        let mut p = String::new();
+        for &n in &self.stack {
+            p.push('/');
+            p.push_str(&self.prog.nodes[n].display);
+            if matches!(self.prog.nodes[n].role, Role::Record(_)) {
+                p.push_str(&format!("[{}]", self.records_seen));
+            }
+        }
+        p
+    }
+
+    fn finish_record(&mut self, kind: RecordKind) -> Result<(), AnswerError> {
+        let fields = match kind {
+            RecordKind::Entry => &self.prog.entry_fields,
+            RecordKind::Case => &self.prog.case_fields,
+        };
+        let mut values: Vec<(Slot, Value)> = Vec::with_capacity(fields.len());
+        for (i, spec) in fields.iter().enumerate() {
+            let raw = self.record[i].take().filter(|s| !s.is_empty()).or_else(|| spec.default.clone());
+            let Some(raw) = raw else {
+                if spec.required {
+                    return Err(AnswerError::new(AnswerErrorKind::Missing).at(self.field_path(spec)));
+                }
+                continue;
+            };
+            let value = convert(spec, &raw)
+                .and_then(|v| check_range(spec.slot, &v).map(|()| v))
+                .map_err(|m| {
+                    AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.field_path(spec)).with_value(&raw)
+                })?;
+            values.push((spec.slot, value));
+        }
+        match kind {
+            RecordKind::Entry => {
+                let entry = build_entry(self.office, values).map_err(|m| {
+                    AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path())
+                })?;
+                self.entries.push(entry);
+            }
+            RecordKind::Case => {
+                let case = build_case(self.office, values).map_err(|m| {
+                    AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path())
+                })?;
+                self.cases.push(case);
+            }
+        }
+        Ok(())
+    }
+
+    fn field_path(&self, spec: &FieldSpec) -> String {
+        format!("{}/{}", self.path(), spec.display)
+    }
+
+    /// The office named by the scope applies to the records read inside it; it must be
+    /// the adapter's fund (any agency of it).
+    fn finish_scope(&mut self) -> Result<(), AnswerError> {
+        let path = self.path();
+        let bad = |m: String| AnswerError::new(AnswerErrorKind::Inconsistent(m)).at(path.clone());
+        let number = self.scope_number.as_deref().ok_or_else(|| bad("the account does not name its office".into()))?;
+        let agency = self.scope_agency.as_deref().unwrap_or("0");
+        let parse = |s: &str| s.parse::<u16>().ok().filter(|_| !s.is_empty() && s.len() <= 3);
+        let id = parse(number)
+            .zip(parse(agency))
+            .and_then(|(n, a)| OfficeId::new(n, a))
+            .ok_or_else(|| bad(format!("office number {number:?} / agency {agency:?} is not an office id")))?;
+        if id.number != self.office.number {
+            return Err(bad(format!("the answer names office {id}, the adapter is for {}", self.office)));
+        }
+        self.entries[self.scope_first_entry..].iter_mut().for_each(|e| e.office = id);
+        self.cases[self.scope_first_case..].iter_mut().for_each(|c| c.office = id);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Answer, AnswerError> {
+        if self.no_account && (!self.entries.is_empty() || !self.cases.is_empty()) {
+            let m = "a negative report that also carries records".to_string();
+            return Err(AnswerError::new(AnswerErrorKind::Inconsistent(m)));
+        }
+        let empty = self.entries.is_empty() && self.cases.is_empty();
+        let status = if self.no_account || (self.prog.empty_is_no_account && empty) {
+            AnswerStatus::NoAccount
+        } else {
+            AnswerStatus::Ok
+        };
+        Ok(Answer { status, vn: self.vn, entries: self.entries, iv_cases: self.cases })
+    }
+}
+
+fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String> {
+    if r.is_char_ref() {
+        return match r.resolve_char_ref() {
+            Ok(Some(c)) => Ok(c),
+            _ => Err("invalid character reference".into()),
+        };
+    }
+    match r.decode().map_err(|e| e.to_string())?.as_ref() {
+        "amp" => Ok('&'),
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "quot" => Ok('"'),
+        "apos" => Ok('\''),
+        other => Err(format!("unknown entity &{other}; (no DTD entities are ever expanded)")),
+    }
+}
+
+fn build_entry(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IkEntry, String> {
+    let mut e = IkEntry {
+        year: 0,
+        office,
+        account_number: String::new(),
+        month_from: Month::Unknown,
+        month_to: Month::Unknown,
+        income_code: crate::model::IncomeCode::new(0, 0).ok_or("income code")?,
+        income: crate::model::Money::ZERO,
+        care_credit_fraction: None,
+        employer: None,
+        booking_date: None,
+    };
+    for (slot, value) in values {
+        match (slot, value) {
+            (Slot::AccountNumber, Value::Text(t)) => e.account_number = t,
+            (Slot::IncomeCode, Value::Code(c)) => e.income_code = c,
+            (Slot::CareCreditFraction, Value::Int(i)) => e.care_credit_fraction = u8::try_from(i).ok(),
+            (Slot::MonthFrom, Value::Int(i)) => e.month_from = Month::from_code(i).ok_or("month")?,
+            (Slot::MonthTo, Value::Int(i)) => e.month_to = Month::from_code(i).ok_or("month")?,
+            (Slot::Year, Value::Int(i)) => e.year = u16::try_from(i).map_err(|_| "year")?,
+            (Slot::Income, Value::Money(m)) => e.income = m,
+            (Slot::Employer, Value::Text(t)) => e.employer = Some(t),
+            (Slot::BookingDate, Value::Date(d)) => e.booking_date = Some(d),
+            (slot, _) => return Err(format!("field {slot:?} does not belong to an IK entry")),
+        }
+    }
+    if let (Month::Known(a), Month::Known(b)) = (e.month_from, e.month_to)
+        && a > b
+    {
+        return Err(format!("monthFrom {a} is after monthTo {b}"));
+    }
+    Ok(e)
+}
+
+fn build_case(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IvCase, String> {
+    let mut c = IvCase {
+        office,
+        decision_number: String::new(),
+        benefit: Benefit::Pension,
+        status: CaseStatus::Registered,
+        degree: None,
+        valid_from: None,
+        valid_to: None,
+    };
+    for (slot, value) in values {
+        match (slot, value) {
+            (Slot::DecisionNumber, Value::Text(t)) => c.decision_number = t,
+            (Slot::Benefit, Value::Name(n)) => c.benefit = Benefit::from_name(&n).ok_or("benefit")?,
+            (Slot::Status, Value::Name(n)) => c.status = CaseStatus::from_name(&n).ok_or("status")?,
+            (Slot::Degree, Value::Int(i)) => c.degree = u8::try_from(i).ok(),
+            (Slot::ValidFrom, Value::Date(d)) => c.valid_from = Some(d),
+            (Slot::ValidTo, Value::Date(d)) => c.valid_to = Some(d),
+            (slot, _) => return Err(format!("field {slot:?} does not belong to an IV case")),
+        }
+    }
+    if let (Some(from), Some(to)) = (c.valid_from, c.valid_to)
+        && from > to
+    {
+        return Err("validFrom is after validTo".into());
+    }
+    Ok(c)
+}

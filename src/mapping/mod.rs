@@ -1,0 +1,138 @@
+//! Declarative mappings: one file per office dialect (`mappings/*.toml`) says, as data,
+//! how to build the request for an office and how to read its answer into the canonical
+//! model. Files are compiled once at load; translation streams the XML.
+//!
+//! This module owns office XML. Nothing outside it reads or writes office XML, except the
+//! simulator, which plays the offices.
+
+mod convert;
+mod engine;
+mod error;
+mod request;
+mod spec;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::{AnswerError, AnswerErrorKind, MappingError};
+pub use request::{RequestParams, Template};
+
+use crate::model::{Answer, OfficeId};
+
+/// Default answer size limit (the contract's 4 MiB).
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// One compiled dialect.
+#[derive(Debug)]
+pub struct Mapping {
+    dialect: String,
+    description: String,
+    program: spec::Program,
+    template: Template,
+}
+
+impl Mapping {
+    /// Compiles a mapping from its text; `origin` names it in errors.
+    pub fn from_toml(origin: &Path, text: &str) -> Result<Mapping, MappingError> {
+        let c = spec::compile(origin, text)?;
+        Ok(Mapping {
+            dialect: c.dialect,
+            description: c.description,
+            program: c.program,
+            template: c.template,
+        })
+    }
+
+    /// Reads and compiles one mapping file.
+    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+            file: path.to_owned(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Mapping::from_toml(path, &text)
+    }
+
+    /// The dialect's name (`ech-ik`).
+    pub fn dialect(&self) -> &str {
+        &self.dialect
+    }
+
+    /// One line saying what the dialect is.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The request body for one office.
+    pub fn request(&self, params: &RequestParams<'_>) -> String {
+        self.template.render(params)
+    }
+
+    /// Translates one answer of `office`. Bodies over `max_bytes` are refused unread.
+    pub fn translate(&self, office: OfficeId, body: &[u8], max_bytes: usize) -> Result<Answer, AnswerError> {
+        let result = if body.len() > max_bytes {
+            Err(AnswerError::new(AnswerErrorKind::TooLarge { limit: max_bytes }))
+        } else {
+            engine::run(&self.program, office, body)
+        };
+        result.map_err(|mut e| {
+            e.office = Some(office);
+            e
+        })
+    }
+}
+
+/// Every dialect the gateway speaks, by name.
+#[derive(Debug, Clone, Default)]
+pub struct MappingSet {
+    by_dialect: BTreeMap<String, Arc<Mapping>>,
+}
+
+impl MappingSet {
+    /// Loads every `*.toml` of `dir`. A file's `dialect` must equal its file name.
+    pub fn load_dir(dir: &Path) -> Result<MappingSet, MappingError> {
+        let read_err = |e: std::io::Error| MappingError {
+            file: dir.to_owned(),
+            line: None,
+            message: format!("cannot read the mappings folder: {e}"),
+        };
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        let mut set = MappingSet::default();
+        for path in paths {
+            let mapping = Mapping::load(&path)?;
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            if stem != mapping.dialect {
+                return Err(MappingError {
+                    file: path.clone(),
+                    line: None,
+                    message: format!("dialect {:?} must be named {}.toml", mapping.dialect, mapping.dialect),
+                });
+            }
+            set.by_dialect.insert(mapping.dialect.clone(), Arc::new(mapping));
+        }
+        if set.by_dialect.is_empty() {
+            return Err(MappingError {
+                file: dir.to_owned(),
+                line: None,
+                message: "no mapping (*.toml) in this folder".into(),
+            });
+        }
+        Ok(set)
+    }
+
+    /// The mapping of a dialect.
+    pub fn get(&self, dialect: &str) -> Option<&Arc<Mapping>> {
+        self.by_dialect.get(dialect)
+    }
+
+    /// Dialect names, sorted.
+    pub fn dialects(&self) -> impl Iterator<Item = &str> {
+        self.by_dialect.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,275 @@
+//! The merge: a pure function from the per-office outcomes of one query to the
+//! consolidated account. No I/O, no clock, no randomness: same outcomes in any order,
+//! same account.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::model::{Genre, IkEntry, IvCase, Money, OfficeId, OfficeOutcome, SourceStatus, Vn};
+
+#[cfg(test)]
+mod tests;
+
+/// Inclusive bounds on contribution years asked for (`yearFrom`, `yearTo`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct YearRange {
+    /// First year kept, if bounded.
+    pub from: Option<u16>,
+    /// Last year kept, if bounded.
+    pub to: Option<u16>,
+}
+
+impl YearRange {
+    /// Whether `year` lies in the range.
+    pub fn contains(&self, year: u16) -> bool {
+        self.from.is_none_or(|f| year >= f) && self.to.is_none_or(|t| year <= t)
+    }
+}
+
+/// One consolidated account: every planned office's status and what they reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsolidatedAccount {
+    /// The person.
+    pub vn: Vn,
+    /// True only when every planned office answered (`ok` or `no_account`).
+    pub complete: bool,
+    /// One line per planned office, sorted by office id.
+    pub sources: Vec<Source>,
+    /// Every entry, sorted by year, office, account number, month.
+    pub entries: Vec<MergedEntry>,
+    /// Net income and covered months per year present in `entries`.
+    pub years: Vec<YearSummary>,
+    /// IV cases, sorted by office and decision number.
+    pub iv_cases: Vec<IvCase>,
+    /// Years between the first and last with zero net income and no care credit.
+    pub gaps: Vec<u16>,
+    /// What the merge could not reconcile: kept visible, never dropped.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// The status line of one office.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The office.
+    pub office: OfficeId,
+    /// Its display name.
+    pub name: String,
+    /// What happened.
+    pub status: SourceStatus,
+    /// How many entries it contributed (within the year range).
+    pub entries: usize,
+    /// How long it took.
+    pub latency: Duration,
+}
+
+/// An entry of the consolidated account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedEntry {
+    /// The entry as its office reported it.
+    pub entry: IkEntry,
+    /// True when a reversal of the same office cancels this entry.
+    pub cancelled: bool,
+}
+
+/// The summary of one contribution year.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct YearSummary {
+    /// The year.
+    pub year: u16,
+    /// Net income: the sum of all the year's entries, reversals included.
+    pub income: Money,
+    /// Distinct calendar months covered by entries neither reversed nor reversals.
+    pub months: u8,
+}
+
+/// Something in the offices' data that the merge reports rather than hides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    /// A reversal with no matching entry to cancel; it stays in `entries` and the sums.
+    UnmatchedReversal {
+        /// Office that booked the reversal.
+        office: OfficeId,
+        /// Account number of the reversal.
+        account_number: String,
+        /// Year of the reversal.
+        year: u16,
+        /// Its (negative) amount.
+        income: Money,
+    },
+    /// The same entry was reported more than once; it is counted once.
+    Duplicate {
+        /// Office of the entry.
+        office: OfficeId,
+        /// Account number of the entry.
+        account_number: String,
+        /// Year of the entry.
+        year: u16,
+        /// How many extra copies were dropped.
+        extra: usize,
+    },
+}
+
+/// Merges the outcomes of one query into the consolidated account.
+///
+/// Entries outside `range` are left out. Identical entries count once (reported as a
+/// [`Conflict::Duplicate`]); each reversal cancels at most one entry of the same office,
+/// account, year, genre and opposite amount (same months preferred); an unmatched reversal
+/// is kept and reported.
+pub fn merge(vn: Vn, outcomes: Vec<OfficeOutcome>, range: YearRange) -> ConsolidatedAccount {
+    let mut sources = Vec::with_capacity(outcomes.len());
+    let mut all_entries = Vec::new();
+    let mut iv_cases = Vec::new();
+    for outcome in outcomes {
+        let kept: Vec<IkEntry> = outcome
+            .entries
+            .into_iter()
+            .filter(|e| range.contains(e.year))
+            .collect();
+        sources.push(Source {
+            office: outcome.office,
+            name: outcome.name,
+            status: outcome.status,
+            entries: kept.len(),
+            latency: outcome.latency,
+        });
+        all_entries.extend(kept);
+        iv_cases.extend(outcome.iv_cases);
+    }
+    sources.sort_by(|a, b| a.office.cmp(&b.office).then_with(|| a.name.cmp(&b.name)));
+    iv_cases.sort();
+    iv_cases.dedup();
+
+    let mut conflicts = Vec::new();
+    let entries = dedup_entries(all_entries, &mut conflicts);
+    let entries = match_reversals(entries, &mut conflicts);
+    let (years, gaps) = summarize(&entries);
+    ConsolidatedAccount {
+        vn,
+        complete: sources.iter().all(|s| s.status.is_answer()),
+        sources,
+        entries,
+        years,
+        iv_cases,
+        gaps,
+        conflicts,
+    }
+}
+
+fn dedup_entries(mut entries: Vec<IkEntry>, conflicts: &mut Vec<Conflict>) -> Vec<IkEntry> {
+    entries.sort();
+    let mut out: Vec<IkEntry> = Vec::with_capacity(entries.len());
+    for e in entries {
+        match out.last() {
+            Some(last) if *last == e => match conflicts.last_mut() {
+                Some(Conflict::Duplicate {
+                    office,
+                    account_number,
+                    year,
+                    extra,
+                }) if *office == e.office && *account_number == e.account_number && *year == e.year => {
+                    *extra += 1;
+                }
+                _ => conflicts.push(Conflict::Duplicate {
+                    office: e.office,
+                    account_number: e.account_number.clone(),
+                    year: e.year,
+                    extra: 1,
+                }),
+            },
+            _ => out.push(e),
+        }
+    }
+    out
+}
+
+fn match_reversals(entries: Vec<IkEntry>, conflicts: &mut Vec<Conflict>) -> Vec<MergedEntry> {
+    let mut merged: Vec<MergedEntry> = entries
+        .into_iter()
+        .map(|entry| MergedEntry {
+            entry,
+            cancelled: false,
+        })
+        .collect();
+    let reversals: Vec<usize> = (0..merged.len())
+        .filter(|&i| merged[i].entry.income_code.is_reversal())
+        .collect();
+    let mut unmatched = Vec::new();
+    for &r in &reversals {
+        let strict = find_cancelled(&merged, r, true);
+        match strict.or_else(|| find_cancelled(&merged, r, false)) {
+            Some(c) => merged[c].cancelled = true,
+            None => unmatched.push(r),
+        }
+    }
+    for r in unmatched {
+        let e = &merged[r].entry;
+        conflicts.push(Conflict::UnmatchedReversal {
+            office: e.office,
+            account_number: e.account_number.clone(),
+            year: e.year,
+            income: e.income,
+        });
+    }
+    merged
+}
+
+/// The first (in sorted order) entry that reversal `r` can cancel.
+fn find_cancelled(merged: &[MergedEntry], r: usize, same_months: bool) -> Option<usize> {
+    let rev = &merged[r].entry;
+    merged.iter().position(|m| {
+        let e = &m.entry;
+        !m.cancelled
+            && !e.income_code.is_reversal()
+            && e.office == rev.office
+            && e.year == rev.year
+            && e.account_number == rev.account_number
+            && e.income_code.genre_digit() == rev.income_code.genre_digit()
+            && e.income == -rev.income
+            && (!same_months || (e.month_from == rev.month_from && e.month_to == rev.month_to))
+    })
+}
+
+#[derive(Default)]
+struct YearAcc {
+    income: Money,
+    months: u16,
+    care_credit: bool,
+}
+
+fn summarize(entries: &[MergedEntry]) -> (Vec<YearSummary>, Vec<u16>) {
+    let mut years: BTreeMap<u16, YearAcc> = BTreeMap::new();
+    for m in entries {
+        let e = &m.entry;
+        let acc = years.entry(e.year).or_default();
+        acc.income = acc.income.saturating_add(e.income);
+        if e.income_code.is_reversal() || m.cancelled {
+            continue;
+        }
+        for month in e.months() {
+            acc.months |= 1 << month;
+        }
+        if e.income_code.genre() == Genre::CareCreditOrVoluntary {
+            acc.care_credit = true;
+        }
+    }
+    let summaries = years
+        .iter()
+        .map(|(&year, acc)| YearSummary {
+            year,
+            income: acc.income,
+            months: acc.months.count_ones() as u8,
+        })
+        .collect();
+    let mut gaps = Vec::new();
+    if let (Some(&first), Some(&last)) = (years.keys().next(), years.keys().next_back()) {
+        for year in first..=last {
+            let empty = years
+                .get(&year)
+                .is_none_or(|acc| acc.income == Money::ZERO && !acc.care_credit);
+            if empty {
+                gaps.push(year);
+            }
+        }
+    }
+    (summaries, gaps)
+}

@@ -1,0 +1,16 @@
+//! The canonical model: what guichet knows about persons, offices, accounts and cases.
+//! Pure data with its validation; no I/O, no XML, no HTTP types.
+
+mod ahv;
+mod entry;
+mod income;
+mod money;
+mod office;
+mod outcome;
+
+pub use ahv::{Vn, VnError};
+pub use entry::{Benefit, CaseStatus, CodeName, Date, IkEntry, IvCase, Month};
+pub use income::{Genre, IncomeCode, IncomeCodeError};
+pub use money::{Money, MoneyError};
+pub use office::{CANTONS, Canton, CantonError, OfficeId, OfficeIdError, OfficeKind};
+pub use outcome::{Answer, AnswerStatus, OfficeOutcome, SourceStatus, same_person};
