@@ -12,4 +12,6 @@ pub mod cli;
 pub mod mapping;
 pub mod merge;
 pub mod model;
+pub mod pki;
+pub mod tls;
 pub mod view;

@@ -65,11 +65,22 @@ fn print_out(text: &str) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Translate { dialect, office, mappings, file } => {
-            cli::translate(&mappings, &dialect, office, &file).and_then(|json| print_out(&json))
-        }
-        Command::Consolidate { mappings, year_from, year_to, answers } => {
-            let range = YearRange { from: year_from, to: year_to };
+        Command::Translate {
+            dialect,
+            office,
+            mappings,
+            file,
+        } => cli::translate(&mappings, &dialect, office, &file).and_then(|json| print_out(&json)),
+        Command::Consolidate {
+            mappings,
+            year_from,
+            year_to,
+            answers,
+        } => {
+            let range = YearRange {
+                from: year_from,
+                to: year_to,
+            };
             cli::consolidate(&mappings, &answers, range).and_then(|json| print_out(&json))
         }
     };

@@ -25,7 +25,8 @@ pub struct AnswerArg {
 impl std::str::FromStr for AnswerArg {
     type Err = String;
     fn from_str(s: &str) -> Result<AnswerArg, String> {
-        let usage = || format!("{s:?}: expected OFFICE=DIALECT:FILE, e.g. 025.000=ech-ik:answer.xml");
+        let usage =
+            || format!("{s:?}: expected OFFICE=DIALECT:FILE, e.g. 025.000=ech-ik:answer.xml");
         let (office, rest) = s.split_once('=').ok_or_else(usage)?;
         let (dialect, file) = rest.split_once(':').ok_or_else(usage)?;
         if dialect.is_empty() || file.is_empty() {
@@ -39,7 +40,12 @@ impl std::str::FromStr for AnswerArg {
     }
 }
 
-fn read_answer(mappings: &MappingSet, office: OfficeId, dialect: &str, file: &Path) -> anyhow::Result<crate::model::Answer> {
+fn read_answer(
+    mappings: &MappingSet,
+    office: OfficeId,
+    dialect: &str,
+    file: &Path,
+) -> anyhow::Result<crate::model::Answer> {
     let mapping = mappings.get(dialect).with_context(|| {
         let known: Vec<&str> = mappings.dialects().collect();
         format!("unknown dialect {dialect:?} (known: {})", known.join(", "))
@@ -51,14 +57,23 @@ fn read_answer(mappings: &MappingSet, office: OfficeId, dialect: &str, file: &Pa
 }
 
 /// Translates one answer file and returns its canonical JSON.
-pub fn translate(mappings_dir: &Path, dialect: &str, office: OfficeId, file: &Path) -> anyhow::Result<String> {
+pub fn translate(
+    mappings_dir: &Path,
+    dialect: &str,
+    office: OfficeId,
+    file: &Path,
+) -> anyhow::Result<String> {
     let mappings = MappingSet::load_dir(mappings_dir)?;
     let answer = read_answer(&mappings, office, dialect, file)?;
     Ok(serde_json::to_string_pretty(&AnswerView::from(&answer))?)
 }
 
 /// Merges several answer files into the consolidated account JSON.
-pub fn consolidate(mappings_dir: &Path, args: &[AnswerArg], range: YearRange) -> anyhow::Result<String> {
+pub fn consolidate(
+    mappings_dir: &Path,
+    args: &[AnswerArg],
+    range: YearRange,
+) -> anyhow::Result<String> {
     if args.is_empty() {
         bail!("give at least one OFFICE=DIALECT:FILE answer");
     }
@@ -72,12 +87,20 @@ pub fn consolidate(mappings_dir: &Path, args: &[AnswerArg], range: YearRange) ->
         let answer = read_answer(&mappings, arg.office, &arg.dialect, &arg.file)?;
         match (vn, answer.vn) {
             (Some(a), Some(b)) if a != b => {
-                bail!("{} is about another person than the answers before it", arg.file.display())
+                bail!(
+                    "{} is about another person than the answers before it",
+                    arg.file.display()
+                )
             }
             (None, Some(b)) => vn = Some(b),
             _ => {}
         }
-        outcomes.push(OfficeOutcome::answered(arg.office, &arg.office.to_string(), answer, Duration::ZERO));
+        outcomes.push(OfficeOutcome::answered(
+            arg.office,
+            &arg.office.to_string(),
+            answer,
+            Duration::ZERO,
+        ));
     }
     let vn = vn.context("no answer names the person (no AHV number in any of them)")?;
     let account = merge(vn, outcomes, range);

@@ -25,7 +25,9 @@ pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, String> {
             }
             Ok(Value::Text(raw.to_owned()))
         }
-        Format::TwoDigits => IncomeCode::parse(raw).map(Value::Code).map_err(|e| e.to_string()),
+        Format::TwoDigits => IncomeCode::parse(raw)
+            .map(Value::Code)
+            .map_err(|e| e.to_string()),
         Format::Integer => integer(raw).map(Value::Int),
         Format::GMonth => {
             let body = strip_timezone(raw);
@@ -42,7 +44,9 @@ pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, String> {
                 Err("not an xs:gYear like 2020".into())
             }
         }
-        Format::Decimal2 => Money::parse(raw).map(Value::Money).map_err(|e| e.to_string()),
+        Format::Decimal2 => Money::parse(raw)
+            .map(Value::Money)
+            .map_err(|e| e.to_string()),
         Format::Date => date(strip_timezone(raw)).map(Value::Date),
         Format::Digits14 => {
             if raw.len() == 14 && raw.bytes().all(|b| b.is_ascii_digit()) {
@@ -110,7 +114,8 @@ fn date(s: &str) -> Result<Date, String> {
     let year = integer(&s[..4]).map_err(|_| err())?;
     let month = integer(&s[5..7]).map_err(|_| err())?;
     let day = integer(&s[8..]).map_err(|_| err())?;
-    let month = time::Month::try_from(u8::try_from(month).map_err(|_| err())?).map_err(|_| err())?;
+    let month =
+        time::Month::try_from(u8::try_from(month).map_err(|_| err())?).map_err(|_| err())?;
     let year = i32::try_from(year).map_err(|_| err())?;
     Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| err())?)
         .map_err(|_| "not a calendar date".to_string())
@@ -139,10 +144,11 @@ pub(crate) fn decode_document(bytes: &[u8]) -> Result<Cow<'_, str>, String> {
         None | Some("utf-8") | Some("utf8") => std::str::from_utf8(bytes)
             .map(Cow::Borrowed)
             .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to())),
-        Some("iso-8859-1") | Some("iso8859-1") | Some("iso_8859-1") | Some("latin1") | Some("l1") => {
-            Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()))
-        }
-        Some(other) => Err(format!("encoding {other:?} is not accepted; use UTF-8 or ISO-8859-1")),
+        Some("iso-8859-1") | Some("iso8859-1") | Some("iso_8859-1") | Some("latin1")
+        | Some("l1") => Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())),
+        Some(other) => Err(format!(
+            "encoding {other:?} is not accepted; use UTF-8 or ISO-8859-1"
+        )),
     }
 }
 
@@ -155,7 +161,10 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let end = head.windows(2).position(|w| w == b"?>")?;
     let decl = std::str::from_utf8(&head[..end]).ok()?;
     let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = &rest[1..];
     let close = value.find(quote)?;
@@ -169,7 +178,10 @@ mod tests {
     #[test]
     fn encodings() {
         let latin = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Rh\xF4ne</a>";
-        assert_eq!(decode_document(latin).expect("latin1"), "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Rhône</a>");
+        assert_eq!(
+            decode_document(latin).expect("latin1"),
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Rhône</a>"
+        );
         assert!(decode_document(b"<?xml version='1.0' encoding='UTF-8'?><a>\xF4</a>").is_err());
         assert!(decode_document(b"<?xml version='1.0' encoding='Shift_JIS'?><a/>").is_err());
         assert!(decode_document(b"\xEF\xBB\xBF<a/>").is_ok());

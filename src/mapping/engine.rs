@@ -16,7 +16,8 @@ use crate::model::{
 
 /// Translates one answer of `office` (already size-checked by the caller).
 pub(crate) fn run(prog: &Program, office: OfficeId, bytes: &[u8]) -> Result<Answer, AnswerError> {
-    let text = decode_document(bytes).map_err(|m| AnswerError::new(AnswerErrorKind::Encoding(m)))?;
+    let text =
+        decode_document(bytes).map_err(|m| AnswerError::new(AnswerErrorKind::Encoding(m)))?;
     let mut walker = Walker::new(prog, office);
     walker.walk(&text)?;
     walker.finish()
@@ -86,7 +87,8 @@ impl<'p> Walker<'p> {
                         ResolveResult::Bound(n) => n.into_inner(),
                         ResolveResult::Unbound => b"",
                         ResolveResult::Unknown(p) => {
-                            let msg = format!("undeclared prefix {:?}", String::from_utf8_lossy(&p));
+                            let msg =
+                                format!("undeclared prefix {:?}", String::from_utf8_lossy(&p));
                             return Err(syntax(&msg, reader.buffer_position()));
                         }
                     };
@@ -96,19 +98,24 @@ impl<'p> Walker<'p> {
                 Ok((_, Event::End(_))) => self.end()?,
                 Ok((_, Event::Text(t))) => {
                     if self.reading() {
-                        let s = t.xml_content().map_err(|e| syntax(&e, reader.buffer_position()))?;
+                        let s = t
+                            .xml_content()
+                            .map_err(|e| syntax(&e, reader.buffer_position()))?;
                         self.buf.push_str(&s);
                     }
                 }
                 Ok((_, Event::CData(c))) => {
                     if self.reading() {
-                        let s = c.decode().map_err(|e| syntax(&e, reader.buffer_position()))?;
+                        let s = c
+                            .decode()
+                            .map_err(|e| syntax(&e, reader.buffer_position()))?;
                         self.buf.push_str(&s);
                     }
                 }
                 Ok((_, Event::GeneralRef(r))) => {
                     if self.reading() {
-                        let c = resolve_reference(&r).map_err(|m| syntax(&m, reader.buffer_position()))?;
+                        let c = resolve_reference(&r)
+                            .map_err(|m| syntax(&m, reader.buffer_position()))?;
                         self.buf.push(c);
                     }
                 }
@@ -138,11 +145,17 @@ impl<'p> Walker<'p> {
         }
         let Some(&top) = self.stack.last() else {
             if self.root_closed {
-                return Err(AnswerError::new(AnswerErrorKind::Syntax("content after the root element".into())));
+                return Err(AnswerError::new(AnswerErrorKind::Syntax(
+                    "content after the root element".into(),
+                )));
             }
             let root = &self.prog.nodes[0];
             if root.uri.as_bytes() != uri || root.local.as_bytes() != local {
-                let found = format!("{{{}}}{}", String::from_utf8_lossy(uri), String::from_utf8_lossy(local));
+                let found = format!(
+                    "{{{}}}{}",
+                    String::from_utf8_lossy(uri),
+                    String::from_utf8_lossy(local)
+                );
                 return Err(AnswerError::new(AnswerErrorKind::WrongRoot { found }));
             }
             self.stack.push(0);
@@ -237,31 +250,36 @@ impl<'p> Walker<'p> {
         };
         let mut values: Vec<(Slot, Value)> = Vec::with_capacity(fields.len());
         for (i, spec) in fields.iter().enumerate() {
-            let raw = self.record[i].take().filter(|s| !s.is_empty()).or_else(|| spec.default.clone());
+            let raw = self.record[i]
+                .take()
+                .filter(|s| !s.is_empty())
+                .or_else(|| spec.default.clone());
             let Some(raw) = raw else {
                 if spec.required {
-                    return Err(AnswerError::new(AnswerErrorKind::Missing).at(self.field_path(spec)));
+                    return Err(
+                        AnswerError::new(AnswerErrorKind::Missing).at(self.field_path(spec))
+                    );
                 }
                 continue;
             };
             let value = convert(spec, &raw)
                 .and_then(|v| check_range(spec.slot, &v).map(|()| v))
                 .map_err(|m| {
-                    AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.field_path(spec)).with_value(&raw)
+                    AnswerError::new(AnswerErrorKind::Invalid(m))
+                        .at(self.field_path(spec))
+                        .with_value(&raw)
                 })?;
             values.push((spec.slot, value));
         }
         match kind {
             RecordKind::Entry => {
-                let entry = build_entry(self.office, values).map_err(|m| {
-                    AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path())
-                })?;
+                let entry = build_entry(self.office, values)
+                    .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
                 self.entries.push(entry);
             }
             RecordKind::Case => {
-                let case = build_case(self.office, values).map_err(|m| {
-                    AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path())
-                })?;
+                let case = build_case(self.office, values)
+                    .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
                 self.cases.push(case);
             }
         }
@@ -277,18 +295,36 @@ impl<'p> Walker<'p> {
     fn finish_scope(&mut self) -> Result<(), AnswerError> {
         let path = self.path();
         let bad = |m: String| AnswerError::new(AnswerErrorKind::Inconsistent(m)).at(path.clone());
-        let number = self.scope_number.as_deref().ok_or_else(|| bad("the account does not name its office".into()))?;
+        let number = self
+            .scope_number
+            .as_deref()
+            .ok_or_else(|| bad("the account does not name its office".into()))?;
         let agency = self.scope_agency.as_deref().unwrap_or("0");
-        let parse = |s: &str| s.parse::<u16>().ok().filter(|_| !s.is_empty() && s.len() <= 3);
+        let parse = |s: &str| {
+            s.parse::<u16>()
+                .ok()
+                .filter(|_| !s.is_empty() && s.len() <= 3)
+        };
         let id = parse(number)
             .zip(parse(agency))
             .and_then(|(n, a)| OfficeId::new(n, a))
-            .ok_or_else(|| bad(format!("office number {number:?} / agency {agency:?} is not an office id")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "office number {number:?} / agency {agency:?} is not an office id"
+                ))
+            })?;
         if id.number != self.office.number {
-            return Err(bad(format!("the answer names office {id}, the adapter is for {}", self.office)));
+            return Err(bad(format!(
+                "the answer names office {id}, the adapter is for {}",
+                self.office
+            )));
         }
-        self.entries[self.scope_first_entry..].iter_mut().for_each(|e| e.office = id);
-        self.cases[self.scope_first_case..].iter_mut().for_each(|c| c.office = id);
+        self.entries[self.scope_first_entry..]
+            .iter_mut()
+            .for_each(|e| e.office = id);
+        self.cases[self.scope_first_case..]
+            .iter_mut()
+            .for_each(|c| c.office = id);
         Ok(())
     }
 
@@ -303,7 +339,12 @@ impl<'p> Walker<'p> {
         } else {
             AnswerStatus::Ok
         };
-        Ok(Answer { status, vn: self.vn, entries: self.entries, iv_cases: self.cases })
+        Ok(Answer {
+            status,
+            vn: self.vn,
+            entries: self.entries,
+            iv_cases: self.cases,
+        })
     }
 }
 
@@ -320,7 +361,9 @@ fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String
         "gt" => Ok('>'),
         "quot" => Ok('"'),
         "apos" => Ok('\''),
-        other => Err(format!("unknown entity &{other}; (no DTD entities are ever expanded)")),
+        other => Err(format!(
+            "unknown entity &{other}; (no DTD entities are ever expanded)"
+        )),
     }
 }
 
@@ -341,8 +384,12 @@ fn build_entry(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IkEntry, 
         match (slot, value) {
             (Slot::AccountNumber, Value::Text(t)) => e.account_number = t,
             (Slot::IncomeCode, Value::Code(c)) => e.income_code = c,
-            (Slot::CareCreditFraction, Value::Int(i)) => e.care_credit_fraction = u8::try_from(i).ok(),
-            (Slot::MonthFrom, Value::Int(i)) => e.month_from = Month::from_code(i).ok_or("month")?,
+            (Slot::CareCreditFraction, Value::Int(i)) => {
+                e.care_credit_fraction = u8::try_from(i).ok()
+            }
+            (Slot::MonthFrom, Value::Int(i)) => {
+                e.month_from = Month::from_code(i).ok_or("month")?
+            }
             (Slot::MonthTo, Value::Int(i)) => e.month_to = Month::from_code(i).ok_or("month")?,
             (Slot::Year, Value::Int(i)) => e.year = u16::try_from(i).map_err(|_| "year")?,
             (Slot::Income, Value::Money(m)) => e.income = m,
@@ -372,8 +419,12 @@ fn build_case(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IvCase, St
     for (slot, value) in values {
         match (slot, value) {
             (Slot::DecisionNumber, Value::Text(t)) => c.decision_number = t,
-            (Slot::Benefit, Value::Name(n)) => c.benefit = Benefit::from_name(&n).ok_or("benefit")?,
-            (Slot::Status, Value::Name(n)) => c.status = CaseStatus::from_name(&n).ok_or("status")?,
+            (Slot::Benefit, Value::Name(n)) => {
+                c.benefit = Benefit::from_name(&n).ok_or("benefit")?
+            }
+            (Slot::Status, Value::Name(n)) => {
+                c.status = CaseStatus::from_name(&n).ok_or("status")?
+            }
             (Slot::Degree, Value::Int(i)) => c.degree = u8::try_from(i).ok(),
             (Slot::ValidFrom, Value::Date(d)) => c.valid_from = Some(d),
             (Slot::ValidTo, Value::Date(d)) => c.valid_to = Some(d),

@@ -70,9 +70,16 @@ impl Mapping {
     }
 
     /// Translates one answer of `office`. Bodies over `max_bytes` are refused unread.
-    pub fn translate(&self, office: OfficeId, body: &[u8], max_bytes: usize) -> Result<Answer, AnswerError> {
+    pub fn translate(
+        &self,
+        office: OfficeId,
+        body: &[u8],
+        max_bytes: usize,
+    ) -> Result<Answer, AnswerError> {
         let result = if body.len() > max_bytes {
-            Err(AnswerError::new(AnswerErrorKind::TooLarge { limit: max_bytes }))
+            Err(AnswerError::new(AnswerErrorKind::TooLarge {
+                limit: max_bytes,
+            }))
         } else {
             engine::run(&self.program, office, body)
         };
@@ -106,15 +113,22 @@ impl MappingSet {
         let mut set = MappingSet::default();
         for path in paths {
             let mapping = Mapping::load(&path)?;
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
             if stem != mapping.dialect {
                 return Err(MappingError {
                     file: path.clone(),
                     line: None,
-                    message: format!("dialect {:?} must be named {}.toml", mapping.dialect, mapping.dialect),
+                    message: format!(
+                        "dialect {:?} must be named {}.toml",
+                        mapping.dialect, mapping.dialect
+                    ),
                 });
             }
-            set.by_dialect.insert(mapping.dialect.clone(), Arc::new(mapping));
+            set.by_dialect
+                .insert(mapping.dialect.clone(), Arc::new(mapping));
         }
         if set.by_dialect.is_empty() {
             return Err(MappingError {

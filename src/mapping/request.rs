@@ -88,13 +88,19 @@ impl Template {
                 .map(|(_, p)| *p)
                 .ok_or_else(|| {
                     let known: Vec<&str> = PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
-                    format!("unknown placeholder {{{{{name}}}}}; known: {}", known.join(", "))
+                    format!(
+                        "unknown placeholder {{{{{name}}}}}; known: {}",
+                        known.join(", ")
+                    )
                 })?;
             segments.push(Segment::Value(p));
             rest = &after[end + 2..];
         }
         segments.push(Segment::Literal(rest.to_owned()));
-        let template = Template { segments, size_hint: text.len() + 64 };
+        let template = Template {
+            segments,
+            size_hint: text.len() + 64,
+        };
         let sample = template.render(&sample_params());
         check_well_formed(&sample)?;
         Ok(template)
@@ -146,7 +152,10 @@ pub(crate) fn push_escaped(out: &mut String, s: &str) {
 fn sample_params() -> RequestParams<'static> {
     RequestParams {
         vn: Vn::from_serial(123_456_789),
-        office: OfficeId { number: 1, agency: 0 },
+        office: OfficeId {
+            number: 1,
+            agency: 0,
+        },
         sender_id: "T6-000000-1",
         participant_prefix: "T6",
         message_id: "00000000-0000-4000-8000-000000000000",
@@ -166,17 +175,27 @@ fn check_well_formed(xml: &str) -> Result<(), String> {
         match reader.read_resolved_event() {
             Ok((ns, quick_xml::events::Event::Start(_))) => {
                 if let quick_xml::name::ResolveResult::Unknown(p) = ns {
-                    return Err(format!("undeclared prefix {:?}", String::from_utf8_lossy(&p)));
+                    return Err(format!(
+                        "undeclared prefix {:?}",
+                        String::from_utf8_lossy(&p)
+                    ));
                 }
                 roots += usize::from(depth == 0);
                 depth += 1;
             }
             Ok((_, quick_xml::events::Event::Empty(_))) => roots += usize::from(depth == 0),
             Ok((_, quick_xml::events::Event::End(_))) => depth = depth.saturating_sub(1),
-            Ok((_, quick_xml::events::Event::DocType(_))) => return Err("DOCTYPE not allowed".into()),
+            Ok((_, quick_xml::events::Event::DocType(_))) => {
+                return Err("DOCTYPE not allowed".into());
+            }
             Ok((_, quick_xml::events::Event::Eof)) => break,
             Ok(_) => {}
-            Err(e) => return Err(format!("not well-formed XML: {e} at byte {}", reader.error_position())),
+            Err(e) => {
+                return Err(format!(
+                    "not well-formed XML: {e} at byte {}",
+                    reader.error_position()
+                ));
+            }
         }
     }
     if depth != 0 || roots != 1 {

@@ -162,21 +162,111 @@ struct SlotDef {
 }
 
 const SLOTS: &[SlotDef] = &[
-    SlotDef { name: "accountNumber", slot: Slot::AccountNumber, kind: RecordKind::Entry, required: true, formats: &[("text", Format::Text(14))] },
-    SlotDef { name: "incomeCode", slot: Slot::IncomeCode, kind: RecordKind::Entry, required: true, formats: &[("two-digits", Format::TwoDigits)] },
-    SlotDef { name: "careCreditFraction", slot: Slot::CareCreditFraction, kind: RecordKind::Entry, required: false, formats: &[("integer", Format::Integer)] },
-    SlotDef { name: "monthFrom", slot: Slot::MonthFrom, kind: RecordKind::Entry, required: true, formats: &[("integer", Format::Integer), ("gMonth", Format::GMonth)] },
-    SlotDef { name: "monthTo", slot: Slot::MonthTo, kind: RecordKind::Entry, required: true, formats: &[("integer", Format::Integer), ("gMonth", Format::GMonth)] },
-    SlotDef { name: "year", slot: Slot::Year, kind: RecordKind::Entry, required: true, formats: &[("integer", Format::Integer), ("gYear", Format::GYear)] },
-    SlotDef { name: "income", slot: Slot::Income, kind: RecordKind::Entry, required: true, formats: &[("decimal2", Format::Decimal2)] },
-    SlotDef { name: "employer", slot: Slot::Employer, kind: RecordKind::Entry, required: false, formats: &[("text", Format::Text(200))] },
-    SlotDef { name: "bookingDate", slot: Slot::BookingDate, kind: RecordKind::Entry, required: false, formats: &[("date", Format::Date)] },
-    SlotDef { name: "decisionNumber", slot: Slot::DecisionNumber, kind: RecordKind::Case, required: true, formats: &[("digits14", Format::Digits14)] },
-    SlotDef { name: "benefit", slot: Slot::Benefit, kind: RecordKind::Case, required: true, formats: &[("code", Format::Code)] },
-    SlotDef { name: "status", slot: Slot::Status, kind: RecordKind::Case, required: true, formats: &[("code", Format::Code)] },
-    SlotDef { name: "degree", slot: Slot::Degree, kind: RecordKind::Case, required: false, formats: &[("integer", Format::Integer)] },
-    SlotDef { name: "validFrom", slot: Slot::ValidFrom, kind: RecordKind::Case, required: false, formats: &[("date", Format::Date)] },
-    SlotDef { name: "validTo", slot: Slot::ValidTo, kind: RecordKind::Case, required: false, formats: &[("date", Format::Date)] },
+    SlotDef {
+        name: "accountNumber",
+        slot: Slot::AccountNumber,
+        kind: RecordKind::Entry,
+        required: true,
+        formats: &[("text", Format::Text(14))],
+    },
+    SlotDef {
+        name: "incomeCode",
+        slot: Slot::IncomeCode,
+        kind: RecordKind::Entry,
+        required: true,
+        formats: &[("two-digits", Format::TwoDigits)],
+    },
+    SlotDef {
+        name: "careCreditFraction",
+        slot: Slot::CareCreditFraction,
+        kind: RecordKind::Entry,
+        required: false,
+        formats: &[("integer", Format::Integer)],
+    },
+    SlotDef {
+        name: "monthFrom",
+        slot: Slot::MonthFrom,
+        kind: RecordKind::Entry,
+        required: true,
+        formats: &[("integer", Format::Integer), ("gMonth", Format::GMonth)],
+    },
+    SlotDef {
+        name: "monthTo",
+        slot: Slot::MonthTo,
+        kind: RecordKind::Entry,
+        required: true,
+        formats: &[("integer", Format::Integer), ("gMonth", Format::GMonth)],
+    },
+    SlotDef {
+        name: "year",
+        slot: Slot::Year,
+        kind: RecordKind::Entry,
+        required: true,
+        formats: &[("integer", Format::Integer), ("gYear", Format::GYear)],
+    },
+    SlotDef {
+        name: "income",
+        slot: Slot::Income,
+        kind: RecordKind::Entry,
+        required: true,
+        formats: &[("decimal2", Format::Decimal2)],
+    },
+    SlotDef {
+        name: "employer",
+        slot: Slot::Employer,
+        kind: RecordKind::Entry,
+        required: false,
+        formats: &[("text", Format::Text(200))],
+    },
+    SlotDef {
+        name: "bookingDate",
+        slot: Slot::BookingDate,
+        kind: RecordKind::Entry,
+        required: false,
+        formats: &[("date", Format::Date)],
+    },
+    SlotDef {
+        name: "decisionNumber",
+        slot: Slot::DecisionNumber,
+        kind: RecordKind::Case,
+        required: true,
+        formats: &[("digits14", Format::Digits14)],
+    },
+    SlotDef {
+        name: "benefit",
+        slot: Slot::Benefit,
+        kind: RecordKind::Case,
+        required: true,
+        formats: &[("code", Format::Code)],
+    },
+    SlotDef {
+        name: "status",
+        slot: Slot::Status,
+        kind: RecordKind::Case,
+        required: true,
+        formats: &[("code", Format::Code)],
+    },
+    SlotDef {
+        name: "degree",
+        slot: Slot::Degree,
+        kind: RecordKind::Case,
+        required: false,
+        formats: &[("integer", Format::Integer)],
+    },
+    SlotDef {
+        name: "validFrom",
+        slot: Slot::ValidFrom,
+        kind: RecordKind::Case,
+        required: false,
+        formats: &[("date", Format::Date)],
+    },
+    SlotDef {
+        name: "validTo",
+        slot: Slot::ValidTo,
+        kind: RecordKind::Case,
+        required: false,
+        formats: &[("date", Format::Date)],
+    },
 ];
 
 /// One compiled field of a record.
@@ -217,8 +307,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Result<T, MappingError> {
-        let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> Result<T, MappingError> {
+        let line = self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
         Err(MappingError {
             file: self.file.to_owned(),
             line: Some(line),
@@ -258,26 +355,49 @@ impl Ctx<'_> {
 pub(crate) fn compile(file: &Path, text: &str) -> Result<Compiled, MappingError> {
     let raw: RawMapping = toml::from_str(text).map_err(|e| MappingError {
         file: file.to_owned(),
-        line: e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        line: e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
         message: e.message().to_owned(),
     })?;
-    let mut ctx = Ctx { file, text, namespaces: BTreeMap::new() };
+    let mut ctx = Ctx {
+        file,
+        text,
+        namespaces: BTreeMap::new(),
+    };
     for (prefix, uri) in &raw.namespaces {
         if prefix.is_empty() || uri.get_ref().trim().is_empty() {
-            return ctx.err(uri.span(), format!("namespace prefix {prefix:?} needs a non-empty URI"));
+            return ctx.err(
+                uri.span(),
+                format!("namespace prefix {prefix:?} needs a non-empty URI"),
+            );
         }
         ctx.namespaces.insert(prefix.clone(), uri.get_ref().clone());
     }
     let dialect = raw.dialect.get_ref().clone();
     let dialect_ok = !dialect.is_empty()
-        && dialect.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && dialect
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !dialect_ok {
-        return ctx.err(raw.dialect.span(), format!("dialect {dialect:?}: use lowercase letters, digits and '-'"));
+        return ctx.err(
+            raw.dialect.span(),
+            format!("dialect {dialect:?}: use lowercase letters, digits and '-'"),
+        );
     }
-    let template = Template::compile(raw.request.template.get_ref())
-        .or_else(|m| ctx.err(raw.request.template.span(), format!("request template: {m}")))?;
+    let template = Template::compile(raw.request.template.get_ref()).or_else(|m| {
+        ctx.err(
+            raw.request.template.span(),
+            format!("request template: {m}"),
+        )
+    })?;
     let program = compile_answer(&ctx, &raw.answer)?;
-    Ok(Compiled { dialect, description: raw.description, program, template })
+    Ok(Compiled {
+        dialect,
+        description: raw.description,
+        program,
+        template,
+    })
 }
 
 fn compile_answer(ctx: &Ctx<'_>, a: &RawAnswer) -> Result<Program, MappingError> {
@@ -303,11 +423,19 @@ fn compile_answer(ctx: &Ctx<'_>, a: &RawAnswer) -> Result<Program, MappingError>
     let office_from_answer = match a.office.from.get_ref().as_str() {
         "adapter" => false,
         "answer" => true,
-        other => return ctx.err(a.office.from.span(), format!("office.from is \"adapter\" or \"answer\", not {other:?}")),
+        other => {
+            return ctx.err(
+                a.office.from.span(),
+                format!("office.from is \"adapter\" or \"answer\", not {other:?}"),
+            );
+        }
     };
     if office_from_answer {
         let (Some(scope), Some(number)) = (&a.office.scope, &a.office.number) else {
-            return ctx.err(a.office.from.span(), "office.from = \"answer\" needs office.scope and office.number");
+            return ctx.err(
+                a.office.from.span(),
+                "office.from = \"answer\" needs office.scope and office.number",
+            );
         };
         let s = tree.insert(ctx, 0, scope, Role::OfficeScope)?;
         tree.insert(ctx, s, number, Role::OfficeNumber)?;
@@ -318,13 +446,28 @@ fn compile_answer(ctx: &Ctx<'_>, a: &RawAnswer) -> Result<Program, MappingError>
     let mut entry_fields = Vec::new();
     let mut case_fields = Vec::new();
     if let Some(r) = &a.entries {
-        entry_fields = compile_record(ctx, &mut tree, r, RecordKind::Entry, office_from_answer.then_some(&a.office))?;
+        entry_fields = compile_record(
+            ctx,
+            &mut tree,
+            r,
+            RecordKind::Entry,
+            office_from_answer.then_some(&a.office),
+        )?;
     }
     if let Some(r) = &a.cases {
-        case_fields = compile_record(ctx, &mut tree, r, RecordKind::Case, office_from_answer.then_some(&a.office))?;
+        case_fields = compile_record(
+            ctx,
+            &mut tree,
+            r,
+            RecordKind::Case,
+            office_from_answer.then_some(&a.office),
+        )?;
     }
     if a.entries.is_none() && a.cases.is_none() {
-        return ctx.err(a.root.span(), "the answer maps no records: add [answer.entries] or [answer.cases]");
+        return ctx.err(
+            a.root.span(),
+            "the answer maps no records: add [answer.entries] or [answer.cases]",
+        );
     }
     Ok(Program {
         nodes: tree.nodes,
@@ -342,17 +485,40 @@ fn compile_record(
     scope: Option<&RawOffice>,
 ) -> Result<Vec<FieldSpec>, MappingError> {
     if let Some(scope) = scope.and_then(|o| o.scope.as_ref()) {
-        let inside = r.path.get_ref().starts_with(&format!("{}/", scope.get_ref()));
+        let inside = r
+            .path
+            .get_ref()
+            .starts_with(&format!("{}/", scope.get_ref()));
         if !inside {
-            return ctx.err(r.path.span(), format!("records must lie inside the office scope {:?}", scope.get_ref()));
+            return ctx.err(
+                r.path.span(),
+                format!(
+                    "records must lie inside the office scope {:?}",
+                    scope.get_ref()
+                ),
+            );
         }
     }
     let record = tree.insert(ctx, 0, &r.path, Role::Record(kind))?;
     let mut fields = Vec::new();
     for (name, f) in &r.fields {
-        let Some(def) = SLOTS.iter().find(|d| d.name == name.get_ref() && d.kind == kind) else {
-            let known: Vec<&str> = SLOTS.iter().filter(|d| d.kind == kind).map(|d| d.name).collect();
-            return ctx.err(name.span(), format!("unknown field {:?}; known: {}", name.get_ref(), known.join(", ")));
+        let Some(def) = SLOTS
+            .iter()
+            .find(|d| d.name == name.get_ref() && d.kind == kind)
+        else {
+            let known: Vec<&str> = SLOTS
+                .iter()
+                .filter(|d| d.kind == kind)
+                .map(|d| d.name)
+                .collect();
+            return ctx.err(
+                name.span(),
+                format!(
+                    "unknown field {:?}; known: {}",
+                    name.get_ref(),
+                    known.join(", ")
+                ),
+            );
         };
         let format = match &f.format {
             None => def.formats[0].1,
@@ -360,7 +526,10 @@ fn compile_record(
                 Some((_, format)) => *format,
                 None => {
                     let allowed: Vec<&str> = def.formats.iter().map(|(n, _)| *n).collect();
-                    return ctx.err(fmt.span(), format!("field {} takes format {}", def.name, allowed.join(" or ")));
+                    return ctx.err(
+                        fmt.span(),
+                        format!("field {} takes format {}", def.name, allowed.join(" or ")),
+                    );
                 }
             },
         };
@@ -378,13 +547,20 @@ fn compile_record(
     }
     for def in SLOTS.iter().filter(|d| d.kind == kind && d.required) {
         if !fields.iter().any(|f| f.slot == def.slot) {
-            return ctx.err(r.path.span(), format!("required field {} is not mapped", def.name));
+            return ctx.err(
+                r.path.span(),
+                format!("required field {} is not mapped", def.name),
+            );
         }
     }
     Ok(fields)
 }
 
-fn compile_table(ctx: &Ctx<'_>, def: &SlotDef, f: &RawField) -> Result<Vec<(String, String)>, MappingError> {
+fn compile_table(
+    ctx: &Ctx<'_>,
+    def: &SlotDef,
+    f: &RawField,
+) -> Result<Vec<(String, String)>, MappingError> {
     let canonical: Vec<&str> = match def.slot {
         Slot::Benefit => Benefit::ALL.iter().map(|(_, n)| *n).collect(),
         Slot::Status => CaseStatus::ALL.iter().map(|(_, n)| *n).collect(),
@@ -397,14 +573,25 @@ fn compile_table(ctx: &Ctx<'_>, def: &SlotDef, f: &RawField) -> Result<Vec<(Stri
     };
     match &f.table {
         // Without a table the wire uses the canonical names.
-        None => Ok(canonical.iter().map(|n| ((*n).to_owned(), (*n).to_owned())).collect()),
+        None => Ok(canonical
+            .iter()
+            .map(|n| ((*n).to_owned(), (*n).to_owned()))
+            .collect()),
         Some(table) => table
             .iter()
             .map(|(wire, name)| {
                 if canonical.contains(&name.get_ref().as_str()) {
                     Ok((wire.clone(), name.get_ref().clone()))
                 } else {
-                    ctx.err(name.span(), format!("{:?} is not a {}; known: {}", name.get_ref(), def.name, canonical.join(", ")))
+                    ctx.err(
+                        name.span(),
+                        format!(
+                            "{:?} is not a {}; known: {}",
+                            name.get_ref(),
+                            def.name,
+                            canonical.join(", ")
+                        ),
+                    )
                 }
             })
             .collect(),
@@ -417,12 +604,28 @@ struct Tree {
 
 impl Tree {
     /// Adds `path` below node `from`, giving the last element `role`.
-    fn insert(&mut self, ctx: &Ctx<'_>, from: usize, path: &Spanned<String>, role: Role) -> Result<usize, MappingError> {
+    fn insert(
+        &mut self,
+        ctx: &Ctx<'_>,
+        from: usize,
+        path: &Spanned<String>,
+        role: Role,
+    ) -> Result<usize, MappingError> {
         let steps = ctx.steps(path)?;
         let mut at = from;
         for (uri, local, display) in steps {
-            if matches!(self.nodes[at].role, Role::Vn | Role::NoAccount | Role::OfficeNumber | Role::OfficeAgency | Role::Field(..)) {
-                return ctx.err(path.span(), format!("{:?} lies inside a value element", path.get_ref()));
+            if matches!(
+                self.nodes[at].role,
+                Role::Vn
+                    | Role::NoAccount
+                    | Role::OfficeNumber
+                    | Role::OfficeAgency
+                    | Role::Field(..)
+            ) {
+                return ctx.err(
+                    path.span(),
+                    format!("{:?} lies inside a value element", path.get_ref()),
+                );
             }
             let existing = self.nodes[at]
                 .children
@@ -446,10 +649,18 @@ impl Tree {
             };
         }
         if at == from || self.nodes[at].role != Role::Plain {
-            return ctx.err(path.span(), format!("{:?} is already mapped to something else", path.get_ref()));
+            return ctx.err(
+                path.span(),
+                format!("{:?} is already mapped to something else", path.get_ref()),
+            );
         }
-        if !self.nodes[at].children.is_empty() && !matches!(role, Role::OfficeScope | Role::Record(_)) {
-            return ctx.err(path.span(), format!("{:?} holds other mapped elements", path.get_ref()));
+        if !self.nodes[at].children.is_empty()
+            && !matches!(role, Role::OfficeScope | Role::Record(_))
+        {
+            return ctx.err(
+                path.span(),
+                format!("{:?} holds other mapped elements", path.get_ref()),
+            );
         }
         self.nodes[at].role = role;
         Ok(at)

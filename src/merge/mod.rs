@@ -166,7 +166,10 @@ fn dedup_entries(mut entries: Vec<IkEntry>, conflicts: &mut Vec<Conflict>) -> Ve
                     account_number,
                     year,
                     extra,
-                }) if *office == e.office && *account_number == e.account_number && *year == e.year => {
+                }) if *office == e.office
+                    && *account_number == e.account_number
+                    && *year == e.year =>
+                {
                     *extra += 1;
                 }
                 _ => conflicts.push(Conflict::Duplicate {

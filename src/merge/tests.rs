@@ -74,7 +74,11 @@ fn unmatched_reversal_is_kept_and_reported() {
     assert_eq!(out.years[0].income, Money(-100));
     assert!(matches!(
         out.conflicts.as_slice(),
-        [Conflict::UnmatchedReversal { year: 2020, income: Money(-100), .. }]
+        [Conflict::UnmatchedReversal {
+            year: 2020,
+            income: Money(-100),
+            ..
+        }]
     ));
 }
 
@@ -102,7 +106,10 @@ fn identical_entries_count_once() {
     );
     assert_eq!(out.entries.len(), 1);
     assert_eq!(out.years[0].income, Money(8_450_000));
-    assert!(matches!(out.conflicts.as_slice(), [Conflict::Duplicate { extra: 1, .. }]));
+    assert!(matches!(
+        out.conflicts.as_slice(),
+        [Conflict::Duplicate { extra: 1, .. }]
+    ));
 }
 
 #[test]
@@ -183,7 +190,16 @@ fn arb_outcomes() -> impl Strategy<Value = Vec<OfficeOutcome>> {
     prop::collection::vec(arb_entry(), 0..40).prop_map(|entries| {
         [1u16, 25, 66]
             .iter()
-            .map(|&o| ok(o, entries.iter().filter(|e| e.office.number == o).cloned().collect()))
+            .map(|&o| {
+                ok(
+                    o,
+                    entries
+                        .iter()
+                        .filter(|e| e.office.number == o)
+                        .cloned()
+                        .collect(),
+                )
+            })
             .collect()
     })
 }

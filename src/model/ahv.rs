@@ -30,11 +30,12 @@ impl Vn {
     /// Parses 13 digits or the dotted form `756.1234.5678.97`, checking prefix and check digit.
     pub fn parse(s: &str) -> Result<Vn, VnError> {
         let b = s.as_bytes();
+        let chars = s.chars().count();
         let mut digits = [0u8; 13];
         match b.len() {
             13 => {
                 for (d, c) in digits.iter_mut().zip(b) {
-                    *d = digit(*c).ok_or(VnError::Format(b.len()))?;
+                    *d = digit(*c).ok_or(VnError::Format(chars))?;
                 }
             }
             16 => {
@@ -42,15 +43,15 @@ impl Vn {
                 for (i, c) in b.iter().enumerate() {
                     if matches!(i, 3 | 8 | 13) {
                         if *c != b'.' {
-                            return Err(VnError::Format(b.len()));
+                            return Err(VnError::Format(chars));
                         }
                     } else {
-                        digits[n] = digit(*c).ok_or(VnError::Format(b.len()))?;
+                        digits[n] = digit(*c).ok_or(VnError::Format(chars))?;
                         n += 1;
                     }
                 }
             }
-            n => return Err(VnError::Format(n)),
+            _ => return Err(VnError::Format(chars)),
         }
         if digits[..3] != [7, 5, 6] {
             return Err(VnError::Prefix);
@@ -76,7 +77,9 @@ impl Vn {
 
     /// The nine free digits as a number (the inverse of [`Vn::from_serial`]).
     pub fn serial(&self) -> u32 {
-        self.0[3..12].iter().fold(0u32, |acc, d| acc * 10 + u32::from(*d))
+        self.0[3..12]
+            .iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(*d))
     }
 
     /// The machine form: 13 digits.
@@ -134,7 +137,7 @@ mod tests {
         assert_eq!(Vn::parse("756123456789"), Err(VnError::Format(12)));
         assert_eq!(Vn::parse("756.1234.5678-97"), Err(VnError::Format(16)));
         assert_eq!(Vn::parse("756123456789x"), Err(VnError::Format(13)));
-        assert_eq!(Vn::parse("７56123456789"), Err(VnError::Format(15)));
+        assert_eq!(Vn::parse("７56123456789"), Err(VnError::Format(12)));
     }
 
     #[test]

@@ -101,7 +101,10 @@ mod tests {
         assert!(c.is_reversal());
         assert_eq!(c.genre(), Genre::Employee);
         assert_eq!(c.to_string(), "11");
-        assert_eq!(IncomeCode::parse("09").map(|c| c.genre()), Ok(Genre::SelfEmployed));
+        assert_eq!(
+            IncomeCode::parse("09").map(|c| c.genre()),
+            Ok(Genre::SelfEmployed)
+        );
         assert_eq!(IncomeCode::parse("00").map(|c| c.is_reversal()), Ok(false));
         for bad in ["1", "001", "a1", "", " 1"] {
             assert!(IncomeCode::parse(bad).is_err(), "{bad}");

@@ -40,8 +40,12 @@ impl Money {
         if frac.len() != 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return err("the centime part is not exactly two digits");
         }
-        let francs: i64 = int.parse().map_err(|_| MoneyError { reason: "too large" })?;
-        let cents: i64 = frac.parse().map_err(|_| MoneyError { reason: "bad centimes" })?;
+        let francs: i64 = int.parse().map_err(|_| MoneyError {
+            reason: "too large",
+        })?;
+        let cents: i64 = frac.parse().map_err(|_| MoneyError {
+            reason: "bad centimes",
+        })?;
         let value = francs * 100 + cents;
         Ok(Money(if negative { -value } else { value }))
     }
@@ -88,14 +92,31 @@ mod tests {
         assert_eq!(Money::parse("84500.00"), Ok(Money(8_450_000)));
         assert_eq!(Money::parse("-43100.50"), Ok(Money(-4_310_050)));
         assert_eq!(Money::parse("0.00"), Ok(Money(0)));
-        assert_eq!(Money::parse("-0.05").map(|m| m.to_string()), Ok("-0.05".into()));
+        assert_eq!(
+            Money::parse("-0.05").map(|m| m.to_string()),
+            Ok("-0.05".into())
+        );
     }
 
     #[test]
     fn refuses_everything_else() {
         for bad in [
-            "1.5", "1.505", "1e3", "1'000.00", "1,000.00", "+1.00", " 1.00", "1.00 ", ".50", "1.",
-            "--1.00", "", "-", "12345678901234567.00", "1.0a", "NaN",
+            "1.5",
+            "1.505",
+            "1e3",
+            "1'000.00",
+            "1,000.00",
+            "+1.00",
+            " 1.00",
+            "1.00 ",
+            ".50",
+            "1.",
+            "--1.00",
+            "",
+            "-",
+            "12345678901234567.00",
+            "1.0a",
+            "NaN",
         ] {
             assert!(Money::parse(bad).is_err(), "{bad:?} must be refused");
         }

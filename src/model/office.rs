@@ -97,8 +97,8 @@ pub struct CantonError(pub String);
 
 /// Official abbreviations, in the federal order.
 pub const CANTONS: [&str; 26] = [
-    "ZH", "BE", "LU", "UR", "SZ", "OW", "NW", "GL", "ZG", "FR", "SO", "BS", "BL", "SH", "AR",
-    "AI", "SG", "GR", "AG", "TG", "TI", "VD", "VS", "NE", "GE", "JU",
+    "ZH", "BE", "LU", "UR", "SZ", "OW", "NW", "GL", "ZG", "FR", "SO", "BS", "BL", "SH", "AR", "AI",
+    "SG", "GR", "AG", "TG", "TI", "VD", "VS", "NE", "GE", "JU",
 ];
 
 impl Canton {
@@ -144,17 +144,28 @@ mod tests {
     #[test]
     fn office_ids() {
         let id: OfficeId = "026.001".parse().expect("valid");
-        assert_eq!(id, OfficeId { number: 26, agency: 1 });
+        assert_eq!(
+            id,
+            OfficeId {
+                number: 26,
+                agency: 1
+            }
+        );
         assert_eq!(id.to_string(), "026.001");
         assert_eq!(id.participant_id("T6"), "T6-026001-1");
-        for bad in ["26.1", "000.000", "1000.000", "025-000", "025.0000", "abc.def", ""] {
+        for bad in [
+            "26.1", "000.000", "1000.000", "025-000", "025.0000", "abc.def", "",
+        ] {
             assert!(bad.parse::<OfficeId>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn cantons() {
-        assert_eq!("JU".parse::<Canton>().map(|c| c.to_string()), Ok("JU".into()));
+        assert_eq!(
+            "JU".parse::<Canton>().map(|c| c.to_string()),
+            Ok("JU".into())
+        );
         assert!("XX".parse::<Canton>().is_err());
         assert!("ge".parse::<Canton>().is_err());
     }

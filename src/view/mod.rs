@@ -82,10 +82,20 @@ pub struct IvCaseView {
 pub enum ConflictView {
     /// A reversal with no entry to cancel.
     #[serde(rename_all = "camelCase")]
-    UnmatchedReversal { office: String, account_number: String, year: u16, income: String },
+    UnmatchedReversal {
+        office: String,
+        account_number: String,
+        year: u16,
+        income: String,
+    },
     /// Identical entries reported more than once, counted once.
     #[serde(rename_all = "camelCase")]
-    Duplicate { office: String, account_number: String, year: u16, extra: usize },
+    Duplicate {
+        office: String,
+        account_number: String,
+        year: u16,
+        extra: usize,
+    },
 }
 
 /// `guichet translate`: one office's answer.
@@ -175,7 +185,11 @@ impl From<&ConsolidatedAccount> for AccountView {
             years: a
                 .years
                 .iter()
-                .map(|y| YearView { year: y.year, income: y.income.to_string(), months: y.months })
+                .map(|y| YearView {
+                    year: y.year,
+                    income: y.income.to_string(),
+                    months: y.months,
+                })
                 .collect(),
             iv_cases: a.iv_cases.iter().map(IvCaseView::from).collect(),
             gaps: a.gaps.clone(),
@@ -183,15 +197,23 @@ impl From<&ConsolidatedAccount> for AccountView {
                 .conflicts
                 .iter()
                 .map(|c| match c {
-                    Conflict::UnmatchedReversal { office, account_number, year, income } => {
-                        ConflictView::UnmatchedReversal {
-                            office: office.to_string(),
-                            account_number: account_number.clone(),
-                            year: *year,
-                            income: income.to_string(),
-                        }
-                    }
-                    Conflict::Duplicate { office, account_number, year, extra } => ConflictView::Duplicate {
+                    Conflict::UnmatchedReversal {
+                        office,
+                        account_number,
+                        year,
+                        income,
+                    } => ConflictView::UnmatchedReversal {
+                        office: office.to_string(),
+                        account_number: account_number.clone(),
+                        year: *year,
+                        income: income.to_string(),
+                    },
+                    Conflict::Duplicate {
+                        office,
+                        account_number,
+                        year,
+                        extra,
+                    } => ConflictView::Duplicate {
                         office: office.to_string(),
                         account_number: account_number.clone(),
                         year: *year,
