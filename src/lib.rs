@@ -6,12 +6,23 @@
 //!   office XML → canonical model, canonical query → office XML.
 //! - [`merge`]: pure: per-office outcomes → consolidated account.
 //! - [`view`]: the JSON shapes of the public API.
+//! - [`adapter`]: adapter files (`adapters/*.toml`) and the registry snapshot.
+//! - [`fanout`]: planning and the concurrent, deadline-bounded office calls.
+//! - [`server`]: mTLS ingress, routes, problem documents.
+//! - [`tls`], [`pki`]: rustls material, identities, the federation CA.
+//! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
+//! - [`config`], [`cli`]: configuration and the commands.
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 pub mod cli;
+pub mod config;
+pub mod fanout;
 pub mod mapping;
 pub mod merge;
 pub mod model;
 pub mod pki;
+pub mod server;
+pub mod sim;
 pub mod tls;
 pub mod view;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use guichet::cli::{self, AnswerArg};
 use guichet::merge::YearRange;
-use guichet::model::OfficeId;
+use guichet::model::{OfficeId, Vn};
 
 /// guichet — the integration gateway of the Swiss 1st-pillar online platform.
 #[derive(Parser, Debug)]
@@ -35,6 +35,37 @@ enum Command {
         /// The answer file.
         file: PathBuf,
     },
+    /// Run the gateway: mutual TLS ingress, fan-out to every office of the adapters folder.
+    Serve {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+    },
+    /// Serve every office of the adapters folder as simulated offices on loopback.
+    Simulate {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// Print the consolidated account of this AHV number straight from the synthetic
+        /// population (no XML, no network) and exit.
+        #[arg(long)]
+        truth: Option<Vn>,
+        /// Answer at once instead of the configured latency distribution.
+        #[arg(long)]
+        zero_latency: bool,
+    },
+    /// One-command demo: dev PKI, simulated offices and the gateway on loopback, a sample query.
+    Demo {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// Exit after the sample query.
+        #[arg(long)]
+        once: bool,
+        /// Sample person (default: one with several funds and an IV case).
+        #[arg(long)]
+        vn: Option<Vn>,
+    },
     /// Merge several office answers into one consolidated account (JSON).
     Consolidate {
         /// Folder of mapping files.
@@ -52,6 +83,27 @@ enum Command {
     },
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs go to stderr; `GUICHET_LOG` sets the filter (default `info`), `GUICHET_LOG_FORMAT=json`
+/// switches to JSON lines. No log line ever carries an AHV number.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GUICHET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("GUICHET_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 /// Writes to stdout; a closed pipe (`guichet … | head`) is not an error worth a panic.
 fn print_out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
@@ -64,7 +116,24 @@ fn print_out(text: &str) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The demo talks to a person: only warnings in its output unless asked for more.
+    init_logging(if matches!(args.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
     let result = match args.command {
+        Command::Serve { config } => runtime().and_then(|rt| rt.block_on(cli::serve(&config))),
+        Command::Simulate {
+            config,
+            truth,
+            zero_latency,
+        } => runtime()
+            .and_then(|rt| rt.block_on(cli::simulate(&config, truth, zero_latency)))
+            .and_then(|json| json.map_or(Ok(()), |j| print_out(&j))),
+        Command::Demo { config, once, vn } => {
+            runtime().and_then(|rt| rt.block_on(cli::demo(&config, cli::DemoOptions { once, vn })))
+        }
         Command::Translate {
             dialect,
             office,

@@ -1,0 +1,281 @@
+//! Adapter definitions (`adapters/*.toml`): how to reach one office — its endpoint,
+//! dialect, timeout, answer size limit and which server identity it must present — and
+//! the registry, an immutable snapshot of all of them.
+//!
+//! Invariant: an [`Adapter`] is valid (https endpoint, known dialect, sane limits) and its
+//! mapping is resolved; nothing downstream re-checks a definition.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::mapping::{Mapping, MappingSet};
+use crate::model::{Canton, OfficeId, OfficeKind};
+
+/// An adapter file that cannot be used: which file, which field, what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("adapter {file}: {message}")]
+pub struct AdapterError {
+    /// The file (or folder).
+    pub file: PathBuf,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+/// An adapter as written in its TOML file.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterDef {
+    /// Office id `NNN.NNN`.
+    pub office: String,
+    /// Display name.
+    pub name: String,
+    /// `cantonal`, `federal`, `association`, `iv_office`.
+    pub kind: String,
+    /// Canton abbreviation (cantonal funds and IV offices).
+    pub canton: Option<String>,
+    /// Language of the office (`de`, `fr`, `it`), informative.
+    pub language: Option<String>,
+    /// Dialect name: a file of the mappings folder.
+    pub dialect: String,
+    /// `https://host:port/path` the gateway POSTs to.
+    pub endpoint: String,
+    /// Per-call timeout in milliseconds (50–30000).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Answer size limit in bytes (1 KiB–64 MiB).
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: usize,
+    /// Optional SHA-256 (hex) of the office's server certificate: when set, the office
+    /// must present exactly that certificate (still issued by the federation CA).
+    pub server_cert_sha256: Option<String>,
+}
+
+fn default_timeout_ms() -> u64 {
+    1500
+}
+
+fn default_max_answer_bytes() -> usize {
+    crate::mapping::DEFAULT_MAX_ANSWER_BYTES
+}
+
+/// A validated adapter.
+#[derive(Debug, Clone)]
+pub struct Adapter {
+    /// The office.
+    pub office: OfficeId,
+    /// Display name.
+    pub name: String,
+    /// Kind of office.
+    pub kind: OfficeKind,
+    /// Canton, when the office belongs to one.
+    pub canton: Option<Canton>,
+    /// Dialect name.
+    pub dialect: String,
+    /// Compiled mapping of the dialect.
+    pub mapping: Arc<Mapping>,
+    /// Where to send requests.
+    pub endpoint: reqwest::Url,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    /// Answer size limit.
+    pub max_answer_bytes: usize,
+    /// Pinned server certificate digest, if any.
+    pub server_cert_sha256: Option<[u8; 32]>,
+}
+
+impl Adapter {
+    /// Validates a definition against the known dialects.
+    pub fn from_def(def: &AdapterDef, mappings: &MappingSet) -> Result<Adapter, String> {
+        let office: OfficeId = def
+            .office
+            .parse()
+            .map_err(|e| format!("field office: {e}"))?;
+        let kind: OfficeKind =
+            serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                serde::de::value::Error,
+            >::new(&def.kind))
+            .map_err(|_| {
+                format!(
+                    "field kind: {:?} is not cantonal, federal, association or iv_office",
+                    def.kind
+                )
+            })?;
+        let canton = def
+            .canton
+            .as_deref()
+            .map(str::parse::<Canton>)
+            .transpose()
+            .map_err(|e| format!("field canton: {e}"))?;
+        if def.name.trim().is_empty() || def.name.len() > 200 {
+            return Err("field name: 1–200 characters".into());
+        }
+        let mapping = mappings.get(&def.dialect).cloned().ok_or_else(|| {
+            let known: Vec<&str> = mappings.dialects().collect();
+            format!(
+                "field dialect: unknown dialect {:?} (known: {})",
+                def.dialect,
+                known.join(", ")
+            )
+        })?;
+        let endpoint =
+            reqwest::Url::parse(&def.endpoint).map_err(|e| format!("field endpoint: {e}"))?;
+        if endpoint.scheme() != "https" || endpoint.host().is_none() {
+            return Err(format!(
+                "field endpoint: {:?} must be an https:// URL with a host",
+                def.endpoint
+            ));
+        }
+        if !(50..=30_000).contains(&def.timeout_ms) {
+            return Err(format!(
+                "field timeout_ms: {} is outside 50–30000",
+                def.timeout_ms
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&def.max_answer_bytes) {
+            return Err(format!(
+                "field max_answer_bytes: {} is outside 1 KiB–64 MiB",
+                def.max_answer_bytes
+            ));
+        }
+        let server_cert_sha256 = def
+            .server_cert_sha256
+            .as_deref()
+            .map(parse_sha256)
+            .transpose()?;
+        Ok(Adapter {
+            office,
+            name: def.name.trim().to_owned(),
+            kind,
+            canton,
+            dialect: def.dialect.clone(),
+            mapping,
+            endpoint,
+            timeout: Duration::from_millis(def.timeout_ms),
+            max_answer_bytes: def.max_answer_bytes,
+            server_cert_sha256,
+        })
+    }
+
+    /// Reads and validates one adapter file.
+    pub fn load(path: &Path, mappings: &MappingSet) -> Result<Adapter, AdapterError> {
+        let err = |message: String| AdapterError {
+            file: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let def: AdapterDef = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            err(format!(
+                "{}{}",
+                line.map(|l| format!("line {l}: ")).unwrap_or_default(),
+                e.message()
+            ))
+        })?;
+        let adapter = Adapter::from_def(&def, mappings).map_err(err)?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if stem != adapter.office.to_string() {
+            return Err(err(format!(
+                "field office: {} must be in a file named {}.toml",
+                adapter.office, adapter.office
+            )));
+        }
+        Ok(adapter)
+    }
+}
+
+fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
+    let hex: String = hex.chars().filter(|c| *c != ':').collect();
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return Err("field server_cert_sha256: 64 hex digits".into());
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| "field server_cert_sha256: not hex".to_string())?;
+    }
+    Ok(out)
+}
+
+/// Every adapter, by office: an immutable snapshot. A change builds a new registry.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    adapters: BTreeMap<OfficeId, Arc<Adapter>>,
+}
+
+impl Registry {
+    /// Loads every `*.toml` of `dir`; the first invalid file refuses the whole folder.
+    pub fn load_dir(dir: &Path, mappings: &MappingSet) -> Result<Registry, AdapterError> {
+        let read_err = |e: std::io::Error| AdapterError {
+            file: dir.to_owned(),
+            message: format!("cannot read the adapters folder: {e}"),
+        };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        let adapters: Vec<Adapter> = paths
+            .iter()
+            .map(|p| Adapter::load(p, mappings))
+            .collect::<Result<_, _>>()?;
+        if adapters.is_empty() {
+            return Err(AdapterError {
+                file: dir.to_owned(),
+                message: "no adapter (*.toml) in this folder".into(),
+            });
+        }
+        Ok(Registry::from_adapters(adapters))
+    }
+
+    /// A registry of the given adapters (the last one wins for a repeated office).
+    pub fn from_adapters(adapters: impl IntoIterator<Item = Adapter>) -> Registry {
+        Registry {
+            adapters: adapters
+                .into_iter()
+                .map(|a| (a.office, Arc::new(a)))
+                .collect(),
+        }
+    }
+
+    /// All adapters, by office id.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Adapter>> {
+        self.adapters.values()
+    }
+
+    /// One office's adapter.
+    pub fn get(&self, office: OfficeId) -> Option<&Arc<Adapter>> {
+        self.adapters.get(&office)
+    }
+
+    /// How many adapters.
+    pub fn len(&self) -> usize {
+        self.adapters.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.adapters.is_empty()
+    }
+
+    /// A copy whose endpoints are replaced (the demo and tests serve offices on port 0).
+    pub fn with_endpoints(&self, endpoints: &BTreeMap<OfficeId, reqwest::Url>) -> Registry {
+        let adapters = self.adapters.values().map(|a| {
+            let mut a = Adapter::clone(a);
+            if let Some(url) = endpoints.get(&a.office) {
+                a.endpoint = url.clone();
+            }
+            a
+        });
+        Registry::from_adapters(adapters)
+    }
+}

@@ -1,0 +1,299 @@
+//! `guichet demo`: a newcomer's first run. Makes a development PKI if there is none,
+//! starts the simulated federation and the gateway on loopback in this process, asks for
+//! one sample person as a portal would, prints the account readably, then keeps serving.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use super::runtime;
+use super::serve::shutdown_signal;
+use crate::config::Config;
+use crate::model::Vn;
+use crate::sim::{self, Latency};
+
+/// Options of `guichet demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Exit after the sample query.
+    pub once: bool,
+    /// The sample person; by default one with accounts at several funds and an IV case.
+    pub vn: Option<Vn>,
+}
+
+/// Runs the demo; returns when done (`--once`) or on Ctrl-C.
+pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let registry = runtime::load_registry(&config)?;
+    let pki = runtime::dev_pki(&config, &registry)?;
+    let latency = Latency {
+        median: config.simulator.latency_median,
+        p99: config.simulator.latency_p99,
+    };
+    let simulator = runtime::simulator(&registry, latency);
+    let listeners = runtime::bind_offices(&registry, &pki, true).await?;
+    let endpoints = sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    sim::spawn(Arc::clone(&simulator), listeners, stopped);
+    let live = registry.with_endpoints(&endpoints);
+
+    let tls = runtime::server_tls(&config)?;
+    let state = runtime::build_state(&config, live)?;
+    let listener = match TcpListener::bind(config.server.listen).await {
+        Ok(l) => l,
+        Err(_) => TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot listen on 127.0.0.1")?,
+    };
+    let addr = listener.local_addr()?;
+    let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::server::run(
+        listener,
+        tls,
+        state,
+        config.server.grace_period,
+        async {
+            let _ = quitting.await;
+        },
+    ));
+
+    println!("guichet demo — a development federation on loopback");
+    println!(
+        "  PKI       {} (federation CA, gateway, portal, {} offices; keys 0600, git-ignored)",
+        pki.dir.display(),
+        pki.offices.len()
+    );
+    println!(
+        "  offices   {} simulated offices on 127.0.0.1 ({})",
+        registry.len(),
+        dialect_summary(&registry)
+    );
+    println!("  gateway   https://{addr}");
+    println!();
+
+    let vn = options.vn.unwrap_or_else(|| sample_person(&simulator));
+    let portal = portal_client(&pki)?;
+    let url = format!("https://{addr}/v1/accounts/{}", vn.digits());
+    let started = Instant::now();
+    let response = portal
+        .get(&url)
+        .send()
+        .await
+        .context("the sample query failed")?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .context("the gateway's answer is not JSON")?;
+    let elapsed = started.elapsed();
+    if !status.is_success() {
+        anyhow::bail!("the gateway answered {status}: {body}");
+    }
+    print!("{}", render_account(&body, vn, elapsed));
+    println!();
+    println!("Ask for anyone else (any valid AHV number; the population is synthetic):");
+    println!(
+        "  curl --cert {} --key {} --cacert {} https://{addr}/v1/accounts/756.1234.5678.97",
+        pki.portal.cert.display(),
+        pki.portal.key.display(),
+        pki.ca_cert.display()
+    );
+    if !options.once {
+        println!();
+        println!("Serving until Ctrl-C.");
+        shutdown_signal().await;
+    }
+    let _ = quit.send(());
+    let _ = server.await;
+    let _ = stop.send(true);
+    Ok(())
+}
+
+fn portal_client(pki: &crate::pki::DevPki) -> anyhow::Result<reqwest::Client> {
+    let roots = crate::tls::load_certs(&pki.ca_cert)?;
+    let chain = crate::tls::load_certs(&pki.portal.cert)?;
+    let key = crate::tls::load_key(&pki.portal.key)?;
+    let config = crate::tls::client_config(&roots, Some((chain, key)))?;
+    Ok(crate::fanout::client(config)?)
+}
+
+fn dialect_summary(registry: &crate::adapter::Registry) -> String {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for a in registry.iter() {
+        *counts.entry(a.dialect.as_str()).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(d, n)| format!("{n} {d}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first person from a fixed serial with accounts at three or more funds, a reversal
+/// and an IV case: deterministic, and it shows every part of an account.
+fn sample_person(simulator: &sim::Simulator) -> Vn {
+    (0..5_000u32)
+        .map(|i| Vn::from_serial(123_456_789 + i))
+        .find(|vn| {
+            let p = simulator.person(*vn);
+            let reversal = p
+                .accounts
+                .values()
+                .flatten()
+                .any(|e| e.income_code.is_reversal());
+            p.accounts.len() >= 3 && !p.iv_cases.is_empty() && reversal
+        })
+        .unwrap_or_else(|| Vn::from_serial(123_456_789))
+}
+
+fn s<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v.get(key).and_then(serde_json::Value::as_str).unwrap_or("")
+}
+
+/// The consolidated account JSON as a person would read it.
+pub fn render_account(a: &serde_json::Value, vn: Vn, elapsed: std::time::Duration) -> String {
+    let mut out = String::new();
+    let empty = Vec::new();
+    let arr = |k: &str| {
+        a.get(k)
+            .and_then(serde_json::Value::as_array)
+            .unwrap_or(&empty)
+    };
+    let sources = arr("sources");
+    let answered = sources
+        .iter()
+        .filter(|x| matches!(s(x, "status"), "ok" | "no_account"))
+        .count();
+    let complete = a
+        .get("complete")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let _ = writeln!(
+        out,
+        "Consolidated account of {}: {} ({answered} of {} offices answered) in {} ms",
+        vn.dotted(),
+        if complete { "complete" } else { "INCOMPLETE" },
+        sources.len(),
+        elapsed.as_millis()
+    );
+    let _ = writeln!(out, "\n  Year   Net income CHF  Months  Offices");
+    for y in arr("years") {
+        let year = y
+            .get("year")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let offices: std::collections::BTreeSet<&str> = arr("entries")
+            .iter()
+            .filter(|e| e.get("year").and_then(serde_json::Value::as_u64) == Some(year))
+            .map(|e| s(e, "office"))
+            .collect();
+        let months = y
+            .get("months")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let offices: Vec<&str> = offices.into_iter().collect();
+        let _ = writeln!(
+            out,
+            "  {year}  {:>15}  {months:>6}  {}",
+            swiss(s(y, "income")),
+            offices.join(" ")
+        );
+    }
+    let gaps: Vec<String> = arr("gaps").iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        out,
+        "  Gaps: {}",
+        if gaps.is_empty() {
+            "none".to_owned()
+        } else {
+            gaps.join(", ")
+        }
+    );
+    let reversals = arr("entries")
+        .iter()
+        .filter(|e| e.get("reversal").and_then(serde_json::Value::as_bool) == Some(true))
+        .count();
+    let _ = writeln!(
+        out,
+        "  {} entries, {reversals} of them reversals (each matched to the entry it cancels)",
+        arr("entries").len()
+    );
+    let _ = writeln!(out, "\nIV cases");
+    if arr("ivCases").is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for c in arr("ivCases") {
+        let degree = c
+            .get("degree")
+            .and_then(serde_json::Value::as_u64)
+            .map(|d| format!(" {d} %"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}  {}  {} {}{degree}",
+            s(c, "office"),
+            s(c, "decisionNumber"),
+            s(c, "benefit"),
+            s(c, "status")
+        );
+    }
+    let _ = writeln!(out, "\nOffices");
+    for x in sources.iter().filter(|x| s(x, "status") != "no_account") {
+        let latency = x
+            .get("latencyMs")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let detail = x
+            .get("detail")
+            .and_then(serde_json::Value::as_str)
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<11} {}  {} ({latency} ms){detail}",
+            s(x, "status"),
+            s(x, "office"),
+            s(x, "name")
+        );
+    }
+    let none = sources
+        .iter()
+        .filter(|x| s(x, "status") == "no_account")
+        .count();
+    let _ = writeln!(
+        out,
+        "  no_account  {none} other offices hold nothing for this person"
+    );
+    out
+}
+
+/// `1234567.50` → `1'234'567.50`, the Swiss way of writing francs.
+fn swiss(amount: &str) -> String {
+    let (sign, rest) = amount.strip_prefix('-').map_or(("", amount), |r| ("-", r));
+    let (int, frac) = rest.split_once('.').unwrap_or((rest, "00"));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push('\'');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{frac}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::swiss;
+
+    #[test]
+    fn swiss_grouping() {
+        assert_eq!(swiss("1234567.50"), "1'234'567.50");
+        assert_eq!(swiss("-43100.50"), "-43'100.50");
+        assert_eq!(swiss("0.00"), "0.00");
+        assert_eq!(swiss("999.99"), "999.99");
+    }
+}

@@ -1,0 +1,313 @@
+//! Configuration: the raw TOML (`deny_unknown_fields`) becomes typed, validated values in
+//! one place. Relative paths resolve against the configuration file's folder. Nothing
+//! later re-checks a value.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration that cannot be used: which file, which field, what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("config {file}: {message}")]
+pub struct ConfigError {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    server: RawServer,
+    offices: RawOffices,
+    #[serde(default)]
+    simulator: Option<RawSimulator>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: PathBuf,
+    #[serde(default = "default_grace")]
+    grace_period_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOffices {
+    adapters: PathBuf,
+    mappings: PathBuf,
+    ca: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+    #[serde(default = "default_deadline")]
+    deadline_ms: u64,
+    #[serde(default = "default_sender")]
+    sender_id: String,
+    #[serde(default = "default_prefix")]
+    participant_prefix: String,
+    #[serde(default)]
+    test_delivery: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSimulator {
+    certs: PathBuf,
+    #[serde(default = "default_median")]
+    latency_median_ms: u64,
+    #[serde(default = "default_p99")]
+    latency_p99_ms: u64,
+}
+
+fn default_grace() -> u64 {
+    10_000
+}
+fn default_deadline() -> u64 {
+    2_000
+}
+fn default_sender() -> String {
+    "T6-000000-1".into()
+}
+fn default_prefix() -> String {
+    "T6".into()
+}
+fn default_median() -> u64 {
+    20
+}
+fn default_p99() -> u64 {
+    250
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Ingress.
+    pub server: ServerConfig,
+    /// Offices and fan-out.
+    pub offices: OfficesConfig,
+    /// The simulator (development only).
+    pub simulator: SimulatorConfig,
+}
+
+/// Ingress settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server key (PEM).
+    pub key: PathBuf,
+    /// CA that client certificates must chain to.
+    pub client_ca: PathBuf,
+    /// Time given to queries in flight at shutdown.
+    pub grace_period: Duration,
+}
+
+/// Fan-out settings.
+#[derive(Debug, Clone)]
+pub struct OfficesConfig {
+    /// Adapters folder.
+    pub adapters: PathBuf,
+    /// Mappings folder.
+    pub mappings: PathBuf,
+    /// CA of the offices' server certificates.
+    pub ca: PathBuf,
+    /// Gateway client certificate.
+    pub client_cert: PathBuf,
+    /// Gateway client key.
+    pub client_key: PathBuf,
+    /// Overall deadline of a query.
+    pub deadline: Duration,
+    /// sedex participant id of the gateway.
+    pub sender_id: String,
+    /// Participant-id prefix of the environment.
+    pub participant_prefix: String,
+    /// eCH-0058 testDeliveryFlag on requests.
+    pub test_delivery: bool,
+}
+
+/// Simulator settings.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Folder of the simulated offices' certificates.
+    pub certs: PathBuf,
+    /// Median latency.
+    pub latency_median: Duration,
+    /// 99th-percentile latency.
+    pub latency_p99: Duration,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates configuration text; `path` locates relative paths and names errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: path.to_owned(),
+            message,
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            err(format!(
+                "{}{}",
+                line.map(|l| format!("line {l}: ")).unwrap_or_default(),
+                e.message()
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+        let at = |p: &Path| {
+            normalize(&if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            })
+        };
+        let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
+            err(format!(
+                "server.listen: {:?} is not an address like 127.0.0.1:8443",
+                raw.server.listen
+            ))
+        })?;
+        let o = &raw.offices;
+        if !(100..=60_000).contains(&o.deadline_ms) {
+            return Err(err(format!(
+                "offices.deadline_ms: {} is outside 100–60000",
+                o.deadline_ms
+            )));
+        }
+        if raw.server.grace_period_ms > 300_000 {
+            return Err(err("server.grace_period_ms: at most 300000".into()));
+        }
+        let participant_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 40
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if !participant_ok(&o.sender_id) || !participant_ok(&o.participant_prefix) {
+            return Err(err(
+                "offices.sender_id / participant_prefix: letters, digits and '-' only".into(),
+            ));
+        }
+        let simulator = match &raw.simulator {
+            Some(s) => {
+                if s.latency_median_ms > s.latency_p99_ms || s.latency_p99_ms > 60_000 {
+                    return Err(err(
+                        "simulator: latency_median_ms ≤ latency_p99_ms ≤ 60000".into()
+                    ));
+                }
+                SimulatorConfig {
+                    certs: at(&s.certs),
+                    latency_median: Duration::from_millis(s.latency_median_ms),
+                    latency_p99: Duration::from_millis(s.latency_p99_ms),
+                }
+            }
+            None => SimulatorConfig {
+                certs: base.join("../certs/offices"),
+                latency_median: Duration::from_millis(default_median()),
+                latency_p99: Duration::from_millis(default_p99()),
+            },
+        };
+        Ok(Config {
+            file: path.to_owned(),
+            server: ServerConfig {
+                listen,
+                cert: at(&raw.server.cert),
+                key: at(&raw.server.key),
+                client_ca: at(&raw.server.client_ca),
+                grace_period: Duration::from_millis(raw.server.grace_period_ms),
+            },
+            offices: OfficesConfig {
+                adapters: at(&o.adapters),
+                mappings: at(&o.mappings),
+                ca: at(&o.ca),
+                client_cert: at(&o.client_cert),
+                client_key: at(&o.client_key),
+                deadline: Duration::from_millis(o.deadline_ms),
+                sender_id: o.sender_id.clone(),
+                participant_prefix: o.participant_prefix.clone(),
+                test_delivery: o.test_delivery,
+            },
+            simulator,
+        })
+    }
+}
+
+/// Removes `.` and `name/..` pairs without touching the file system, so messages show
+/// `certs/x.pem` rather than `config/../certs/x.pem`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml");
+        let c = Config::load(&path).expect("shipped config");
+        assert_eq!(c.offices.deadline, Duration::from_secs(2));
+        assert!(c.offices.adapters.ends_with("adapters"));
+        assert!(!c.offices.adapters.to_string_lossy().contains(".."));
+        assert_eq!(
+            normalize(Path::new("config/../certs/./a.pem")),
+            PathBuf::from("certs/a.pem")
+        );
+        assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let p = Path::new("/etc/guichet.toml");
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"),
+        )
+        .expect("read");
+        let e =
+            Config::parse(p, &text.replace("127.0.0.1:8443", "localhost")).expect_err("bad listen");
+        assert!(e.to_string().contains("server.listen"), "{e}");
+        let e = Config::parse(p, &text.replace("deadline_ms = 2000", "deadline_ms = 5"))
+            .expect_err("bad deadline");
+        assert!(e.to_string().contains("offices.deadline_ms"), "{e}");
+        let e = Config::parse(p, &text.replace("[server]", "[server]\nbogus = 1"))
+            .expect_err("unknown field");
+        assert!(
+            e.to_string().contains("bogus") && e.to_string().contains("line"),
+            "{e}"
+        );
+    }
+}

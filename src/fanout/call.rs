@@ -1,0 +1,187 @@
+//! One office call: render the request, POST it, check who answered, read the body up to
+//! the adapter's limit, translate it — all within the call's time budget.
+
+use tokio::time::Instant;
+
+use super::{FIRST_YEAR, FanoutSettings, Query};
+use crate::adapter::Adapter;
+use crate::mapping::RequestParams;
+use crate::model::{Answer, OfficeOutcome, SourceStatus, Vn, same_person};
+use crate::pki::Role;
+
+/// Per-query values shared by all its office calls.
+#[derive(Debug)]
+pub(crate) struct QueryContext<'a> {
+    vn: Vn,
+    year_from: u16,
+    year_to: u16,
+    business_process_id: String,
+    message_date: String,
+    settings: &'a FanoutSettings,
+}
+
+impl<'a> QueryContext<'a> {
+    pub(crate) fn new(q: &Query, settings: &'a FanoutSettings) -> QueryContext<'a> {
+        let now = time::OffsetDateTime::now_utc();
+        let this_year = u16::try_from(now.year()).unwrap_or(u16::MAX);
+        let message_date = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        QueryContext {
+            vn: q.vn,
+            year_from: q.range.from.unwrap_or(FIRST_YEAR).max(FIRST_YEAR),
+            year_to: q.range.to.unwrap_or(this_year).min(this_year),
+            business_process_id: uuid::Uuid::new_v4().to_string(),
+            message_date,
+            settings,
+        }
+    }
+}
+
+/// Why one office call failed. Messages carry no personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Could not connect, TLS refused, connection reset…
+    #[error("{0}")]
+    Transport(String),
+    /// The office answered with another status than 200.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The office's certificate does not name it, or not the pinned one.
+    #[error("{0}")]
+    Identity(String),
+    /// The answer exceeds the adapter's size limit.
+    #[error("answer larger than {0} bytes")]
+    TooLarge(usize),
+    /// The answer does not translate (redacted: no values).
+    #[error("{0}")]
+    Answer(String),
+}
+
+/// Calls one office; never fails: every path ends in an outcome.
+pub(crate) async fn call(
+    client: &reqwest::Client,
+    adapter: &Adapter,
+    ctx: &QueryContext<'_>,
+    deadline_at: Instant,
+) -> OfficeOutcome {
+    let started = Instant::now();
+    let budget_end = deadline_at.min(started + adapter.timeout);
+    let result = tokio::time::timeout_at(budget_end, exchange(client, adapter, ctx)).await;
+    let latency = started.elapsed();
+    match result {
+        Ok(Ok(answer)) if same_person(ctx.vn, &answer) => {
+            OfficeOutcome::answered(adapter.office, &adapter.name, answer, latency)
+        }
+        Ok(Ok(_)) => {
+            let status = SourceStatus::Error("the answer is about another person".into());
+            OfficeOutcome::failed(adapter.office, &adapter.name, status, latency)
+        }
+        Ok(Err(e)) => OfficeOutcome::failed(
+            adapter.office,
+            &adapter.name,
+            SourceStatus::Error(e.to_string()),
+            latency,
+        ),
+        Err(_) => {
+            let ms = budget_end.saturating_duration_since(started).as_millis();
+            let status = SourceStatus::Timeout(format!("no answer within {ms} ms"));
+            OfficeOutcome::failed(adapter.office, &adapter.name, status, latency)
+        }
+    }
+}
+
+async fn exchange(
+    client: &reqwest::Client,
+    adapter: &Adapter,
+    ctx: &QueryContext<'_>,
+) -> Result<Answer, CallError> {
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let body = adapter.mapping.request(&RequestParams {
+        vn: ctx.vn,
+        office: adapter.office,
+        sender_id: &ctx.settings.sender_id,
+        participant_prefix: &ctx.settings.participant_prefix,
+        message_id: &message_id,
+        business_process_id: &ctx.business_process_id,
+        message_date: &ctx.message_date,
+        year_from: ctx.year_from,
+        year_to: ctx.year_to,
+        test_delivery: ctx.settings.test_delivery,
+    });
+    let mut response = client
+        .post(adapter.endpoint.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/xml")
+        .body(body)
+        .send()
+        .await
+        .map_err(transport)?;
+    check_identity(adapter, &response)?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(CallError::Status(response.status().as_u16()));
+    }
+    let limit = adapter.max_answer_bytes;
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(CallError::TooLarge(limit));
+    }
+    let hint = response.content_length().map_or(16 * 1024, |n| n as usize);
+    let mut bytes = Vec::with_capacity(hint.min(limit));
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(CallError::TooLarge(limit));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    adapter
+        .mapping
+        .translate(adapter.office, &bytes, limit)
+        .map_err(|e| CallError::Answer(e.redacted()))
+}
+
+/// The office must present a certificate naming it (`urn:guichet:office:<id>`), and the
+/// pinned one when its adapter pins one. The chain itself was verified in the handshake.
+fn check_identity(adapter: &Adapter, response: &reqwest::Response) -> Result<(), CallError> {
+    let der = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .ok_or_else(|| CallError::Identity("the office presented no certificate".into()))?;
+    if let Some(pin) = &adapter.server_cert_sha256 {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+        if digest.as_ref() != pin {
+            return Err(CallError::Identity(
+                "server certificate is not the pinned one".into(),
+            ));
+        }
+    }
+    let identity = crate::tls::peer_identity(&rustls_pki_types::CertificateDer::from(der));
+    match identity {
+        Some(id) if id.role == Role::Office && id.name == adapter.office.to_string() => Ok(()),
+        Some(id) => Err(CallError::Identity(format!(
+            "server certificate belongs to {id}, not office {}",
+            adapter.office
+        ))),
+        None => Err(CallError::Identity(
+            "server certificate names no guichet office".into(),
+        )),
+    }
+}
+
+fn transport(e: reqwest::Error) -> CallError {
+    let mut root: &dyn std::error::Error = &e;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    let what = if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    CallError::Transport(format!("{what}: {root}"))
+}

@@ -1,0 +1,116 @@
+//! The fan-out: one consolidated query becomes one request per planned office, all in
+//! flight at once over a shared, pooled mTLS client; each call stops at its adapter's
+//! timeout or the query's deadline, whichever comes first; the answer is merged from what
+//! arrived. Partial results are the normal case: every office yields an outcome.
+
+mod call;
+mod plan;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use call::CallError;
+pub use plan::plan;
+
+use crate::adapter::Registry;
+use crate::merge::{ConsolidatedAccount, YearRange, merge};
+use crate::model::Vn;
+
+/// First contribution year of the AHV (1948).
+pub const FIRST_YEAR: u16 = 1948;
+
+/// How the fan-out talks to offices.
+#[derive(Debug, Clone)]
+pub struct FanoutSettings {
+    /// The gateway's sedex participant id.
+    pub sender_id: String,
+    /// Participant-id prefix of the environment (`T6`).
+    pub participant_prefix: String,
+    /// eCH-0058 testDeliveryFlag.
+    pub test_delivery: bool,
+    /// Default and maximum deadline of a query.
+    pub deadline: Duration,
+}
+
+/// One consolidated query.
+#[derive(Debug, Clone, Copy)]
+pub struct Query {
+    /// The person.
+    pub vn: Vn,
+    /// Years asked for.
+    pub range: YearRange,
+    /// Time budget of the whole query (capped by the settings' deadline).
+    pub deadline: Option<Duration>,
+}
+
+/// The fan-out engine: a client identity, the current registry snapshot, settings.
+#[derive(Debug)]
+pub struct Fanout {
+    client: reqwest::Client,
+    registry: RwLock<Arc<Registry>>,
+    settings: FanoutSettings,
+}
+
+impl Fanout {
+    /// Builds the engine around a client made by [`client`].
+    pub fn new(client: reqwest::Client, registry: Registry, settings: FanoutSettings) -> Fanout {
+        Fanout {
+            client,
+            registry: RwLock::new(Arc::new(registry)),
+            settings,
+        }
+    }
+
+    /// The current registry snapshot.
+    pub fn registry(&self) -> Arc<Registry> {
+        match self.registry.read() {
+            Ok(r) => Arc::clone(&r),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the registry; queries in flight keep the snapshot they started with.
+    pub fn set_registry(&self, registry: Registry) {
+        let new = Arc::new(registry);
+        match self.registry.write() {
+            Ok(mut r) => *r = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
+    /// The deadline a query gets: what it asks for, at most the configured one.
+    pub fn effective_deadline(&self, asked: Option<Duration>) -> Duration {
+        asked.map_or(self.settings.deadline, |d| d.min(self.settings.deadline))
+    }
+
+    /// Asks every planned office at once and merges what arrives before the deadline.
+    pub async fn query(&self, q: &Query) -> ConsolidatedAccount {
+        let started = Instant::now();
+        let deadline_at = started + self.effective_deadline(q.deadline);
+        let registry = self.registry();
+        let planned = plan(&registry);
+        let ctx = call::QueryContext::new(q, &self.settings);
+        let calls = planned
+            .iter()
+            .map(|adapter| call::call(&self.client, adapter, &ctx, deadline_at));
+        let outcomes = futures_util::future::join_all(calls).await;
+        merge(q.vn, outcomes, q.range)
+    }
+}
+
+/// The shared HTTP client for one client identity: rustls with the given config (its
+/// ALPN must offer `h2` and `http/1.1`), pooled keep-alive connections, no proxy.
+pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .tls_info(true)
+        .no_proxy()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .connect_timeout(Duration::from_secs(5))
+        .http2_adaptive_window(true)
+        .tcp_nodelay(true)
+        .build()
+}

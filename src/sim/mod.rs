@@ -1,0 +1,18 @@
+//! The office simulator's synthetic population and its wire rendering.
+//!
+//! [`population`] draws one deterministic person per AHV number (working life, IK
+//! entries at 1–6 funds, sometimes IV cases) and computes the consolidated account they
+//! should produce ([`truth`]) without any XML. [`render`] plays the offices: it reads the
+//! gateway's requests and writes each office's answer in its dialect, exactly in the
+//! style of the contract examples. This module writes office XML; only [`crate::mapping`]
+//! reads it on the gateway's side. [`server`] serves every office over mutual TLS on
+//! loopback, with latency, fault injection and request counters.
+
+mod names;
+pub mod population;
+pub mod render;
+mod server;
+
+pub use population::{Person, SimOffice, person, truth};
+pub use render::{SimRequest, parse_request, render_answer};
+pub use server::{Fault, Latency, OfficeListener, Simulator, endpoints, spawn};

@@ -1,0 +1,313 @@
+//! Simulated offices on loopback: one mTLS listener per office, each with its own server
+//! certificate, answering in its adapter's dialect from the synthetic population, with a
+//! configurable latency and injectable faults. Counts the requests every office receives.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::population::{Person, SimOffice, person};
+use super::render::{parse_request, render_answer};
+use crate::model::{OfficeId, Vn};
+
+/// A misbehaviour injected into one simulated office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Accepts the request and never answers.
+    Hang,
+    /// Answers with this HTTP status and no XML.
+    Status(u16),
+    /// Answers 200 with a body that is not XML.
+    Garbage,
+    /// Answers 200 with a well-formed answer padded past this many bytes.
+    Oversized(usize),
+    /// Answers after exactly this delay instead of the latency distribution.
+    Delay(Duration),
+}
+
+/// Latency of every simulated office: log-normal by median and 99th percentile.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Median.
+    pub median: Duration,
+    /// 99th percentile (≥ median).
+    pub p99: Duration,
+}
+
+impl Latency {
+    /// No simulated latency (benchmarks, most tests).
+    pub const ZERO: Latency = Latency {
+        median: Duration::ZERO,
+        p99: Duration::ZERO,
+    };
+
+    fn sample(&self) -> Duration {
+        if self.median.is_zero() {
+            return Duration::ZERO;
+        }
+        let median = self.median.as_secs_f64();
+        let sigma = (self.p99.as_secs_f64().max(median) / median).ln() / 2.326;
+        // Box–Muller: one standard normal draw.
+        let u1: f64 = rand::random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = rand::random();
+        let z = (-2.0_f64 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        Duration::from_secs_f64((median * (sigma * z).exp()).min(60.0))
+    }
+}
+
+/// The shared state of all simulated offices.
+#[derive(Debug)]
+pub struct Simulator {
+    offices: Vec<SimOffice>,
+    latency: Latency,
+    reference_year: u16,
+    requests: BTreeMap<OfficeId, AtomicU64>,
+    faults: RwLock<HashMap<OfficeId, Fault>>,
+    persons: Mutex<HashMap<Vn, Arc<Person>>>,
+}
+
+impl Simulator {
+    /// A simulator for these offices.
+    pub fn new(offices: Vec<SimOffice>, latency: Latency, reference_year: u16) -> Simulator {
+        let requests = offices.iter().map(|o| (o.id, AtomicU64::new(0))).collect();
+        Simulator {
+            offices,
+            latency,
+            reference_year,
+            requests,
+            faults: RwLock::new(HashMap::new()),
+            persons: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The offices it plays.
+    pub fn offices(&self) -> &[SimOffice] {
+        &self.offices
+    }
+
+    /// The year the population is computed for.
+    pub fn reference_year(&self) -> u16 {
+        self.reference_year
+    }
+
+    /// Requests received by one office so far.
+    pub fn requests(&self, office: OfficeId) -> u64 {
+        self.requests
+            .get(&office)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Requests received by all offices so far.
+    pub fn total_requests(&self) -> u64 {
+        self.requests
+            .values()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Injects (or with `None` clears) a fault in one office.
+    pub fn set_fault(&self, office: OfficeId, fault: Option<Fault>) {
+        let mut faults = match self.faults.write() {
+            Ok(f) => f,
+            Err(p) => p.into_inner(),
+        };
+        match fault {
+            Some(f) => faults.insert(office, f),
+            None => faults.remove(&office),
+        };
+    }
+
+    fn fault(&self, office: OfficeId) -> Option<Fault> {
+        match self.faults.read() {
+            Ok(f) => f.get(&office).cloned(),
+            Err(p) => p.into_inner().get(&office).cloned(),
+        }
+    }
+
+    /// The synthetic person behind an AHV number (memoised).
+    pub fn person(&self, vn: Vn) -> Arc<Person> {
+        let mut cache = match self.persons.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        if cache.len() > 50_000 {
+            cache.clear();
+        }
+        Arc::clone(
+            cache
+                .entry(vn)
+                .or_insert_with(|| Arc::new(person(vn, &self.offices, self.reference_year))),
+        )
+    }
+}
+
+/// One office to serve: where, and with which TLS identity.
+#[derive(Debug)]
+pub struct OfficeListener {
+    /// The office.
+    pub office: OfficeId,
+    /// Bound listener (port 0 in tests and the demo).
+    pub listener: TcpListener,
+    /// Server config with the office's certificate (client certificates required).
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+/// Serves every office until `shutdown` turns true.
+pub fn spawn(sim: Arc<Simulator>, listeners: Vec<OfficeListener>, shutdown: watch::Receiver<bool>) {
+    for l in listeners {
+        let sim = Arc::clone(&sim);
+        let shutdown = shutdown.clone();
+        tokio::spawn(serve_office(sim, l, shutdown));
+    }
+}
+
+async fn serve_office(sim: Arc<Simulator>, l: OfficeListener, mut shutdown: watch::Receiver<bool>) {
+    let acceptor = TlsAcceptor::from(l.tls);
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (tcp, addr) = tokio::select! {
+            accepted = l.listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, builder, sim, office) = (
+            acceptor.clone(),
+            builder.clone(),
+            Arc::clone(&sim),
+            l.office,
+        );
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                tracing::debug!(%office, peer = %addr, "simulated office: handshake refused");
+                return;
+            };
+            let service = service_fn(move |req| {
+                let sim = Arc::clone(&sim);
+                async move { Ok::<_, std::convert::Infallible>(answer(&sim, office, req).await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = conn_shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+async fn answer(
+    sim: &Simulator,
+    office: OfficeId,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if let Some(c) = sim.requests.get(&office) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    if req.method() != Method::POST {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only");
+    }
+    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+    };
+    let fault = sim.fault(office);
+    match &fault {
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
+        _ => {
+            let wait = sim.latency.sample();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    match fault {
+        Some(Fault::Status(code)) => {
+            return plain(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "simulated failure",
+            );
+        }
+        Some(Fault::Garbage) => return xml(Bytes::from_static(b"<<<this is not xml")),
+        _ => {}
+    }
+    let request = match parse_request(&body) {
+        Ok(r) => r,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &e),
+    };
+    let Some(me) = sim.offices.iter().find(|o| o.id == office) else {
+        return plain(StatusCode::NOT_FOUND, "unknown office");
+    };
+    let person = sim.person(request.vn);
+    match render_answer(&me.dialect, me, &person, &request) {
+        Ok(mut bytes) => {
+            if let Some(Fault::Oversized(n)) = fault {
+                pad(&mut bytes, n);
+            }
+            xml(Bytes::from(bytes))
+        }
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+/// Pads a document past `n` bytes with a comment before the end (still well-formed).
+fn pad(bytes: &mut Vec<u8>, n: usize) {
+    let filler = n.saturating_sub(bytes.len()) + 1;
+    let mut tail = Vec::with_capacity(filler + 8);
+    tail.extend_from_slice(b"<!--");
+    tail.resize(filler + 4, b'x');
+    tail.extend_from_slice(b"-->");
+    bytes.extend_from_slice(&tail);
+}
+
+fn xml(body: Bytes) -> Response<Full<Bytes>> {
+    Response::builder()
+        .header("content-type", "application/xml")
+        .body(Full::new(body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(text.to_owned())))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// Addresses of the bound listeners as `https://127.0.0.1:PORT/` per office.
+pub fn endpoints(
+    listeners: &[OfficeListener],
+    paths: &BTreeMap<OfficeId, String>,
+) -> BTreeMap<OfficeId, reqwest::Url> {
+    listeners
+        .iter()
+        .filter_map(|l| {
+            let addr: SocketAddr = l.listener.local_addr().ok()?;
+            let path = paths.get(&l.office).map_or("/", String::as_str);
+            let url = reqwest::Url::parse(&format!("https://{addr}{path}")).ok()?;
+            Some((l.office, url))
+        })
+        .collect()
+}

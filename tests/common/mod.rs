@@ -1,0 +1,139 @@
+//! A whole development federation in one test process: a dev PKI generated in a temporary
+//! folder, the 101 shipped adapters served by simulated offices on 127.0.0.1 port 0, and a
+//! gateway on port 0 in front of them.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use guichet::adapter::Registry;
+use guichet::cli::runtime;
+use guichet::config::Config;
+use guichet::pki::DevPki;
+use guichet::sim::{Latency, Simulator};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Federation {
+    pub dir: tempfile::TempDir,
+    pub pki: DevPki,
+    pub config: Config,
+    pub registry: Registry,
+    pub sim: Arc<Simulator>,
+    pub gateway: SocketAddr,
+    stop_sim: tokio::sync::watch::Sender<bool>,
+    stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Federation {
+    pub async fn start(latency: Latency, deadline_ms: u64) -> Federation {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = dir.path().join("certs");
+        let repo = repo();
+        let config_text = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+cert = "{c}/gateway-server.pem"
+key = "{c}/gateway-server.key"
+client_ca = "{c}/federation-ca.pem"
+grace_period_ms = 2000
+
+[offices]
+adapters = "{r}/adapters"
+mappings = "{r}/mappings"
+ca = "{c}/federation-ca.pem"
+client_cert = "{c}/gateway-client.pem"
+client_key = "{c}/gateway-client.key"
+deadline_ms = {deadline_ms}
+test_delivery = true
+"#,
+            c = certs.display(),
+            r = repo.display()
+        );
+        let config_path = dir.path().join("guichet.toml");
+        std::fs::write(&config_path, config_text).expect("write config");
+        let config = Config::load(&config_path).expect("config");
+        let registry = runtime::load_registry(&config).expect("registry");
+        let pki = runtime::dev_pki(&config, &registry).expect("dev pki");
+        let sim = runtime::simulator(&registry, latency);
+        let listeners = runtime::bind_offices(&registry, &pki, true)
+            .await
+            .expect("bind offices");
+        let endpoints = guichet::sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
+        let (stop_sim, stopped) = tokio::sync::watch::channel(false);
+        guichet::sim::spawn(Arc::clone(&sim), listeners, stopped);
+        let live = registry.with_endpoints(&endpoints);
+        let tls = runtime::server_tls(&config).expect("server tls");
+        let state = runtime::build_state(&config, live).expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let gateway = listener.local_addr().expect("addr");
+        let (stop_gateway, quitting) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(guichet::server::run(
+            listener,
+            tls,
+            state,
+            Duration::from_secs(2),
+            async {
+                let _ = quitting.await;
+            },
+        ));
+        Federation {
+            dir,
+            pki,
+            config,
+            registry,
+            sim,
+            gateway,
+            stop_sim,
+            stop_gateway: Some(stop_gateway),
+        }
+    }
+
+    /// A client presenting `cert`/`key` (PEM files) and trusting `ca`.
+    pub fn client_with(
+        &self,
+        cert: Option<(&std::path::Path, &std::path::Path)>,
+        ca: &std::path::Path,
+    ) -> reqwest::Client {
+        let roots = guichet::tls::load_certs(ca).expect("ca");
+        let identity = cert.map(|(c, k)| {
+            (
+                guichet::tls::load_certs(c).expect("cert"),
+                guichet::tls::load_key(k).expect("key"),
+            )
+        });
+        let tls = guichet::tls::client_config(&roots, identity).expect("client tls");
+        guichet::fanout::client(tls).expect("client")
+    }
+
+    pub fn portal(&self) -> reqwest::Client {
+        self.client_with(
+            Some((&self.pki.portal.cert, &self.pki.portal.key)),
+            &self.pki.ca_cert,
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.gateway)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.stop_sim.send(true);
+        if let Some(s) = self.stop_gateway.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Drop for Federation {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
