@@ -277,3 +277,34 @@ async fn failing_offices_are_reported_and_the_rest_is_complete() {
         .count();
     assert_eq!(answered, 97);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_presenting_another_offices_certificate_is_not_believed() {
+    let fed = Federation::start_with(Latency::ZERO, 2000, |pki| {
+        let other = pki.offices["026.001"].clone();
+        pki.offices.insert("025.000".into(), other);
+    })
+    .await;
+    let got: serde_json::Value = fed
+        .portal()
+        .get(fed.url("/v1/accounts/7561234567897"))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("json");
+    let geneva = got["sources"]
+        .as_array()
+        .and_then(|s| s.iter().find(|x| x["office"] == "025.000"))
+        .expect("source");
+    assert_eq!(geneva["status"], "error");
+    assert!(
+        geneva["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("office:026.001"),
+        "{geneva}"
+    );
+    assert_eq!(got["complete"], false);
+}

@@ -1,12 +1,15 @@
 //! One office call: render the request, POST it, check who answered, read the body up to
 //! the adapter's limit, translate it — all within the call's time budget.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use tokio::time::Instant;
 
 use super::{FIRST_YEAR, FanoutSettings, Query};
 use crate::adapter::Adapter;
 use crate::mapping::RequestParams;
-use crate::model::{Answer, OfficeOutcome, SourceStatus, Vn, same_person};
+use crate::model::{Answer, OfficeId, OfficeOutcome, SourceStatus, Vn, same_person};
 use crate::pki::Role;
 
 /// Per-query values shared by all its office calls.
@@ -64,16 +67,43 @@ pub enum CallError {
     Answer(String),
 }
 
+/// Server certificates already checked against their office: the check parses X.509, so
+/// it runs once per certificate, not once per call. Keyed by office; a new certificate
+/// (rotation) is checked again.
+#[derive(Debug, Default)]
+pub(crate) struct IdentityCache(RwLock<HashMap<OfficeId, Vec<u8>>>);
+
+impl IdentityCache {
+    fn is_known(&self, office: OfficeId, der: &[u8]) -> bool {
+        let map = match self.0.read() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.get(&office)
+            .is_some_and(|known| known.as_slice() == der)
+    }
+
+    fn remember(&self, office: OfficeId, der: &[u8]) {
+        let mut map = match self.0.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.insert(office, der.to_vec());
+    }
+}
+
 /// Calls one office; never fails: every path ends in an outcome.
 pub(crate) async fn call(
     client: &reqwest::Client,
+    verified: &IdentityCache,
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
     deadline_at: Instant,
 ) -> OfficeOutcome {
     let started = Instant::now();
     let budget_end = deadline_at.min(started + adapter.timeout);
-    let result = tokio::time::timeout_at(budget_end, exchange(client, adapter, ctx)).await;
+    let result =
+        tokio::time::timeout_at(budget_end, exchange(client, verified, adapter, ctx)).await;
     let latency = started.elapsed();
     match result {
         Ok(Ok(answer)) if same_person(ctx.vn, &answer) => {
@@ -99,6 +129,7 @@ pub(crate) async fn call(
 
 async fn exchange(
     client: &reqwest::Client,
+    verified: &IdentityCache,
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
 ) -> Result<Answer, CallError> {
@@ -122,7 +153,7 @@ async fn exchange(
         .send()
         .await
         .map_err(transport)?;
-    check_identity(adapter, &response)?;
+    check_identity(verified, adapter, &response)?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(CallError::Status(response.status().as_u16()));
     }
@@ -146,12 +177,19 @@ async fn exchange(
 
 /// The office must present a certificate naming it (`urn:guichet:office:<id>`), and the
 /// pinned one when its adapter pins one. The chain itself was verified in the handshake.
-fn check_identity(adapter: &Adapter, response: &reqwest::Response) -> Result<(), CallError> {
+fn check_identity(
+    verified: &IdentityCache,
+    adapter: &Adapter,
+    response: &reqwest::Response,
+) -> Result<(), CallError> {
     let der = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|info| info.peer_certificate())
         .ok_or_else(|| CallError::Identity("the office presented no certificate".into()))?;
+    if verified.is_known(adapter.office, der) {
+        return Ok(());
+    }
     if let Some(pin) = &adapter.server_cert_sha256 {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
         if digest.as_ref() != pin {
@@ -162,7 +200,10 @@ fn check_identity(adapter: &Adapter, response: &reqwest::Response) -> Result<(),
     }
     let identity = crate::tls::peer_identity(&rustls_pki_types::CertificateDer::from(der));
     match identity {
-        Some(id) if id.role == Role::Office && id.name == adapter.office.to_string() => Ok(()),
+        Some(id) if id.role == Role::Office && id.name == adapter.office.to_string() => {
+            verified.remember(adapter.office, der);
+            Ok(())
+        }
         Some(id) => Err(CallError::Identity(format!(
             "server certificate belongs to {id}, not office {}",
             adapter.office

@@ -51,6 +51,7 @@ pub struct Fanout {
     client: reqwest::Client,
     registry: RwLock<Arc<Registry>>,
     settings: FanoutSettings,
+    verified: call::IdentityCache,
 }
 
 impl Fanout {
@@ -60,6 +61,7 @@ impl Fanout {
             client,
             registry: RwLock::new(Arc::new(registry)),
             settings,
+            verified: call::IdentityCache::default(),
         }
     }
 
@@ -94,7 +96,7 @@ impl Fanout {
         let ctx = call::QueryContext::new(q, &self.settings);
         let calls = planned
             .iter()
-            .map(|adapter| call::call(&self.client, adapter, &ctx, deadline_at));
+            .map(|adapter| call::call(&self.client, &self.verified, adapter, &ctx, deadline_at));
         let outcomes = futures_util::future::join_all(calls).await;
         merge(q.vn, outcomes, q.range)
     }

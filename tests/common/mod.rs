@@ -31,6 +31,15 @@ pub struct Federation {
 
 impl Federation {
     pub async fn start(latency: Latency, deadline_ms: u64) -> Federation {
+        Federation::start_with(latency, deadline_ms, |_| {}).await
+    }
+
+    /// Like `start`, with a change to the PKI the simulated offices serve with.
+    pub async fn start_with(
+        latency: Latency,
+        deadline_ms: u64,
+        tweak: impl FnOnce(&mut DevPki),
+    ) -> Federation {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = dir.path().join("certs");
         let repo = repo();
@@ -61,7 +70,9 @@ test_delivery = true
         let registry = runtime::load_registry(&config).expect("registry");
         let pki = runtime::dev_pki(&config, &registry).expect("dev pki");
         let sim = runtime::simulator(&registry, latency);
-        let listeners = runtime::bind_offices(&registry, &pki, true)
+        let mut served = pki.clone();
+        tweak(&mut served);
+        let listeners = runtime::bind_offices(&registry, &served, true)
             .await
             .expect("bind offices");
         let endpoints = guichet::sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
