@@ -61,6 +61,11 @@ async fn run(pki: &guichet::pki::DevPki, port: u16, gateway_pid: u32) -> anyhow:
     let cpu1 = cpu_seconds(gateway_pid)?;
     let c1_cpu = (cpu1 - cpu0) / (f64::from(n) * offices) * 1e6;
     let (p50, p99) = percentiles(&mut lat);
+    if std::env::var_os("FANOUT_PROFILE").is_some() {
+        // Lets a profiler attach to the gateway for the concurrent phase.
+        eprintln!("gateway pid {gateway_pid}: concurrent phase starts in 3 s");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     let secs: u64 = std::env::var("FANOUT_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())

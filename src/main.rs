@@ -11,6 +11,11 @@ use guichet::cli::{self, AnswerArg};
 use guichet::merge::YearRange;
 use guichet::model::{OfficeId, Vn};
 
+/// Thread-local, lock-free allocation: the fan-out allocates per office call on every
+/// worker thread (see the README's performance section for the measurement).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// guichet — the integration gateway of the Swiss 1st-pillar online platform.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]

@@ -83,17 +83,18 @@ impl<'p> Walker<'p> {
             match event {
                 Err(e) => return Err(syntax(&e, reader.error_position())),
                 Ok((ns, Event::Start(start))) => {
-                    let uri: &[u8] = match ns {
-                        ResolveResult::Bound(n) => n.into_inner(),
-                        ResolveResult::Unbound => b"",
-                        ResolveResult::Unknown(p) => {
-                            let msg =
-                                format!("undeclared prefix {:?}", String::from_utf8_lossy(&p));
-                            return Err(syntax(&msg, reader.buffer_position()));
-                        }
+                    let uri: Result<&[u8], String> = match ns {
+                        ResolveResult::Bound(n) => Ok(n.into_inner()),
+                        ResolveResult::Unbound => Ok(b""),
+                        ResolveResult::Unknown(p) => Err(format!(
+                            "undeclared prefix {:?}",
+                            String::from_utf8_lossy(&p)
+                        )),
                     };
-                    let uri = uri.to_vec();
-                    self.start(&uri, start.local_name().into_inner())?;
+                    match uri {
+                        Ok(uri) => self.start(uri, start.local_name().into_inner())?,
+                        Err(msg) => return Err(syntax(&msg, reader.buffer_position())),
+                    }
                 }
                 Ok((_, Event::End(_))) => self.end()?,
                 Ok((_, Event::Text(t))) => {

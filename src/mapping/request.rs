@@ -112,26 +112,63 @@ impl Template {
         for s in &self.segments {
             match s {
                 Segment::Literal(l) => out.push_str(l),
-                Segment::Value(v) => push_escaped(&mut out, &value(*v, p)),
+                Segment::Value(v) => push_value(&mut out, *v, p),
             }
         }
         out
     }
 }
 
-fn value(v: Placeholder, p: &RequestParams<'_>) -> String {
-    match v {
-        Placeholder::Vn => p.vn.digits(),
-        Placeholder::SenderId => p.sender_id.to_owned(),
-        Placeholder::RecipientId => p.office.participant_id(p.participant_prefix),
-        Placeholder::MessageId => p.message_id.to_owned(),
-        Placeholder::BusinessProcessId => p.business_process_id.to_owned(),
-        Placeholder::MessageDate => p.message_date.to_owned(),
-        Placeholder::MessageDateLocal => p.message_date.trim_end_matches('Z').to_owned(),
-        Placeholder::YearFrom => p.year_from.to_string(),
-        Placeholder::YearTo => p.year_to.to_string(),
-        Placeholder::TestDeliveryFlag => p.test_delivery.to_string(),
-        Placeholder::ProductVersion => env!("CARGO_PKG_VERSION").to_owned(),
+/// Appends one placeholder's value, escaped where it is free text.
+fn push_value(out: &mut String, v: Placeholder, p: &RequestParams<'_>) {
+    use std::fmt::Write;
+    let text = match v {
+        Placeholder::SenderId => p.sender_id,
+        Placeholder::MessageId => p.message_id,
+        Placeholder::BusinessProcessId => p.business_process_id,
+        Placeholder::MessageDate => p.message_date,
+        Placeholder::MessageDateLocal => p.message_date.trim_end_matches('Z'),
+        Placeholder::ProductVersion => env!("CARGO_PKG_VERSION"),
+        Placeholder::Vn => {
+            out.push_str(&p.vn.digits());
+            return;
+        }
+        Placeholder::RecipientId => {
+            let prefix = EscapeXml(p.participant_prefix);
+            let _ = write!(
+                out,
+                "{prefix}-{:03}{:03}-1",
+                p.office.number, p.office.agency
+            );
+            return;
+        }
+        Placeholder::YearFrom | Placeholder::YearTo => {
+            let year = if v == Placeholder::YearFrom {
+                p.year_from
+            } else {
+                p.year_to
+            };
+            let _ = write!(out, "{year}");
+            return;
+        }
+        Placeholder::TestDeliveryFlag => {
+            if p.test_delivery {
+                "true"
+            } else {
+                "false"
+            }
+        }
+    };
+    push_escaped(out, text);
+}
+
+struct EscapeXml<'a>(&'a str);
+
+impl std::fmt::Display for EscapeXml<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        push_escaped(&mut s, self.0);
+        f.write_str(&s)
     }
 }
 
