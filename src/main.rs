@@ -58,6 +58,9 @@ enum Command {
         /// Answer at once instead of the configured latency distribution.
         #[arg(long)]
         zero_latency: bool,
+        /// Fault file: which offices hang, fail, drip, lie… (see README).
+        #[arg(long)]
+        faults: Option<PathBuf>,
     },
     /// One-command demo: dev PKI, simulated offices and the gateway on loopback, a sample query.
     Demo {
@@ -133,8 +136,16 @@ fn main() -> ExitCode {
             config,
             truth,
             zero_latency,
+            faults,
         } => runtime()
-            .and_then(|rt| rt.block_on(cli::simulate(&config, truth, zero_latency)))
+            .and_then(|rt| {
+                rt.block_on(cli::simulate(
+                    &config,
+                    truth,
+                    zero_latency,
+                    faults.as_deref(),
+                ))
+            })
             .and_then(|json| json.map_or(Ok(()), |j| print_out(&j))),
         Command::Demo { config, once, vn } => {
             runtime().and_then(|rt| rt.block_on(cli::demo(&config, cli::DemoOptions { once, vn })))

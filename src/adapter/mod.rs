@@ -49,6 +49,11 @@ pub struct AdapterDef {
     /// Answer size limit in bytes (1 KiB–64 MiB).
     #[serde(default = "default_max_answer_bytes")]
     pub max_answer_bytes: usize,
+    /// Optional cap on calls per second to this office (small offices); calls over it
+    /// mark the office `unavailable` (rate limited) for that query, they never queue.
+    pub max_rate_per_second: Option<u32>,
+    /// Optional cap on calls in flight to this office at once.
+    pub max_concurrency: Option<usize>,
     /// Optional SHA-256 (hex) of the office's server certificate: when set, the office
     /// must present exactly that certificate (still issued by the federation CA).
     pub server_cert_sha256: Option<String>,
@@ -85,6 +90,10 @@ pub struct Adapter {
     pub max_answer_bytes: usize,
     /// Pinned server certificate digest, if any.
     pub server_cert_sha256: Option<[u8; 32]>,
+    /// Calls per second allowed, if capped.
+    pub max_rate_per_second: Option<u32>,
+    /// Calls in flight allowed, if capped.
+    pub max_concurrency: Option<usize>,
 }
 
 impl Adapter {
@@ -146,6 +155,18 @@ impl Adapter {
             .as_deref()
             .map(parse_sha256)
             .transpose()?;
+        if def
+            .max_rate_per_second
+            .is_some_and(|r| !(1..=100_000).contains(&r))
+        {
+            return Err("field max_rate_per_second: 1–100000".into());
+        }
+        if def
+            .max_concurrency
+            .is_some_and(|c| !(1..=10_000).contains(&c))
+        {
+            return Err("field max_concurrency: 1–10000".into());
+        }
         Ok(Adapter {
             office,
             name: def.name.trim().to_owned(),
@@ -157,6 +178,8 @@ impl Adapter {
             timeout: Duration::from_millis(def.timeout_ms),
             max_answer_bytes: def.max_answer_bytes,
             server_cert_sha256,
+            max_rate_per_second: def.max_rate_per_second,
+            max_concurrency: def.max_concurrency,
         })
     }
 

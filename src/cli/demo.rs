@@ -35,7 +35,8 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         p99: config.simulator.latency_p99,
     };
     let simulator = runtime::simulator(&registry, latency);
-    let listeners = runtime::bind_offices(&registry, &pki, true).await?;
+    let listeners =
+        runtime::bind_offices(&registry, &pki, true, &std::collections::BTreeMap::new()).await?;
     let endpoints = sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     sim::spawn(Arc::clone(&simulator), listeners, stopped);

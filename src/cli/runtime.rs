@@ -12,9 +12,10 @@ use crate::adapter::Registry;
 use crate::config::Config;
 use crate::fanout::{Fanout, FanoutSettings};
 use crate::mapping::MappingSet;
+use crate::model::OfficeId;
 use crate::pki::{DevPki, ensure_dev_pki};
 use crate::server::State;
-use crate::sim::{Latency, OfficeListener, SimOffice, Simulator};
+use crate::sim::{Fault, Latency, OfficeListener, SimOffice, Simulator};
 use crate::tls;
 
 /// Loads mappings and adapters named by the configuration.
@@ -36,6 +37,11 @@ pub fn build_fanout(config: &Config, registry: Registry) -> anyhow::Result<Fanou
         participant_prefix: o.participant_prefix.clone(),
         test_delivery: o.test_delivery,
         deadline: o.deadline,
+        breaker: crate::fanout::BreakerSettings {
+            failures: config.protection.breaker_failures,
+            open_for: config.protection.breaker_open,
+        },
+        hedge: config.protection.hedge_budget,
     };
     Ok(Fanout::new(client, registry, settings))
 }
@@ -53,6 +59,7 @@ pub fn server_tls(config: &Config) -> anyhow::Result<Arc<rustls::ServerConfig>> 
 pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<State>> {
     Ok(Arc::new(State {
         fanout: build_fanout(config, registry)?,
+        protection: crate::server::Protection::new(&config.protection),
     }))
 }
 
@@ -82,19 +89,32 @@ pub fn sim_offices(registry: &Registry) -> Vec<SimOffice> {
 }
 
 /// Binds one listener per office: on the adapter's own port, or on port 0 when
-/// `ephemeral` (demo, tests), each with the office's certificate from the dev PKI.
+/// `ephemeral` (demo, tests), each with the office's certificate from the dev PKI. The
+/// faults that act at bind time apply here: `wrong-certificate` serves another office's
+/// certificate, `refused` closes the listener.
 pub async fn bind_offices(
     registry: &Registry,
     pki: &DevPki,
     ephemeral: bool,
+    faults: &BTreeMap<OfficeId, Fault>,
 ) -> anyhow::Result<Vec<OfficeListener>> {
     let roots = tls::load_certs(&pki.ca_cert)?;
+    let ids: Vec<OfficeId> = registry.iter().map(|a| a.office).collect();
     let mut listeners = Vec::with_capacity(registry.len());
     for adapter in registry.iter() {
+        let fault = faults.get(&adapter.office);
+        let cert_of = match fault {
+            Some(Fault::WrongCertificate) => ids
+                .iter()
+                .copied()
+                .find(|o| *o != adapter.office)
+                .unwrap_or(adapter.office),
+            _ => adapter.office,
+        };
         let paths = pki
             .offices
-            .get(&adapter.office.to_string())
-            .with_context(|| format!("no certificate for office {}", adapter.office))?;
+            .get(&cert_of.to_string())
+            .with_context(|| format!("no certificate for office {cert_of}"))?;
         let config = tls::server_config(
             tls::load_certs(&paths.cert)?,
             tls::load_key(&paths.key)?,
@@ -111,10 +131,12 @@ pub async fn bind_offices(
         let listener = TcpListener::bind(&addr)
             .await
             .with_context(|| format!("office {}: cannot listen on {addr}", adapter.office))?;
+        let refuse = matches!(fault, Some(Fault::Refused));
         listeners.push(OfficeListener {
             office: adapter.office,
             listener,
             tls: config,
+            refuse,
         });
     }
     Ok(listeners)
@@ -127,7 +149,7 @@ pub fn simulator(registry: &Registry, latency: Latency) -> Arc<Simulator> {
 }
 
 /// The adapters' endpoint paths, to keep them when serving on other ports.
-pub fn endpoint_paths(registry: &Registry) -> BTreeMap<crate::model::OfficeId, String> {
+pub fn endpoint_paths(registry: &Registry) -> BTreeMap<OfficeId, String> {
     registry
         .iter()
         .map(|a| (a.office, a.endpoint.path().to_owned()))

@@ -65,6 +65,7 @@ pub async fn simulate(
     config_path: &Path,
     truth: Option<Vn>,
     zero_latency: bool,
+    faults: Option<&Path>,
 ) -> anyhow::Result<Option<String>> {
     let config = Config::load(config_path)?;
     let registry = runtime::load_registry(&config)?;
@@ -90,7 +91,18 @@ pub async fn simulate(
         }
     };
     let simulator = runtime::simulator(&registry, latency);
-    let listeners = runtime::bind_offices(&registry, &pki, false).await?;
+    let faults = match faults {
+        Some(path) => sim::load_faults(path)?,
+        None => Default::default(),
+    };
+    for (office, fault) in &faults {
+        if registry.get(*office).is_none() {
+            anyhow::bail!("the faults name office {office}, which has no adapter");
+        }
+        simulator.set_fault(*office, Some(fault.clone()));
+        tracing::info!(%office, ?fault, "fault injected");
+    }
+    let listeners = runtime::bind_offices(&registry, &pki, false, &faults).await?;
     for l in &listeners {
         if let Ok(addr) = l.listener.local_addr() {
             tracing::debug!(office = %l.office, %addr, "simulated office listening");

@@ -25,6 +25,36 @@ struct Raw {
     offices: RawOffices,
     #[serde(default)]
     simulator: Option<RawSimulator>,
+    #[serde(default)]
+    protection: RawProtection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawProtection {
+    breaker_failures: u32,
+    breaker_open_ms: u64,
+    hedge_budget_percent: u32,
+    cache_ttl_ms: u64,
+    cache_max_entries: u64,
+    max_queries_in_flight: usize,
+    portal_queries_per_second: u32,
+    portal_burst: u32,
+}
+
+impl Default for RawProtection {
+    fn default() -> Self {
+        RawProtection {
+            breaker_failures: 5,
+            breaker_open_ms: 5_000,
+            hedge_budget_percent: 0,
+            cache_ttl_ms: 0,
+            cache_max_entries: 10_000,
+            max_queries_in_flight: 512,
+            portal_queries_per_second: 50,
+            portal_burst: 100,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -96,6 +126,29 @@ pub struct Config {
     pub offices: OfficesConfig,
     /// The simulator (development only).
     pub simulator: SimulatorConfig,
+    /// Breakers, hedging, cache and limits.
+    pub protection: ProtectionConfig,
+}
+
+/// How guichet protects the offices and itself.
+#[derive(Debug, Clone)]
+pub struct ProtectionConfig {
+    /// Consecutive failures that open an office's breaker (0 disables breakers).
+    pub breaker_failures: u32,
+    /// How long a breaker stays open before a probe.
+    pub breaker_open: Duration,
+    /// Extra hedged calls allowed per call (0.1 = 10 %); `None` disables hedging.
+    pub hedge_budget: Option<f64>,
+    /// Lifetime of cached complete accounts; `None` disables the cache.
+    pub cache_ttl: Option<Duration>,
+    /// Bound on cached accounts.
+    pub cache_max_entries: u64,
+    /// Queries in flight before new ones get a fast `503`.
+    pub max_queries_in_flight: usize,
+    /// Sustained queries per second of one portal identity.
+    pub portal_queries_per_second: u32,
+    /// Burst of one portal identity.
+    pub portal_burst: u32,
 }
 
 /// Ingress settings.
@@ -227,7 +280,29 @@ impl Config {
                 latency_p99: Duration::from_millis(default_p99()),
             },
         };
+        let p = &raw.protection;
+        if p.hedge_budget_percent > 100
+            || p.breaker_open_ms > 3_600_000
+            || p.cache_ttl_ms > 3_600_000
+        {
+            return Err(err("protection: hedge_budget_percent ≤ 100, breaker_open_ms and cache_ttl_ms ≤ 3600000".into()));
+        }
+        if p.max_queries_in_flight == 0 || p.portal_queries_per_second == 0 || p.portal_burst == 0 {
+            return Err(err("protection: max_queries_in_flight, portal_queries_per_second and portal_burst must be at least 1".into()));
+        }
+        let protection = ProtectionConfig {
+            breaker_failures: p.breaker_failures,
+            breaker_open: Duration::from_millis(p.breaker_open_ms),
+            hedge_budget: (p.hedge_budget_percent > 0)
+                .then(|| f64::from(p.hedge_budget_percent) / 100.0),
+            cache_ttl: (p.cache_ttl_ms > 0).then(|| Duration::from_millis(p.cache_ttl_ms)),
+            cache_max_entries: p.cache_max_entries.max(1),
+            max_queries_in_flight: p.max_queries_in_flight,
+            portal_queries_per_second: p.portal_queries_per_second,
+            portal_burst: p.portal_burst,
+        };
         Ok(Config {
+            protection,
             file: path.to_owned(),
             server: ServerConfig {
                 listen,

@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::guard::{BreakerSettings, Guards, HedgeBudget, OfficeGuard};
 use super::{FIRST_YEAR, FanoutSettings, Query};
 use crate::adapter::Adapter;
 use crate::mapping::RequestParams;
@@ -50,7 +52,10 @@ impl<'a> QueryContext<'a> {
 /// Why one office call failed. Messages carry no personal data.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// Could not connect, TLS refused, connection reset…
+    /// Could not connect or complete the TLS handshake (retried once).
+    #[error("{0}")]
+    Connect(String),
+    /// The connection broke after it was made.
     #[error("{0}")]
     Transport(String),
     /// The office answered with another status than 200.
@@ -92,20 +97,40 @@ impl IdentityCache {
     }
 }
 
-/// Calls one office; never fails: every path ends in an outcome.
+/// What every call of the engine shares.
+#[derive(Debug)]
+pub(crate) struct CallEnv<'a> {
+    pub client: &'a reqwest::Client,
+    pub verified: &'a IdentityCache,
+    pub guards: &'a Guards,
+    pub hedge: Option<&'a HedgeBudget>,
+    pub breaker: BreakerSettings,
+}
+
+/// Calls one office; never fails: every path ends in an outcome. The office's guard may
+/// refuse the call at once (`unavailable`); otherwise it is bounded by the earlier of the
+/// adapter's timeout and the query's deadline.
 pub(crate) async fn call(
-    client: &reqwest::Client,
-    verified: &IdentityCache,
+    env: &CallEnv<'_>,
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
     deadline_at: Instant,
 ) -> OfficeOutcome {
+    let guard = env.guards.get(adapter);
+    let _permit = match guard.admit(&env.breaker) {
+        Ok(p) => p,
+        Err(refusal) => {
+            guard.record_refusal();
+            let status = SourceStatus::Unavailable(refusal.detail().into());
+            return OfficeOutcome::failed(adapter.office, &adapter.name, status, Duration::ZERO);
+        }
+    };
     let started = Instant::now();
     let budget_end = deadline_at.min(started + adapter.timeout);
     let result =
-        tokio::time::timeout_at(budget_end, exchange(client, verified, adapter, ctx)).await;
+        tokio::time::timeout_at(budget_end, hedged(env, &guard, adapter, ctx, budget_end)).await;
     let latency = started.elapsed();
-    match result {
+    let outcome = match result {
         Ok(Ok(answer)) if same_person(ctx.vn, &answer) => {
             OfficeOutcome::answered(adapter.office, &adapter.name, answer, latency)
         }
@@ -120,10 +145,63 @@ pub(crate) async fn call(
             latency,
         ),
         Err(_) => {
-            let ms = budget_end.saturating_duration_since(started).as_millis();
+            let budget = budget_end.saturating_duration_since(started);
+            let ms = budget.as_micros().div_ceil(1000);
             let status = SourceStatus::Timeout(format!("no answer within {ms} ms"));
             OfficeOutcome::failed(adapter.office, &adapter.name, status, latency)
         }
+    };
+    guard.record(&env.breaker, outcome.status.name(), latency);
+    outcome
+}
+
+/// One attempt, and a hedged second one when the first is later than the office's usual
+/// 95th percentile and the budget allows.
+async fn hedged(
+    env: &CallEnv<'_>,
+    guard: &OfficeGuard,
+    adapter: &Adapter,
+    ctx: &QueryContext<'_>,
+    budget_end: Instant,
+) -> Result<Answer, CallError> {
+    let (Some(budget), Some(p95)) = (env.hedge, guard.p95()) else {
+        return attempt(env, adapter, ctx, budget_end).await;
+    };
+    budget.earn();
+    let first = attempt(env, adapter, ctx, budget_end);
+    tokio::pin!(first);
+    tokio::select! {
+        r = &mut first => r,
+        () = tokio::time::sleep(p95) => {
+            if !budget.spend() {
+                return first.await;
+            }
+            tracing::debug!(office = %adapter.office, p95_ms = p95.as_millis() as u64, "hedging a slow call");
+            let second = attempt(env, adapter, ctx, budget_end);
+            tokio::pin!(second);
+            tokio::select! {
+                r = &mut first => r,
+                r = &mut second => r,
+            }
+        }
+    }
+}
+
+/// One exchange, retried once on a connection error if at least 50 ms remain.
+async fn attempt(
+    env: &CallEnv<'_>,
+    adapter: &Adapter,
+    ctx: &QueryContext<'_>,
+    budget_end: Instant,
+) -> Result<Answer, CallError> {
+    match exchange(env.client, env.verified, adapter, ctx).await {
+        Err(CallError::Connect(reason))
+            if budget_end.saturating_duration_since(Instant::now()) > Duration::from_millis(50) =>
+        {
+            tracing::debug!(office = %adapter.office, %reason, "retrying once after a connection error");
+            exchange(env.client, env.verified, adapter, ctx).await
+        }
+        other => other,
     }
 }
 
@@ -219,10 +297,9 @@ fn transport(e: reqwest::Error) -> CallError {
     while let Some(source) = root.source() {
         root = source;
     }
-    let what = if e.is_connect() {
-        "connection failed"
+    if e.is_connect() {
+        CallError::Connect(format!("connection failed: {root}"))
     } else {
-        "transport error"
-    };
-    CallError::Transport(format!("{what}: {root}"))
+        CallError::Transport(format!("transport error: {root}"))
+    }
 }

@@ -4,6 +4,7 @@
 //! arrived. Partial results are the normal case: every office yields an outcome.
 
 mod call;
+mod guard;
 mod plan;
 
 use std::sync::{Arc, RwLock};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use call::CallError;
+pub use guard::{BreakerSettings, BreakerState, LastCall, OfficeGuard};
 pub use plan::plan;
 
 use crate::adapter::Registry;
@@ -32,6 +34,10 @@ pub struct FanoutSettings {
     pub test_delivery: bool,
     /// Default and maximum deadline of a query.
     pub deadline: Duration,
+    /// Circuit breaker of each office.
+    pub breaker: BreakerSettings,
+    /// Hedging budget (extra calls per call, e.g. 0.1), `None` disables hedging.
+    pub hedge: Option<f64>,
 }
 
 /// One consolidated query.
@@ -52,6 +58,8 @@ pub struct Fanout {
     registry: RwLock<Arc<Registry>>,
     settings: FanoutSettings,
     verified: call::IdentityCache,
+    guards: guard::Guards,
+    hedge: Option<guard::HedgeBudget>,
 }
 
 impl Fanout {
@@ -60,8 +68,10 @@ impl Fanout {
         Fanout {
             client,
             registry: RwLock::new(Arc::new(registry)),
+            hedge: settings.hedge.map(guard::HedgeBudget::new),
             settings,
             verified: call::IdentityCache::default(),
+            guards: guard::Guards::default(),
         }
     }
 
@@ -82,6 +92,11 @@ impl Fanout {
         }
     }
 
+    /// The protection state of an office (breaker, last call), if it was ever called.
+    pub fn guard(&self, office: crate::model::OfficeId) -> Option<Arc<OfficeGuard>> {
+        self.guards.peek(office)
+    }
+
     /// The deadline a query gets: what it asks for, at most the configured one.
     pub fn effective_deadline(&self, asked: Option<Duration>) -> Duration {
         asked.map_or(self.settings.deadline, |d| d.min(self.settings.deadline))
@@ -94,9 +109,16 @@ impl Fanout {
         let registry = self.registry();
         let planned = plan(&registry);
         let ctx = call::QueryContext::new(q, &self.settings);
+        let env = call::CallEnv {
+            client: &self.client,
+            verified: &self.verified,
+            guards: &self.guards,
+            hedge: self.hedge.as_ref(),
+            breaker: self.settings.breaker,
+        };
         let calls = planned
             .iter()
-            .map(|adapter| call::call(&self.client, &self.verified, adapter, &ctx, deadline_at));
+            .map(|adapter| call::call(&env, adapter, &ctx, deadline_at));
         let outcomes = futures_util::future::join_all(calls).await;
         merge(q.vn, outcomes, q.range)
     }

@@ -4,6 +4,7 @@
 //! `127.0.0.1:0` and run many gateways in one process.
 
 mod problem;
+mod protect;
 mod routes;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use problem::Problem;
+pub use protect::Protection;
 
 use crate::fanout::Fanout;
 
@@ -27,6 +29,8 @@ use crate::fanout::Fanout;
 pub struct State {
     /// The fan-out engine.
     pub fanout: Fanout,
+    /// Quotas, in-flight cap, account cache.
+    pub protection: Protection,
 }
 
 /// How long a client has to complete the TLS handshake.

@@ -1,14 +1,17 @@
-//! Routes of the public API: who may call what, and the parsing of paths and parameters.
+//! Routes of the public API: who may call what, and the parsing of paths, headers and
+//! parameters. Business work is delegated: the fan-out, the protection, the views.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
+use super::protect::request_timeout;
 use crate::fanout::Query;
 use crate::merge::YearRange;
 use crate::model::Vn;
@@ -17,18 +20,25 @@ use crate::view::AccountView;
 
 /// Routes one request. `peer` is the identity read from the client certificate (`None`
 /// when the certificate is valid but carries no guichet role).
-pub(crate) async fn route<B>(
-    req: Request<B>,
+pub(crate) async fn route(
+    req: Request<Incoming>,
     peer: Option<Arc<Identity>>,
     state: Arc<State>,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
-    let result = match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz") => Ok(json(
+    let peer = peer.as_deref();
+    let result = match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/healthz") => Ok(json(
             StatusCode::OK,
             serde_json::json!({"status": "ok"}).to_string(),
         )),
         (_, "/healthz") => Err(Problem::method_not_allowed("GET")),
+        (Method::GET, "/v1/adapters") => adapters(peer, &state),
+        (_, "/v1/adapters") => Err(Problem::method_not_allowed("GET")),
+        (Method::POST, "/v1/notifications/account-changed") => {
+            account_changed(req, peer, &state).await
+        }
+        (_, "/v1/notifications/account-changed") => Err(Problem::method_not_allowed("POST")),
         (method, p) if p.starts_with("/v1/accounts/") => {
             if method != Method::GET {
                 Err(Problem::method_not_allowed("GET"))
@@ -36,7 +46,8 @@ pub(crate) async fn route<B>(
                 account(
                     &p["/v1/accounts/".len()..],
                     req.uri().query(),
-                    peer.as_deref(),
+                    req.headers(),
+                    peer,
                     &state,
                 )
                 .await
@@ -50,33 +61,143 @@ pub(crate) async fn route<B>(
 async fn account(
     raw_vn: &str,
     query: Option<&str>,
+    headers: &HeaderMap,
     peer: Option<&Identity>,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    require(peer, Role::Portal)?;
+    let portal = require(peer, &[Role::Portal])?;
     let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
-    let params = Params::parse(query)?;
+    let mut params = Params::parse(query)?;
+    if let Some(value) = headers.get("request-timeout") {
+        let asked = value
+            .to_str()
+            .ok()
+            .and_then(request_timeout)
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-deadline",
+                    "Request-Timeout is a number of seconds, e.g. 1.5",
+                )
+            })?;
+        params.deadline = Some(params.deadline.map_or(asked, |d| d.min(asked)));
+    }
+    state.protection.charge(&portal.name)?;
+    let bypass = headers.get_all("cache-control").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
+    });
+    if !bypass && let Some(account) = state.protection.cached(vn, params.range) {
+        return account_response(&account, "hit");
+    }
+    let _slot = state.protection.enter()?;
     let q = Query {
         vn,
         range: params.range,
         deadline: params.deadline,
     };
-    let account = state.fanout.query(&q).await;
-    let body = serde_json::to_string(&AccountView::from(&account)).map_err(|_| {
-        Problem::bad_request("serialization", "the account could not be serialized")
-    })?;
-    Ok(json(StatusCode::OK, body))
+    let account = Arc::new(state.fanout.query(&q).await);
+    state.protection.remember(&account, params.range);
+    let cache = match (state.protection.caching(), bypass) {
+        (false, _) => "off",
+        (true, true) => "bypass",
+        (true, false) => "miss",
+    };
+    account_response(&account, cache)
 }
 
-fn require(peer: Option<&Identity>, role: Role) -> Result<(), Problem> {
+fn account_response(
+    account: &crate::merge::ConsolidatedAccount,
+    cache: &'static str,
+) -> Result<Response<Full<Bytes>>, Problem> {
+    let body = serde_json::to_string(&AccountView::from(account)).map_err(|_| {
+        Problem::bad_request("serialization", "the account could not be serialized")
+    })?;
+    let mut response = json(StatusCode::OK, body);
+    response.headers_mut().insert(
+        "guichet-cache",
+        hyper::header::HeaderValue::from_static(cache),
+    );
+    Ok(response)
+}
+
+/// `POST /v1/notifications/account-changed` (role `office`): the body is the AHV number
+/// (plain text, or JSON `{"vn": "…"}`); every cached account of that person is dropped.
+async fn account_changed(
+    req: Request<Incoming>,
+    peer: Option<&Identity>,
+    state: &State,
+) -> Result<Response<Full<Bytes>>, Problem> {
+    require(peer, &[Role::Office])?;
+    let body = Limited::new(req.into_body(), 1024)
+        .collect()
+        .await
+        .map_err(|_| Problem {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            slug: "too-large",
+            title: "Body too large",
+            detail: "the notification body is at most 1 KiB".into(),
+            retry_after: None,
+        })?;
+    let bytes = body.to_bytes();
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Problem::bad_request("invalid-body", "the body is not UTF-8"))?;
+    let raw = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => v
+            .get("vn")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        Err(_) => text.trim().to_owned(),
+    };
+    let vn = Vn::parse(&raw).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
+    state.protection.evict(vn);
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+/// `GET /v1/adapters` (roles `admin`, `office`): the registry with live health.
+fn adapters(peer: Option<&Identity>, state: &State) -> Result<Response<Full<Bytes>>, Problem> {
+    require(peer, &[Role::Admin, Role::Office])?;
+    let registry = state.fanout.registry();
+    let list: Vec<serde_json::Value> = registry
+        .iter()
+        .map(|a| {
+            let guard = state.fanout.guard(a.office);
+            let last = guard.as_ref().and_then(|g| g.last_call());
+            serde_json::json!({
+                "office": a.office.to_string(),
+                "name": a.name,
+                "dialect": a.dialect,
+                "endpoint": a.endpoint.as_str(),
+                "timeoutMs": a.timeout.as_millis() as u64,
+                "circuit": guard.map_or("closed", |g| g.breaker_state().name()),
+                "lastStatus": last.as_ref().map(|l| l.status),
+                "lastLatencyMs": last.map(|l| l.latency.as_millis() as u64),
+            })
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "adapters": list }).to_string(),
+    ))
+}
+
+fn require<'a>(peer: Option<&'a Identity>, roles: &[Role]) -> Result<&'a Identity, Problem> {
+    let needs = roles
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ");
     match peer {
-        Some(id) if id.role == role => Ok(()),
+        Some(id) if roles.contains(&id.role) => Ok(id),
         Some(id) => Err(Problem::forbidden(format!(
-            "role {} may not call this route (needs {role})",
+            "role {} may not call this route (needs {needs})",
             id.role
         ))),
         None => Err(Problem::forbidden(format!(
-            "the client certificate carries no guichet role (needs {role})"
+            "the client certificate carries no guichet role (needs {needs})"
         ))),
     }
 }

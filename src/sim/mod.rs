@@ -8,11 +8,13 @@
 //! reads it on the gateway's side. [`server`] serves every office over mutual TLS on
 //! loopback, with latency, fault injection and request counters.
 
+mod faults;
 mod names;
 pub mod population;
 pub mod render;
 mod server;
 
+pub use faults::{load_faults, parse_faults};
 pub use population::{Person, SimOffice, person, truth};
 pub use render::{SimRequest, parse_request, render_answer};
 pub use server::{Fault, Latency, OfficeListener, Simulator, endpoints, spawn};

@@ -3,13 +3,16 @@
 //! configurable latency and injectable faults. Counts the requests every office receives.
 
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -24,7 +27,7 @@ use super::render::{parse_request, render_answer};
 use crate::model::{OfficeId, Vn};
 
 /// A misbehaviour injected into one simulated office.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// Accepts the request and never answers.
     Hang,
@@ -36,10 +39,28 @@ pub enum Fault {
     Oversized(usize),
     /// Answers after exactly this delay instead of the latency distribution.
     Delay(Duration),
+    /// Answers with `status` for this share of requests (0–1), normally otherwise.
+    ErrorRate {
+        /// Share of failing requests.
+        rate: f64,
+        /// HTTP status of the failures.
+        status: u16,
+    },
+    /// Sends its answer a few bytes a second.
+    SlowDrip {
+        /// Bytes sent per second.
+        bytes_per_second: u32,
+    },
+    /// Its own latency distribution.
+    Latency(Latency),
+    /// Presents another office's certificate (takes effect when the listener is bound).
+    WrongCertificate,
+    /// Nothing listens on its endpoint (takes effect when the listener is bound).
+    Refused,
 }
 
 /// Latency of every simulated office: log-normal by median and 99th percentile.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
     /// Median.
     pub median: Duration,
@@ -75,6 +96,7 @@ pub struct Simulator {
     latency: Latency,
     reference_year: u16,
     requests: BTreeMap<OfficeId, AtomicU64>,
+    connections: Arc<AtomicU64>,
     faults: RwLock<HashMap<OfficeId, Fault>>,
     persons: Mutex<HashMap<Vn, Arc<Person>>>,
 }
@@ -88,6 +110,7 @@ impl Simulator {
             latency,
             reference_year,
             requests,
+            connections: Arc::new(AtomicU64::new(0)),
             faults: RwLock::new(HashMap::new()),
             persons: Mutex::new(HashMap::new()),
         }
@@ -116,6 +139,11 @@ impl Simulator {
             .values()
             .map(|c| c.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// Connections from the gateway open right now, over all offices.
+    pub fn open_connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Injects (or with `None` clears) a fault in one office.
@@ -163,6 +191,8 @@ pub struct OfficeListener {
     pub listener: TcpListener,
     /// Server config with the office's certificate (client certificates required).
     pub tls: Arc<rustls::ServerConfig>,
+    /// Close the listener at once, so that connecting is refused (fault `refused`).
+    pub refuse: bool,
 }
 
 /// Serves every office until `shutdown` turns true.
@@ -175,6 +205,9 @@ pub fn spawn(sim: Arc<Simulator>, listeners: Vec<OfficeListener>, shutdown: watc
 }
 
 async fn serve_office(sim: Arc<Simulator>, l: OfficeListener, mut shutdown: watch::Receiver<bool>) {
+    if l.refuse {
+        return;
+    }
     let acceptor = TlsAcceptor::from(l.tls);
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
@@ -198,6 +231,7 @@ async fn serve_office(sim: Arc<Simulator>, l: OfficeListener, mut shutdown: watc
                 tracing::debug!(%office, peer = %addr, "simulated office: handshake refused");
                 return;
             };
+            let _open = OpenConnection::new(&sim);
             let service = service_fn(move |req| {
                 let sim = Arc::clone(&sim);
                 async move { Ok::<_, std::convert::Infallible>(answer(&sim, office, req).await) }
@@ -211,13 +245,28 @@ async fn serve_office(sim: Arc<Simulator>, l: OfficeListener, mut shutdown: watc
     }
 }
 
+/// Counts one open connection for as long as it lives.
+struct OpenConnection(Arc<AtomicU64>);
+
+impl OpenConnection {
+    fn new(sim: &Simulator) -> OpenConnection {
+        sim.connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(&sim.connections))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
-async fn answer(
-    sim: &Simulator,
-    office: OfficeId,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+/// Body of a simulated answer: whole, or dripped.
+type SimBody = BoxBody<Bytes, Infallible>;
+
+async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Response<SimBody> {
     if let Some(c) = sim.requests.get(&office) {
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -232,22 +281,19 @@ async fn answer(
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
     };
     let fault = sim.fault(office);
-    match &fault {
-        Some(Fault::Hang) => std::future::pending::<()>().await,
-        Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
-        _ => {
-            let wait = sim.latency.sample();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
+    let wait = match &fault {
+        Some(Fault::Hang) => return std::future::pending().await,
+        Some(Fault::Delay(d)) => *d,
+        Some(Fault::Latency(l)) => l.sample(),
+        _ => sim.latency.sample(),
+    };
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
     }
     match fault {
-        Some(Fault::Status(code)) => {
-            return plain(
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                "simulated failure",
-            );
+        Some(Fault::Status(code)) => return failure(code),
+        Some(Fault::ErrorRate { rate, status }) if rand::random::<f64>() < rate => {
+            return failure(status);
         }
         Some(Fault::Garbage) => return xml(Bytes::from_static(b"<<<this is not xml")),
         _ => {}
@@ -261,17 +307,21 @@ async fn answer(
     };
     let person = sim.person(request.vn);
     match render_answer(&me.dialect, me, &person, &request) {
-        Ok(mut bytes) => {
-            if let Some(Fault::Oversized(n)) = fault {
+        Ok(mut bytes) => match fault {
+            Some(Fault::Oversized(n)) => {
                 pad(&mut bytes, n);
+                xml(Bytes::from(bytes))
             }
-            xml(Bytes::from(bytes))
-        }
+            Some(Fault::SlowDrip { bytes_per_second }) => {
+                drip(Bytes::from(bytes), bytes_per_second)
+            }
+            _ => xml(Bytes::from(bytes)),
+        },
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
 }
 
-/// Pads a document past `n` bytes with a comment before the end (still well-formed).
+/// Pads a document past `n` bytes with a comment after the root (still well-formed).
 fn pad(bytes: &mut Vec<u8>, n: usize) {
     let filler = n.saturating_sub(bytes.len()) + 1;
     let mut tail = Vec::with_capacity(filler + 8);
@@ -281,19 +331,50 @@ fn pad(bytes: &mut Vec<u8>, n: usize) {
     bytes.extend_from_slice(&tail);
 }
 
-fn xml(body: Bytes) -> Response<Full<Bytes>> {
+/// Sends `body` in chunks of `bytes_per_second` bytes, one a second.
+fn drip(body: Bytes, bytes_per_second: u32) -> Response<SimBody> {
+    let chunk = bytes_per_second.max(1) as usize;
+    let stream = futures_util::stream::unfold((body, true), move |(rest, first)| async move {
+        if rest.is_empty() {
+            return None;
+        }
+        if !first {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let mut rest = rest;
+        let head = rest.split_to(chunk.min(rest.len()));
+        Some((Ok::<_, Infallible>(Frame::data(head)), (rest, false)))
+    });
     Response::builder()
         .header("content-type", "application/xml")
-        .body(Full::new(body))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .body(StreamBody::new(stream).boxed())
+        .unwrap_or_else(|_| Response::new(empty()))
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+fn failure(code: u16) -> Response<SimBody> {
+    plain(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        "simulated failure",
+    )
+}
+
+fn empty() -> SimBody {
+    Full::new(Bytes::new()).boxed()
+}
+
+fn xml(body: Bytes) -> Response<SimBody> {
+    Response::builder()
+        .header("content-type", "application/xml")
+        .body(Full::new(body).boxed())
+        .unwrap_or_else(|_| Response::new(empty()))
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<SimBody> {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain")
-        .body(Full::new(Bytes::from(text.to_owned())))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .body(Full::new(Bytes::from(text.to_owned())).boxed())
+        .unwrap_or_else(|_| Response::new(empty()))
 }
 
 /// Addresses of the bound listeners as `https://127.0.0.1:PORT/` per office.

@@ -11,8 +11,10 @@ use std::time::Duration;
 use guichet::adapter::Registry;
 use guichet::cli::runtime;
 use guichet::config::Config;
+use guichet::model::OfficeId;
 use guichet::pki::DevPki;
-use guichet::sim::{Latency, Simulator};
+use guichet::sim::{Fault, Latency, Simulator};
+use std::collections::BTreeMap;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +29,13 @@ pub struct Federation {
     pub gateway: SocketAddr,
     stop_sim: tokio::sync::watch::Sender<bool>,
     stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
+    /// One federation at a time per test binary: 2 cores, 101 listeners each, and
+    /// deadlines that mean something only on a machine that is not overbooked.
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
+
+static TURN: std::sync::LazyLock<Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Mutex::new(())));
 
 impl Federation {
     pub async fn start(latency: Latency, deadline_ms: u64) -> Federation {
@@ -40,6 +48,18 @@ impl Federation {
         deadline_ms: u64,
         tweak: impl FnOnce(&mut DevPki),
     ) -> Federation {
+        Federation::launch(latency, deadline_ms, "", &BTreeMap::new(), tweak).await
+    }
+
+    /// The full form: extra `[protection]` lines and faults (also those acting at bind time).
+    pub async fn launch(
+        latency: Latency,
+        deadline_ms: u64,
+        protection: &str,
+        faults: &BTreeMap<OfficeId, Fault>,
+        tweak: impl FnOnce(&mut DevPki),
+    ) -> Federation {
+        let turn = Arc::clone(&TURN).lock_owned().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = dir.path().join("certs");
         let repo = repo();
@@ -60,6 +80,9 @@ client_cert = "{c}/gateway-client.pem"
 client_key = "{c}/gateway-client.key"
 deadline_ms = {deadline_ms}
 test_delivery = true
+
+[protection]
+{protection}
 "#,
             c = certs.display(),
             r = repo.display()
@@ -72,11 +95,14 @@ test_delivery = true
         let sim = runtime::simulator(&registry, latency);
         let mut served = pki.clone();
         tweak(&mut served);
-        let listeners = runtime::bind_offices(&registry, &served, true)
+        let listeners = runtime::bind_offices(&registry, &served, true, faults)
             .await
             .expect("bind offices");
         let endpoints = guichet::sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
         let (stop_sim, stopped) = tokio::sync::watch::channel(false);
+        for (office, fault) in faults {
+            sim.set_fault(*office, Some(fault.clone()));
+        }
         guichet::sim::spawn(Arc::clone(&sim), listeners, stopped);
         let live = registry.with_endpoints(&endpoints);
         let tls = runtime::server_tls(&config).expect("server tls");
@@ -104,6 +130,7 @@ test_delivery = true
             gateway,
             stop_sim,
             stop_gateway: Some(stop_gateway),
+            _turn: turn,
         }
     }
 
@@ -129,6 +156,22 @@ test_delivery = true
             Some((&self.pki.portal.cert, &self.pki.portal.key)),
             &self.pki.ca_cert,
         )
+    }
+
+    /// A client with a certificate of `role:name`, freshly issued by the federation CA.
+    pub fn client_as(&self, role: guichet::pki::Role, name: &str) -> reqwest::Client {
+        let ca = guichet::pki::Ca::load(&self.pki.ca_cert, &self.pki.ca_key).expect("ca");
+        let id = guichet::pki::Identity::new(role, name).expect("identity");
+        let leaf = ca
+            .issue(&guichet::pki::LeafSpec::new(id, 30))
+            .expect("leaf");
+        let dir = self.dir.path().join("clients");
+        let (cert, key) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        leaf.write(&cert, &key).expect("write");
+        self.client_with(Some((&cert, &key)), &self.pki.ca_cert)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,150 @@
+//! Fault files for the simulator (`guichet simulate --faults FILE`): which offices
+//! misbehave, and how. Validated like every configuration: errors name the file, the
+//! line and the field.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::server::{Fault, Latency};
+use crate::model::OfficeId;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    fault: Vec<RawFault>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    offices: Vec<String>,
+    kind: String,
+    status: Option<u16>,
+    rate: Option<f64>,
+    bytes: Option<usize>,
+    bytes_per_second: Option<u32>,
+    median_ms: Option<u64>,
+    p99_ms: Option<u64>,
+    delay_ms: Option<u64>,
+}
+
+/// Reads a fault file into one fault per office (a later entry wins).
+pub fn load_faults(path: &Path) -> anyhow::Result<BTreeMap<OfficeId, Fault>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("faults {}: cannot read: {e}", path.display()))?;
+    parse_faults(&text).map_err(|m| anyhow::anyhow!("faults {}: {m}", path.display()))
+}
+
+/// Parses fault-file text.
+pub fn parse_faults(text: &str) -> Result<BTreeMap<OfficeId, Fault>, String> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        format!(
+            "{}{}",
+            line.map(|l| format!("line {l}: ")).unwrap_or_default(),
+            e.message()
+        )
+    })?;
+    let mut out = BTreeMap::new();
+    for (i, f) in raw.fault.iter().enumerate() {
+        let at = |m: String| format!("fault #{}: {m}", i + 1);
+        let fault = fault_of(f).map_err(at)?;
+        for o in &f.offices {
+            let office: OfficeId = o.parse().map_err(|e| at(format!("offices: {e}")))?;
+            out.insert(office, fault.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn fault_of(f: &RawFault) -> Result<Fault, String> {
+    let need =
+        |v: Option<u64>, name: &str| v.ok_or_else(|| format!("kind {} needs {name}", f.kind));
+    let status = || match f.status {
+        Some(s) if (100..=599).contains(&s) => Ok(s),
+        Some(s) => Err(format!("status {s} is not an HTTP status")),
+        None => Ok(500),
+    };
+    Ok(match f.kind.as_str() {
+        "hang" => Fault::Hang,
+        "status" => Fault::Status(status()?),
+        "error-rate" => {
+            let rate = f
+                .rate
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or("error-rate needs rate between 0 and 1")?;
+            Fault::ErrorRate {
+                rate,
+                status: status()?,
+            }
+        }
+        "slow-drip" => Fault::SlowDrip {
+            bytes_per_second: f.bytes_per_second.unwrap_or(4).max(1),
+        },
+        "malformed" => Fault::Garbage,
+        "oversized" => Fault::Oversized(f.bytes.unwrap_or(8 * 1024 * 1024)),
+        "wrong-certificate" => Fault::WrongCertificate,
+        "refused" => Fault::Refused,
+        "delay" => Fault::Delay(Duration::from_millis(need(f.delay_ms, "delay_ms")?)),
+        "latency" => {
+            let median = Duration::from_millis(need(f.median_ms, "median_ms")?);
+            let p99 = Duration::from_millis(need(f.p99_ms, "p99_ms")?);
+            if p99 < median {
+                return Err("latency needs median_ms ≤ p99_ms".into());
+            }
+            Fault::Latency(Latency { median, p99 })
+        }
+        other => {
+            return Err(format!(
+                "unknown kind {other:?} (hang, status, error-rate, slow-drip, malformed, oversized, wrong-certificate, refused, delay, latency)"
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_and_names_errors() {
+        let text = r#"
+[[fault]]
+offices = ["001.000", "002.000"]
+kind = "hang"
+[[fault]]
+offices = ["003.000"]
+kind = "error-rate"
+rate = 0.5
+status = 503
+[[fault]]
+offices = ["004.000"]
+kind = "latency"
+median_ms = 20
+p99_ms = 2000
+"#;
+        let f = parse_faults(text).expect("valid");
+        assert_eq!(f.len(), 4);
+        assert_eq!(
+            f[&"003.000".parse::<OfficeId>().expect("id")],
+            Fault::ErrorRate {
+                rate: 0.5,
+                status: 503
+            }
+        );
+        let e = parse_faults("[[fault]]\noffices = [\"1\"]\nkind = \"hang\"\n")
+            .expect_err("bad office");
+        assert!(e.contains("fault #1") && e.contains("offices"), "{e}");
+        let e = parse_faults("[[fault]]\noffices = []\nkind = \"boom\"\n").expect_err("bad kind");
+        assert!(e.contains("unknown kind \"boom\""), "{e}");
+        let e = parse_faults("[[fault]]\noffices = []\nkind = \"hang\"\nspeed = 3\n")
+            .expect_err("unknown field");
+        assert!(e.contains("line 4"), "{e}");
+    }
+}
