@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
         .collect();
     let pki = guichet::pki::ensure_dev_pki(&dir.path().join("certs"), &offices)?;
+    guichet::cli::runtime::ensure_audit_secret(&dir.path().join("audit-hmac.key"))?;
     let b = Bench { bin: PathBuf::from(env!("CARGO_BIN_EXE_guichet")), repo, port: free_port()?, dir, pki };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     println!("machine: {} cores, {}; load: {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model(), loadavg());
@@ -78,7 +79,8 @@ impl Bench {
     fn config(&self, protection: &str) -> anyhow::Result<PathBuf> {
         let c = self.dir.path().join("certs");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{c}/gateway-server.pem\"\nkey = \"{c}/gateway-server.key\"\nclient_ca = \"{c}/federation-ca.pem\"\n\n[offices]\nadapters = \"{r}/adapters\"\nmappings = \"{r}/mappings\"\nca = \"{c}/federation-ca.pem\"\nclient_cert = \"{c}/gateway-client.pem\"\nclient_key = \"{c}/gateway-client.key\"\ndeadline_ms = 5000\n\n[simulator]\ncerts = \"{c}/offices\"\nlatency_median_ms = 20\nlatency_p99_ms = 250\n\n[protection]\nportal_queries_per_second = 100000\nportal_burst = 100000\nmax_queries_in_flight = 4096\n{protection}\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{c}/gateway-server.pem\"\nkey = \"{c}/gateway-server.key\"\nclient_ca = \"{c}/federation-ca.pem\"\n\n[offices]\nadapters = \"{r}/adapters\"\nmappings = \"{r}/mappings\"\nca = \"{c}/federation-ca.pem\"\nclient_cert = \"{c}/gateway-client.pem\"\nclient_key = \"{c}/gateway-client.key\"\ndeadline_ms = 5000\n\n[simulator]\ncerts = \"{c}/offices\"\nlatency_median_ms = 20\nlatency_p99_ms = 250\n\n[protection]\nportal_queries_per_second = 100000\nportal_burst = 100000\nmax_queries_in_flight = 4096\n{protection}\n\n[privacy]\npurposes = [\"self-service\"]\n[privacy.portals]\ndemo = [\"self-service\"]\n\n[audit]\ndir = \"{d}/audit\"\nhmac_key_file = \"{d}/audit-hmac.key\"\nfsync = true\n",
+            d = self.dir.path().display(),
             port = self.port,
             c = c.display(),
             r = self.repo.display()
@@ -261,7 +263,13 @@ fn loadavg() -> String {
 fn portal(pki: &guichet::pki::DevPki) -> anyhow::Result<reqwest::Client> {
     let roots = guichet::tls::load_certs(&pki.ca_cert)?;
     let identity = (guichet::tls::load_certs(&pki.portal.cert)?, guichet::tls::load_key(&pki.portal.key)?);
-    Ok(guichet::fanout::client(guichet::tls::client_config(&roots, Some(identity))?)?)
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("purpose", reqwest::header::HeaderValue::from_static("self-service"));
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(guichet::tls::client_config(&roots, Some(identity))?)
+        .default_headers(headers)
+        .no_proxy()
+        .build()?)
 }
 
 async fn wait_ready(client: &reqwest::Client, port: u16) -> anyhow::Result<()> {

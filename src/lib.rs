@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod fanout;
@@ -25,4 +26,5 @@ pub mod pki;
 pub mod server;
 pub mod sim;
 pub mod tls;
+pub mod trace;
 pub mod view;

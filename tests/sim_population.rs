@@ -357,6 +357,7 @@ fn requests_of_every_dialect_are_read() {
             year_from: 1995,
             year_to: 2025,
             test_delivery: false,
+            purpose: "self-service",
         };
         let body = set.get(dialect).expect("mapping").request(&params);
         let r = parse_request(body.as_bytes()).unwrap_or_else(|e| panic!("{dialect}: {e}"));

@@ -98,7 +98,7 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     println!();
     println!("Ask for anyone else (any valid AHV number; the population is synthetic):");
     println!(
-        "  curl --cert {} --key {} --cacert {} https://{addr}/v1/accounts/756.1234.5678.97",
+        "  curl -H 'Purpose: self-service' --cert {} --key {} --cacert {} https://{addr}/v1/accounts/756.1234.5678.97",
         pki.portal.cert.display(),
         pki.portal.key.display(),
         pki.ca_cert.display()
@@ -119,7 +119,13 @@ fn portal_client(pki: &crate::pki::DevPki) -> anyhow::Result<reqwest::Client> {
     let chain = crate::tls::load_certs(&pki.portal.cert)?;
     let key = crate::tls::load_key(&pki.portal.key)?;
     let config = crate::tls::client_config(&roots, Some((chain, key)))?;
-    Ok(crate::fanout::client(config)?)
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("purpose", reqwest::header::HeaderValue::from_static("self-service"));
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .default_headers(headers)
+        .no_proxy()
+        .build()?)
 }
 
 fn dialect_summary(registry: &crate::adapter::Registry) -> String {

@@ -60,7 +60,31 @@ pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<St
     Ok(Arc::new(State {
         fanout: build_fanout(config, registry)?,
         protection: crate::server::Protection::new(&config.protection),
+        audit: open_audit(config)?,
+        privacy: config.privacy.clone(),
     }))
+}
+
+/// Opens the audit log named by the configuration (its HMAC secret must exist).
+pub fn open_audit(config: &Config) -> anyhow::Result<crate::audit::AuditLog> {
+    let a = &config.audit;
+    let secret = std::fs::read(&a.hmac_key_file)
+        .with_context(|| format!("cannot read the audit HMAC secret {}", a.hmac_key_file.display()))?;
+    let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+    Ok(crate::audit::AuditLog::open(&a.dir, &secret, a.max_file_bytes, a.fsync)?)
+}
+
+/// Makes the audit HMAC secret if there is none (development federation only):
+/// 64 random hex digits, written `0600` atomically.
+pub fn ensure_audit_secret(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness for the audit secret"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    crate::pki::write_secret_file(path, &hex)?;
+    Ok(())
 }
 
 /// The development PKI lives in the folder of the offices' CA (`certs/` by default).
@@ -71,6 +95,7 @@ pub fn dev_pki(config: &Config, registry: &Registry) -> anyhow::Result<DevPki> {
         .parent()
         .map_or_else(|| PathBuf::from("certs"), Path::to_owned);
     let offices: Vec<String> = registry.iter().map(|a| a.office.to_string()).collect();
+    ensure_audit_secret(&config.audit.hmac_key_file)?;
     Ok(ensure_dev_pki(&dir, &offices)?)
 }
 

@@ -27,6 +27,44 @@ struct Raw {
     simulator: Option<RawSimulator>,
     #[serde(default)]
     protection: RawProtection,
+    audit: RawAudit,
+    #[serde(default)]
+    privacy: RawPrivacy,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    dir: PathBuf,
+    hmac_key_file: PathBuf,
+    #[serde(default = "default_audit_bytes")]
+    max_file_bytes: u64,
+    #[serde(default = "default_true")]
+    fsync: bool,
+}
+
+fn default_audit_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPrivacy {
+    purposes: Vec<String>,
+    portals: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for RawPrivacy {
+    fn default() -> Self {
+        RawPrivacy {
+            purposes: vec!["self-service".into(), "pension-calculation".into(), "benefit-review".into()],
+            portals: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -128,6 +166,39 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// Breakers, hedging, cache and limits.
     pub protection: ProtectionConfig,
+    /// The audit log.
+    pub audit: AuditConfig,
+    /// Purposes and who may state them.
+    pub privacy: PrivacyConfig,
+}
+
+/// Where and how the audit log is written.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Folder of the audit files.
+    pub dir: PathBuf,
+    /// File holding the HMAC secret that keys person hashes (≥ 32 bytes).
+    pub hmac_key_file: PathBuf,
+    /// Size at which a new file is started.
+    pub max_file_bytes: u64,
+    /// Sync every record to disk before the answer leaves.
+    pub fsync: bool,
+}
+
+/// Purpose binding.
+#[derive(Debug, Clone)]
+pub struct PrivacyConfig {
+    /// Every purpose the federation knows.
+    pub purposes: Vec<String>,
+    /// Portal name → the purposes it may state.
+    pub portals: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl PrivacyConfig {
+    /// Whether portal `name` may query for `purpose`.
+    pub fn allows(&self, name: &str, purpose: &str) -> bool {
+        self.portals.get(name).is_some_and(|p| p.iter().any(|x| x == purpose))
+    }
 }
 
 /// How guichet protects the offices and itself.
@@ -301,7 +372,25 @@ impl Config {
             portal_queries_per_second: p.portal_queries_per_second,
             portal_burst: p.portal_burst,
         };
+        let purpose_ok = |p: &String| !p.is_empty() && p.len() <= 64 && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if let Some(bad) = raw.privacy.purposes.iter().find(|p| !purpose_ok(p)) {
+            return Err(err(format!("privacy.purposes: {bad:?} — lowercase letters, digits and '-'")));
+        }
+        for (portal, purposes) in &raw.privacy.portals {
+            if let Some(bad) = purposes.iter().find(|p| !raw.privacy.purposes.contains(p)) {
+                return Err(err(format!("privacy.portals.{portal}: {bad:?} is not one of privacy.purposes")));
+            }
+        }
+        let audit = AuditConfig {
+            dir: at(&raw.audit.dir),
+            hmac_key_file: at(&raw.audit.hmac_key_file),
+            max_file_bytes: raw.audit.max_file_bytes.max(4096),
+            fsync: raw.audit.fsync,
+        };
+        let privacy = PrivacyConfig { purposes: raw.privacy.purposes.clone(), portals: raw.privacy.portals.clone() };
         Ok(Config {
+            audit,
+            privacy,
             protection,
             file: path.to_owned(),
             server: ServerConfig {

@@ -22,11 +22,13 @@ pub(crate) struct QueryContext<'a> {
     year_to: u16,
     business_process_id: String,
     message_date: String,
+    purpose: &'a str,
+    trace: crate::trace::Trace,
     settings: &'a FanoutSettings,
 }
 
 impl<'a> QueryContext<'a> {
-    pub(crate) fn new(q: &Query, settings: &'a FanoutSettings) -> QueryContext<'a> {
+    pub(crate) fn new(q: &Query<'a>, settings: &'a FanoutSettings) -> QueryContext<'a> {
         let now = time::OffsetDateTime::now_utc();
         let this_year = u16::try_from(now.year()).unwrap_or(u16::MAX);
         let message_date = format!(
@@ -44,6 +46,8 @@ impl<'a> QueryContext<'a> {
             year_to: q.range.to.unwrap_or(this_year).min(this_year),
             business_process_id: uuid::Uuid::new_v4().to_string(),
             message_date,
+            purpose: q.purpose,
+            trace: q.trace,
             settings,
         }
     }
@@ -223,10 +227,12 @@ async fn exchange(
         year_from: ctx.year_from,
         year_to: ctx.year_to,
         test_delivery: ctx.settings.test_delivery,
+        purpose: ctx.purpose,
     });
     let mut response = client
         .post(adapter.endpoint.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/xml")
+        .header("traceparent", ctx.trace.child())
         .body(body)
         .send()
         .await

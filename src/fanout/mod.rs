@@ -42,13 +42,17 @@ pub struct FanoutSettings {
 
 /// One consolidated query.
 #[derive(Debug, Clone, Copy)]
-pub struct Query {
+pub struct Query<'a> {
     /// The person.
     pub vn: Vn,
     /// Years asked for.
     pub range: YearRange,
     /// Time budget of the whole query (capped by the settings' deadline).
     pub deadline: Option<Duration>,
+    /// The stated purpose, passed on to offices whose dialect carries it.
+    pub purpose: &'a str,
+    /// The trace the query belongs to.
+    pub trace: crate::trace::Trace,
 }
 
 /// The fan-out engine: a client identity, the current registry snapshot, settings.
@@ -103,7 +107,7 @@ impl Fanout {
     }
 
     /// Asks every planned office at once and merges what arrives before the deadline.
-    pub async fn query(&self, q: &Query) -> ConsolidatedAccount {
+    pub async fn query(&self, q: &Query<'_>) -> ConsolidatedAccount {
         let started = Instant::now();
         let deadline_at = started + self.effective_deadline(q.deadline);
         let registry = self.registry();

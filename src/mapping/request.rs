@@ -26,6 +26,8 @@ pub struct RequestParams<'a> {
     pub year_to: u16,
     /// eCH-0058 testDeliveryFlag.
     pub test_delivery: bool,
+    /// Purpose of the query (an eCH-0058 `namedMetaData` entry where the dialect has one).
+    pub purpose: &'a str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +43,7 @@ enum Placeholder {
     YearTo,
     TestDeliveryFlag,
     ProductVersion,
+    Purpose,
 }
 
 const PLACEHOLDERS: &[(&str, Placeholder)] = &[
@@ -55,6 +58,7 @@ const PLACEHOLDERS: &[(&str, Placeholder)] = &[
     ("yearTo", Placeholder::YearTo),
     ("testDeliveryFlag", Placeholder::TestDeliveryFlag),
     ("productVersion", Placeholder::ProductVersion),
+    ("purpose", Placeholder::Purpose),
 ];
 
 #[derive(Clone, Debug)]
@@ -129,6 +133,7 @@ fn push_value(out: &mut String, v: Placeholder, p: &RequestParams<'_>) {
         Placeholder::MessageDate => p.message_date,
         Placeholder::MessageDateLocal => p.message_date.trim_end_matches('Z'),
         Placeholder::ProductVersion => env!("CARGO_PKG_VERSION"),
+        Placeholder::Purpose => p.purpose,
         Placeholder::Vn => {
             out.push_str(&p.vn.digits());
             return;
@@ -201,6 +206,7 @@ fn sample_params() -> RequestParams<'static> {
         year_from: 1948,
         year_to: 2026,
         test_delivery: true,
+        purpose: "self-service",
     }
 }
 

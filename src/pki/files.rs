@@ -35,6 +35,11 @@ pub fn write_pem_files(
     write_atomic(cert_path, cert_pem.as_bytes(), CERT_MODE, CERT_DIR_MODE)
 }
 
+/// Writes a secret (an HMAC key, …) atomically with mode `0600`.
+pub fn write_secret_file(path: &Path, secret: &str) -> Result<()> {
+    write_atomic(path, secret.as_bytes(), KEY_MODE, KEY_DIR_MODE)
+}
+
 /// Writes `bytes` to `path` through a fsynced temporary file and a rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32, dir_mode: u32) -> Result<()> {
     let file_name = path.file_name().ok_or_else(|| PkiError::BadFile {

@@ -33,7 +33,7 @@ use crate::tls::TlsError;
 
 pub use ca::{Ca, IssuedCert, LeafSpec};
 pub use dev::{CertPaths, DevPki, ensure_dev_pki};
-pub use files::write_pem_files;
+pub use files::{write_pem_files, write_secret_file};
 pub use identity::{Identity, MAX_NAME_LEN, Role, URI_PREFIX, is_office_id, validate_name};
 
 /// Errors of the certificate authority; every file-related variant names the file.

@@ -31,6 +31,10 @@ pub struct State {
     pub fanout: Fanout,
     /// Quotas, in-flight cap, account cache.
     pub protection: Protection,
+    /// The tamper-evident record of every access.
+    pub audit: crate::audit::AuditLog,
+    /// Purposes and who may state them.
+    pub privacy: crate::config::PrivacyConfig,
 }
 
 /// How long a client has to complete the TLS handshake.

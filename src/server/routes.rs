@@ -16,6 +16,8 @@ use crate::fanout::Query;
 use crate::merge::YearRange;
 use crate::model::Vn;
 use crate::pki::{Identity, Role};
+use crate::audit::{Actor, Event};
+use crate::trace::Trace;
 use crate::view::AccountView;
 
 /// Routes one request. `peer` is the identity read from the client certificate (`None`
@@ -39,6 +41,14 @@ pub(crate) async fn route(
             account_changed(req, peer, &state).await
         }
         (_, "/v1/notifications/account-changed") => Err(Problem::method_not_allowed("POST")),
+        (method, p) if p.starts_with("/v1/accounts/") && p.ends_with("/accesses") => {
+            if method != Method::GET {
+                Err(Problem::method_not_allowed("GET"))
+            } else {
+                let raw = &p["/v1/accounts/".len()..p.len() - "/accesses".len()];
+                accesses(raw, req.headers(), peer, &state).await
+            }
+        }
         (method, p) if p.starts_with("/v1/accounts/") => {
             if method != Method::GET {
                 Err(Problem::method_not_allowed("GET"))
@@ -66,43 +76,164 @@ async fn account(
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
     let portal = require(peer, &[Role::Portal])?;
+    let purpose = purpose(headers, portal, state)?;
     let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     let mut params = Params::parse(query)?;
     if let Some(value) = headers.get("request-timeout") {
-        let asked = value
-            .to_str()
-            .ok()
-            .and_then(request_timeout)
-            .ok_or_else(|| {
-                Problem::bad_request(
-                    "invalid-deadline",
-                    "Request-Timeout is a number of seconds, e.g. 1.5",
-                )
-            })?;
+        let asked = value.to_str().ok().and_then(request_timeout).ok_or_else(|| {
+            Problem::bad_request("invalid-deadline", "Request-Timeout is a number of seconds, e.g. 1.5")
+        })?;
         params.deadline = Some(params.deadline.map_or(asked, |d| d.min(asked)));
     }
+    let trace = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Trace::parse)
+        .unwrap_or_default();
     state.protection.charge(&portal.name)?;
-    let bypass = headers.get_all("cache-control").iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
-    });
-    if !bypass && let Some(account) = state.protection.cached(vn, params.range) {
-        return account_response(&account, "hit");
+    let started = std::time::Instant::now();
+    let bypass = headers
+        .get_all("cache-control")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache")));
+    let (account, cache) = match state.protection.cached(vn, params.range).filter(|_| !bypass) {
+        Some(account) => (account, "hit"),
+        None => {
+            let _slot = state.protection.enter()?;
+            let q = Query { vn, range: params.range, deadline: params.deadline, purpose: &purpose, trace };
+            let account = Arc::new(state.fanout.query(&q).await);
+            state.protection.remember(&account, params.range);
+            let cache = match (state.protection.caching(), bypass) {
+                (false, _) => "off",
+                (true, true) => "bypass",
+                (true, false) => "miss",
+            };
+            (account, cache)
+        }
+    };
+    let result = match (cache, account.complete) {
+        ("hit", _) => "cached",
+        (_, true) => "complete",
+        (_, false) => "incomplete",
+    };
+    let offices = if cache == "hit" {
+        Vec::new()
+    } else {
+        account.sources.iter().map(|s| (s.office.to_string(), s.status.name().to_owned())).collect()
+    };
+    let event = Event {
+        kind: "account-query".into(),
+        actor: actor(portal),
+        purpose: Some(purpose.clone()),
+        person: Some(state.audit.person(vn)),
+        offices,
+        result: result.into(),
+        detail: Some(format!("trace {}", trace.trace_hex())),
+    };
+    record(state, event).await?;
+    let failed = account.sources.iter().filter(|s| !s.status.is_answer()).count();
+    tracing::info!(
+        target: "guichet::access",
+        person = %state.audit.pseudonym(vn),
+        portal = %portal.name,
+        %purpose,
+        result,
+        offices = account.sources.len(),
+        failed,
+        ms = started.elapsed().as_millis() as u64,
+        trace = %trace.trace_hex(),
+        "account query"
+    );
+    let mut response = account_response(&account, cache)?;
+    let h = response.headers_mut();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&trace.header()) {
+        h.insert("traceparent", v);
     }
-    let _slot = state.protection.enter()?;
-    let q = Query {
-        vn,
-        range: params.range,
-        deadline: params.deadline,
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        h.insert("x-request-id", v);
+    }
+    Ok(response)
+}
+
+/// The stated purpose: present, known, and allowed for this portal — else `403`.
+fn purpose(headers: &HeaderMap, portal: &Identity, state: &State) -> Result<String, Problem> {
+    let known = || state.privacy.purposes.join(", ");
+    let stated = headers
+        .get("purpose")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Problem::forbidden(format!("state the purpose of the query in a Purpose header (one of {})", known())))?;
+    if !state.privacy.purposes.iter().any(|p| p == stated) {
+        let shown: String = stated.chars().take(40).collect();
+        return Err(Problem::forbidden(format!("unknown purpose {shown:?} (one of {})", known())));
+    }
+    if !state.privacy.allows(&portal.name, stated) {
+        return Err(Problem::forbidden(format!("portal {} may not query for the purpose {stated}", portal.name)));
+    }
+    Ok(stated.to_owned())
+}
+
+fn actor(id: &Identity) -> Actor {
+    Actor { role: id.role.to_string(), name: id.name.clone() }
+}
+
+fn audit_unavailable(detail: &str) -> Problem {
+    Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        slug: "audit-unavailable",
+        title: "Audit log unavailable",
+        detail: detail.into(),
+        retry_after: Some(5),
+    }
+}
+
+/// Appends to the audit log; an access that cannot be recorded is not served (`503`).
+async fn record(state: &State, event: Event) -> Result<(), Problem> {
+    state.audit.append(event).await.map(|_| ()).map_err(|e| {
+        tracing::error!(error = %e, "audit log unavailable: refusing the request");
+        audit_unavailable("the access could not be recorded, so it is not served")
+    })
+}
+
+/// `GET /v1/accounts/{vn}/accesses` (role `portal`, purpose `self-service`): who looked
+/// at this person's account, when and why — from the audit log.
+async fn accesses(raw_vn: &str, headers: &HeaderMap, peer: Option<&Identity>, state: &State) -> Result<Response<Full<Bytes>>, Problem> {
+    let portal = require(peer, &[Role::Portal])?;
+    let purpose = purpose(headers, portal, state)?;
+    if purpose != "self-service" {
+        return Err(Problem::forbidden("the accesses of a person are shown for the purpose self-service only"));
+    }
+    let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
+    let audit = state.audit.clone();
+    let records = tokio::task::spawn_blocking(move || audit.accesses(vn))
+        .await
+        .map_err(|_| audit_unavailable("the audit log could not be read"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "audit log unreadable");
+            audit_unavailable("the audit log could not be read")
+        })?;
+    let list: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "time": r.time,
+                "caller": {"role": r.event.actor.role, "name": r.event.actor.name},
+                "purpose": r.event.purpose,
+            })
+        })
+        .collect();
+    let event = Event {
+        kind: "accesses-query".into(),
+        actor: actor(portal),
+        purpose: Some(purpose),
+        person: Some(state.audit.person(vn)),
+        offices: Vec::new(),
+        result: format!("{} accesses", list.len()),
+        detail: None,
     };
-    let account = Arc::new(state.fanout.query(&q).await);
-    state.protection.remember(&account, params.range);
-    let cache = match (state.protection.caching(), bypass) {
-        (false, _) => "off",
-        (true, true) => "bypass",
-        (true, false) => "miss",
-    };
-    account_response(&account, cache)
+    record(state, event).await?;
+    Ok(json(StatusCode::OK, serde_json::json!({ "vn": vn.digits(), "accesses": list }).to_string()))
 }
 
 fn account_response(
@@ -151,6 +282,16 @@ async fn account_changed(
     };
     let vn = Vn::parse(&raw).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     state.protection.evict(vn);
+    let event = Event {
+        kind: "account-changed".into(),
+        actor: actor(require(peer, &[Role::Office])?),
+        purpose: None,
+        person: Some(state.audit.person(vn)),
+        offices: Vec::new(),
+        result: "evicted".into(),
+        detail: None,
+    };
+    record(state, event).await?;
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Full::new(Bytes::new()))

@@ -83,7 +83,22 @@ test_delivery = true
 
 [protection]
 {protection}
+
+[privacy]
+purposes = ["self-service", "pension-calculation", "benefit-review"]
+
+[privacy.portals]
+demo = ["self-service", "pension-calculation", "benefit-review"]
+other-portal = ["self-service", "pension-calculation", "benefit-review"]
+narrow = ["benefit-review"]
+
+[audit]
+dir = "{a}"
+hmac_key_file = "{c}/audit-hmac.key"
+max_file_bytes = 1048576
+fsync = false
 "#,
+            a = dir.path().join("audit").display(),
             c = certs.display(),
             r = repo.display()
         );
@@ -148,7 +163,16 @@ test_delivery = true
             )
         });
         let tls = guichet::tls::client_config(&roots, identity).expect("client tls");
-        guichet::fanout::client(tls).expect("client")
+        // Every test query states the purpose the portal "demo" may use.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("purpose", reqwest::header::HeaderValue::from_static("self-service"));
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .tls_info(true)
+            .default_headers(headers)
+            .no_proxy()
+            .build()
+            .expect("client")
     }
 
     pub fn portal(&self) -> reqwest::Client {
