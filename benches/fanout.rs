@@ -47,10 +47,26 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let pki = guichet::pki::ensure_dev_pki(&dir.path().join("certs"), &offices)?;
     guichet::cli::runtime::ensure_audit_secret(&dir.path().join("audit-hmac.key"))?;
-    let b = Bench { bin: PathBuf::from(env!("CARGO_BIN_EXE_guichet")), repo, port: free_port()?, dir, pki };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    println!("machine: {} cores, {}; load: {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model(), loadavg());
-    println!("| phase | concurrency | queries | throughput (queries/s) | p50 | p99 | gateway CPU per office call |");
+    let b = Bench {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_guichet")),
+        repo,
+        port: free_port()?,
+        dir,
+        pki,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    println!(
+        "machine: {} cores, {}; load: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        loadavg()
+    );
+    println!(
+        "| phase | concurrency | queries | throughput (queries/s) | p50 | p99 | gateway CPU per office call |"
+    );
     println!("|---|---|---|---|---|---|---|");
     {
         let _sim = b.simulator(None)?;
@@ -63,7 +79,10 @@ fn main() -> anyhow::Result<()> {
         rt.block_on(cache_phase(&b, gw.0.id()))?;
     }
     let tail = "[[fault]]\noffices = [\"002.000\", \"017.000\", \"040.000\", \"106.000\", \"322.000\"]\nkind = \"latency\"\nmedian_ms = 20\np99_ms = 2000\n";
-    for (name, protection) in [("5 % slow tail, no hedging", "hedge_budget_percent = 0"), ("5 % slow tail, hedging 10 %", "hedge_budget_percent = 10")] {
+    for (name, protection) in [
+        ("5 % slow tail, no hedging", "hedge_budget_percent = 0"),
+        ("5 % slow tail, hedging 10 %", "hedge_budget_percent = 10"),
+    ] {
         let _sim = b.simulator(Some(tail))?;
         let gw = b.gateway(protection)?;
         rt.block_on(tail_phase(&b, gw.0.id(), name))?;
@@ -93,13 +112,18 @@ impl Bench {
     fn simulator(&self, faults: Option<&str>) -> anyhow::Result<Running> {
         let config = self.config("")?;
         let mut cmd = Command::new(&self.bin);
-        cmd.args(["simulate", "--zero-latency", "--config"]).arg(&config);
+        cmd.args(["simulate", "--zero-latency", "--config"])
+            .arg(&config);
         if let Some(f) = faults {
             let path = self.dir.path().join("faults.toml");
             std::fs::write(&path, f)?;
             cmd.arg("--faults").arg(path);
         }
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).env("GUICHET_LOG", "warn").spawn()?;
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env("GUICHET_LOG", "warn")
+            .spawn()?;
         std::thread::sleep(Duration::from_millis(500));
         Ok(Running(child))
     }
@@ -184,7 +208,13 @@ fn row(phase: &str, concurrency: usize, lat: &mut [Duration], wall: Duration, cp
     );
 }
 
-async fn concurrent(client: &reqwest::Client, base: &str, workers: usize, length: Duration, people: u32) -> anyhow::Result<(Vec<Duration>, Duration)> {
+async fn concurrent(
+    client: &reqwest::Client,
+    base: &str,
+    workers: usize,
+    length: Duration,
+    people: u32,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let counter = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -195,7 +225,13 @@ async fn concurrent(client: &reqwest::Client, base: &str, workers: usize, length
             while start.elapsed() < length {
                 let i = (counter.fetch_add(1, Ordering::Relaxed) as u32) % people;
                 let t = Instant::now();
-                query(&client, &base, if people == u32::MAX { 100_000 + i } else { i }, false).await?;
+                query(
+                    &client,
+                    &base,
+                    if people == u32::MAX { 100_000 + i } else { i },
+                    false,
+                )
+                .await?;
                 lat.push(t.elapsed());
             }
             anyhow::Ok(lat)
@@ -208,7 +244,12 @@ async fn concurrent(client: &reqwest::Client, base: &str, workers: usize, length
     Ok((all, start.elapsed()))
 }
 
-async fn query(client: &reqwest::Client, base: &str, i: u32, must_be_complete: bool) -> anyhow::Result<()> {
+async fn query(
+    client: &reqwest::Client,
+    base: &str,
+    i: u32,
+    must_be_complete: bool,
+) -> anyhow::Result<()> {
     let vn = Vn::from_serial(200_000_000 + i % 10_000);
     let r = client.get(format!("{base}{}", vn.digits())).send().await?;
     anyhow::ensure!(r.status() == 200, "status {}", r.status());
@@ -232,7 +273,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn env_or(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn seconds() -> Duration {
@@ -244,27 +288,45 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
     Ok(ticks / 100.0)
 }
 
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default()
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn portal(pki: &guichet::pki::DevPki) -> anyhow::Result<reqwest::Client> {
     let roots = guichet::tls::load_certs(&pki.ca_cert)?;
-    let identity = (guichet::tls::load_certs(&pki.portal.cert)?, guichet::tls::load_key(&pki.portal.key)?);
+    let identity = (
+        guichet::tls::load_certs(&pki.portal.cert)?,
+        guichet::tls::load_key(&pki.portal.key)?,
+    );
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("purpose", reqwest::header::HeaderValue::from_static("self-service"));
+    headers.insert(
+        "purpose",
+        reqwest::header::HeaderValue::from_static("self-service"),
+    );
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(guichet::tls::client_config(&roots, Some(identity))?)
         .default_headers(headers)
@@ -274,7 +336,12 @@ fn portal(pki: &guichet::pki::DevPki) -> anyhow::Result<reqwest::Client> {
 
 async fn wait_ready(client: &reqwest::Client, port: u16) -> anyhow::Result<()> {
     for _ in 0..100 {
-        if client.get(format!("https://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+        if client
+            .get(format!("https://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -283,6 +350,7 @@ async fn wait_ready(client: &reqwest::Client, port: u16) -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
-

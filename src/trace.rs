@@ -21,7 +21,11 @@ impl Trace {
         let span = *uuid::Uuid::new_v4().as_bytes();
         let mut parent_id = [0u8; 8];
         parent_id.copy_from_slice(&span[..8]);
-        Trace { trace_id: bytes, parent_id, flags: 1 }
+        Trace {
+            trace_id: bytes,
+            parent_id,
+            flags: 1,
+        }
     }
 
     /// Parses `00-<32 hex>-<16 hex>-<2 hex>`; anything else (including all-zero ids) is
@@ -34,7 +38,11 @@ impl Trace {
         if *version != "00" {
             return None;
         }
-        let mut t = Trace { trace_id: [0; 16], parent_id: [0; 8], flags: 0 };
+        let mut t = Trace {
+            trace_id: [0; 16],
+            parent_id: [0; 8],
+            flags: 0,
+        };
         unhex(trace, &mut t.trace_id)?;
         unhex(parent, &mut t.parent_id)?;
         let mut f = [0u8; 1];
@@ -51,12 +59,22 @@ impl Trace {
     /// A `traceparent` value for a new child span of this trace.
     pub fn child(&self) -> String {
         let span = uuid::Uuid::new_v4();
-        format!("00-{}-{}-{:02x}", hex(&self.trace_id), hex(&span.as_bytes()[..8]), self.flags)
+        format!(
+            "00-{}-{}-{:02x}",
+            hex(&self.trace_id),
+            hex(&span.as_bytes()[..8]),
+            self.flags
+        )
     }
 
     /// The `traceparent` value naming this trace and its parent span.
     pub fn header(&self) -> String {
-        format!("00-{}-{}-{:02x}", hex(&self.trace_id), hex(&self.parent_id), self.flags)
+        format!(
+            "00-{}-{}-{:02x}",
+            hex(&self.trace_id),
+            hex(&self.parent_id),
+            self.flags
+        )
     }
 }
 
@@ -67,7 +85,11 @@ impl Default for Trace {
 }
 
 fn unhex(s: &str, out: &mut [u8]) -> Option<()> {
-    if s.len() != out.len() * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != out.len() * 2
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     for (i, o) in out.iter_mut().enumerate() {
@@ -77,10 +99,12 @@ fn unhex(s: &str, out: &mut [u8]) -> Option<()> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -89,7 +113,8 @@ mod tests {
 
     #[test]
     fn parses_and_continues_a_trace() {
-        let t = Trace::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
+        let t =
+            Trace::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
         assert_eq!(t.trace_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         let child = t.child();
         assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));

@@ -111,8 +111,16 @@ fn rendered_requests_match_the_request_examples() {
         let mut got = events(&rendered);
         // The purpose travels as an eCH-0058 namedMetaData entry, which the examples predate.
         if dialect != "vendor-ik" {
-            let meta: Vec<_> = got.iter().filter(|e| e.1.starts_with("metaData") || e.1 == "namedMetaData").cloned().collect();
-            assert!(meta.iter().any(|e| e.1 == "metaDataValue" && e.2 == "pension-calculation"), "{file}: {meta:?}");
+            let meta: Vec<_> = got
+                .iter()
+                .filter(|e| e.1.starts_with("metaData") || e.1 == "namedMetaData")
+                .cloned()
+                .collect();
+            assert!(
+                meta.iter()
+                    .any(|e| e.1 == "metaDataValue" && e.2 == "pension-calculation"),
+                "{file}: {meta:?}"
+            );
         }
         got.retain(|e| !(e.1.starts_with("metaData") || e.1 == "namedMetaData"));
         let want = events(&expected);

@@ -101,15 +101,26 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("dir", &self.dir).field("max_bytes", &self.max_bytes).finish_non_exhaustive()
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
     }
 }
 
 impl AuditLog {
     /// Opens (or starts) the log in `dir`, continuing the chain of the newest file.
     /// `secret` keys the person hashes; it must be at least 32 bytes.
-    pub fn open(dir: &Path, secret: &[u8], max_bytes: u64, fsync: bool) -> Result<AuditLog, AuditError> {
-        let err = |path: &Path, message: String| AuditError { path: path.to_owned(), message };
+    pub fn open(
+        dir: &Path,
+        secret: &[u8],
+        max_bytes: u64,
+        fsync: bool,
+    ) -> Result<AuditLog, AuditError> {
+        let err = |path: &Path, message: String| AuditError {
+            path: path.to_owned(),
+            message,
+        };
         if secret.len() < 32 {
             return Err(err(dir, "the HMAC secret must be at least 32 bytes".into()));
         }
@@ -123,14 +134,25 @@ impl AuditLog {
             None => (1, 0, GENESIS.to_owned()),
         };
         let path = file_name(dir, index);
-        let file = open_append(&path).map_err(|e| err(&path, format!("cannot open for appending: {e}")))?;
+        let file = open_append(&path)
+            .map_err(|e| err(&path, format!("cannot open for appending: {e}")))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(AuditLog {
             dir: dir.to_owned(),
             max_bytes: max_bytes.max(4096),
             fsync,
-            key: Arc::new(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret)),
-            writer: Arc::new(Mutex::new(Writer { file, path, size, index, seq, prev })),
+            key: Arc::new(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                secret,
+            )),
+            writer: Arc::new(Mutex::new(Writer {
+                file,
+                path,
+                size,
+                index,
+                seq,
+                prev,
+            })),
         })
     }
 
@@ -149,19 +171,36 @@ impl AuditLog {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.append_blocking(event))
             .await
-            .map_err(|e| AuditError { path: self.dir.clone(), message: format!("audit task failed: {e}") })?
+            .map_err(|e| AuditError {
+                path: self.dir.clone(),
+                message: format!("audit task failed: {e}"),
+            })?
     }
 
     /// Appends one record from a blocking context.
     pub fn append_blocking(&self, event: Event) -> Result<u64, AuditError> {
-        let mut w = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut w = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if w.size >= self.max_bytes {
             self.rotate(&mut w)?;
         }
-        let record = Record { seq: w.seq + 1, time: now(), event, prev: w.prev.clone() };
-        let (line, hash) = seal(&record).map_err(|m| AuditError { path: w.path.clone(), message: m })?;
+        let record = Record {
+            seq: w.seq + 1,
+            time: now(),
+            event,
+            prev: w.prev.clone(),
+        };
+        let (line, hash) = seal(&record).map_err(|m| AuditError {
+            path: w.path.clone(),
+            message: m,
+        })?;
         let path = w.path.clone();
-        let fail = |e: std::io::Error| AuditError { path: path.clone(), message: format!("cannot write: {e}") };
+        let fail = |e: std::io::Error| AuditError {
+            path: path.clone(),
+            message: format!("cannot write: {e}"),
+        };
         w.file.write_all(line.as_bytes()).map_err(fail)?;
         if self.fsync {
             w.file.sync_data().map_err(fail)?;
@@ -175,7 +214,10 @@ impl AuditLog {
     fn rotate(&self, w: &mut Writer) -> Result<(), AuditError> {
         let index = w.index + 1;
         let path = file_name(&self.dir, index);
-        let file = open_append(&path).map_err(|e| AuditError { path: path.clone(), message: format!("cannot create: {e}") })?;
+        let file = open_append(&path).map_err(|e| AuditError {
+            path: path.clone(),
+            message: format!("cannot create: {e}"),
+        })?;
         w.file = file;
         w.path = path;
         w.index = index;
@@ -186,10 +228,16 @@ impl AuditLog {
     /// Every `account-query` record about a person, oldest first.
     pub fn accesses(&self, vn: Vn) -> Result<Vec<Record>, AuditError> {
         let person = self.person(vn);
-        let files = verify::log_files(&self.dir).map_err(|m| AuditError { path: self.dir.clone(), message: m })?;
+        let files = verify::log_files(&self.dir).map_err(|m| AuditError {
+            path: self.dir.clone(),
+            message: m,
+        })?;
         let mut out = Vec::new();
         for (_, path) in files {
-            let text = std::fs::read_to_string(&path).map_err(|e| AuditError { path: path.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(&path).map_err(|e| AuditError {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             for line in text.lines() {
                 if !line.contains(&person) {
                     continue;
@@ -216,7 +264,9 @@ impl AuditLog {
 pub fn seal(record: &Record) -> Result<(String, String), String> {
     let body = serde_json::to_string(record).map_err(|e| e.to_string())?;
     let hash = sha256_hex(body.as_bytes());
-    let open = body.strip_suffix('}').ok_or("record is not a JSON object")?;
+    let open = body
+        .strip_suffix('}')
+        .ok_or("record is not a JSON object")?;
     Ok((format!("{open},\"hash\":\"{hash}\"}}\n"), hash))
 }
 
@@ -226,10 +276,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn file_name(dir: &Path, index: u32) -> PathBuf {
@@ -249,5 +301,6 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 
 fn now() -> String {
     let t = time::OffsetDateTime::now_utc();
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }

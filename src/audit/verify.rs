@@ -23,7 +23,11 @@ pub(crate) fn log_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, String> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?;
-            let index = name.strip_prefix("audit-")?.strip_suffix(".jsonl")?.parse().ok()?;
+            let index = name
+                .strip_prefix("audit-")?
+                .strip_suffix(".jsonl")?
+                .parse()
+                .ok()?;
             Some((index, p))
         })
         .collect();
@@ -37,10 +41,14 @@ pub(crate) fn tail(_newest: &Path, files: &[(u32, PathBuf)]) -> Result<(u64, Str
     for (_, path) in files {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
         if !text.is_empty() && !text.ends_with('\n') {
-            return Err(format!("{} ends with a truncated record; run `guichet audit verify` and repair before writing on", path.display()));
+            return Err(format!(
+                "{} ends with a truncated record; run `guichet audit verify` and repair before writing on",
+                path.display()
+            ));
         }
         if let Some(line) = text.lines().last() {
-            let (record, hash) = open_line(line).map_err(|m| format!("{}: last record: {m}", path.display()))?;
+            let (record, hash) =
+                open_line(line).map_err(|m| format!("{}: last record: {m}", path.display()))?;
             last = (record.seq, hash);
         }
     }
@@ -51,9 +59,12 @@ pub(crate) fn tail(_newest: &Path, files: &[(u32, PathBuf)]) -> Result<(u64, Str
 fn open_line(line: &str) -> Result<(Record, String), String> {
     const MARK: &str = ",\"hash\":\"";
     let at = line.rfind(MARK).ok_or("no hash field")?;
-    let stated = line[at + MARK.len()..].strip_suffix("\"}").ok_or("malformed hash field")?;
+    let stated = line[at + MARK.len()..]
+        .strip_suffix("\"}")
+        .ok_or("malformed hash field")?;
     let body = format!("{}}}", &line[..at]);
-    let record: Record = serde_json::from_str(&body).map_err(|e| format!("not an audit record: {e}"))?;
+    let record: Record =
+        serde_json::from_str(&body).map_err(|e| format!("not an audit record: {e}"))?;
     if sha256_hex(body.as_bytes()) != stated {
         return Err("altered: its hash does not match its content".into());
     }
@@ -63,15 +74,24 @@ fn open_line(line: &str) -> Result<(Record, String), String> {
 /// Verifies every file of `dir` in order; intact only when `problem` is `None`.
 pub fn verify(dir: &Path) -> Result<VerifyReport, String> {
     let files = log_files(dir)?;
-    let mut report = VerifyReport { files: files.len(), records: 0, problem: None };
+    let mut report = VerifyReport {
+        files: files.len(),
+        records: 0,
+        problem: None,
+    };
     let mut prev = GENESIS.to_owned();
     for (expected_index, (index, path)) in (1u32..).zip(&files) {
-        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         if *index != expected_index {
-            report.problem = Some(format!("{name}: file audit-{expected_index:06}.jsonl is missing"));
+            report.problem = Some(format!(
+                "{name}: file audit-{expected_index:06}.jsonl is missing"
+            ));
             return Ok(report);
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
         for (n, line) in text.split_inclusive('\n').enumerate() {
             let at = format!("{name} line {}", n + 1);
             let Some(line) = line.strip_suffix('\n') else {
@@ -88,9 +108,15 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, String> {
             let expected = report.records + 1;
             if record.seq != expected || record.prev != prev {
                 let what = if record.seq > expected {
-                    format!("record {expected} is missing (found {}): removed", record.seq)
+                    format!(
+                        "record {expected} is missing (found {}): removed",
+                        record.seq
+                    )
                 } else if record.seq < expected {
-                    format!("record {} is out of order (expected {expected}): reordered", record.seq)
+                    format!(
+                        "record {} is out of order (expected {expected}): reordered",
+                        record.seq
+                    )
                 } else {
                     "does not follow the previous record (chain broken)".to_owned()
                 };

@@ -120,7 +120,10 @@ fn portal_client(pki: &crate::pki::DevPki) -> anyhow::Result<reqwest::Client> {
     let key = crate::tls::load_key(&pki.portal.key)?;
     let config = crate::tls::client_config(&roots, Some((chain, key)))?;
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("purpose", reqwest::header::HeaderValue::from_static("self-service"));
+    headers.insert(
+        "purpose",
+        reqwest::header::HeaderValue::from_static("self-service"),
+    );
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .default_headers(headers)

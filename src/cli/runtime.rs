@@ -68,10 +68,19 @@ pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<St
 /// Opens the audit log named by the configuration (its HMAC secret must exist).
 pub fn open_audit(config: &Config) -> anyhow::Result<crate::audit::AuditLog> {
     let a = &config.audit;
-    let secret = std::fs::read(&a.hmac_key_file)
-        .with_context(|| format!("cannot read the audit HMAC secret {}", a.hmac_key_file.display()))?;
+    let secret = std::fs::read(&a.hmac_key_file).with_context(|| {
+        format!(
+            "cannot read the audit HMAC secret {}",
+            a.hmac_key_file.display()
+        )
+    })?;
     let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
-    Ok(crate::audit::AuditLog::open(&a.dir, &secret, a.max_file_bytes, a.fsync)?)
+    Ok(crate::audit::AuditLog::open(
+        &a.dir,
+        &secret,
+        a.max_file_bytes,
+        a.fsync,
+    )?)
 }
 
 /// Makes the audit HMAC secret if there is none (development federation only):
@@ -81,7 +90,8 @@ pub fn ensure_audit_secret(path: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness for the audit secret"))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness for the audit secret"))?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     crate::pki::write_secret_file(path, &hex)?;
     Ok(())

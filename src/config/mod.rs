@@ -61,7 +61,11 @@ struct RawPrivacy {
 impl Default for RawPrivacy {
     fn default() -> Self {
         RawPrivacy {
-            purposes: vec!["self-service".into(), "pension-calculation".into(), "benefit-review".into()],
+            purposes: vec![
+                "self-service".into(),
+                "pension-calculation".into(),
+                "benefit-review".into(),
+            ],
             portals: std::collections::BTreeMap::new(),
         }
     }
@@ -197,7 +201,9 @@ pub struct PrivacyConfig {
 impl PrivacyConfig {
     /// Whether portal `name` may query for `purpose`.
     pub fn allows(&self, name: &str, purpose: &str) -> bool {
-        self.portals.get(name).is_some_and(|p| p.iter().any(|x| x == purpose))
+        self.portals
+            .get(name)
+            .is_some_and(|p| p.iter().any(|x| x == purpose))
     }
 }
 
@@ -372,13 +378,22 @@ impl Config {
             portal_queries_per_second: p.portal_queries_per_second,
             portal_burst: p.portal_burst,
         };
-        let purpose_ok = |p: &String| !p.is_empty() && p.len() <= 64 && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let purpose_ok = |p: &String| {
+            !p.is_empty()
+                && p.len() <= 64
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
         if let Some(bad) = raw.privacy.purposes.iter().find(|p| !purpose_ok(p)) {
-            return Err(err(format!("privacy.purposes: {bad:?} — lowercase letters, digits and '-'")));
+            return Err(err(format!(
+                "privacy.purposes: {bad:?} — lowercase letters, digits and '-'"
+            )));
         }
         for (portal, purposes) in &raw.privacy.portals {
             if let Some(bad) = purposes.iter().find(|p| !raw.privacy.purposes.contains(p)) {
-                return Err(err(format!("privacy.portals.{portal}: {bad:?} is not one of privacy.purposes")));
+                return Err(err(format!(
+                    "privacy.portals.{portal}: {bad:?} is not one of privacy.purposes"
+                )));
             }
         }
         let audit = AuditConfig {
@@ -387,7 +402,10 @@ impl Config {
             max_file_bytes: raw.audit.max_file_bytes.max(4096),
             fsync: raw.audit.fsync,
         };
-        let privacy = PrivacyConfig { purposes: raw.privacy.purposes.clone(), portals: raw.privacy.portals.clone() };
+        let privacy = PrivacyConfig {
+            purposes: raw.privacy.purposes.clone(),
+            portals: raw.privacy.portals.clone(),
+        };
         Ok(Config {
             audit,
             privacy,

@@ -145,11 +145,33 @@ pub(crate) fn decode_document(bytes: &[u8]) -> Result<Cow<'_, str>, String> {
             .map(Cow::Borrowed)
             .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to())),
         Some("iso-8859-1") | Some("iso8859-1") | Some("iso_8859-1") | Some("latin1")
-        | Some("l1") => Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())),
+        | Some("l1") => Ok(latin1(bytes)),
         Some(other) => Err(format!(
             "encoding {other:?} is not accepted; use UTF-8 or ISO-8859-1"
         )),
     }
+}
+
+/// ISO-8859-1 → text: every byte is the code point of the same value. Pure-ASCII
+/// blocks are copied whole (an all-ASCII document is borrowed); only blocks holding an
+/// accented letter are converted byte by byte.
+fn latin1(bytes: &[u8]) -> Cow<'_, str> {
+    // An ASCII block is always valid UTF-8; the fallback is never taken.
+    fn ascii(block: &[u8]) -> &str {
+        std::str::from_utf8(block).unwrap_or_default()
+    }
+    if bytes.is_ascii() {
+        return Cow::Borrowed(ascii(bytes));
+    }
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
+    for block in bytes.chunks(64) {
+        if block.is_ascii() {
+            out.push_str(ascii(block));
+        } else {
+            out.extend(block.iter().map(|&b| char::from(b)));
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The `encoding` pseudo-attribute of the XML declaration, lowercased.
@@ -186,6 +208,10 @@ mod tests {
         assert!(decode_document(b"<?xml version='1.0' encoding='Shift_JIS'?><a/>").is_err());
         assert!(decode_document(b"\xEF\xBB\xBF<a/>").is_ok());
         assert!(decode_document(b"\xFF\xFE<\0a\0/\0>\0").is_err());
+        let all: Vec<u8> = (0..=255u8).collect();
+        let expected: String = all.iter().map(|&b| char::from(b)).collect();
+        assert_eq!(latin1(&all), expected);
+        assert!(matches!(latin1(b"plain"), Cow::Borrowed("plain")));
     }
 
     #[test]

@@ -40,7 +40,12 @@ struct Walker<'p> {
     scope_agency: Option<String>,
     scope_first_entry: usize,
     scope_first_case: usize,
-    record: Vec<Option<String>>,
+    /// The current record's field values, as ranges of `record_text` (one allocation
+    /// per answer rather than one per field).
+    record: Vec<Option<(usize, usize)>>,
+    record_text: String,
+    /// Converted values of the current record (kept to reuse its allocation).
+    values: Vec<(Slot, Value)>,
     records_seen: usize,
     entries: Vec<IkEntry>,
     cases: Vec<IvCase>,
@@ -64,6 +69,8 @@ impl<'p> Walker<'p> {
             scope_first_entry: 0,
             scope_first_case: 0,
             record: vec![None; width],
+            record_text: String::new(),
+            values: Vec::with_capacity(width),
             records_seen: 0,
             entries: Vec::new(),
             cases: Vec::new(),
@@ -74,7 +81,10 @@ impl<'p> Walker<'p> {
         let mut reader = NsReader::from_str(text);
         reader.config_mut().expand_empty_elements = true;
         loop {
-            let event = reader.read_resolved_event();
+            // Plain events, resolving the namespace of start tags only: `End` needs no
+            // resolution (the stack knows what closes), and `read_resolved_event` costs
+            // about twice as much per event.
+            let event = reader.read_event();
             let syntax = |e: &dyn std::fmt::Display, pos: u64| {
                 let mut err = AnswerError::new(AnswerErrorKind::Syntax(e.to_string()));
                 err.position = Some(pos);
@@ -82,30 +92,35 @@ impl<'p> Walker<'p> {
             };
             match event {
                 Err(e) => return Err(syntax(&e, reader.error_position())),
-                Ok((ns, Event::Start(start))) => {
-                    let uri: Result<&[u8], String> = match ns {
-                        ResolveResult::Bound(n) => Ok(n.into_inner()),
-                        ResolveResult::Unbound => Ok(b""),
-                        ResolveResult::Unknown(p) => Err(format!(
-                            "undeclared prefix {:?}",
-                            String::from_utf8_lossy(&p)
-                        )),
+                Ok(Event::Start(start)) => {
+                    let (ns, local) = reader.resolver().resolve_element(start.name());
+                    let uri: &[u8] = match ns {
+                        ResolveResult::Bound(n) => n.into_inner(),
+                        ResolveResult::Unbound => b"",
+                        ResolveResult::Unknown(p) => {
+                            let msg =
+                                format!("undeclared prefix {:?}", String::from_utf8_lossy(&p));
+                            return Err(syntax(&msg, reader.buffer_position()));
+                        }
                     };
-                    match uri {
-                        Ok(uri) => self.start(uri, start.local_name().into_inner())?,
-                        Err(msg) => return Err(syntax(&msg, reader.buffer_position())),
-                    }
+                    self.start(uri, local.into_inner())?;
                 }
-                Ok((_, Event::End(_))) => self.end()?,
-                Ok((_, Event::Text(t))) => {
+                Ok(Event::End(_)) => self.end()?,
+                Ok(Event::Text(t)) => {
                     if self.reading() {
-                        let s = t
-                            .xml_content()
-                            .map_err(|e| syntax(&e, reader.buffer_position()))?;
-                        self.buf.push_str(&s);
+                        match plain_text(&t) {
+                            // Nothing to decode or normalize: copy as is.
+                            Some(s) => self.buf.push_str(s),
+                            None => {
+                                let s = t
+                                    .xml_content()
+                                    .map_err(|e| syntax(&e, reader.buffer_position()))?;
+                                self.buf.push_str(&s);
+                            }
+                        }
                     }
                 }
-                Ok((_, Event::CData(c))) => {
+                Ok(Event::CData(c)) => {
                     if self.reading() {
                         let s = c
                             .decode()
@@ -113,19 +128,19 @@ impl<'p> Walker<'p> {
                         self.buf.push_str(&s);
                     }
                 }
-                Ok((_, Event::GeneralRef(r))) => {
+                Ok(Event::GeneralRef(r)) => {
                     if self.reading() {
                         let c = resolve_reference(&r)
                             .map_err(|m| syntax(&m, reader.buffer_position()))?;
                         self.buf.push(c);
                     }
                 }
-                Ok((_, Event::DocType(_))) => {
+                Ok(Event::DocType(_)) => {
                     let mut err = AnswerError::new(AnswerErrorKind::Doctype);
                     err.position = Some(reader.buffer_position());
                     return Err(err);
                 }
-                Ok((_, Event::Eof)) => break,
+                Ok(Event::Eof) => break,
                 Ok(_) => {} // declaration, comments, processing instructions
             }
         }
@@ -188,6 +203,7 @@ impl<'p> Walker<'p> {
             Role::Record(_) => {
                 self.records_seen += 1;
                 self.record.iter_mut().for_each(|slot| *slot = None);
+                self.record_text.clear();
             }
             Role::Plain => {}
         }
@@ -217,7 +233,9 @@ impl<'p> Walker<'p> {
                 if slot.is_some() {
                     return Err(AnswerError::new(AnswerErrorKind::Repeated).at(self.path()));
                 }
-                *slot = Some(self.buf.trim().to_owned());
+                let start = self.record_text.len();
+                self.record_text.push_str(self.buf.trim());
+                *slot = Some((start, self.record_text.len()));
             }
             Role::Record(kind) => self.finish_record(kind)?,
             Role::OfficeScope => self.finish_scope()?,
@@ -249,12 +267,14 @@ impl<'p> Walker<'p> {
             RecordKind::Entry => &self.prog.entry_fields,
             RecordKind::Case => &self.prog.case_fields,
         };
-        let mut values: Vec<(Slot, Value)> = Vec::with_capacity(fields.len());
+        let mut values = std::mem::take(&mut self.values);
+        values.clear();
         for (i, spec) in fields.iter().enumerate() {
             let raw = self.record[i]
                 .take()
+                .map(|(start, end)| &self.record_text[start..end])
                 .filter(|s| !s.is_empty())
-                .or_else(|| spec.default.clone());
+                .or(spec.default.as_deref());
             let Some(raw) = raw else {
                 if spec.required {
                     return Err(
@@ -263,27 +283,28 @@ impl<'p> Walker<'p> {
                 }
                 continue;
             };
-            let value = convert(spec, &raw)
+            let value = convert(spec, raw)
                 .and_then(|v| check_range(spec.slot, &v).map(|()| v))
                 .map_err(|m| {
                     AnswerError::new(AnswerErrorKind::Invalid(m))
                         .at(self.field_path(spec))
-                        .with_value(&raw)
+                        .with_value(raw)
                 })?;
             values.push((spec.slot, value));
         }
         match kind {
             RecordKind::Entry => {
-                let entry = build_entry(self.office, values)
+                let entry = build_entry(self.office, values.drain(..))
                     .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
                 self.entries.push(entry);
             }
             RecordKind::Case => {
-                let case = build_case(self.office, values)
+                let case = build_case(self.office, values.drain(..))
                     .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
                 self.cases.push(case);
             }
         }
+        self.values = values;
         Ok(())
     }
 
@@ -349,6 +370,18 @@ impl<'p> Walker<'p> {
     }
 }
 
+/// The text of an event when `xml_content()` would return it unchanged: valid UTF-8
+/// (always, as the reader reads a `&str`) without any character that XML 1.1 end-of-line
+/// normalization rewrites (CR, NEL U+0085, LS U+2028: bytes 0x0D, and the lead bytes
+/// 0xC2 / 0xE2 of the latter two, checked conservatively).
+fn plain_text<'t>(t: &'t quick_xml::events::BytesText<'_>) -> Option<&'t str> {
+    let raw: &[u8] = t;
+    if raw.iter().any(|&b| matches!(b, b'\r' | 0xC2 | 0xE2)) {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()
+}
+
 fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String> {
     if r.is_char_ref() {
         return match r.resolve_char_ref() {
@@ -368,7 +401,10 @@ fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String
     }
 }
 
-fn build_entry(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IkEntry, String> {
+fn build_entry(
+    office: OfficeId,
+    values: impl Iterator<Item = (Slot, Value)>,
+) -> Result<IkEntry, String> {
     let mut e = IkEntry {
         year: 0,
         office,
@@ -407,7 +443,10 @@ fn build_entry(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IkEntry, 
     Ok(e)
 }
 
-fn build_case(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IvCase, String> {
+fn build_case(
+    office: OfficeId,
+    values: impl Iterator<Item = (Slot, Value)>,
+) -> Result<IvCase, String> {
     let mut c = IvCase {
         office,
         decision_number: String::new(),
@@ -438,4 +477,38 @@ fn build_case(office: OfficeId, values: Vec<(Slot, Value)>) -> Result<IvCase, St
         return Err("validFrom is after validTo".into());
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use quick_xml::events::BytesText;
+
+    use super::plain_text;
+
+    #[test]
+    fn plain_text_is_what_xml_content_would_give() {
+        let samples = [
+            "Horlogerie Léman SA",
+            "",
+            "a\r\nb",
+            "a\rb",
+            "a\u{85}b",
+            "a\r\u{85}b",
+            "a\u{2028}b",
+            "Indemnités ¡€",
+        ];
+        for s in samples {
+            let t = BytesText::from_escaped(s);
+            let expected = t.xml_content().expect("utf-8");
+            if let Some(plain) = plain_text(&t) {
+                assert_eq!(plain, expected, "{s:?}");
+            }
+        }
+        assert_eq!(
+            plain_text(&BytesText::from_escaped("1804.221")),
+            Some("1804.221")
+        );
+        assert_eq!(plain_text(&BytesText::from_escaped("a\r\nb")), None);
+        assert_eq!(plain_text(&BytesText::from_escaped("a\u{2028}b")), None);
+    }
 }

@@ -12,11 +12,11 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use super::State;
 use super::problem::Problem;
 use super::protect::request_timeout;
+use crate::audit::{Actor, Event};
 use crate::fanout::Query;
 use crate::merge::YearRange;
 use crate::model::Vn;
 use crate::pki::{Identity, Role};
-use crate::audit::{Actor, Event};
 use crate::trace::Trace;
 use crate::view::AccountView;
 
@@ -80,9 +80,16 @@ async fn account(
     let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     let mut params = Params::parse(query)?;
     if let Some(value) = headers.get("request-timeout") {
-        let asked = value.to_str().ok().and_then(request_timeout).ok_or_else(|| {
-            Problem::bad_request("invalid-deadline", "Request-Timeout is a number of seconds, e.g. 1.5")
-        })?;
+        let asked = value
+            .to_str()
+            .ok()
+            .and_then(request_timeout)
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-deadline",
+                    "Request-Timeout is a number of seconds, e.g. 1.5",
+                )
+            })?;
         params.deadline = Some(params.deadline.map_or(asked, |d| d.min(asked)));
     }
     let trace = headers
@@ -92,15 +99,25 @@ async fn account(
         .unwrap_or_default();
     state.protection.charge(&portal.name)?;
     let started = std::time::Instant::now();
-    let bypass = headers
-        .get_all("cache-control")
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache")));
-    let (account, cache) = match state.protection.cached(vn, params.range).filter(|_| !bypass) {
+    let bypass = headers.get_all("cache-control").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
+    });
+    let (account, cache) = match state
+        .protection
+        .cached(vn, params.range)
+        .filter(|_| !bypass)
+    {
         Some(account) => (account, "hit"),
         None => {
             let _slot = state.protection.enter()?;
-            let q = Query { vn, range: params.range, deadline: params.deadline, purpose: &purpose, trace };
+            let q = Query {
+                vn,
+                range: params.range,
+                deadline: params.deadline,
+                purpose: &purpose,
+                trace,
+            };
             let account = Arc::new(state.fanout.query(&q).await);
             state.protection.remember(&account, params.range);
             let cache = match (state.protection.caching(), bypass) {
@@ -119,7 +136,11 @@ async fn account(
     let offices = if cache == "hit" {
         Vec::new()
     } else {
-        account.sources.iter().map(|s| (s.office.to_string(), s.status.name().to_owned())).collect()
+        account
+            .sources
+            .iter()
+            .map(|s| (s.office.to_string(), s.status.name().to_owned()))
+            .collect()
     };
     let event = Event {
         kind: "account-query".into(),
@@ -131,7 +152,11 @@ async fn account(
         detail: Some(format!("trace {}", trace.trace_hex())),
     };
     record(state, event).await?;
-    let failed = account.sources.iter().filter(|s| !s.status.is_answer()).count();
+    let failed = account
+        .sources
+        .iter()
+        .filter(|s| !s.status.is_answer())
+        .count();
     tracing::info!(
         target: "guichet::access",
         person = %state.audit.pseudonym(vn),
@@ -163,19 +188,33 @@ fn purpose(headers: &HeaderMap, portal: &Identity, state: &State) -> Result<Stri
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| Problem::forbidden(format!("state the purpose of the query in a Purpose header (one of {})", known())))?;
+        .ok_or_else(|| {
+            Problem::forbidden(format!(
+                "state the purpose of the query in a Purpose header (one of {})",
+                known()
+            ))
+        })?;
     if !state.privacy.purposes.iter().any(|p| p == stated) {
         let shown: String = stated.chars().take(40).collect();
-        return Err(Problem::forbidden(format!("unknown purpose {shown:?} (one of {})", known())));
+        return Err(Problem::forbidden(format!(
+            "unknown purpose {shown:?} (one of {})",
+            known()
+        )));
     }
     if !state.privacy.allows(&portal.name, stated) {
-        return Err(Problem::forbidden(format!("portal {} may not query for the purpose {stated}", portal.name)));
+        return Err(Problem::forbidden(format!(
+            "portal {} may not query for the purpose {stated}",
+            portal.name
+        )));
     }
     Ok(stated.to_owned())
 }
 
 fn actor(id: &Identity) -> Actor {
-    Actor { role: id.role.to_string(), name: id.name.clone() }
+    Actor {
+        role: id.role.to_string(),
+        name: id.name.clone(),
+    }
 }
 
 fn audit_unavailable(detail: &str) -> Problem {
@@ -198,11 +237,18 @@ async fn record(state: &State, event: Event) -> Result<(), Problem> {
 
 /// `GET /v1/accounts/{vn}/accesses` (role `portal`, purpose `self-service`): who looked
 /// at this person's account, when and why — from the audit log.
-async fn accesses(raw_vn: &str, headers: &HeaderMap, peer: Option<&Identity>, state: &State) -> Result<Response<Full<Bytes>>, Problem> {
+async fn accesses(
+    raw_vn: &str,
+    headers: &HeaderMap,
+    peer: Option<&Identity>,
+    state: &State,
+) -> Result<Response<Full<Bytes>>, Problem> {
     let portal = require(peer, &[Role::Portal])?;
     let purpose = purpose(headers, portal, state)?;
     if purpose != "self-service" {
-        return Err(Problem::forbidden("the accesses of a person are shown for the purpose self-service only"));
+        return Err(Problem::forbidden(
+            "the accesses of a person are shown for the purpose self-service only",
+        ));
     }
     let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     let audit = state.audit.clone();
@@ -233,7 +279,10 @@ async fn accesses(raw_vn: &str, headers: &HeaderMap, peer: Option<&Identity>, st
         detail: None,
     };
     record(state, event).await?;
-    Ok(json(StatusCode::OK, serde_json::json!({ "vn": vn.digits(), "accesses": list }).to_string()))
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "vn": vn.digits(), "accesses": list }).to_string(),
+    ))
 }
 
 fn account_response(

@@ -165,7 +165,10 @@ fsync = false
         let tls = guichet::tls::client_config(&roots, identity).expect("client tls");
         // Every test query states the purpose the portal "demo" may use.
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("purpose", reqwest::header::HeaderValue::from_static("self-service"));
+        headers.insert(
+            "purpose",
+            reqwest::header::HeaderValue::from_static("self-service"),
+        );
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .tls_info(true)
