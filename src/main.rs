@@ -74,6 +74,11 @@ enum Command {
         #[arg(long)]
         vn: Option<Vn>,
     },
+    /// Check the audit log's hash chain; exit 0 only when every record is intact.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Merge several office answers into one consolidated account (JSON).
     Consolidate {
         /// Folder of mapping files.
@@ -122,6 +127,15 @@ fn print_out(text: &str) -> anyhow::Result<()> {
     }
 }
 
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify every file of an audit folder; names the first altered, removed or reordered record.
+    Verify {
+        /// The audit folder (`audit/` by default configuration).
+        dir: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     // The demo talks to a person: only warnings in its output unless asked for more.
@@ -131,6 +145,29 @@ fn main() -> ExitCode {
         "info"
     });
     let result = match args.command {
+        Command::Audit {
+            command: AuditCommand::Verify { dir },
+        } => {
+            return match guichet::audit::verify(&dir) {
+                Ok(report) => match report.problem {
+                    None => {
+                        println!(
+                            "intact: {} records in {} files",
+                            report.records, report.files
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Some(problem) => {
+                        println!("BROKEN after {} intact records: {problem}", report.records);
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("guichet: audit {}: {e}", dir.display());
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Serve { config } => runtime().and_then(|rt| rt.block_on(cli::serve(&config))),
         Command::Simulate {
             config,

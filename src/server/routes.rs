@@ -321,13 +321,13 @@ async fn account_changed(
     let bytes = body.to_bytes();
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Problem::bad_request("invalid-body", "the body is not UTF-8"))?;
-    let raw = match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => v
-            .get("vn")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .unwrap_or_default(),
-        Err(_) => text.trim().to_owned(),
+    let raw = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v.get("vn").and_then(|v| v.as_str()).map(str::to_owned))
+            .unwrap_or_default()
+    } else {
+        text.trim().to_owned()
     };
     let vn = Vn::parse(&raw).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     state.protection.evict(vn);

@@ -95,7 +95,7 @@ narrow = ["benefit-review"]
 [audit]
 dir = "{a}"
 hmac_key_file = "{c}/audit-hmac.key"
-max_file_bytes = 1048576
+max_file_bytes = 4096
 fsync = false
 "#,
             a = dir.path().join("audit").display(),

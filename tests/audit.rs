@@ -1,0 +1,162 @@
+//! The audit log: a hash chain that names the first altered, removed, reordered or
+//! truncated record, continues across files and restarts, and is checked by
+//! `guichet audit verify`.
+
+use std::path::Path;
+use std::process::Command;
+
+use guichet::audit::{Actor, AuditLog, Event, verify};
+use guichet::model::Vn;
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test-secret";
+
+fn event(i: u32) -> Event {
+    Event {
+        kind: "account-query".into(),
+        actor: Actor {
+            role: "portal".into(),
+            name: "demo".into(),
+        },
+        purpose: Some("self-service".into()),
+        person: None,
+        offices: vec![
+            ("025.000".into(), "ok".into()),
+            ("066.000".into(), "no_account".into()),
+        ],
+        result: format!("complete {i}"),
+        detail: Some("x".repeat(300)),
+    }
+}
+
+fn fill(dir: &Path, n: u32) {
+    let log = AuditLog::open(dir, SECRET, 4096, false).expect("open");
+    for i in 0..n {
+        log.append_blocking(event(i)).expect("append");
+    }
+}
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn cli(dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["audit", "verify"])
+        .arg(dir)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn an_untouched_chain_passes_across_files_and_restarts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fill(dir.path(), 12);
+    fill(dir.path(), 8); // a restart continues the chain
+    assert!(files(dir.path()).len() >= 3, "rotation by size happened");
+    let report = verify(dir.path()).expect("verify");
+    assert_eq!(report.problem, None);
+    assert_eq!(report.records, 20);
+    let (code, out) = cli(dir.path());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("intact: 20 records"), "{out}");
+}
+
+fn tampered(change: impl FnOnce(&mut Vec<String>)) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tmp");
+    fill(dir.path(), 6);
+    let first = files(dir.path())[0].clone();
+    let text = std::fs::read_to_string(&first).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert!(lines.len() >= 4, "the first file holds several records");
+    change(&mut lines);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    std::fs::write(&first, out).expect("write");
+    cli(dir.path())
+}
+
+#[test]
+fn one_changed_byte_is_found_and_located() {
+    let (code, out) = tampered(|l| l[2] = l[2].replacen("complete 2", "complete 3", 1));
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("audit-000001.jsonl line 3") && out.contains("altered"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_deleted_line_is_found() {
+    let (code, out) = tampered(|l| {
+        l.remove(1);
+    });
+    assert_eq!(code, Some(1));
+    assert!(out.contains("line 2") && out.contains("removed"), "{out}");
+}
+
+#[test]
+fn swapped_lines_are_found() {
+    let (code, out) = tampered(|l| l.swap(1, 2));
+    assert_eq!(code, Some(1));
+    assert!(out.contains("line 2"), "{out}");
+    assert!(
+        out.contains("removed") || out.contains("reordered"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_truncated_last_line_is_found_and_blocks_writing_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fill(dir.path(), 3);
+    let last = files(dir.path()).pop().expect("file");
+    let text = std::fs::read_to_string(&last).expect("read");
+    std::fs::write(&last, &text[..text.len() - 20]).expect("truncate");
+    let (code, out) = cli(dir.path());
+    assert_eq!(code, Some(1));
+    assert!(out.contains("truncated"), "{out}");
+    let err = AuditLog::open(dir.path(), SECRET, 4096, false)
+        .expect_err("must not write on a broken chain");
+    assert!(err.to_string().contains("truncated"), "{err}");
+}
+
+#[test]
+fn persons_are_keyed_hashes_and_can_be_found() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = AuditLog::open(dir.path(), SECRET, 1 << 20, true).expect("open");
+    let vn = Vn::parse("7561234567897").expect("vn");
+    let mut e = event(0);
+    e.person = Some(log.person(vn));
+    log.append_blocking(e).expect("append");
+    log.append_blocking(event(1)).expect("append");
+    let text = std::fs::read_to_string(&files(dir.path())[0]).expect("read");
+    assert!(
+        !text.contains("7561234567897") && !text.contains("756.1234"),
+        "no AHV number in clear"
+    );
+    assert_eq!(log.accesses(vn).expect("accesses").len(), 1);
+    let other = AuditLog::open(
+        tempfile::tempdir().expect("tmp").path(),
+        b"another secret of at least 32 bytes!!",
+        1 << 20,
+        false,
+    )
+    .expect("open");
+    assert_ne!(
+        other.person(vn),
+        log.person(vn),
+        "the hash depends on the secret"
+    );
+    assert!(AuditLog::open(dir.path(), b"short", 4096, false).is_err());
+    let (code, out) = cli(Path::new("/nonexistent/audit"));
+    assert_eq!(code, Some(2), "{out}");
+}
