@@ -48,7 +48,7 @@ pub struct Query {
 /// The fan-out engine: a client identity, the current registry snapshot, settings.
 #[derive(Debug)]
 pub struct Fanout {
-    client: reqwest::Client,
+    client: RwLock<reqwest::Client>,
     registry: RwLock<Arc<Registry>>,
     settings: FanoutSettings,
     verified: call::IdentityCache,
@@ -58,7 +58,7 @@ impl Fanout {
     /// Builds the engine around a client made by [`client`].
     pub fn new(client: reqwest::Client, registry: Registry, settings: FanoutSettings) -> Fanout {
         Fanout {
-            client,
+            client: RwLock::new(client),
             registry: RwLock::new(Arc::new(registry)),
             settings,
             verified: call::IdentityCache::default(),
@@ -82,6 +82,23 @@ impl Fanout {
         }
     }
 
+    /// Replaces the client (a rotated client identity or new trust material): new
+    /// queries use it, queries in flight keep the client they started with.
+    pub fn set_client(&self, client: reqwest::Client) {
+        match self.client.write() {
+            Ok(mut c) => *c = client,
+            Err(poisoned) => *poisoned.into_inner() = client,
+        }
+    }
+
+    /// The current client.
+    fn client(&self) -> reqwest::Client {
+        match self.client.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// The deadline a query gets: what it asks for, at most the configured one.
     pub fn effective_deadline(&self, asked: Option<Duration>) -> Duration {
         asked.map_or(self.settings.deadline, |d| d.min(self.settings.deadline))
@@ -94,9 +111,10 @@ impl Fanout {
         let registry = self.registry();
         let planned = plan(&registry);
         let ctx = call::QueryContext::new(q, &self.settings);
+        let client = self.client();
         let calls = planned
             .iter()
-            .map(|adapter| call::call(&self.client, &self.verified, adapter, &ctx, deadline_at));
+            .map(|adapter| call::call(&client, &self.verified, adapter, &ctx, deadline_at));
         let outcomes = futures_util::future::join_all(calls).await;
         merge(q.vn, outcomes, q.range)
     }

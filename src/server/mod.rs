@@ -3,7 +3,9 @@
 //! The caller binds the listener and hands over the shutdown signal, so tests bind
 //! `127.0.0.1:0` and run many gateways in one process.
 
+mod admin;
 mod problem;
+pub mod reload;
 mod routes;
 
 use std::future::Future;
@@ -19,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub use problem::Problem;
+pub use reload::Reloader;
 
 use crate::fanout::Fanout;
 
@@ -27,6 +30,8 @@ use crate::fanout::Fanout;
 pub struct State {
     /// The fan-out engine.
     pub fanout: Fanout,
+    /// The reloadable TLS material (`None`: fixed material, no admin reload).
+    pub reloader: Option<Reloader>,
 }
 
 /// How long a client has to complete the TLS handshake.
@@ -41,7 +46,19 @@ pub async fn run(
     grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let (_keep, tls) = tokio::sync::watch::channel(tls);
+    run_watched(listener, tls, state, grace, shutdown).await;
+}
+
+/// Like [`run`], with TLS material that may change: each new connection is handshaken
+/// with the config current at its accept; connections in flight keep theirs.
+pub async fn run_watched(
+    listener: TcpListener,
+    tls: tokio::sync::watch::Receiver<Arc<rustls::ServerConfig>>,
+    state: Arc<State>,
+    grace: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -51,7 +68,8 @@ pub async fn run(
                 match accepted {
                     Ok((tcp, addr)) => {
                         let _ = tcp.set_nodelay(true);
-                        serve_connection(tcp, addr, &acceptor, &builder, &graceful, &state);
+                        let acceptor = TlsAcceptor::from(Arc::clone(&tls.borrow()));
+                        serve_connection(tcp, addr, acceptor, &builder, &graceful, &state);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -78,12 +96,11 @@ pub async fn run(
 fn serve_connection(
     tcp: tokio::net::TcpStream,
     addr: SocketAddr,
-    acceptor: &TlsAcceptor,
+    acceptor: TlsAcceptor,
     builder: &auto::Builder<TokioExecutor>,
     graceful: &GracefulShutdown,
     state: &Arc<State>,
 ) {
-    let acceptor = acceptor.clone();
     let builder = builder.clone();
     let state = Arc::clone(state);
     let watcher = graceful.watcher();

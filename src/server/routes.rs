@@ -29,6 +29,9 @@ pub(crate) async fn route<B>(
             serde_json::json!({"status": "ok"}).to_string(),
         )),
         (_, "/healthz") => Err(Problem::method_not_allowed("GET")),
+        (method, p) if p.starts_with("/admin/") => {
+            super::admin::route(method, p, peer.as_deref(), &state)
+        }
         (method, p) if p.starts_with("/v1/accounts/") => {
             if method != Method::GET {
                 Err(Problem::method_not_allowed("GET"))
@@ -68,7 +71,7 @@ async fn account(
     Ok(json(StatusCode::OK, body))
 }
 
-fn require(peer: Option<&Identity>, role: Role) -> Result<(), Problem> {
+pub(super) fn require(peer: Option<&Identity>, role: Role) -> Result<(), Problem> {
     match peer {
         Some(id) if id.role == role => Ok(()),
         Some(id) => Err(Problem::forbidden(format!(
@@ -143,7 +146,7 @@ impl Params {
     }
 }
 
-fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+pub(super) fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")

@@ -11,7 +11,8 @@ use std::time::Duration;
 use guichet::adapter::Registry;
 use guichet::cli::runtime;
 use guichet::config::Config;
-use guichet::pki::DevPki;
+use guichet::pki::{Ca, DevPki};
+use guichet::server::State;
 use guichet::sim::{Latency, Simulator};
 
 pub fn repo() -> PathBuf {
@@ -25,6 +26,7 @@ pub struct Federation {
     pub registry: Registry,
     pub sim: Arc<Simulator>,
     pub gateway: SocketAddr,
+    pub state: Arc<State>,
     stop_sim: tokio::sync::watch::Sender<bool>,
     stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -40,6 +42,18 @@ impl Federation {
         deadline_ms: u64,
         tweak: impl FnOnce(&mut DevPki),
     ) -> Federation {
+        Federation::start_full(latency, deadline_ms, false, tweak).await
+    }
+
+    /// With `crl`: both `[server]` and `[offices]` check `certs/federation.crl.pem`, which
+    /// starts empty (signed by the dev CA) before `tweak` runs. The ingress trusts
+    /// `certs/client-ca.pem`, a copy of the dev CA that tests may replace.
+    pub async fn start_full(
+        latency: Latency,
+        deadline_ms: u64,
+        crl: bool,
+        tweak: impl FnOnce(&mut DevPki),
+    ) -> Federation {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = dir.path().join("certs");
         let repo = repo();
@@ -49,8 +63,9 @@ impl Federation {
 listen = "127.0.0.1:0"
 cert = "{c}/gateway-server.pem"
 key = "{c}/gateway-server.key"
-client_ca = "{c}/federation-ca.pem"
+client_ca = "{c}/client-ca.pem"
 grace_period_ms = 2000
+{crl_line}
 
 [offices]
 adapters = "{r}/adapters"
@@ -60,7 +75,13 @@ client_cert = "{c}/gateway-client.pem"
 client_key = "{c}/gateway-client.key"
 deadline_ms = {deadline_ms}
 test_delivery = true
+{crl_line}
 "#,
+            crl_line = if crl {
+                format!("crl = \"{}/federation.crl.pem\"", certs.display())
+            } else {
+                String::new()
+            },
             c = certs.display(),
             r = repo.display()
         );
@@ -69,6 +90,11 @@ test_delivery = true
         let config = Config::load(&config_path).expect("config");
         let registry = runtime::load_registry(&config).expect("registry");
         let pki = runtime::dev_pki(&config, &registry).expect("dev pki");
+        std::fs::copy(&pki.ca_cert, certs.join("client-ca.pem")).expect("client ca");
+        if crl {
+            let ca = Ca::load(&pki.ca_cert, &pki.ca_key).expect("ca");
+            write_crl(&ca, &[], &certs.join("federation.crl.pem"));
+        }
         let sim = runtime::simulator(&registry, latency);
         let mut served = pki.clone();
         tweak(&mut served);
@@ -79,17 +105,18 @@ test_delivery = true
         let (stop_sim, stopped) = tokio::sync::watch::channel(false);
         guichet::sim::spawn(Arc::clone(&sim), listeners, stopped);
         let live = registry.with_endpoints(&endpoints);
-        let tls = runtime::server_tls(&config).expect("server tls");
         let state = runtime::build_state(&config, live).expect("state");
+        let tls = state.reloader.as_ref().expect("reloader").subscribe();
+        guichet::server::reload::spawn_watch(&state, Duration::from_secs(1));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
         let gateway = listener.local_addr().expect("addr");
         let (stop_gateway, quitting) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(guichet::server::run(
+        tokio::spawn(guichet::server::run_watched(
             listener,
             tls,
-            state,
+            Arc::clone(&state),
             Duration::from_secs(2),
             async {
                 let _ = quitting.await;
@@ -102,6 +129,7 @@ test_delivery = true
             registry,
             sim,
             gateway,
+            state,
             stop_sim,
             stop_gateway: Some(stop_gateway),
         }
@@ -141,6 +169,16 @@ test_delivery = true
             let _ = s.send(());
         }
     }
+}
+
+/// Writes a CRL of `ca` revoking `serials` (hex) as PEM, atomically.
+pub fn write_crl(ca: &Ca, serials: &[&str], path: &std::path::Path) {
+    let now = time::OffsetDateTime::now_utc();
+    let revoked: Vec<(&str, time::OffsetDateTime)> = serials.iter().map(|s| (*s, now)).collect();
+    let text = ca.crl_pem(&revoked, 7).expect("crl");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write crl");
+    std::fs::rename(&tmp, path).expect("rename crl");
 }
 
 impl Drop for Federation {
