@@ -82,7 +82,7 @@ pub(super) fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Parses hex (optionally `:`-separated) into bytes.
-pub(super) fn from_hex(hex: &str) -> Result<Vec<u8>> {
+fn from_hex(hex: &str) -> Result<Vec<u8>> {
     let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
     let invalid = || PkiError::InvalidSpec {
         identity: "CRL".to_owned(),

@@ -25,7 +25,10 @@ use x509_parser::extensions::GeneralName;
 
 use crate::pki::{Identity, URI_PREFIX};
 
-pub use material::{CertInfo, ClientPaths, CrlInfo, Loaded, ServerPaths, load_client, load_server};
+pub use material::{
+    CertInfo, ClientPaths, CrlInfo, Loaded, ServerPaths, days_left as material_days_left,
+    load_client, load_server,
+};
 pub use pem::{load_certs, load_certs_from_pem, load_crls, load_key, load_key_from_pem};
 
 /// ALPN protocols offered by both ends, in preference order.
