@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use guichet::cli::{self, AnswerArg};
 use guichet::merge::YearRange;
 use guichet::model::{OfficeId, Vn};
+use guichet::pki::Role;
 
 /// Thread-local, lock-free allocation: the fan-out allocates per office call on every
 /// worker thread (see the README's performance section for the measurement).
@@ -79,6 +80,14 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Certificates for IT staff: init, issue, list, renew, revoke (folder `certs/` by default).
+    Certs {
+        /// Federation folder (root and issuing CA, inventory, CRL, issued files).
+        #[arg(long, global = true, default_value = "certs")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: CertsCommand,
+    },
     /// Merge several office answers into one consolidated account (JSON).
     Consolidate {
         /// Folder of mapping files.
@@ -94,6 +103,110 @@ enum Command {
         #[arg(required = true)]
         answers: Vec<AnswerArg>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum CertsCommand {
+    /// Create a root CA (its key may then go offline), an issuing CA, an empty CRL.
+    Init,
+    /// Issue a key and certificate (key 0600; existing files need --force).
+    Issue {
+        /// portal, office, admin or gateway.
+        #[arg(long)]
+        role: Role,
+        /// Name within the role (office id NNN.NNN for offices).
+        #[arg(long)]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Also a server certificate (serverAuth, SANs); always for offices.
+        #[arg(long)]
+        server: bool,
+        /// DNS name for a server certificate (repeatable; default localhost).
+        #[arg(long)]
+        dns: Vec<String>,
+        /// IP address for a server certificate (repeatable; default 127.0.0.1).
+        #[arg(long)]
+        ip: Vec<std::net::IpAddr>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The inventory; with --expiring exits 2 if a certificate in use expires within it.
+    List {
+        /// Window, e.g. 30d.
+        #[arg(long)]
+        expiring: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new certificate for the same identity; the old one stays valid (overlap).
+    Renew {
+        /// Serial (hex) of the certificate to renew.
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        serial: Option<String>,
+        /// Renew the certificate in use with this name instead.
+        #[arg(long)]
+        name: Option<String>,
+        /// Role, when several certificates carry the name.
+        #[arg(long)]
+        role: Option<Role>,
+        /// Validity in days (default: the old certificate's).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Revoke a certificate and publish a fresh CRL.
+    Revoke {
+        /// Serial (hex).
+        serial: String,
+        /// unspecified, key-compromise, ca-compromise, affiliation-changed, superseded,
+        /// cessation-of-operation, privilege-withdrawn.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Re-publish the CRL (it is valid 30 days).
+    Crl,
+}
+
+impl From<CertsCommand> for cli::CertsAction {
+    fn from(c: CertsCommand) -> Self {
+        match c {
+            CertsCommand::Init => cli::CertsAction::Init,
+            CertsCommand::Issue {
+                role,
+                name,
+                days,
+                server,
+                dns,
+                ip,
+                force,
+            } => cli::CertsAction::Issue {
+                role,
+                name,
+                days,
+                server,
+                dns,
+                ips: ip,
+                force,
+            },
+            CertsCommand::List { expiring, json } => cli::CertsAction::List { expiring, json },
+            CertsCommand::Renew {
+                serial,
+                name,
+                role,
+                days,
+            } => cli::CertsAction::Renew {
+                serial,
+                name,
+                role,
+                days,
+            },
+            CertsCommand::Revoke { serial, reason } => cli::CertsAction::Revoke { serial, reason },
+            CertsCommand::Crl => cli::CertsAction::Crl,
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -165,6 +278,21 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("guichet: audit {}: {e}", dir.display());
                     ExitCode::from(2)
+                }
+            };
+        }
+        Command::Certs { dir, action } => {
+            return match cli::certs(&dir, action.into()) {
+                Ok((text, code)) => match print_out(&text) {
+                    Ok(()) => ExitCode::from(code),
+                    Err(e) => {
+                        eprintln!("guichet: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("guichet: {e:#}");
+                    ExitCode::FAILURE
                 }
             };
         }

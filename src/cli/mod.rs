@@ -1,10 +1,12 @@
 //! Command implementations behind `src/main.rs`, kept in the library so tests call them.
 
+mod certs;
 mod demo;
 mod offline;
 pub mod runtime;
 mod serve;
 
+pub use certs::{CertsAction, EXIT_EXPIRING, certs};
 pub use demo::{DemoOptions, demo, render_account};
 pub use offline::{AnswerArg, consolidate, translate};
 pub use serve::{serve, shutdown_signal, simulate};

@@ -14,7 +14,7 @@ use crate::fanout::{Fanout, FanoutSettings};
 use crate::mapping::MappingSet;
 use crate::model::OfficeId;
 use crate::pki::{DevPki, ensure_dev_pki};
-use crate::server::State;
+use crate::server::{Reloader, State};
 use crate::sim::{Fault, Latency, OfficeListener, SimOffice, Simulator};
 use crate::tls;
 
@@ -26,13 +26,56 @@ pub fn load_registry(config: &Config) -> anyhow::Result<Registry> {
 
 /// The fan-out engine with the gateway's client identity.
 pub fn build_fanout(config: &Config, registry: Registry) -> anyhow::Result<Fanout> {
-    let o = &config.offices;
-    let roots = tls::load_certs(&o.ca)?;
-    let chain = tls::load_certs(&o.client_cert)?;
-    let key = tls::load_key(&o.client_key)?;
-    let client_tls = tls::client_config(&roots, Some((chain, key)))?;
+    let (client_tls, _) = tls::load_client(&client_paths(config))?;
     let client = crate::fanout::client(client_tls).context("cannot build the HTTP client")?;
-    let settings = FanoutSettings {
+    Ok(Fanout::new(client, registry, fanout_settings(config)))
+}
+
+/// The ingress TLS configuration (client certificates required, CRL if configured).
+pub fn server_tls(config: &Config) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    Ok(tls::load_server(&server_paths(config))?.0)
+}
+
+/// The ingress's TLS files.
+pub fn server_paths(config: &Config) -> tls::ServerPaths {
+    let s = &config.server;
+    tls::ServerPaths {
+        cert: s.cert.clone(),
+        key: s.key.clone(),
+        client_ca: s.client_ca.clone(),
+        crl: s.crl.clone(),
+    }
+}
+
+/// The gateway's client-side TLS files (towards offices).
+pub fn client_paths(config: &Config) -> tls::ClientPaths {
+    let o = &config.offices;
+    tls::ClientPaths {
+        ca: o.ca.clone(),
+        cert: o.client_cert.clone(),
+        key: o.client_key.clone(),
+        crl: o.crl.clone(),
+    }
+}
+
+/// Gateway state for the ingress, with reloadable TLS material (see
+/// [`crate::server::reload`]); serve it with [`crate::server::run_watched`] on
+/// `state.reloader`'s subscription.
+pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<State>> {
+    let (reloader, client_tls) = Reloader::load(server_paths(config), client_paths(config))?;
+    let client = crate::fanout::client(client_tls).context("cannot build the HTTP client")?;
+    Ok(Arc::new(State {
+        fanout: Fanout::new(client, registry, fanout_settings(config)),
+        reloader: Some(reloader),
+        protection: crate::server::Protection::new(&config.protection),
+        audit: open_audit(config)?,
+        privacy: config.privacy.clone(),
+    }))
+}
+
+fn fanout_settings(config: &Config) -> FanoutSettings {
+    let o = &config.offices;
+    FanoutSettings {
         sender_id: o.sender_id.clone(),
         participant_prefix: o.participant_prefix.clone(),
         test_delivery: o.test_delivery,
@@ -42,27 +85,7 @@ pub fn build_fanout(config: &Config, registry: Registry) -> anyhow::Result<Fanou
             open_for: config.protection.breaker_open,
         },
         hedge: config.protection.hedge_budget,
-    };
-    Ok(Fanout::new(client, registry, settings))
-}
-
-/// The ingress TLS configuration (client certificates required).
-pub fn server_tls(config: &Config) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let s = &config.server;
-    let chain = tls::load_certs(&s.cert)?;
-    let key = tls::load_key(&s.key)?;
-    let roots = tls::load_certs(&s.client_ca)?;
-    Ok(tls::server_config(chain, key, &roots, Vec::new())?)
-}
-
-/// Gateway state for the ingress.
-pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<State>> {
-    Ok(Arc::new(State {
-        fanout: build_fanout(config, registry)?,
-        protection: crate::server::Protection::new(&config.protection),
-        audit: open_audit(config)?,
-        privacy: config.privacy.clone(),
-    }))
+    }
 }
 
 /// Opens the audit log named by the configuration (its HMAC secret must exist).

@@ -41,14 +41,19 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let registry = runtime::load_registry(&config)?;
     let offices = registry.len();
-    let tls = runtime::server_tls(&config)?;
     let state = runtime::build_state(&config, registry)?;
+    let tls = match state.reloader.as_ref() {
+        Some(r) => r.subscribe(),
+        None => tokio::sync::watch::channel(runtime::server_tls(&config)?).1,
+    };
+    crate::server::reload::spawn_watch(&state, std::time::Duration::from_secs(1));
+    crate::server::reload::spawn_sighup(&state);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, offices, "guichet serving (mutual TLS, HTTP/1.1 and HTTP/2)");
-    crate::server::run(
+    crate::server::run_watched(
         listener,
         tls,
         state,

@@ -106,6 +106,8 @@ struct RawServer {
     cert: PathBuf,
     key: PathBuf,
     client_ca: PathBuf,
+    #[serde(default)]
+    crl: Option<PathBuf>,
     #[serde(default = "default_grace")]
     grace_period_ms: u64,
 }
@@ -118,6 +120,8 @@ struct RawOffices {
     ca: PathBuf,
     client_cert: PathBuf,
     client_key: PathBuf,
+    #[serde(default)]
+    crl: Option<PathBuf>,
     #[serde(default = "default_deadline")]
     deadline_ms: u64,
     #[serde(default = "default_sender")]
@@ -239,6 +243,8 @@ pub struct ServerConfig {
     pub key: PathBuf,
     /// CA that client certificates must chain to.
     pub client_ca: PathBuf,
+    /// CRLs checked for client certificates (reloaded when the file changes).
+    pub crl: Option<PathBuf>,
     /// Time given to queries in flight at shutdown.
     pub grace_period: Duration,
 }
@@ -256,6 +262,8 @@ pub struct OfficesConfig {
     pub client_cert: PathBuf,
     /// Gateway client key.
     pub client_key: PathBuf,
+    /// CRLs checked for offices' server certificates.
+    pub crl: Option<PathBuf>,
     /// Overall deadline of a query.
     pub deadline: Duration,
     /// sedex participant id of the gateway.
@@ -416,6 +424,7 @@ impl Config {
                 cert: at(&raw.server.cert),
                 key: at(&raw.server.key),
                 client_ca: at(&raw.server.client_ca),
+                crl: raw.server.crl.as_deref().map(at),
                 grace_period: Duration::from_millis(raw.server.grace_period_ms),
             },
             offices: OfficesConfig {
@@ -424,6 +433,7 @@ impl Config {
                 ca: at(&o.ca),
                 client_cert: at(&o.client_cert),
                 client_key: at(&o.client_key),
+                crl: o.crl.as_deref().map(at),
                 deadline: Duration::from_millis(o.deadline_ms),
                 sender_id: o.sender_id.clone(),
                 participant_prefix: o.participant_prefix.clone(),

@@ -58,7 +58,7 @@ pub struct Query<'a> {
 /// The fan-out engine: a client identity, the current registry snapshot, settings.
 #[derive(Debug)]
 pub struct Fanout {
-    client: reqwest::Client,
+    client: RwLock<reqwest::Client>,
     registry: RwLock<Arc<Registry>>,
     settings: FanoutSettings,
     verified: call::IdentityCache,
@@ -70,7 +70,7 @@ impl Fanout {
     /// Builds the engine around a client made by [`client`].
     pub fn new(client: reqwest::Client, registry: Registry, settings: FanoutSettings) -> Fanout {
         Fanout {
-            client,
+            client: RwLock::new(client),
             registry: RwLock::new(Arc::new(registry)),
             hedge: settings.hedge.map(guard::HedgeBudget::new),
             settings,
@@ -101,6 +101,23 @@ impl Fanout {
         self.guards.peek(office)
     }
 
+    /// Replaces the client (a rotated client identity or new trust material): new
+    /// queries use it, queries in flight keep the client they started with.
+    pub fn set_client(&self, client: reqwest::Client) {
+        match self.client.write() {
+            Ok(mut c) => *c = client,
+            Err(poisoned) => *poisoned.into_inner() = client,
+        }
+    }
+
+    /// The current client.
+    fn client(&self) -> reqwest::Client {
+        match self.client.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// The deadline a query gets: what it asks for, at most the configured one.
     pub fn effective_deadline(&self, asked: Option<Duration>) -> Duration {
         asked.map_or(self.settings.deadline, |d| d.min(self.settings.deadline))
@@ -113,8 +130,9 @@ impl Fanout {
         let registry = self.registry();
         let planned = plan(&registry);
         let ctx = call::QueryContext::new(q, &self.settings);
+        let client = self.client();
         let env = call::CallEnv {
-            client: &self.client,
+            client: &client,
             verified: &self.verified,
             guards: &self.guards,
             hedge: self.hedge.as_ref(),

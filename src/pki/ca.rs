@@ -144,6 +144,19 @@ impl Ca {
         })
     }
 
+    /// Assembles a CA from what rcgen produced.
+    pub(super) fn from_parts(
+        cert_pem: String,
+        cert_der: CertificateDer<'static>,
+        issuer: Issuer<'static, KeyPair>,
+    ) -> Ca {
+        Ca {
+            cert_pem,
+            cert_der,
+            issuer,
+        }
+    }
+
     /// Loads a CA from its PEM certificate and key; errors name the offending file.
     ///
     /// The certificate file must hold exactly one CA certificate and the key must match it.
@@ -297,12 +310,12 @@ fn read_to_string(path: &Path) -> Result<String> {
 }
 
 /// A fresh ECDSA P-256 key.
-fn generate_key() -> Result<KeyPair> {
+pub(super) fn generate_key() -> Result<KeyPair> {
     KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(rcgen_err("generate an ECDSA P-256 key"))
 }
 
 /// 16 random bytes forming a positive, minimally encoded 16-byte serial.
-fn random_serial() -> Result<[u8; 16]> {
+pub(super) fn random_serial() -> Result<[u8; 16]> {
     let mut serial = [0u8; 16];
     provider()
         .secure_random

@@ -1,6 +1,9 @@
 //! Owns certificate revocation lists signed by the CA and the hex form of serials.
 
-use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
+use rcgen::{
+    CertificateRevocationList, CertificateRevocationListParams, KeyIdMethod, RevocationReason,
+    RevokedCertParams, SerialNumber,
+};
 use rustls_pki_types::CertificateRevocationListDer;
 use time::{Duration, OffsetDateTime};
 
@@ -15,14 +18,41 @@ impl Ca {
         revoked: &[(&str, OffsetDateTime)],
         next_update_days: u32,
     ) -> Result<CertificateRevocationListDer<'static>> {
+        let revoked: Vec<_> = revoked.iter().map(|(s, t)| (*s, *t, None)).collect();
+        Ok(self
+            .signed_crl(&revoked, next_update_days, None)?
+            .der()
+            .clone())
+    }
+
+    /// Like [`Ca::crl`], PEM (`X509 CRL`).
+    pub fn crl_pem(
+        &self,
+        revoked: &[(&str, OffsetDateTime)],
+        next_update_days: u32,
+    ) -> Result<String> {
+        let revoked: Vec<_> = revoked.iter().map(|(s, t)| (*s, *t, None)).collect();
+        self.signed_crl(&revoked, next_update_days, None)?
+            .pem()
+            .map_err(rcgen_err("encode the CRL"))
+    }
+
+    /// Signs a CRL with reason codes and an explicit CRL number (`None`: seconds since the
+    /// epoch).
+    pub(super) fn signed_crl(
+        &self,
+        revoked: &[(&str, OffsetDateTime, Option<RevocationReason>)],
+        next_update_days: u32,
+        number: Option<u64>,
+    ) -> Result<CertificateRevocationList> {
         let now = OffsetDateTime::now_utc();
         let revoked_certs = revoked
             .iter()
-            .map(|(serial, time)| {
+            .map(|(serial, time, reason)| {
                 Ok(RevokedCertParams {
                     serial_number: SerialNumber::from_slice(&from_hex(serial)?),
                     revocation_time: *time,
-                    reason_code: None,
+                    reason_code: *reason,
                     invalidity_date: None,
                 })
             })
@@ -32,16 +62,17 @@ impl Ca {
             next_update: now + Duration::days(i64::from(next_update_days)),
             // Seconds since the epoch: monotonic enough for a CRL number.
             crl_number: SerialNumber::from_slice(
-                &now.unix_timestamp().unsigned_abs().to_be_bytes(),
+                &number
+                    .unwrap_or_else(|| now.unix_timestamp().unsigned_abs())
+                    .to_be_bytes(),
             ),
             issuing_distribution_point: None,
             revoked_certs,
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        let crl = params
+        params
             .signed_by(&self.issuer)
-            .map_err(rcgen_err("sign the CRL"))?;
-        Ok(crl.der().clone())
+            .map_err(rcgen_err("sign the CRL"))
     }
 }
 

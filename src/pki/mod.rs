@@ -23,7 +23,10 @@ mod ca;
 mod crl;
 mod dev;
 mod files;
+mod hierarchy;
 mod identity;
+pub mod inventory;
+pub mod manage;
 
 use std::path::PathBuf;
 
@@ -34,6 +37,7 @@ use crate::tls::TlsError;
 pub use ca::{Ca, IssuedCert, LeafSpec};
 pub use dev::{CertPaths, DevPki, ensure_dev_pki};
 pub use files::{write_pem_files, write_secret_file};
+pub use hierarchy::FederationLayout;
 pub use identity::{Identity, MAX_NAME_LEN, Role, URI_PREFIX, is_office_id, validate_name};
 
 /// Errors of the certificate authority; every file-related variant names the file.

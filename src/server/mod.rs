@@ -3,8 +3,10 @@
 //! The caller binds the listener and hands over the shutdown signal, so tests bind
 //! `127.0.0.1:0` and run many gateways in one process.
 
+mod admin;
 mod problem;
 mod protect;
+pub mod reload;
 mod routes;
 
 use std::future::Future;
@@ -21,6 +23,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use problem::Problem;
 pub use protect::Protection;
+pub use reload::Reloader;
 
 use crate::fanout::Fanout;
 
@@ -35,6 +38,8 @@ pub struct State {
     pub audit: crate::audit::AuditLog,
     /// Purposes and who may state them.
     pub privacy: crate::config::PrivacyConfig,
+    /// The reloadable TLS material (`None`: fixed material, no admin reload).
+    pub reloader: Option<Reloader>,
 }
 
 /// How long a client has to complete the TLS handshake.
@@ -49,7 +54,19 @@ pub async fn run(
     grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let (_keep, tls) = tokio::sync::watch::channel(tls);
+    run_watched(listener, tls, state, grace, shutdown).await;
+}
+
+/// Like [`run`], with TLS material that may change: each new connection is handshaken
+/// with the config current at its accept; connections in flight keep theirs.
+pub async fn run_watched(
+    listener: TcpListener,
+    tls: tokio::sync::watch::Receiver<Arc<rustls::ServerConfig>>,
+    state: Arc<State>,
+    grace: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -59,7 +76,8 @@ pub async fn run(
                 match accepted {
                     Ok((tcp, addr)) => {
                         let _ = tcp.set_nodelay(true);
-                        serve_connection(tcp, addr, &acceptor, &builder, &graceful, &state);
+                        let acceptor = TlsAcceptor::from(Arc::clone(&tls.borrow()));
+                        serve_connection(tcp, addr, acceptor, &builder, &graceful, &state);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -86,12 +104,11 @@ pub async fn run(
 fn serve_connection(
     tcp: tokio::net::TcpStream,
     addr: SocketAddr,
-    acceptor: &TlsAcceptor,
+    acceptor: TlsAcceptor,
     builder: &auto::Builder<TokioExecutor>,
     graceful: &GracefulShutdown,
     state: &Arc<State>,
 ) {
-    let acceptor = acceptor.clone();
     let builder = builder.clone();
     let state = Arc::clone(state);
     let watcher = graceful.watcher();

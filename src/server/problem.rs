@@ -69,6 +69,28 @@ impl Problem {
         }
     }
 
+    /// `500`: a reload failed; the previous material stays in use.
+    pub fn reload_failed(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            slug: "reload-failed",
+            title: "Reload failed; the previous certificates stay in use",
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `503`: this gateway runs with fixed TLS material.
+    pub fn no_reload() -> Problem {
+        Problem {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            slug: "reload-unavailable",
+            title: "Reload not available",
+            detail: "this gateway was started with fixed TLS material".into(),
+            retry_after: None,
+        }
+    }
+
     /// The response.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({

@@ -49,6 +49,9 @@ pub(crate) async fn route(
                 accesses(raw, req.headers(), peer, &state).await
             }
         }
+        (method, p) if p.starts_with("/admin/") => {
+            super::admin::route(&method, p, peer, &state).await
+        }
         (method, p) if p.starts_with("/v1/accounts/") => {
             if method != Method::GET {
                 Err(Problem::method_not_allowed("GET"))
@@ -210,6 +213,17 @@ fn purpose(headers: &HeaderMap, portal: &Identity, state: &State) -> Result<Stri
     Ok(stated.to_owned())
 }
 
+/// The audit actor of an optional identity (`unknown` when the certificate has no role).
+pub(super) fn actor_of(peer: Option<&Identity>) -> Actor {
+    peer.map_or_else(
+        || Actor {
+            role: "unknown".into(),
+            name: String::new(),
+        },
+        actor,
+    )
+}
+
 fn actor(id: &Identity) -> Actor {
     Actor {
         role: id.role.to_string(),
@@ -228,7 +242,7 @@ fn audit_unavailable(detail: &str) -> Problem {
 }
 
 /// Appends to the audit log; an access that cannot be recorded is not served (`503`).
-async fn record(state: &State, event: Event) -> Result<(), Problem> {
+pub(super) async fn record(state: &State, event: Event) -> Result<(), Problem> {
     state.audit.append(event).await.map(|_| ()).map_err(|e| {
         tracing::error!(error = %e, "audit log unavailable: refusing the request");
         audit_unavailable("the access could not be recorded, so it is not served")
@@ -374,7 +388,10 @@ fn adapters(peer: Option<&Identity>, state: &State) -> Result<Response<Full<Byte
     ))
 }
 
-fn require<'a>(peer: Option<&'a Identity>, roles: &[Role]) -> Result<&'a Identity, Problem> {
+pub(super) fn require<'a>(
+    peer: Option<&'a Identity>,
+    roles: &[Role],
+) -> Result<&'a Identity, Problem> {
     let needs = roles
         .iter()
         .map(ToString::to_string)
@@ -454,7 +471,7 @@ impl Params {
     }
 }
 
-fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+pub(super) fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")

@@ -7,6 +7,7 @@
 //! configured CRLs); the holder's role is then read from its SAN URI by [`peer_identity`]
 //! (scheme documented in [`crate::pki`]).
 
+mod material;
 mod pem;
 
 use std::sync::{Arc, OnceLock};
@@ -24,6 +25,10 @@ use x509_parser::extensions::GeneralName;
 
 use crate::pki::{Identity, URI_PREFIX};
 
+pub use material::{
+    CertInfo, ClientPaths, CrlInfo, Loaded, ServerPaths, days_left as material_days_left,
+    load_client, load_server,
+};
 pub use pem::{load_certs, load_certs_from_pem, load_crls, load_key, load_key_from_pem};
 
 /// ALPN protocols offered by both ends, in preference order.
@@ -107,6 +112,15 @@ pub enum TlsError {
     /// A certificate verifier could not be built (bad CRL, unusable roots, ...).
     #[error("cannot build certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// Another error, about the named file.
+    #[error("{origin}: {source}")]
+    InFile {
+        /// The file concerned.
+        origin: String,
+        /// What went wrong with it.
+        #[source]
+        source: Box<TlsError>,
+    },
     /// Any other rustls configuration error.
     #[error("TLS configuration error: {0}")]
     Rustls(rustls::Error),
@@ -143,10 +157,15 @@ pub fn server_config(
         return Err(TlsError::EmptyChain);
     }
     let roots = root_store(client_roots, "client")?;
-    let verifier: Arc<dyn ClientCertVerifier> =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-            .with_crls(crls)
-            .build()?;
+    let check_crls = !crls.is_empty();
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).with_crls(crls);
+    if check_crls {
+        // CRLs are published by the issuing CA for its leaves; the CAs themselves are
+        // trusted (or not) through the bundle.
+        builder = builder.only_check_end_entity_revocation();
+    }
+    let verifier: Arc<dyn ClientCertVerifier> = builder.build()?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(verifier)
@@ -161,8 +180,24 @@ pub fn client_config(
     server_roots: &[CertificateDer<'static>],
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Result<ClientConfig, TlsError> {
+    client_config_with_crls(server_roots, identity, Vec::new())
+}
+
+/// Like [`client_config`], and a server certificate revoked by one of `crls` is refused
+/// (only the end-entity certificate is checked; the CRL of its issuer must be present).
+pub fn client_config_with_crls(
+    server_roots: &[CertificateDer<'static>],
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+) -> Result<ClientConfig, TlsError> {
     let roots = Arc::new(root_store(server_roots, "server")?);
-    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider()).build()?;
+    let check_crls = !crls.is_empty();
+    let mut builder =
+        WebPkiServerVerifier::builder_with_provider(roots, provider()).with_crls(crls);
+    if check_crls {
+        builder = builder.only_check_end_entity_revocation();
+    }
+    let verifier = builder.build()?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)?
         .with_webpki_verifier(verifier);

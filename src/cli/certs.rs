@@ -1,0 +1,267 @@
+//! `guichet certs`: init, issue, list, renew, revoke and crl on a federation folder, for
+//! the IT staff who run the federation. Output for people on stdout; `list --json` for tools.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::pki::inventory::{Entry, Inventory, rfc3339};
+use crate::pki::manage::{self, IssueRequest, RenewTarget};
+use crate::pki::{FederationLayout, Identity, Role};
+
+/// Exit status of `list --expiring` when something expires within the window.
+pub const EXIT_EXPIRING: u8 = 2;
+
+/// One `guichet certs` action, already parsed.
+#[derive(Debug, Clone)]
+pub enum CertsAction {
+    /// Root CA + issuing CA, empty CRL and inventory.
+    Init,
+    /// A new certificate.
+    Issue {
+        /// Role.
+        role: Role,
+        /// Name.
+        name: String,
+        /// Validity in days.
+        days: u32,
+        /// serverAuth + SANs.
+        server: bool,
+        /// DNS SANs.
+        dns: Vec<String>,
+        /// IP SANs.
+        ips: Vec<IpAddr>,
+        /// Replace existing files.
+        force: bool,
+    },
+    /// The inventory.
+    List {
+        /// Window like `30d`.
+        expiring: Option<String>,
+        /// JSON output.
+        json: bool,
+    },
+    /// Renew by serial or name.
+    Renew {
+        /// Serial (hex).
+        serial: Option<String>,
+        /// Name instead of serial.
+        name: Option<String>,
+        /// Role, to disambiguate a name.
+        role: Option<Role>,
+        /// Validity (default: the old one's).
+        days: Option<u32>,
+    },
+    /// Revoke and publish the CRL.
+    Revoke {
+        /// Serial (hex).
+        serial: String,
+        /// Reason word.
+        reason: String,
+    },
+    /// Re-publish the CRL (before it reaches its next update).
+    Crl,
+}
+
+/// Runs one action in `dir`; returns the text for stdout and the exit status.
+pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
+    let layout = FederationLayout::new(dir);
+    let mut out = String::new();
+    match action {
+        CertsAction::Init => {
+            let l = manage::init(dir)?;
+            writeln!(
+                out,
+                "root CA        {} (trust anchor; move {} offline)",
+                l.root.cert.display(),
+                l.root.key.display()
+            )?;
+            writeln!(out, "issuing CA     {}", l.issuing.cert.display())?;
+            writeln!(out, "CRL            {}", l.crl.display())?;
+            writeln!(out, "inventory      {}", l.inventory.display())?;
+        }
+        CertsAction::Issue {
+            role,
+            name,
+            days,
+            server,
+            dns,
+            ips,
+            force,
+        } => {
+            if !(1..=3650).contains(&days) {
+                bail!("--days must be 1–3650");
+            }
+            let identity = Identity::new(role, name)?;
+            let e = manage::issue(
+                &layout,
+                &IssueRequest {
+                    identity,
+                    days,
+                    server,
+                    dns,
+                    ips,
+                    force,
+                },
+            )?;
+            describe(&mut out, &layout, "issued", &e)?;
+        }
+        CertsAction::List { expiring, json } => {
+            let window = expiring.as_deref().map(parse_window).transpose()?;
+            let inventory = Inventory::load(&layout.inventory)?;
+            out = if json {
+                list_json(&inventory)?
+            } else {
+                list_table(&inventory)
+            };
+            if let Some(days) = window {
+                let due: Vec<&Entry> = inventory
+                    .certificates
+                    .iter()
+                    .filter(|e| e.expiring_within(days))
+                    .collect();
+                if !due.is_empty() {
+                    if !json {
+                        writeln!(
+                            out,
+                            "{} certificate(s) in use expire within {days} days",
+                            due.len()
+                        )?;
+                    }
+                    return Ok((out.trim_end().to_owned(), EXIT_EXPIRING));
+                }
+            }
+        }
+        CertsAction::Renew {
+            serial,
+            name,
+            role,
+            days,
+        } => {
+            let target = match (serial, name) {
+                (Some(s), None) => RenewTarget::Serial(s),
+                (None, Some(name)) => RenewTarget::Name { name, role },
+                _ => bail!("give either a SERIAL or --name"),
+            };
+            let (old, new) = manage::renew(&layout, &target, days)?;
+            describe(&mut out, &layout, "renewed", &new)?;
+            writeln!(
+                out,
+                "previous       {} stays valid until {} (revoke it once every peer has reloaded)",
+                old.serial,
+                rfc3339(old.not_after)
+            )?;
+        }
+        CertsAction::Revoke { serial, reason } => {
+            let (e, newly) = manage::revoke(&layout, &serial, &reason)?;
+            let what = if newly {
+                "revoked"
+            } else {
+                "already revoked; CRL re-published"
+            };
+            writeln!(
+                out,
+                "{what:<14} {} ({} {}, reason {reason})",
+                e.serial, e.role, e.name
+            )?;
+            writeln!(out, "CRL            {}", layout.crl.display())?;
+        }
+        CertsAction::Crl => {
+            let (ca, _) = layout.open_issuer()?;
+            let mut inventory = Inventory::load(&layout.inventory)?;
+            manage::publish_crl(&layout, &ca, &mut inventory)?;
+            inventory.save(&layout.inventory)?;
+            writeln!(
+                out,
+                "CRL            {} (number {})",
+                layout.crl.display(),
+                inventory.crl_number
+            )?;
+        }
+    }
+    Ok((out.trim_end().to_owned(), 0))
+}
+
+fn describe(
+    out: &mut String,
+    layout: &FederationLayout,
+    what: &str,
+    e: &Entry,
+) -> anyhow::Result<()> {
+    writeln!(out, "{what:<14} {} {} serial {}", e.role, e.name, e.serial)?;
+    writeln!(
+        out,
+        "not after      {} ({} days)",
+        rfc3339(e.not_after),
+        e.days_left()
+    )?;
+    writeln!(
+        out,
+        "certificate    {}",
+        layout.dir.join(&e.cert_file).display()
+    )?;
+    writeln!(
+        out,
+        "key            {} (0600)",
+        layout.dir.join(&e.key_file).display()
+    )?;
+    writeln!(out, "trust anchor   {}", layout.trust_anchor().display())?;
+    Ok(())
+}
+
+/// `30d`, `30`: days.
+fn parse_window(text: &str) -> anyhow::Result<i64> {
+    let digits = text.strip_suffix('d').unwrap_or(text);
+    digits
+        .parse::<i64>()
+        .ok()
+        .filter(|d| (0..=36_500).contains(d))
+        .with_context(|| format!("--expiring {text:?}: expected days like 30d"))
+}
+
+fn list_table(inventory: &Inventory) -> String {
+    let mut out = format!(
+        "{:<32}  {:<7}  {:<16}  {:<20}  {:>5}  {:<10}  {}\n",
+        "SERIAL", "ROLE", "NAME", "NOT AFTER", "DAYS", "STATUS", "SUBJECT"
+    );
+    for e in &inventory.certificates {
+        let _ = writeln!(
+            out,
+            "{:<32}  {:<7}  {:<16}  {:<20}  {:>5}  {:<10}  {}",
+            e.serial,
+            e.role,
+            e.name,
+            rfc3339(e.not_after),
+            e.days_left(),
+            e.status(),
+            e.subject
+        );
+    }
+    out
+}
+
+fn list_json(inventory: &Inventory) -> anyhow::Result<String> {
+    let rows: Vec<serde_json::Value> = inventory
+        .certificates
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "serial": e.serial,
+                "role": e.role,
+                "name": e.name,
+                "subject": e.subject,
+                "notAfter": rfc3339(e.not_after),
+                "daysLeft": e.days_left(),
+                "status": e.status(),
+                "revoked": e.revoked.is_some(),
+                "revocationReason": e.revoked.as_ref().map(|r| r.reason.clone()),
+                "supersededBy": e.superseded_by,
+                "certFile": e.cert_file,
+                "keyFile": e.key_file,
+            })
+        })
+        .collect();
+    Ok(format!("{}\n", serde_json::to_string_pretty(&rows)?))
+}

@@ -1,0 +1,164 @@
+//! Owns the inventory of issued certificates (`inventory.json`): what was issued to whom,
+//! where the files are, renewals and revocations. Written atomically (temp, fsync, rename).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::pki::files::write_atomic;
+use crate::pki::{PkiError, Result};
+
+/// Current format version.
+const VERSION: u32 = 1;
+
+/// Every certificate issued in one federation folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Inventory {
+    /// Format version (1).
+    pub version: u32,
+    /// Number of the last CRL published.
+    pub crl_number: u64,
+    /// The certificates, in issuing order.
+    pub certificates: Vec<Entry>,
+}
+
+/// One issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Entry {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// `portal`, `office`, `admin` or `gateway`.
+    pub role: String,
+    /// The name within the role.
+    pub name: String,
+    /// Subject DN.
+    pub subject: String,
+    /// serverAuth usage.
+    pub server: bool,
+    /// clientAuth usage.
+    pub client: bool,
+    /// DNS SANs.
+    pub dns: Vec<String>,
+    /// IP SANs.
+    pub ips: Vec<String>,
+    /// Start of validity, seconds since the epoch.
+    pub not_before: i64,
+    /// End of validity, seconds since the epoch.
+    pub not_after: i64,
+    /// End of validity, RFC 3339 (for people reading the file).
+    pub not_after_text: String,
+    /// Certificate file, relative to the folder.
+    pub cert_file: PathBuf,
+    /// Key file, relative to the folder.
+    pub key_file: PathBuf,
+    /// When it was issued, seconds since the epoch.
+    pub issued_at: i64,
+    /// The serial this one renewed.
+    pub renewed_from: Option<String>,
+    /// The serial that renewed this one (this one stays valid until it expires).
+    pub superseded_by: Option<String>,
+    /// Set once revoked.
+    pub revoked: Option<Revocation>,
+}
+
+/// A revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Revocation {
+    /// When, seconds since the epoch.
+    pub at: i64,
+    /// Reason (CRL reason code name, e.g. `key-compromise`).
+    pub reason: String,
+}
+
+impl Entry {
+    /// Whole days left (negative once expired).
+    pub fn days_left(&self) -> i64 {
+        crate::tls::material_days_left(self.not_after)
+    }
+
+    /// `revoked`, `expired`, `superseded` or `valid`.
+    pub fn status(&self) -> &'static str {
+        if self.revoked.is_some() {
+            "revoked"
+        } else if self.not_after <= OffsetDateTime::now_utc().unix_timestamp() {
+            "expired"
+        } else if self.superseded_by.is_some() {
+            "superseded"
+        } else {
+            "valid"
+        }
+    }
+
+    /// Whether it needs attention within `days`: in use (neither revoked nor renewed) and
+    /// expiring (or expired) within the window.
+    pub fn expiring_within(&self, days: i64) -> bool {
+        self.revoked.is_none() && self.superseded_by.is_none() && self.days_left() < days
+    }
+}
+
+impl Inventory {
+    /// Reads the inventory; a missing file is an empty inventory, a damaged one an error
+    /// naming the file.
+    pub fn load(path: &Path) -> Result<Inventory> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Inventory {
+                    version: VERSION,
+                    ..Inventory::default()
+                });
+            }
+            Err(source) => {
+                return Err(PkiError::Io {
+                    op: "read",
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let inventory: Inventory = serde_json::from_str(&text).map_err(|e| PkiError::BadFile {
+            path: path.to_path_buf(),
+            reason: format!("damaged inventory: {e}; restore it from a backup"),
+        })?;
+        if inventory.version != VERSION {
+            return Err(PkiError::BadFile {
+                path: path.to_path_buf(),
+                reason: format!("unsupported inventory version {}", inventory.version),
+            });
+        }
+        Ok(inventory)
+    }
+
+    /// Writes the inventory atomically (mode 0644).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| PkiError::BadFile {
+            path: path.to_path_buf(),
+            reason: format!("cannot serialize the inventory: {e}"),
+        })?;
+        text.push('\n');
+        write_atomic(path, text.as_bytes(), 0o644, 0o700)
+    }
+
+    /// The entry with this serial (hex, case and `:` separators ignored).
+    pub fn find(&self, serial: &str) -> Option<usize> {
+        let wanted: String = serial
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        self.certificates.iter().position(|e| e.serial == wanted)
+    }
+}
+
+/// RFC 3339 text of a Unix time.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}

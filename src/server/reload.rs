@@ -1,0 +1,294 @@
+//! Live reload of the gateway's TLS material: the ingress's certificate, key, client CA
+//! bundle and CRL, and the client identity, trust and CRL used towards offices.
+//!
+//! Triggers: a change of any file (polled), SIGHUP, `POST /admin/v1/reload`. Each of the
+//! two sets is loaded whole; a set that fails to load keeps its last good material and the
+//! reason is logged and reported. New handshakes read the current [`ServerConfig`] from a
+//! `watch` channel; connections in flight keep theirs. New office queries take the current
+//! `reqwest::Client`; queries in flight keep the one they started with.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustls::ServerConfig;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::State;
+use crate::fanout::Fanout;
+use crate::tls::{ClientPaths, Loaded, ServerPaths, load_client, load_server};
+
+/// A certificate expiring within this many days is warned about.
+pub const WARN_DAYS: i64 = 30;
+/// How often the expiry warnings are repeated.
+const DAILY: Duration = Duration::from_secs(24 * 3600);
+
+/// The identity of a file's content as far as polling can tell.
+type Stamp = Option<(SystemTime, u64, u64)>;
+
+/// Owns the current TLS material and reloads it.
+#[derive(Debug)]
+pub struct Reloader {
+    server: ServerPaths,
+    client: ClientPaths,
+    tls: watch::Sender<Arc<ServerConfig>>,
+    /// Serialises reloads; holds the stamps of the files at the last attempt per set.
+    stamps: Mutex<(Vec<Stamp>, Vec<Stamp>)>,
+    status: RwLock<Status>,
+}
+
+/// What `GET /admin/v1/certificates` shows.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The ingress material in use.
+    pub server: Loaded,
+    /// The client material in use towards offices.
+    pub client: Loaded,
+    /// The last reload attempt.
+    pub last_reload: Option<ReloadOutcome>,
+}
+
+/// The result of one reload attempt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadOutcome {
+    /// When, RFC 3339.
+    pub at: String,
+    /// What triggered it.
+    pub trigger: String,
+    /// Sets replaced (`server`, `client`).
+    pub reloaded: Vec<&'static str>,
+    /// Why a set was kept, if it was.
+    pub errors: Vec<String>,
+}
+
+impl Reloader {
+    /// Loads both sets for the start; fails (naming the file) if either cannot be loaded.
+    /// Returns the client TLS config for the first fan-out client.
+    pub fn load(
+        server: ServerPaths,
+        client: ClientPaths,
+    ) -> Result<(Reloader, rustls::ClientConfig), crate::tls::TlsError> {
+        let stamps = (stamps(&server.files()), stamps(&client.files()));
+        let (server_tls, server_loaded) = load_server(&server)?;
+        let (client_tls, client_loaded) = load_client(&client)?;
+        let status = Status {
+            server: server_loaded,
+            client: client_loaded,
+            last_reload: None,
+        };
+        warn_expiring(&status);
+        let (tls, _) = watch::channel(server_tls);
+        Ok((
+            Reloader {
+                server,
+                client,
+                tls,
+                stamps: Mutex::new(stamps),
+                status: RwLock::new(status),
+            },
+            client_tls,
+        ))
+    }
+
+    /// The ingress config as it changes; the accept loop reads it per connection.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ServerConfig>> {
+        self.tls.subscribe()
+    }
+
+    /// The current status, `daysLeft` recomputed for now.
+    pub fn status(&self) -> Status {
+        let mut status = match self.status.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        for c in status
+            .server
+            .certificates
+            .iter_mut()
+            .chain(status.client.certificates.iter_mut())
+        {
+            c.refresh();
+        }
+        status
+    }
+
+    /// Logs a warning for every loaded certificate expiring within [`WARN_DAYS`].
+    pub fn warn_expiring(&self) {
+        warn_expiring(&self.status());
+    }
+
+    /// Reloads both sets whatever their files look like (SIGHUP, admin API).
+    pub fn reload_all(&self, fanout: &Fanout, trigger: &str) -> ReloadOutcome {
+        self.reload(fanout, trigger, true)
+    }
+
+    /// Reloads the sets whose files changed since the last attempt; `None` if none did.
+    pub fn reload_changed(&self, fanout: &Fanout) -> Option<ReloadOutcome> {
+        {
+            let last = lock(&self.stamps);
+            if last.0 == stamps(&self.server.files()) && last.1 == stamps(&self.client.files()) {
+                return None;
+            }
+        }
+        Some(self.reload(fanout, "file change", false))
+    }
+
+    fn reload(&self, fanout: &Fanout, trigger: &str, force: bool) -> ReloadOutcome {
+        let mut last = lock(&self.stamps);
+        let mut outcome = ReloadOutcome {
+            at: now_rfc3339(),
+            trigger: trigger.to_owned(),
+            reloaded: Vec::new(),
+            errors: Vec::new(),
+        };
+        let mut loaded = self.status();
+        // Stamps are taken before reading: a file replaced while we read is seen again.
+        let server_stamps = stamps(&self.server.files());
+        if force || server_stamps != last.0 {
+            last.0 = server_stamps;
+            match load_server(&self.server) {
+                Ok((config, info)) => {
+                    self.tls.send_replace(config);
+                    loaded.server = info;
+                    outcome.reloaded.push("server");
+                }
+                Err(e) => outcome.errors.push(format!("server material kept: {e}")),
+            }
+        }
+        let client_stamps = stamps(&self.client.files());
+        if force || client_stamps != last.1 {
+            last.1 = client_stamps;
+            let built = load_client(&self.client).and_then(|(config, info)| {
+                crate::fanout::client(config)
+                    .map(|c| (c, info))
+                    .map_err(|e| crate::tls::TlsError::InFile {
+                        origin: self.client.cert.display().to_string(),
+                        source: Box::new(crate::tls::TlsError::Rustls(rustls::Error::General(
+                            format!("cannot build the HTTP client: {e}"),
+                        ))),
+                    })
+            });
+            match built {
+                Ok((client, info)) => {
+                    fanout.set_client(client);
+                    loaded.client = info;
+                    outcome.reloaded.push("client");
+                }
+                Err(e) => outcome.errors.push(format!("client material kept: {e}")),
+            }
+        }
+        loaded.last_reload = Some(outcome.clone());
+        for e in &outcome.errors {
+            tracing::warn!(trigger, error = %e, "certificate reload failed");
+        }
+        if !outcome.reloaded.is_empty() {
+            let serials: Vec<&str> = loaded
+                .server
+                .certificates
+                .iter()
+                .chain(&loaded.client.certificates)
+                .filter(|c| matches!(c.usage, "server" | "client"))
+                .map(|c| c.serial.as_str())
+                .collect();
+            tracing::info!(trigger, sets = ?outcome.reloaded, ?serials, "certificates reloaded");
+            warn_expiring(&loaded);
+        }
+        match self.status.write() {
+            Ok(mut s) => *s = loaded,
+            Err(p) => *p.into_inner() = loaded,
+        }
+        outcome
+    }
+}
+
+/// Polls the files every `interval` (and repeats expiry warnings daily) until the state is gone.
+pub fn spawn_watch(state: &Arc<State>, interval: Duration) {
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut last_warning = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(state) = weak.upgrade() else { break };
+            let Some(reloader) = state.reloader.as_ref() else {
+                break;
+            };
+            reloader.reload_changed(&state.fanout);
+            if last_warning.elapsed() >= DAILY {
+                last_warning = tokio::time::Instant::now();
+                reloader.warn_expiring();
+            }
+        }
+    });
+}
+
+/// Reloads everything on SIGHUP until the state is gone (unix only).
+pub fn spawn_sighup(state: &Arc<State>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let weak = Arc::downgrade(state);
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        let Some(state) = weak.upgrade() else { break };
+                        if let Some(r) = state.reloader.as_ref() {
+                            r.reload_all(&state.fanout, "SIGHUP");
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
+}
+
+fn warn_expiring(status: &Status) {
+    for c in status
+        .server
+        .certificates
+        .iter()
+        .chain(&status.client.certificates)
+    {
+        if c.days_left < WARN_DAYS {
+            tracing::warn!(
+                file = %c.file,
+                usage = c.usage,
+                subject = %c.subject,
+                serial = %c.serial,
+                not_after = %c.not_after,
+                days_left = c.days_left,
+                "certificate expires within {WARN_DAYS} days"
+            );
+        }
+    }
+}
+
+fn stamps(files: &[&Path]) -> Vec<Stamp> {
+    files
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).ok()?;
+            #[cfg(unix)]
+            let ino = std::os::unix::fs::MetadataExt::ino(&m);
+            #[cfg(not(unix))]
+            let ino = 0;
+            Some((m.modified().ok()?, m.len(), ino))
+        })
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
