@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::adapter::Registry;
+use crate::adapter::watch::Watcher;
+use crate::adapter::{Registry, Store};
 use crate::config::Config;
 use crate::fanout::{Fanout, FanoutSettings};
 use crate::mapping::MappingSet;
@@ -60,7 +61,31 @@ pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<St
     Ok(Arc::new(State {
         fanout: build_fanout(config, registry)?,
         protection: crate::server::Protection::new(&config.protection),
+        adapters: None,
     }))
+}
+
+/// Gateway state that administers its adapters folder: the registry comes from the
+/// [`Store`], API changes are written there, and a watcher polling the folder every
+/// `poll` picks up hand edits — all three through [`Store::publish`]. The watcher stops
+/// when the returned handle is dropped.
+pub fn build_managed_state(
+    config: &Config,
+    poll: std::time::Duration,
+) -> anyhow::Result<(Arc<State>, Arc<Store>, Watcher)> {
+    let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+    let store = Arc::new(Store::open(&config.offices.adapters, mappings)?);
+    let state = Arc::new(State {
+        fanout: build_fanout(config, store.registry())?,
+        protection: crate::server::Protection::new(&config.protection),
+        adapters: Some(Arc::clone(&store)),
+    });
+    let watcher = crate::adapter::watch::spawn(
+        Arc::clone(&store),
+        Arc::clone(&state) as Arc<dyn crate::adapter::Publish>,
+        poll,
+    );
+    Ok((state, store, watcher))
 }
 
 /// The development PKI lives in the folder of the offices' CA (`certs/` by default).

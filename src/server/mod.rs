@@ -3,6 +3,7 @@
 //! The caller binds the listener and hands over the shutdown signal, so tests bind
 //! `127.0.0.1:0` and run many gateways in one process.
 
+mod adapters;
 mod problem;
 mod protect;
 mod routes;
@@ -31,6 +32,9 @@ pub struct State {
     pub fanout: Fanout,
     /// Quotas, in-flight cap, account cache.
     pub protection: Protection,
+    /// The adapters folder, when this gateway administers it (`serve`); `None` leaves
+    /// `/v1/adapters` read-only (demo, tests on a shared folder).
+    pub adapters: Option<Arc<crate::adapter::Store>>,
 }
 
 /// How long a client has to complete the TLS handshake.
