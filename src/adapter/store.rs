@@ -15,6 +15,9 @@ use super::{Adapter, AdapterDef, AdapterError, Registry};
 use crate::mapping::MappingSet;
 use crate::model::OfficeId;
 
+mod rollback;
+mod sync;
+
 /// Where a new registry snapshot goes (the fan-out engine of the gateway).
 pub trait Publish: Send + Sync {
     /// Replaces the live registry.
@@ -254,118 +257,6 @@ impl Store {
         drop(inner);
         self.publish(target);
         Ok(meta)
-    }
-
-    /// Restores the version that was live before the current one, as a new version.
-    pub fn rollback(
-        &self,
-        office: OfficeId,
-        by: &str,
-        target: &dyn Publish,
-    ) -> Result<Meta, StoreError> {
-        let mut inner = self.lock();
-        let now = current(&inner, office);
-        let history = self.dir.join(HISTORY).join(office.to_string());
-        let previous = files::history_versions(&history)
-            .into_iter()
-            .rev()
-            .find(|v| *v < now)
-            .ok_or(StoreError::NoHistory(office))?;
-        let path = history.join(format!("{previous}.toml"));
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
-        let def = files::parse_def(&text)
-            .map_err(|e| StoreError::Invalid(format!("version {previous}: {e}")))?;
-        let adapter = self
-            .validate(office, &def)
-            .map_err(|e| StoreError::Invalid(format!("version {previous}: {e}")))?;
-        let meta = Meta::next(now + 1, by);
-        let text = files::render(&def, &meta).map_err(StoreError::Invalid)?;
-        self.commit(&mut inner, adapter, def, meta.clone(), text)?;
-        drop(inner);
-        tracing::info!(%office, restored = previous, version = meta.version, "adapter rolled back");
-        self.publish(target);
-        Ok(meta)
-    }
-
-    /// Re-reads the folder after a change on disk: a valid edited file becomes the next
-    /// version (the file gets the managed header), a removed file a tombstone; an invalid
-    /// file is logged and its last good definition kept. Publishes when anything changed.
-    pub fn sync_from_disk(&self, target: &dyn Publish) -> bool {
-        let mut inner = self.lock();
-        let paths = match toml_files(&self.dir) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the adapters folder; keeping the registry");
-                return false;
-            }
-        };
-        let mut changed = false;
-        let mut present = Vec::new();
-        for path in paths {
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let office = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.parse::<OfficeId>().ok());
-            if let Some(o) = office {
-                present.push(o);
-                if inner.entries.get(&o).is_some_and(|e| e.text == text) {
-                    continue;
-                }
-            }
-            match parse_entry(&path, &text, &self.mappings) {
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), error = %e, "adapter file refused; keeping the last good definition")
-                }
-                Ok(entry) => {
-                    let office = entry.adapter.office;
-                    let now = current(&inner, office);
-                    let (meta, text) = match files::parse_meta(&text) {
-                        Some(m) if m.version > now => (m, text),
-                        _ => {
-                            let meta = Meta::next(now + 1, "file");
-                            let text = files::with_header(&meta, &text);
-                            (meta, text)
-                        }
-                    };
-                    tracing::info!(%office, version = meta.version, "adapter file changed on disk");
-                    match self.commit(
-                        &mut inner,
-                        entry.adapter.as_ref().clone(),
-                        entry.def,
-                        meta,
-                        text,
-                    ) {
-                        Ok(()) => changed = true,
-                        Err(e) => {
-                            tracing::warn!(%office, error = %e, "cannot adopt the edited adapter file")
-                        }
-                    }
-                }
-            }
-        }
-        let removed: Vec<OfficeId> = inner
-            .entries
-            .keys()
-            .filter(|o| !present.contains(o))
-            .copied()
-            .collect();
-        for office in removed {
-            let meta = Meta::next(current(&inner, office) + 1, "file");
-            tracing::info!(%office, version = meta.version, "adapter file removed: office deregistered");
-            match self.tombstone(&mut inner, office, &meta) {
-                Ok(()) => changed = true,
-                Err(e) => tracing::warn!(%office, error = %e, "cannot record the removal"),
-            }
-        }
-        drop(inner);
-        if changed {
-            self.publish(target);
-        }
-        changed
     }
 
     fn commit(
