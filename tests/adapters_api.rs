@@ -354,4 +354,27 @@ async fn an_office_moves_to_a_new_port_and_dialect_while_queries_run() {
         "same account through the new dialect"
     );
     assert_eq!(restarted(&m), format!("{:?}", m.store.list()));
+
+    // The same probe and list from the command line's code, for office IT staff.
+    let config = m.dir.path().join("guichet.toml");
+    let file = m.adapters.join("001.000.toml");
+    let said = guichet::cli::adapters::probe(&file, &config)
+        .await
+        .expect("probe");
+    assert!(said.starts_with("probe ok: office 001.000"), "{said}");
+    let opts = guichet::cli::adapters::ListOptions {
+        config,
+        gateway: Some(m.url("")),
+        identity: Some((m.pki.admin.cert.clone(), m.pki.admin.key.clone())),
+        offline: false,
+    };
+    let table = guichet::cli::adapters::list(&opts).await.expect("list");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("001.000"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("vendor-ik") && row.contains("office:001.000"),
+        "{table}"
+    );
 }
