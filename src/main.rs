@@ -88,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         action: CertsCommand,
     },
+    /// Adapters for office IT staff: validate a definition, list the registry, run the probe.
+    Adapters {
+        #[command(subcommand)]
+        action: AdaptersCommand,
+    },
     /// Merge several office answers into one consolidated account (JSON).
     Consolidate {
         /// Folder of mapping files.
@@ -209,6 +214,70 @@ impl From<CertsCommand> for cli::CertsAction {
     }
 }
 
+#[derive(Subcommand, Debug)]
+enum AdaptersCommand {
+    /// Validate an adapter definition offline (schema, ranges, known dialect); exit 1
+    /// naming the field.
+    Check {
+        /// Folder of mapping files (the known dialects).
+        #[arg(long, default_value = "mappings")]
+        mappings: PathBuf,
+        /// The definition (TOML, or JSON when it ends in .json).
+        file: PathBuf,
+    },
+    /// Print the registry with versions and live health from the gateway's API; the
+    /// adapters folder (no health) with --offline or when the gateway is not reachable.
+    List {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// Gateway base URL (default: https:// + the configured listen address).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Client certificate (role admin or office); default: the dev PKI's admin-ops.
+        #[arg(long, requires = "admin_key")]
+        admin_cert: Option<PathBuf>,
+        /// Its private key.
+        #[arg(long, requires = "admin_cert")]
+        admin_key: Option<PathBuf>,
+        /// Read the adapters folder instead of asking the gateway.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Run the conformance probe against the definition's endpoint with the gateway's
+    /// client identity: one test request (testDeliveryFlag) that must translate in time.
+    Probe {
+        /// Configuration file (client identity, CA, mappings).
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// The definition (TOML, or JSON when it ends in .json).
+        file: PathBuf,
+    },
+}
+
+fn adapters(action: AdaptersCommand) -> anyhow::Result<String> {
+    use guichet::cli::adapters as cmd;
+    match action {
+        AdaptersCommand::Check { mappings, file } => cmd::check(&file, &mappings),
+        AdaptersCommand::List {
+            config,
+            gateway,
+            admin_cert,
+            admin_key,
+            offline,
+        } => {
+            let opts = cmd::ListOptions {
+                config,
+                gateway,
+                identity: admin_cert.zip(admin_key),
+                offline,
+            };
+            runtime()?.block_on(cmd::list(&opts))
+        }
+        AdaptersCommand::Probe { config, file } => runtime()?.block_on(cmd::probe(&file, &config)),
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -315,6 +384,7 @@ fn main() -> ExitCode {
         Command::Demo { config, once, vn } => {
             runtime().and_then(|rt| rt.block_on(cli::demo(&config, cli::DemoOptions { once, vn })))
         }
+        Command::Adapters { action } => adapters(action).and_then(|out| print_out(&out)),
         Command::Translate {
             dialect,
             office,

@@ -15,6 +15,13 @@ use serde::Deserialize;
 use crate::mapping::{Mapping, MappingSet};
 use crate::model::{Canton, OfficeId, OfficeKind};
 
+pub mod files;
+pub mod store;
+pub mod watch;
+
+pub use files::{Meta, Tombstone};
+pub use store::{Listed, Publish, Store, StoreError};
+
 /// An adapter file that cannot be used: which file, which field, what is wrong.
 #[derive(Debug, thiserror::Error)]
 #[error("adapter {file}: {message}")]
@@ -190,16 +197,7 @@ impl Adapter {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let def: AdapterDef = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            err(format!(
-                "{}{}",
-                line.map(|l| format!("line {l}: ")).unwrap_or_default(),
-                e.message()
-            ))
-        })?;
+        let def = files::parse_def(&text).map_err(err)?;
         let adapter = Adapter::from_def(&def, mappings).map_err(err)?;
         let stem = path
             .file_stem()
@@ -229,9 +227,11 @@ fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
 }
 
 /// Every adapter, by office: an immutable snapshot. A change builds a new registry.
+/// Deregistered offices stay listed (by name) so that answers report them `unavailable`.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     adapters: BTreeMap<OfficeId, Arc<Adapter>>,
+    deregistered: BTreeMap<OfficeId, String>,
 }
 
 impl Registry {
@@ -267,7 +267,31 @@ impl Registry {
                 .into_iter()
                 .map(|a| (a.office, Arc::new(a)))
                 .collect(),
+            deregistered: BTreeMap::new(),
         }
+    }
+
+    /// A registry of shared adapters plus deregistered offices (office → display name);
+    /// an office with an adapter is never also deregistered.
+    pub fn from_parts(
+        adapters: impl IntoIterator<Item = Arc<Adapter>>,
+        deregistered: impl IntoIterator<Item = (OfficeId, String)>,
+    ) -> Registry {
+        let adapters: BTreeMap<OfficeId, Arc<Adapter>> =
+            adapters.into_iter().map(|a| (a.office, a)).collect();
+        let deregistered = deregistered
+            .into_iter()
+            .filter(|(o, _)| !adapters.contains_key(o))
+            .collect();
+        Registry {
+            adapters,
+            deregistered,
+        }
+    }
+
+    /// Offices whose adapter was deleted: reported `unavailable` ("deregistered").
+    pub fn deregistered(&self) -> impl Iterator<Item = (OfficeId, &str)> {
+        self.deregistered.iter().map(|(o, n)| (*o, n.as_str()))
     }
 
     /// All adapters, by office id.
@@ -297,8 +321,8 @@ impl Registry {
             if let Some(url) = endpoints.get(&a.office) {
                 a.endpoint = url.clone();
             }
-            a
+            Arc::new(a)
         });
-        Registry::from_adapters(adapters)
+        Registry::from_parts(adapters, self.deregistered.clone())
     }
 }

@@ -1,5 +1,6 @@
 //! Command implementations behind `src/main.rs`, kept in the library so tests call them.
 
+pub mod adapters;
 mod certs;
 mod demo;
 mod offline;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::adapter::Registry;
+use crate::adapter::watch::Watcher;
+use crate::adapter::{Registry, Store};
 use crate::config::Config;
 use crate::fanout::{Fanout, FanoutSettings};
 use crate::mapping::MappingSet;
@@ -62,6 +63,15 @@ pub fn client_paths(config: &Config) -> tls::ClientPaths {
 /// [`crate::server::reload`]); serve it with [`crate::server::run_watched`] on
 /// `state.reloader`'s subscription.
 pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<State>> {
+    assemble(config, registry, None)
+}
+
+/// The one place a gateway `State` is put together.
+fn assemble(
+    config: &Config,
+    registry: Registry,
+    adapters: Option<Arc<Store>>,
+) -> anyhow::Result<Arc<State>> {
     let (reloader, client_tls) = Reloader::load(server_paths(config), client_paths(config))?;
     let client = crate::fanout::client(client_tls).context("cannot build the HTTP client")?;
     Ok(Arc::new(State {
@@ -70,6 +80,7 @@ pub fn build_state(config: &Config, registry: Registry) -> anyhow::Result<Arc<St
         protection: crate::server::Protection::new(&config.protection),
         audit: open_audit(config)?,
         privacy: config.privacy.clone(),
+        adapters,
     }))
 }
 
@@ -118,6 +129,25 @@ pub fn ensure_audit_secret(path: &Path) -> anyhow::Result<()> {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     crate::pki::write_secret_file(path, &hex)?;
     Ok(())
+}
+
+/// Gateway state that administers its adapters folder: the registry comes from the
+/// [`Store`], API changes are written there, and a watcher polling the folder every
+/// `poll` picks up hand edits — all three through [`Store::publish`]. The watcher stops
+/// when the returned handle is dropped.
+pub fn build_managed_state(
+    config: &Config,
+    poll: std::time::Duration,
+) -> anyhow::Result<(Arc<State>, Arc<Store>, Watcher)> {
+    let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+    let store = Arc::new(Store::open(&config.offices.adapters, mappings)?);
+    let state = assemble(config, store.registry(), Some(Arc::clone(&store)))?;
+    let watcher = crate::adapter::watch::spawn(
+        Arc::clone(&store),
+        Arc::clone(&state) as Arc<dyn crate::adapter::Publish>,
+        poll,
+    );
+    Ok((state, store, watcher))
 }
 
 /// The development PKI lives in the folder of the offices' CA (`certs/` by default).

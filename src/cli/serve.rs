@@ -39,9 +39,9 @@ pub async fn shutdown_signal() {
 /// `guichet serve --config FILE`.
 pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let registry = runtime::load_registry(&config)?;
-    let offices = registry.len();
-    let state = runtime::build_state(&config, registry)?;
+    let (state, store, _watcher) =
+        runtime::build_managed_state(&config, std::time::Duration::from_secs(1))?;
+    let offices = store.registry().len();
     let tls = match state.reloader.as_ref() {
         Some(r) => r.subscribe(),
         None => tokio::sync::watch::channel(runtime::server_tls(&config)?).1,

@@ -16,9 +16,25 @@ pub use call::CallError;
 pub use guard::{BreakerSettings, BreakerState, LastCall, OfficeGuard};
 pub use plan::plan;
 
-use crate::adapter::Registry;
+use crate::adapter::{Adapter, Registry};
 use crate::merge::{ConsolidatedAccount, YearRange, merge};
-use crate::model::Vn;
+use crate::model::{AnswerStatus, OfficeOutcome, SourceStatus, Vn};
+
+/// The test person of conformance probes (serial 0 of the synthetic range).
+pub fn probe_vn() -> Vn {
+    Vn::from_serial(0)
+}
+
+/// What a successful conformance probe saw.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    /// `ok` (data) or `no_account` (the office's negative report).
+    pub status: &'static str,
+    /// IK entries and IV cases translated.
+    pub records: usize,
+    /// Time to the translated answer.
+    pub latency: Duration,
+}
 
 /// First contribution year of the AHV (1948).
 pub const FIRST_YEAR: u16 = 1948;
@@ -141,8 +157,49 @@ impl Fanout {
         let calls = planned
             .iter()
             .map(|adapter| call::call(&env, adapter, &ctx, deadline_at));
-        let outcomes = futures_util::future::join_all(calls).await;
+        let mut outcomes = futures_util::future::join_all(calls).await;
+        outcomes.extend(registry.deregistered().map(|(office, name)| {
+            let status = SourceStatus::Unavailable("deregistered".into());
+            OfficeOutcome::failed(office, name, status, Duration::ZERO)
+        }));
         merge(q.vn, outcomes, q.range)
+    }
+
+    /// The conformance probe: calls `adapter` once for the test person with
+    /// `testDeliveryFlag` true, and requires an answer its mapping translates within the
+    /// adapter's timeout. The error says what failed (never personal data).
+    pub async fn probe(&self, adapter: &Adapter) -> Result<ProbeReport, String> {
+        let settings = FanoutSettings {
+            test_delivery: true,
+            ..self.settings.clone()
+        };
+        let q = Query {
+            vn: probe_vn(),
+            range: YearRange::default(),
+            deadline: None,
+            purpose: "conformance-probe",
+            trace: crate::trace::Trace::new(),
+        };
+        let ctx = call::QueryContext::new(&q, &settings);
+        let client = self.client();
+        let started = Instant::now();
+        let answer = tokio::time::timeout(adapter.timeout, call::probe(&client, adapter, &ctx))
+            .await
+            .map_err(|_| {
+                format!(
+                    "no answer within the adapter's timeout of {} ms",
+                    adapter.timeout.as_millis()
+                )
+            })?
+            .map_err(|e| e.to_string())?;
+        Ok(ProbeReport {
+            status: match answer.status {
+                AnswerStatus::Ok => "ok",
+                AnswerStatus::NoAccount => "no_account",
+            },
+            records: answer.entries.len() + answer.iv_cases.len(),
+            latency: started.elapsed(),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! The caller binds the listener and hands over the shutdown signal, so tests bind
 //! `127.0.0.1:0` and run many gateways in one process.
 
+mod adapters;
 mod admin;
 mod problem;
 mod protect;
@@ -40,6 +41,9 @@ pub struct State {
     pub privacy: crate::config::PrivacyConfig,
     /// The reloadable TLS material (`None`: fixed material, no admin reload).
     pub reloader: Option<Reloader>,
+    /// The adapters folder, when this gateway administers it (`serve`); `None` leaves
+    /// `/v1/adapters` read-only (demo, tests on a shared folder).
+    pub adapters: Option<Arc<crate::adapter::Store>>,
 }
 
 /// How long a client has to complete the TLS handshake.

@@ -97,6 +97,13 @@ impl Protection {
         }
     }
 
+    /// Forgets every cached account (the registry changed).
+    pub fn clear(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
     /// Whether the cache is on.
     pub fn caching(&self) -> bool {
         self.cache.is_some()

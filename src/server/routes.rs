@@ -35,8 +35,9 @@ pub(crate) async fn route(
             serde_json::json!({"status": "ok"}).to_string(),
         )),
         (_, "/healthz") => Err(Problem::method_not_allowed("GET")),
-        (Method::GET, "/v1/adapters") => adapters(peer, &state),
-        (_, "/v1/adapters") => Err(Problem::method_not_allowed("GET")),
+        (_, p) if p == "/v1/adapters" || p.starts_with("/v1/adapters/") => {
+            super::adapters::dispatch(req, peer, &state).await
+        }
         (Method::POST, "/v1/notifications/account-changed") => {
             account_changed(req, peer, &state).await
         }
@@ -359,33 +360,6 @@ async fn account_changed(
         .status(StatusCode::NO_CONTENT)
         .body(Full::new(Bytes::new()))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
-}
-
-/// `GET /v1/adapters` (roles `admin`, `office`): the registry with live health.
-fn adapters(peer: Option<&Identity>, state: &State) -> Result<Response<Full<Bytes>>, Problem> {
-    require(peer, &[Role::Admin, Role::Office])?;
-    let registry = state.fanout.registry();
-    let list: Vec<serde_json::Value> = registry
-        .iter()
-        .map(|a| {
-            let guard = state.fanout.guard(a.office);
-            let last = guard.as_ref().and_then(|g| g.last_call());
-            serde_json::json!({
-                "office": a.office.to_string(),
-                "name": a.name,
-                "dialect": a.dialect,
-                "endpoint": a.endpoint.as_str(),
-                "timeoutMs": a.timeout.as_millis() as u64,
-                "circuit": guard.map_or("closed", |g| g.breaker_state().name()),
-                "lastStatus": last.as_ref().map(|l| l.status),
-                "lastLatencyMs": last.map(|l| l.latency.as_millis() as u64),
-            })
-        })
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "adapters": list }).to_string(),
-    ))
 }
 
 pub(super) fn require<'a>(

@@ -1,0 +1,408 @@
+//! The adapter store: the adapters folder as the source of truth for the live registry.
+//! Start-up, API changes, rollbacks and hand edits all end in [`Store::publish`], which
+//! builds one new [`Registry`] snapshot and hands it to the fan-out.
+//!
+//! Changes are serialized (one lock for the folder, and one async lock per office that the
+//! API holds across its conformance probe); versions only grow; every replaced or deleted
+//! definition is kept in `adapters/.history/<office>/<version>.toml`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::files::{self, HISTORY, Meta, TOMBSTONE, Tombstone};
+use super::{Adapter, AdapterDef, AdapterError, Registry};
+use crate::mapping::MappingSet;
+use crate::model::OfficeId;
+
+mod rollback;
+mod sync;
+
+/// Where a new registry snapshot goes (the fan-out engine of the gateway).
+pub trait Publish: Send + Sync {
+    /// Replaces the live registry.
+    fn publish(&self, registry: Registry);
+}
+
+impl Publish for crate::fanout::Fanout {
+    fn publish(&self, registry: Registry) {
+        self.set_registry(registry);
+    }
+}
+
+/// Why a change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The caller's version is not the current one.
+    #[error(
+        "office {office} is at version {current}, the change was made against version {expected}"
+    )]
+    Conflict {
+        /// The office.
+        office: OfficeId,
+        /// Its current version.
+        current: u64,
+        /// The version the caller saw.
+        expected: u64,
+    },
+    /// No adapter for this office.
+    #[error("office {0} has no adapter")]
+    NotFound(OfficeId),
+    /// Nothing in the history to roll back to.
+    #[error("office {0} has no previous version in the history")]
+    NoHistory(OfficeId),
+    /// The definition is not valid (names the field).
+    #[error("{0}")]
+    Invalid(String),
+    /// Writing the folder failed; the live registry is unchanged.
+    #[error("cannot write the adapters folder: {0}")]
+    Io(String),
+}
+
+/// One office as the store knows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The office.
+    pub office: OfficeId,
+    /// Display name.
+    pub name: String,
+    /// Version, time and author of the last change.
+    pub meta: Meta,
+    /// The definition, `None` when deleted.
+    pub def: Option<AdapterDef>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    def: AdapterDef,
+    adapter: Arc<Adapter>,
+    meta: Meta,
+    text: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: BTreeMap<OfficeId, Entry>,
+    tombstones: BTreeMap<OfficeId, Tombstone>,
+    crash_before_rename: Option<OfficeId>,
+}
+
+/// The adapters folder, its history and the definitions currently live.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    mappings: MappingSet,
+    inner: Mutex<Inner>,
+    office_locks: Mutex<HashMap<OfficeId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Store {
+    /// Loads every `*.toml` of `dir` (the first invalid file refuses the start, naming it)
+    /// and the tombstones of deleted adapters; removes temporary files of interrupted writes.
+    pub fn open(dir: &Path, mappings: MappingSet) -> Result<Store, AdapterError> {
+        let err = |file: &Path, message: String| AdapterError {
+            file: file.to_owned(),
+            message,
+        };
+        let mut inner = Inner::default();
+        for path in toml_files(dir).map_err(|e| err(dir, format!("cannot read the folder: {e}")))? {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err(&path, format!("cannot read: {e}")))?;
+            let entry = parse_entry(&path, &text, &mappings).map_err(|m| err(&path, m))?;
+            inner.entries.insert(entry.adapter.office, entry);
+        }
+        if let Ok(offices) = std::fs::read_dir(dir.join(HISTORY)) {
+            for office_dir in offices.filter_map(|e| e.ok()) {
+                let path = office_dir.path().join(TOMBSTONE);
+                let Ok(office) = office_dir.file_name().to_string_lossy().parse::<OfficeId>()
+                else {
+                    continue;
+                };
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let stone: Tombstone = toml::from_str(&text)
+                    .map_err(|e| err(&path, format!("tombstone: {}", e.message())))?;
+                if !inner.entries.contains_key(&office) {
+                    inner.tombstones.insert(office, stone);
+                }
+            }
+        }
+        if inner.entries.is_empty() {
+            return Err(err(dir, "no adapter (*.toml) in this folder".into()));
+        }
+        Ok(Store {
+            dir: dir.to_owned(),
+            mappings,
+            inner: Mutex::new(inner),
+            office_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The adapters folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The registry of what is live now (the one code path that builds snapshots).
+    pub fn registry(&self) -> Registry {
+        let inner = self.lock();
+        Registry::from_parts(
+            inner.entries.values().map(|e| Arc::clone(&e.adapter)),
+            inner.tombstones.iter().map(|(o, t)| (*o, t.name.clone())),
+        )
+    }
+
+    /// Builds the registry and hands it to `target`.
+    pub fn publish(&self, target: &dyn Publish) {
+        target.publish(self.registry());
+    }
+
+    /// Every office, with its definition or its tombstone.
+    pub fn list(&self) -> Vec<Listed> {
+        let inner = self.lock();
+        let mut all: Vec<Listed> = inner
+            .entries
+            .iter()
+            .map(|(o, e)| Listed {
+                office: *o,
+                name: e.adapter.name.clone(),
+                meta: e.meta.clone(),
+                def: Some(e.def.clone()),
+            })
+            .chain(inner.tombstones.iter().map(|(o, t)| Listed {
+                office: *o,
+                name: t.name.clone(),
+                meta: t.meta(),
+                def: None,
+            }))
+            .collect();
+        all.sort_by_key(|l| l.office);
+        all
+    }
+
+    /// One office.
+    pub fn get(&self, office: OfficeId) -> Option<Listed> {
+        self.list().into_iter().find(|l| l.office == office)
+    }
+
+    /// Validates a definition for `office` (schema and ranges); names the field.
+    pub fn validate(&self, office: OfficeId, def: &AdapterDef) -> Result<Adapter, String> {
+        let adapter = Adapter::from_def(def, &self.mappings)?;
+        if adapter.office != office {
+            return Err(format!(
+                "field office: {} does not match the office {office} of the path",
+                adapter.office
+            ));
+        }
+        Ok(adapter)
+    }
+
+    /// The lock an API change of `office` holds from its version check to its commit.
+    pub fn office_lock(&self, office: OfficeId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.office_locks.lock() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        Arc::clone(locks.entry(office).or_default())
+    }
+
+    /// Refuses a change made against another version than the current one.
+    pub fn check_version(&self, office: OfficeId, expected: Option<u64>) -> Result<(), StoreError> {
+        check(&self.lock(), office, expected)
+    }
+
+    /// Test hook: the next write of `office`'s file stops right before the rename, as a
+    /// crash there would.
+    pub fn crash_before_rename(&self, office: Option<OfficeId>) {
+        self.lock().crash_before_rename = office;
+    }
+
+    /// Writes a validated definition as the next version, keeps the previous one in the
+    /// history, and publishes the new registry.
+    pub fn put(
+        &self,
+        adapter: Adapter,
+        def: AdapterDef,
+        expected: Option<u64>,
+        by: &str,
+        target: &dyn Publish,
+    ) -> Result<Meta, StoreError> {
+        let mut inner = self.lock();
+        check(&inner, adapter.office, expected)?;
+        let meta = Meta::next(current(&inner, adapter.office) + 1, by);
+        let text = files::render(&def, &meta).map_err(StoreError::Invalid)?;
+        self.commit(&mut inner, adapter, def, meta.clone(), text)?;
+        drop(inner);
+        self.publish(target);
+        Ok(meta)
+    }
+
+    /// Deletes an adapter: the file goes to the history, a tombstone keeps the office in
+    /// answers as `unavailable` ("deregistered").
+    pub fn delete(
+        &self,
+        office: OfficeId,
+        expected: Option<u64>,
+        by: &str,
+        target: &dyn Publish,
+    ) -> Result<Meta, StoreError> {
+        let mut inner = self.lock();
+        if !inner.entries.contains_key(&office) {
+            return Err(StoreError::NotFound(office));
+        }
+        check(&inner, office, expected)?;
+        let meta = Meta::next(current(&inner, office) + 1, by);
+        self.tombstone(&mut inner, office, &meta)?;
+        drop(inner);
+        self.publish(target);
+        Ok(meta)
+    }
+
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        adapter: Adapter,
+        def: AdapterDef,
+        meta: Meta,
+        text: String,
+    ) -> Result<(), StoreError> {
+        let office = adapter.office;
+        let io = |e: std::io::Error| StoreError::Io(e.to_string());
+        let history = self.dir.join(HISTORY).join(office.to_string());
+        if let Some(old) = inner.entries.get(&office) {
+            files::write_atomic(
+                &history.join(format!("{}.toml", old.meta.version)),
+                &old.text,
+                false,
+            )
+            .map_err(io)?;
+        }
+        let crash = inner.crash_before_rename == Some(office);
+        if crash {
+            inner.crash_before_rename = None;
+        }
+        files::write_atomic(&self.dir.join(format!("{office}.toml")), &text, crash).map_err(io)?;
+        if inner.tombstones.remove(&office).is_some() {
+            let _ = files::remove(&history.join(TOMBSTONE));
+        }
+        tracing::info!(%office, version = meta.version, by = %meta.changed_by, "adapter written");
+        inner.entries.insert(
+            office,
+            Entry {
+                def,
+                adapter: Arc::new(adapter),
+                meta,
+                text,
+            },
+        );
+        Ok(())
+    }
+
+    fn tombstone(
+        &self,
+        inner: &mut Inner,
+        office: OfficeId,
+        meta: &Meta,
+    ) -> Result<(), StoreError> {
+        let io = |e: std::io::Error| StoreError::Io(e.to_string());
+        let Some(old) = inner.entries.get(&office) else {
+            return Err(StoreError::NotFound(office));
+        };
+        let history = self.dir.join(HISTORY).join(office.to_string());
+        files::write_atomic(
+            &history.join(format!("{}.toml", old.meta.version)),
+            &old.text,
+            false,
+        )
+        .map_err(io)?;
+        let stone = Tombstone {
+            name: old.adapter.name.clone(),
+            version: meta.version,
+            changed_at: meta.changed_at.clone(),
+            changed_by: meta.changed_by.clone(),
+        };
+        let text = toml::to_string(&stone).map_err(|e| StoreError::Io(e.to_string()))?;
+        files::write_atomic(&history.join(TOMBSTONE), &text, false).map_err(io)?;
+        let file = self.dir.join(format!("{office}.toml"));
+        if file.exists() {
+            files::remove(&file).map_err(io)?;
+        }
+        inner.entries.remove(&office);
+        inner.tombstones.insert(office, stone);
+        tracing::info!(%office, version = meta.version, by = %meta.changed_by, "adapter deleted");
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        match self.inner.lock() {
+            Ok(i) => i,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+fn current(inner: &Inner, office: OfficeId) -> u64 {
+    inner
+        .entries
+        .get(&office)
+        .map(|e| e.meta.version)
+        .or_else(|| inner.tombstones.get(&office).map(|t| t.version))
+        .unwrap_or(0)
+}
+
+fn check(inner: &Inner, office: OfficeId, expected: Option<u64>) -> Result<(), StoreError> {
+    let now = current(inner, office);
+    match expected {
+        Some(expected) if expected != now => Err(StoreError::Conflict {
+            office,
+            current: now,
+            expected,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The `*.toml` files of the folder, sorted (hidden and temporary files excluded).
+fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// One file → a validated entry; the office must match the file name.
+fn parse_entry(path: &Path, text: &str, mappings: &MappingSet) -> Result<Entry, String> {
+    let def = files::parse_def(text)?;
+    let adapter = Adapter::from_def(&def, mappings)?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if stem != adapter.office.to_string() {
+        return Err(format!(
+            "field office: {} must be in a file named {}.toml",
+            adapter.office, adapter.office
+        ));
+    }
+    let meta = files::parse_meta(text).unwrap_or_else(|| Meta {
+        version: 1,
+        changed_at: std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map(|t| files::rfc3339(t.into()))
+            .unwrap_or_default(),
+        changed_by: "file".into(),
+    });
+    Ok(Entry {
+        def,
+        adapter: Arc::new(adapter),
+        meta,
+        text: text.to_owned(),
+    })
+}

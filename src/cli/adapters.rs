@@ -1,0 +1,202 @@
+//! `guichet adapters check|list|probe`: office IT staff validate a definition offline,
+//! see the registry with its health, and run the conformance probe the gateway runs
+//! before it accepts a change — with the same code the gateway uses.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::runtime;
+use crate::adapter::{Adapter, AdapterDef, Registry, Store, files};
+use crate::config::Config;
+use crate::mapping::MappingSet;
+
+/// Reads and validates one definition file (TOML, or JSON when it ends in `.json`).
+fn load(file: &Path, mappings: &MappingSet) -> anyhow::Result<(AdapterDef, Adapter)> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("adapter {}: cannot read", file.display()))?;
+    let parsed = if file.extension().is_some_and(|x| x == "json") {
+        serde_json::from_str::<AdapterDef>(&text).map_err(|e| e.to_string())
+    } else {
+        files::parse_def(&text)
+    };
+    let def = parsed.map_err(|e| anyhow::anyhow!("adapter {}: {e}", file.display()))?;
+    let adapter = Adapter::from_def(&def, mappings)
+        .map_err(|e| anyhow::anyhow!("adapter {}: {e}", file.display()))?;
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if stem.parse::<crate::model::OfficeId>().is_ok() && stem != adapter.office.to_string() {
+        bail!(
+            "adapter {}: field office: {} must be in a file named {}.toml",
+            file.display(),
+            adapter.office,
+            adapter.office
+        );
+    }
+    Ok((def, adapter))
+}
+
+/// `guichet adapters check FILE`: schema and ranges, offline. Exit 1 names the field.
+pub fn check(file: &Path, mappings: &Path) -> anyhow::Result<String> {
+    let mappings = MappingSet::load_dir(mappings)?;
+    let (_, a) = load(file, &mappings)?;
+    Ok(format!(
+        "ok: office {} ({}), dialect {}, endpoint {}, timeout {} ms, answers up to {} bytes",
+        a.office,
+        a.name,
+        a.dialect,
+        a.endpoint,
+        a.timeout.as_millis(),
+        a.max_answer_bytes
+    ))
+}
+
+/// `guichet adapters probe FILE --config …`: the conformance probe with the gateway's
+/// client identity: one test request (`testDeliveryFlag` true) for the test person.
+pub async fn probe(file: &Path, config_path: &Path) -> anyhow::Result<String> {
+    let config = Config::load(config_path)?;
+    let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+    let (_, adapter) = load(file, &mappings)?;
+    let fanout = runtime::build_fanout(&config, Registry::default())?;
+    match fanout.probe(&adapter).await {
+        Ok(r) => Ok(format!(
+            "probe ok: office {} at {} answered {} ({} records) in {} ms, translated with {}",
+            adapter.office,
+            adapter.endpoint,
+            r.status,
+            r.records,
+            r.latency.as_millis(),
+            adapter.dialect
+        )),
+        Err(why) => bail!(
+            "probe failed: office {} at {}: {why}",
+            adapter.office,
+            adapter.endpoint
+        ),
+    }
+}
+
+/// How `guichet adapters list` reaches the gateway.
+#[derive(Debug, Clone)]
+pub struct ListOptions {
+    /// Configuration file.
+    pub config: PathBuf,
+    /// `https://host:port` of the gateway (default: the configuration's listen address).
+    pub gateway: Option<String>,
+    /// Client certificate and key with role `admin` or `office` (default: the dev PKI's
+    /// `admin-ops` next to the offices' CA).
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// Read the adapters folder instead of asking the gateway (no health).
+    pub offline: bool,
+}
+
+/// `guichet adapters list`: the live registry with health from the gateway's API; with
+/// `--offline`, or when the gateway cannot be reached, the folder's files (no health).
+pub async fn list(opts: &ListOptions) -> anyhow::Result<String> {
+    let config = Config::load(&opts.config)?;
+    if !opts.offline {
+        match from_gateway(&config, opts).await {
+            Ok(table) => return Ok(table),
+            Err(e) => {
+                eprintln!("guichet: gateway not reached ({e:#}); listing the adapters folder")
+            }
+        }
+    }
+    let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+    let store = Store::open(&config.offices.adapters, mappings)?;
+    let rows = store.list().into_iter().map(|l| {
+        let def = l.def.as_ref();
+        serde_json::json!({
+            "office": l.office.to_string(),
+            "state": if def.is_some() { "registered" } else { "deregistered" },
+            "version": l.meta.version,
+            "changedBy": l.meta.changed_by,
+            "changedAt": l.meta.changed_at,
+            "dialect": def.map(|d| d.dialect.as_str()),
+            "endpoint": def.map(|d| d.endpoint.as_str()),
+        })
+    });
+    Ok(table(rows))
+}
+
+async fn from_gateway(config: &Config, opts: &ListOptions) -> anyhow::Result<String> {
+    let base = match &opts.gateway {
+        Some(g) => g.trim_end_matches('/').to_owned(),
+        None => {
+            let addr = config.server.listen;
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            format!("https://{host}:{}", addr.port())
+        }
+    };
+    let (cert, key) = opts.identity.clone().unwrap_or_else(|| {
+        let dir = config.offices.ca.parent().unwrap_or(Path::new("certs"));
+        (dir.join("admin-ops.pem"), dir.join("admin-ops.key"))
+    });
+    let roots = crate::tls::load_certs(&config.server.client_ca)?;
+    let identity = (crate::tls::load_certs(&cert)?, crate::tls::load_key(&key)?);
+    let tls = crate::tls::client_config(&roots, Some(identity))?;
+    let client = crate::fanout::client(tls)?;
+    let response = client
+        .get(format!("{base}/v1/adapters"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {}", body["detail"].as_str().unwrap_or(""));
+    }
+    let rows = body["adapters"].as_array().cloned().unwrap_or_default();
+    Ok(table(rows.into_iter()))
+}
+
+/// One line per office, aligned columns.
+fn table(rows: impl Iterator<Item = serde_json::Value>) -> String {
+    const COLUMNS: [&str; 9] = [
+        "office",
+        "state",
+        "version",
+        "dialect",
+        "circuit",
+        "lastStatus",
+        "lastLatencyMs",
+        "changedBy",
+        "endpoint",
+    ];
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut lines: Vec<Vec<String>> = vec![COLUMNS.iter().map(|c| (*c).to_owned()).collect()];
+    lines.extend(rows.map(|r| COLUMNS.iter().map(|c| cell(&r[*c])).collect()));
+    let widths: Vec<usize> = (0..COLUMNS.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    lines
+        .iter()
+        .map(|l| {
+            l.iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,259 @@
+//! A gateway that administers its own adapters folder, for the adapter API tests: the 101
+//! shipped adapters copied into a temporary folder with the endpoints of simulated offices
+//! bound on 127.0.0.1 port 0, the gateway built by `runtime::build_managed_state` (store,
+//! file watcher polling every 200 ms) and served on port 0.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use guichet::adapter::watch::Watcher;
+use guichet::adapter::{Registry, Store};
+use guichet::cli::runtime;
+use guichet::config::Config;
+use guichet::model::OfficeId;
+use guichet::pki::{DevPki, Role};
+use guichet::server::State;
+use guichet::sim::{Latency, SimOffice, Simulator};
+
+static TURN: std::sync::LazyLock<Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Mutex::new(())));
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn id(s: &str) -> OfficeId {
+    s.parse().expect("office id")
+}
+
+pub struct Managed {
+    pub dir: tempfile::TempDir,
+    pub adapters: PathBuf,
+    pub pki: DevPki,
+    pub config: Config,
+    pub sim: Arc<Simulator>,
+    pub store: Arc<Store>,
+    pub state: Arc<State>,
+    pub gateway: SocketAddr,
+    _watcher: Watcher,
+    stop: tokio::sync::watch::Sender<bool>,
+    stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Managed {
+    pub async fn start() -> Managed {
+        let turn = Arc::clone(&TURN).lock_owned().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (certs, adapters) = (dir.path().join("certs"), dir.path().join("adapters"));
+        std::fs::create_dir_all(&adapters).expect("adapters dir");
+        for e in std::fs::read_dir(repo().join("adapters")).expect("repo adapters") {
+            let path = e.expect("entry").path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                std::fs::copy(&path, adapters.join(path.file_name().expect("name"))).expect("copy");
+            }
+        }
+        let config_path = dir.path().join("guichet.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                r#"
+[server]
+listen = "127.0.0.1:0"
+cert = "{c}/gateway-server.pem"
+key = "{c}/gateway-server.key"
+client_ca = "{c}/federation-ca.pem"
+grace_period_ms = 2000
+
+[offices]
+adapters = "{a}"
+mappings = "{r}/mappings"
+ca = "{c}/federation-ca.pem"
+client_cert = "{c}/gateway-client.pem"
+client_key = "{c}/gateway-client.key"
+deadline_ms = 4000
+test_delivery = true
+
+[privacy.portals]
+demo = ["self-service"]
+
+[audit]
+dir = "{d}/audit"
+hmac_key_file = "{c}/audit-hmac.key"
+fsync = false
+"#,
+                d = dir.path().display(),
+                c = certs.display(),
+                a = adapters.display(),
+                r = repo().display()
+            ),
+        )
+        .expect("write config");
+        let config = Config::load(&config_path).expect("config");
+        let registry = runtime::load_registry(&config).expect("registry");
+        let pki = runtime::dev_pki(&config, &registry).expect("dev pki");
+        let sim = runtime::simulator(&registry, Latency::ZERO);
+        let listeners = runtime::bind_offices(&registry, &pki, true, &Default::default())
+            .await
+            .expect("bind offices");
+        let endpoints = guichet::sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
+        for (office, url) in &endpoints {
+            set_endpoint(&adapters.join(format!("{office}.toml")), url.as_str());
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        guichet::sim::spawn(Arc::clone(&sim), listeners, stopped);
+        let (state, store, watcher) =
+            runtime::build_managed_state(&config, Duration::from_millis(200)).expect("state");
+        let tls = runtime::server_tls(&config).expect("server tls");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let gateway = listener.local_addr().expect("addr");
+        let (stop_gateway, quitting) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(guichet::server::run(
+            listener,
+            tls,
+            Arc::clone(&state),
+            Duration::from_secs(2),
+            async {
+                let _ = quitting.await;
+            },
+        ));
+        Managed {
+            dir,
+            adapters,
+            pki,
+            config,
+            sim,
+            store,
+            state,
+            gateway,
+            _watcher: watcher,
+            stop,
+            stop_gateway: Some(stop_gateway),
+            _turn: turn,
+        }
+    }
+
+    /// Another simulator playing the same federation, where `office` speaks `dialect`,
+    /// serving only that office (with its own certificate) on a new port 0 listener.
+    pub async fn second_home(&self, office: OfficeId, dialect: &str) -> (Arc<Simulator>, String) {
+        let registry = self.state.fanout.registry();
+        let offices: Vec<SimOffice> = runtime::sim_offices(&registry)
+            .into_iter()
+            .map(|mut o| {
+                if o.id == office {
+                    o.dialect = dialect.to_owned();
+                }
+                o
+            })
+            .collect();
+        let sim = Arc::new(Simulator::new(
+            offices,
+            Latency::ZERO,
+            self.sim.reference_year(),
+        ));
+        let only = Registry::from_adapters(registry.get(office).map(|a| a.as_ref().clone()));
+        let listeners = runtime::bind_offices(&only, &self.pki, true, &Default::default())
+            .await
+            .expect("bind");
+        let addr = listeners[0].listener.local_addr().expect("addr");
+        guichet::sim::spawn(Arc::clone(&sim), listeners, self.stop.subscribe());
+        (sim, format!("https://{addr}/moved/{dialect}"))
+    }
+
+    pub fn client_with(&self, cert: &Path, key: &Path) -> reqwest::Client {
+        let roots = guichet::tls::load_certs(&self.pki.ca_cert).expect("ca");
+        let identity = (
+            guichet::tls::load_certs(cert).expect("cert"),
+            guichet::tls::load_key(key).expect("key"),
+        );
+        let tls = guichet::tls::client_config(&roots, Some(identity)).expect("client tls");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "purpose",
+            reqwest::header::HeaderValue::from_static("self-service"),
+        );
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .tls_info(true)
+            .default_headers(headers)
+            .no_proxy()
+            .build()
+            .expect("client")
+    }
+
+    pub fn admin(&self) -> reqwest::Client {
+        self.client_with(&self.pki.admin.cert, &self.pki.admin.key)
+    }
+
+    pub fn portal(&self) -> reqwest::Client {
+        self.client_with(&self.pki.portal.cert, &self.pki.portal.key)
+    }
+
+    /// A client with a certificate `role:name` freshly issued by the federation CA.
+    pub fn client_as(&self, role: Role, name: &str) -> reqwest::Client {
+        let ca = guichet::pki::Ca::load(&self.pki.ca_cert, &self.pki.ca_key).expect("ca");
+        let id = guichet::pki::Identity::new(role, name).expect("identity");
+        let leaf = ca
+            .issue(&guichet::pki::LeafSpec::new(id, 30))
+            .expect("leaf");
+        let dir = self.dir.path().join("clients");
+        let (cert, key) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        leaf.write(&cert, &key).expect("write");
+        self.client_with(&cert, &key)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.gateway)
+    }
+
+    /// Every file of the adapters folder (history included), for before/after checks.
+    pub fn files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.adapters.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read dir") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push((p.clone(), std::fs::read(&p).expect("read")));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Managed {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(s) = self.stop_gateway.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Replaces the `endpoint = …` line of an adapter file.
+pub fn set_endpoint(path: &Path, url: &str) {
+    let text = std::fs::read_to_string(path).expect("read adapter");
+    let out: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("endpoint") {
+                format!("endpoint = \"{url}\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(path, out).expect("write adapter");
+}
