@@ -21,6 +21,7 @@ pub mod config;
 pub mod fanout;
 pub mod mapping;
 pub mod merge;
+pub mod metrics;
 pub mod model;
 pub mod pki;
 pub mod server;

@@ -53,6 +53,17 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, offices, "guichet serving (mutual TLS, HTTP/1.1 and HTTP/2)");
+    if let Some(ops) = config.admin_listen {
+        let ops_listener = TcpListener::bind(ops)
+            .await
+            .with_context(|| format!("cannot listen on {ops} (admin.listen)"))?;
+        tracing::info!(addr = %ops, "operations listener: GET /metrics, /healthz (plain HTTP)");
+        tokio::spawn(crate::server::run_ops(
+            ops_listener,
+            std::sync::Arc::clone(&state),
+            std::future::pending(),
+        ));
+    }
     crate::server::run_watched(
         listener,
         tls,

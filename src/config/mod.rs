@@ -30,6 +30,14 @@ struct Raw {
     audit: RawAudit,
     #[serde(default)]
     privacy: RawPrivacy,
+    #[serde(default)]
+    admin: Option<RawAdmin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: String,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +186,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Purposes and who may state them.
     pub privacy: PrivacyConfig,
+    /// The operations listener (`/metrics`), if any.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// Where and how the audit log is written.
@@ -414,7 +424,17 @@ impl Config {
             purposes: raw.privacy.purposes.clone(),
             portals: raw.privacy.portals.clone(),
         };
+        let admin_listen = match &raw.admin {
+            Some(a) => Some(a.listen.parse().map_err(|_| {
+                err(format!(
+                    "admin.listen: {:?} is not an address like 127.0.0.1:9464",
+                    a.listen
+                ))
+            })?),
+            None => None,
+        };
         Ok(Config {
+            admin_listen,
             audit,
             privacy,
             protection,

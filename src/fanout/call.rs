@@ -125,6 +125,14 @@ pub(crate) async fn call(
         Ok(p) => p,
         Err(refusal) => {
             guard.record_refusal();
+            let kind = match refusal {
+                super::guard::Refusal::CircuitOpen => "circuit-open",
+                _ => "office-rate",
+            };
+            crate::metrics::METRICS
+                .rejections
+                .get_or_create(&crate::metrics::KindLabels { kind })
+                .inc();
             let status = SourceStatus::Unavailable(refusal.detail().into());
             return OfficeOutcome::failed(adapter.office, &adapter.name, status, Duration::ZERO);
         }
@@ -156,6 +164,19 @@ pub(crate) async fn call(
         }
     };
     guard.record(&env.breaker, outcome.status.name(), latency);
+    let m = &crate::metrics::METRICS;
+    let office = adapter.office.to_string();
+    m.office_seconds
+        .get_or_create(&crate::metrics::OfficeLabels {
+            office: office.clone(),
+        })
+        .observe(latency.as_secs_f64());
+    m.office_outcomes
+        .get_or_create(&crate::metrics::OutcomeLabels {
+            office,
+            status: outcome.status.name(),
+        })
+        .inc();
     outcome
 }
 

@@ -5,6 +5,7 @@
 
 mod adapters;
 mod admin;
+mod ops;
 mod problem;
 mod protect;
 pub mod reload;
@@ -22,9 +23,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+pub use ops::run_ops;
 pub use problem::Problem;
 pub use protect::Protection;
 pub use reload::Reloader;
+pub use routes::ROUTES;
 
 use crate::fanout::Fanout;
 

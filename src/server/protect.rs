@@ -46,6 +46,13 @@ impl Protection {
         match self.portals.check_key(&portal.to_owned()) {
             Ok(()) => Ok(()),
             Err(not_until) => {
+                let rejected = crate::metrics::KindLabels {
+                    kind: "portal-quota",
+                };
+                crate::metrics::METRICS
+                    .rejections
+                    .get_or_create(&rejected)
+                    .inc();
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 Err(Problem {
@@ -66,12 +73,19 @@ impl Protection {
     pub fn enter(&self) -> Result<OwnedSemaphorePermit, Problem> {
         Arc::clone(&self.in_flight)
             .try_acquire_owned()
-            .map_err(|_| Problem {
-                status: hyper::StatusCode::SERVICE_UNAVAILABLE,
-                slug: "overloaded",
-                title: "Gateway busy",
-                detail: "too many queries in flight; retry shortly".into(),
-                retry_after: Some(1),
+            .map_err(|_| {
+                let rejected = crate::metrics::KindLabels { kind: "in-flight" };
+                crate::metrics::METRICS
+                    .rejections
+                    .get_or_create(&rejected)
+                    .inc();
+                Problem {
+                    status: hyper::StatusCode::SERVICE_UNAVAILABLE,
+                    slug: "overloaded",
+                    title: "Gateway busy",
+                    detail: "too many queries in flight; retry shortly".into(),
+                    retry_after: Some(1),
+                }
             })
     }
 

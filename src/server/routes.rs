@@ -35,6 +35,8 @@ pub(crate) async fn route(
             serde_json::json!({"status": "ok"}).to_string(),
         )),
         (_, "/healthz") => Err(Problem::method_not_allowed("GET")),
+        (Method::GET, "/v1/openapi.json") => Ok(openapi()),
+        (_, "/v1/openapi.json") => Err(Problem::method_not_allowed("GET")),
         (_, p) if p == "/v1/adapters" || p.starts_with("/v1/adapters/") => {
             super::adapters::dispatch(req, peer, &state).await
         }
@@ -69,7 +71,54 @@ pub(crate) async fn route(
         }
         _ => Err(Problem::not_found(&path)),
     };
-    result.unwrap_or_else(Problem::into_response)
+    let response = result.unwrap_or_else(Problem::into_response);
+    let labels = crate::metrics::RouteLabels {
+        route: route_template(&path),
+        status: response.status().as_u16(),
+    };
+    crate::metrics::METRICS
+        .requests
+        .get_or_create(&labels)
+        .inc();
+    response
+}
+
+/// Every route served, as (method, OpenAPI path template). The OpenAPI document must
+/// describe each (tests check both ways).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/accounts/{vn}"),
+    ("GET", "/v1/accounts/{vn}/accesses"),
+    ("POST", "/v1/notifications/account-changed"),
+    ("GET", "/v1/adapters"),
+    ("GET", "/v1/adapters/{office}"),
+    ("PUT", "/v1/adapters/{office}"),
+    ("DELETE", "/v1/adapters/{office}"),
+    ("POST", "/v1/adapters/{office}/rollback"),
+    ("POST", "/admin/v1/reload"),
+    ("GET", "/admin/v1/certificates"),
+];
+
+/// The OpenAPI 3.1 document (any valid client certificate).
+fn openapi() -> Response<Full<Bytes>> {
+    json(StatusCode::OK, include_str!("openapi.json").to_owned())
+}
+
+/// The route a path belongs to, for metrics (never the concrete path: it may hold a person).
+fn route_template(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "/healthz",
+        "/v1/openapi.json" => "/v1/openapi.json",
+        "/v1/notifications/account-changed" => "/v1/notifications/account-changed",
+        p if p.starts_with("/v1/accounts/") && p.ends_with("/accesses") => {
+            "/v1/accounts/{vn}/accesses"
+        }
+        p if p.starts_with("/v1/accounts/") => "/v1/accounts/{vn}",
+        p if p.starts_with("/v1/adapters") => "/v1/adapters",
+        p if p.starts_with("/admin/") => "/admin/v1",
+        _ => "other",
+    }
 }
 
 async fn account(
@@ -156,6 +205,13 @@ async fn account(
         detail: Some(format!("trace {}", trace.trace_hex())),
     };
     record(state, event).await?;
+    let m = &crate::metrics::METRICS;
+    m.query_seconds.observe(started.elapsed().as_secs_f64());
+    if cache != "off" {
+        m.cache
+            .get_or_create(&crate::metrics::KindLabels { kind: cache })
+            .inc();
+    }
     let failed = account
         .sources
         .iter()

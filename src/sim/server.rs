@@ -97,6 +97,7 @@ pub struct Simulator {
     reference_year: u16,
     requests: BTreeMap<OfficeId, AtomicU64>,
     connections: Arc<AtomicU64>,
+    last_traceparent: Mutex<Option<String>>,
     faults: RwLock<HashMap<OfficeId, Fault>>,
     persons: Mutex<HashMap<Vn, Arc<Person>>>,
 }
@@ -111,6 +112,7 @@ impl Simulator {
             reference_year,
             requests,
             connections: Arc::new(AtomicU64::new(0)),
+            last_traceparent: Mutex::new(None),
             faults: RwLock::new(HashMap::new()),
             persons: Mutex::new(HashMap::new()),
         }
@@ -139,6 +141,14 @@ impl Simulator {
             .values()
             .map(|c| c.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// The `traceparent` header of the last request any office received.
+    pub fn last_traceparent(&self) -> Option<String> {
+        self.last_traceparent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Connections from the gateway open right now, over all offices.
@@ -272,6 +282,15 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
     }
     if req.method() != Method::POST {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only");
+    }
+    if let Some(t) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        *sim.last_traceparent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(t.to_owned());
     }
     let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
         .collect()

@@ -1,0 +1,131 @@
+//! Operational metrics in the Prometheus text format, served on a separate admin listener.
+//! Labels are low-cardinality by construction: routes, statuses, office ids, kinds — an AHV
+//! number, a name or an amount never becomes a label.
+
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// `route`, `status` of an answered request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route template (`/v1/accounts/{vn}`), never the concrete path.
+    pub route: &'static str,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// One office.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OfficeLabels {
+    /// Office id `NNN.NNN`.
+    pub office: String,
+}
+
+/// One office and an outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// Office id.
+    pub office: String,
+    /// `ok`, `no_account`, `timeout`, `error`, `unavailable`.
+    pub status: &'static str,
+}
+
+/// A kind (cache result, rejection reason).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The kind.
+    pub kind: &'static str,
+}
+
+/// Every metric of the process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route and status.
+    pub requests: Family<RouteLabels, Counter>,
+    /// Latency of consolidated queries (seconds).
+    pub query_seconds: Histogram,
+    /// Latency of office calls (seconds), per office.
+    pub office_seconds: Family<OfficeLabels, Histogram>,
+    /// Outcomes of office calls.
+    pub office_outcomes: Family<OutcomeLabels, Counter>,
+    /// Cache results: `hit`, `miss`, `bypass`.
+    pub cache: Family<KindLabels, Counter>,
+    /// Rejections: `portal-quota`, `in-flight`, `office-rate`, `circuit-open`.
+    pub rejections: Family<KindLabels, Counter>,
+}
+
+/// The process's metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("guichet");
+        let requests = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by route and HTTP status",
+            requests.clone(),
+        );
+        let query_seconds = Histogram::new(exponential_buckets(0.002, 2.0, 13));
+        registry.register(
+            "query_duration_seconds",
+            "Time to answer one consolidated account query",
+            query_seconds.clone(),
+        );
+        let office_seconds = Family::<OfficeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 13))
+        });
+        registry.register(
+            "office_call_duration_seconds",
+            "Time of one office call",
+            office_seconds.clone(),
+        );
+        let office_outcomes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "office_calls",
+            "Office calls by outcome",
+            office_outcomes.clone(),
+        );
+        let cache = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Account cache lookups by result",
+            cache.clone(),
+        );
+        let rejections = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "rejections",
+            "Requests or calls refused by a limit, by kind",
+            rejections.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            query_seconds,
+            office_seconds,
+            office_outcomes,
+            cache,
+            rejections,
+        }
+    }
+
+    /// The registry in the Prometheus text format, followed by `extra` gauge lines
+    /// computed at scrape time (breaker states, certificate expiry).
+    pub fn render(&self, extra: &str) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out.push_str(extra);
+        if prometheus_client::encoding::text::encode_eof(&mut out).is_err() {
+            out.push_str("# EOF\n");
+        }
+        out
+    }
+}

@@ -1,0 +1,108 @@
+//! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text) and
+//! `GET /healthz`, plain HTTP on its own address, meant for loopback or a management
+//! network — never the portal-facing port. It serves no personal data.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use super::State;
+use crate::metrics::METRICS;
+
+/// Serves the operations endpoints until `shutdown` resolves.
+pub async fn run_ops(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+            () = &mut shutdown => return,
+        };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, Infallible>(answer(req.uri().path(), &state)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+fn answer(path: &str, state: &State) -> Response<Full<Bytes>> {
+    let (status, kind, body) = match path {
+        "/metrics" => (
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            METRICS.render(&live_gauges(state)),
+        ),
+        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", kind)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// Gauges read at scrape time: each office's breaker, each loaded certificate's days left.
+fn live_gauges(state: &State) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP guichet_circuit_state Breaker of each office: 0 closed, 1 half-open, 2 open.\n",
+    );
+    out.push_str("# TYPE guichet_circuit_state gauge\n");
+    for adapter in state.fanout.registry().iter() {
+        let value = match state
+            .fanout
+            .guard(adapter.office)
+            .map(|g| g.breaker_state())
+        {
+            Some(crate::fanout::BreakerState::Open) => 2,
+            Some(crate::fanout::BreakerState::HalfOpen) => 1,
+            _ => 0,
+        };
+        let _ = writeln!(
+            out,
+            "guichet_circuit_state{{office=\"{}\"}} {value}",
+            adapter.office
+        );
+    }
+    if let Some(reloader) = &state.reloader {
+        out.push_str(
+            "# HELP guichet_certificate_days_left Whole days until a loaded certificate expires.\n",
+        );
+        out.push_str("# TYPE guichet_certificate_days_left gauge\n");
+        let status = reloader.status();
+        for c in status
+            .server
+            .certificates
+            .iter()
+            .chain(status.client.certificates.iter())
+        {
+            let _ = writeln!(
+                out,
+                "guichet_certificate_days_left{{usage=\"{}\",serial=\"{}\"}} {}",
+                c.usage, c.serial, c.days_left
+            );
+        }
+    }
+    out
+}
