@@ -12,12 +12,14 @@
 //! - [`tls`], [`pki`]: rustls material, identities, the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`config`], [`cli`]: configuration and the commands.
+//! - [`loadtest`]: the load generator, its reports and the benchmark.
 #![forbid(unsafe_code)]
 
 pub mod adapter;
 pub mod cli;
 pub mod config;
 pub mod fanout;
+pub mod loadtest;
 pub mod mapping;
 pub mod merge;
 pub mod model;

@@ -1,10 +1,12 @@
 //! Command implementations behind `src/main.rs`, kept in the library so tests call them.
 
 mod demo;
+mod loadtest;
 mod offline;
 pub mod runtime;
 mod serve;
 
 pub use demo::{DemoOptions, demo, render_account};
+pub use loadtest::{BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, consolidate, translate};
 pub use serve::{serve, shutdown_signal, simulate};
