@@ -173,6 +173,9 @@ fn short(v: f64) -> String {
     }
 }
 
+/// Reads one value of a second of the timeline.
+type Metric = fn(&super::Second) -> f64;
+
 fn timeline_chart(h: &mut String, r: &Report) {
     let _ = write!(
         h,
@@ -184,7 +187,7 @@ fn timeline_chart(h: &mut String, r: &Report) {
     let plot_h = H - TOP - BOTTOM;
     let x = |i: usize| LEFT + (W - LEFT - 10.0) * i as f64 / n;
     let y = |v: f64| TOP + plot_h - plot_h * (v / y_max).min(1.0);
-    let series: [(&str, &str, fn(&super::Second) -> f64); 3] = [
+    let series: [(&str, &str, Metric); 3] = [
         ("max", "#bdbdbd", |s| s.max_ms),
         ("p99", "#c62828", |s| s.p99_ms),
         ("p50", "#1565c0", |s| s.p50_ms),
