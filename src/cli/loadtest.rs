@@ -188,6 +188,9 @@ pub struct BenchArgs {
     /// p99 250 ms) instead of at once.
     #[arg(long)]
     pub office_latency: bool,
+    /// Also put the table between the performance markers of this file (e.g. README.md).
+    #[arg(long)]
+    pub update_readme: Option<PathBuf>,
 }
 
 /// Runs `guichet bench`; returns the markdown table.
@@ -212,6 +215,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<String> {
         peer: (!a.no_peer).then_some(a.peer),
         office_latency: a.office_latency,
         command,
+        update_readme: a.update_readme,
     };
     run_bench(&options).await
 }

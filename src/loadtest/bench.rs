@@ -41,6 +41,8 @@ pub struct BenchOptions {
     pub office_latency: bool,
     /// The command line, for the table's header.
     pub command: String,
+    /// Put the table between the performance markers of this file (the README).
+    pub update_readme: Option<PathBuf>,
 }
 
 /// A child process killed (and reaped) when dropped.
@@ -129,16 +131,20 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
             None => {
                 let dir = out.join("peer-node");
                 eprintln!("bench: installing the Node.js peer in {}", dir.display());
-                super::peer::install(src, &dir, &logs.join("npm.log"))?;
-                super::peer::write_offices(&registry, &dir.join("offices.json"))?;
-                let child =
-                    super::peer::start(&dir, &pki, peer_port, DEADLINE_MS, &logs.join("peer.log"))?;
-                targets.push((
-                    "node peer",
-                    format!("https://127.0.0.1:{peer_port}"),
-                    child.pid(),
-                ));
-                peer = Some(child);
+                let started = super::peer::install(src, &dir, &logs.join("npm.log"))
+                    .and_then(|()| super::peer::write_offices(&registry, &dir.join("offices.json")))
+                    .and_then(|()| {
+                        let log = logs.join("peer.log");
+                        super::peer::start(&dir, &pki, peer_port, DEADLINE_MS, &log)
+                    });
+                match started {
+                    Ok(child) => {
+                        let url = format!("https://127.0.0.1:{peer_port}");
+                        targets.push(("node peer", url, child.pid()));
+                        peer = Some(child);
+                    }
+                    Err(e) => peer_note = format!("peer skipped: {e:#}"),
+                }
             }
         },
     }
@@ -215,11 +221,31 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
     };
     let table = markdown(&setup, &rows);
     std::fs::write(out.join("results.md"), &table)?;
-    let json: Vec<_> = rows.iter().map(|r| serde_json::json!({"target": r.target, "server_cpu_s": r.server_cpu_s, "report": r.report})).collect();
+    let json: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "target": r.target,
+                "server_cpu_s": r.server_cpu_s,
+                "report": r.report,
+            })
+        })
+        .collect();
     std::fs::write(
         out.join("results.json"),
         serde_json::to_string_pretty(&json)?,
     )?;
+    if let Some(readme) = &o.update_readme {
+        let text = std::fs::read_to_string(readme)
+            .with_context(|| format!("--update-readme: cannot read {}", readme.display()))?;
+        let new = super::table::splice(&text, &table).with_context(|| {
+            format!(
+                "--update-readme: {} has no <!-- performance:begin/end --> markers",
+                readme.display()
+            )
+        })?;
+        std::fs::write(readme, new)?;
+    }
     Ok(table)
 }
 

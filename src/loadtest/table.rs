@@ -147,3 +147,34 @@ fn cpu_model() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned())
 }
+
+const BEGIN: &str = "<!-- performance:begin -->";
+const END: &str = "<!-- performance:end -->";
+
+/// Replaces what stands between the performance markers of `text` with `table`.
+pub fn splice(text: &str, table: &str) -> Option<String> {
+    let start = text.find(BEGIN)? + BEGIN.len();
+    let end = start + text[start..].find(END)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &text[..start],
+        table.trim_end(),
+        &text[end..]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::splice;
+
+    #[test]
+    fn splices_between_the_markers() {
+        let text = "a\n<!-- performance:begin -->\nold\n<!-- performance:end -->\nz\n";
+        let new = splice(text, "| t |\n").expect("markers");
+        assert_eq!(
+            new,
+            "a\n<!-- performance:begin -->\n| t |\n<!-- performance:end -->\nz\n"
+        );
+        assert!(splice("no markers", "x").is_none());
+    }
+}
