@@ -192,6 +192,21 @@ fn timeline_chart(h: &mut String, r: &Report) {
         ("p99", "#c62828", |s| s.p99_ms),
         ("p50", "#1565c0", |s| s.p50_ms),
     ];
+    let every = (r.timeline.len() / 10).max(1);
+    for (i, s) in r
+        .timeline
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+    {
+        let _ = write!(
+            h,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            x(i),
+            H - BOTTOM + 14.0,
+            s.second
+        );
+    }
     for (k, (name, stroke, value)) in series.iter().enumerate() {
         let points: Vec<String> = r
             .timeline
@@ -278,7 +293,7 @@ fn office_chart(h: &mut String, r: &Report) {
             );
             top += sh;
         }
-        if i % 10 == 0 {
+        if i % 10 == 0 && x + 60.0 < W {
             let _ = write!(
                 h,
                 "<text x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
