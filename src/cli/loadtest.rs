@@ -167,7 +167,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128", value_parser = clap::value_parser!(u32).range(1..))]
     pub levels: Vec<u32>,
     /// Open-loop rate in requests/s (0: no open-loop run).
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
     /// Measured phase of each run.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -181,6 +181,10 @@ pub struct BenchArgs {
     /// Folder of the naive Node.js aggregator to compare with (copied, then `npm ci`).
     #[arg(long, default_value = "../shared/peers/node-aggregator")]
     pub peer: PathBuf,
+    /// The peer talks HTTP/1.1 to the offices (its default: one connection per office per
+    /// query in flight) instead of HTTP/2 like guichet.
+    #[arg(long)]
+    pub peer_http1: bool,
     /// Benchmark guichet alone.
     #[arg(long)]
     pub no_peer: bool,
@@ -216,6 +220,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<String> {
         office_latency: a.office_latency,
         command,
         update_readme: a.update_readme,
+        peer_http1: a.peer_http1,
     };
     run_bench(&options).await
 }

@@ -90,11 +90,19 @@ pub fn start(
     pki: &DevPki,
     port: u16,
     deadline_ms: u64,
+    h2: bool,
     log: &Path,
 ) -> anyhow::Result<Child> {
     let offices: PathBuf = dir.join("offices.json");
     let log_file = std::fs::File::create(log)?;
-    let child = Command::new("node")
+    let mut command = Command::new("node");
+    if h2 {
+        // Like with like: guichet speaks HTTP/2 to the offices when they offer it (they
+        // do), so the peer does too (its own documented switch); over HTTP/1.1 it opens
+        // one connection per office per query in flight.
+        command.env("H2", "1");
+    }
+    let child = command
         .arg("aggregator.js")
         .current_dir(dir)
         .env("OFFICES", &offices)

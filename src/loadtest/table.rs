@@ -37,6 +37,8 @@ pub struct Setup {
     pub population: usize,
     /// Why the peer is missing, if it is.
     pub peer_note: String,
+    /// How the peer talks to the offices.
+    pub peer_offices: &'static str,
 }
 
 fn load_name(r: &Report) -> String {
@@ -68,7 +70,8 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
         "Setup: {} simulated offices on loopback ({}), deadline 2 s; load generator, gateway, \
          peer and offices on the same machine; client mTLS over HTTP/1.1 keep-alive (one \
          connection per worker), {} AHV numbers (seed 1); {:.0} s warm-up + {:.0} s measured per \
-         row; latency of the open-loop row counts from the scheduled send time.",
+         row; latency of the open-loop row counts from the scheduled send time. guichet talks \
+         HTTP/2 to the offices, the Node.js peer {}.",
         s.offices,
         if s.office_latency {
             "log-normal latency, median 20 ms, p99 250 ms"
@@ -77,7 +80,8 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
         },
         s.population,
         s.warmup_s,
-        s.duration_s
+        s.duration_s,
+        s.peer_offices
     );
     if !s.peer_note.is_empty() {
         let _ = writeln!(o, "\n{}", s.peer_note);
