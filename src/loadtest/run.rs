@@ -60,10 +60,12 @@ impl Shared {
 }
 
 fn kind(e: &reqwest::Error, otherwise: &'static str) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
+    if e.is_connect() && e.is_timeout() {
+        "connect timeout"
     } else if e.is_connect() {
         "connect"
+    } else if e.is_timeout() {
+        "timeout"
     } else {
         otherwise
     }

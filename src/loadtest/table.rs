@@ -130,7 +130,7 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
             "\n| load | throughput guichet / peer | p99 guichet / peer |\n|---|---:|---:|"
         );
         for (load, t, p) in ratios {
-            let _ = writeln!(o, "| {load} | {t:.2}× | {p:.2}× |");
+            let _ = writeln!(o, "| {load} | {}× | {}× |", ratio(t), ratio(p));
         }
         let _ = writeln!(
             o,
@@ -138,6 +138,20 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
         );
     }
     o
+}
+
+/// Three significant digits at most, two decimals at least: `6.15`, `13.9`, `0.0028`.
+fn ratio(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.1}")
+    } else if x >= 0.1 {
+        format!("{x:.2}")
+    } else if x > 0.0 {
+        let decimals = (-x.log10()).ceil() as usize + 1;
+        format!("{x:.decimals$}")
+    } else {
+        "0".to_owned()
+    }
 }
 
 fn cpu_model() -> String {
@@ -180,5 +194,8 @@ mod tests {
             "a\n<!-- performance:begin -->\n| t |\n<!-- performance:end -->\nz\n"
         );
         assert!(splice("no markers", "x").is_none());
+        assert_eq!(super::ratio(13.94), "13.9");
+        assert_eq!(super::ratio(6.153), "6.15");
+        assert_eq!(super::ratio(0.00276), "0.0028");
     }
 }
