@@ -12,6 +12,7 @@
 //! - [`tls`], [`pki`]: rustls material, identities, the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`config`], [`cli`]: configuration and the commands.
+//! - [`loadtest`]: the load generator, its reports and the benchmark.
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -19,6 +20,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod fanout;
+pub mod loadtest;
 pub mod mapping;
 pub mod merge;
 pub mod metrics;

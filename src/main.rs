@@ -93,6 +93,10 @@ enum Command {
         #[command(subcommand)]
         action: AdaptersCommand,
     },
+    /// Load test a gateway: GET /v1/accounts/{vn} over mTLS, closed or open loop.
+    Loadtest(cli::LoadtestArgs),
+    /// Benchmark: simulated offices + gateway (+ the Node.js peer), fixed loads, a table.
+    Bench(cli::BenchArgs),
     /// Merge several office answers into one consolidated account (JSON).
     Consolidate {
         /// Folder of mapping files.
@@ -321,11 +325,13 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let args = Args::parse();
     // The demo talks to a person: only warnings in its output unless asked for more.
-    init_logging(if matches!(args.command, Command::Demo { .. }) {
-        "warn"
-    } else {
-        "info"
-    });
+    init_logging(
+        if matches!(args.command, Command::Demo { .. } | Command::Bench(_)) {
+            "warn"
+        } else {
+            "info"
+        },
+    );
     let result = match args.command {
         Command::Audit {
             command: AuditCommand::Verify { dir },
@@ -385,6 +391,12 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(cli::demo(&config, cli::DemoOptions { once, vn })))
         }
         Command::Adapters { action } => adapters(action).and_then(|out| print_out(&out)),
+        Command::Loadtest(a) => runtime()
+            .and_then(|rt| rt.block_on(cli::loadtest(a)))
+            .and_then(|summary| print_out(summary.trim_end())),
+        Command::Bench(a) => runtime()
+            .and_then(|rt| rt.block_on(cli::bench(a)))
+            .and_then(|table| print_out(table.trim_end())),
         Command::Translate {
             dialect,
             office,
