@@ -103,6 +103,17 @@ fn live_gauges(state: &State) -> String {
                 c.usage, c.serial, c.days_left
             );
         }
+        out.push_str("# HELP guichet_crl_next_update_seconds Seconds until a loaded CRL's next update (negative: stale).\n");
+        out.push_str("# TYPE guichet_crl_next_update_seconds gauge\n");
+        for crl in status.server.crls.iter().chain(status.client.crls.iter()) {
+            if let Some(s) = crl.seconds_to_next_update() {
+                let file = crl.file.replace(['\\', '"'], "_");
+                let _ = writeln!(
+                    out,
+                    "guichet_crl_next_update_seconds{{file=\"{file}\"}} {s}"
+                );
+            }
+        }
     }
     out
 }

@@ -249,6 +249,16 @@ pub fn spawn_sighup(state: &Arc<State>) {
 }
 
 fn warn_expiring(status: &Status) {
+    for crl in status.server.crls.iter().chain(&status.client.crls) {
+        if crl.seconds_to_next_update().is_some_and(|s| s < 0) {
+            tracing::warn!(
+                file = %crl.file,
+                issuer = %crl.issuer,
+                next_update = crl.next_update.as_deref().unwrap_or(""),
+                "CRL is past its next update: re-publish it (guichet certs crl) and distribute it"
+            );
+        }
+    }
     for c in status
         .server
         .certificates

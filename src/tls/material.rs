@@ -106,6 +106,19 @@ pub struct CrlInfo {
     pub revoked: usize,
 }
 
+impl CrlInfo {
+    /// Seconds until the CRL's next update (negative once it is past: the CRL is stale
+    /// and should be re-published), if it states one.
+    pub fn seconds_to_next_update(&self) -> Option<i64> {
+        let next = time::OffsetDateTime::parse(
+            self.next_update.as_deref()?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        Some((next - time::OffsetDateTime::now_utc()).whole_seconds())
+    }
+}
+
 /// What a set of material holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Loaded {
@@ -245,4 +258,34 @@ fn rfc3339(unix: i64) -> String {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod crl_tests {
+    use super::CrlInfo;
+
+    fn crl(next_update: Option<&str>) -> CrlInfo {
+        CrlInfo {
+            file: "f.crl.pem".into(),
+            issuer: "CN=x".into(),
+            next_update: next_update.map(str::to_owned),
+            revoked: 0,
+        }
+    }
+
+    #[test]
+    fn staleness_is_measured_from_next_update() {
+        assert!(
+            crl(Some("2000-01-01T00:00:00Z"))
+                .seconds_to_next_update()
+                .is_some_and(|s| s < 0)
+        );
+        assert!(
+            crl(Some("2999-01-01T00:00:00Z"))
+                .seconds_to_next_update()
+                .is_some_and(|s| s > 0)
+        );
+        assert_eq!(crl(None).seconds_to_next_update(), None);
+        assert_eq!(crl(Some("soon")).seconds_to_next_update(), None);
+    }
 }
