@@ -42,8 +42,25 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     sim::spawn(Arc::clone(&simulator), listeners, stopped);
     let live = registry.with_endpoints(&endpoints);
 
-    let tls = runtime::server_tls(&config)?;
     let state = runtime::build_state(&config, live)?;
+    let tls = match state.reloader.as_ref() {
+        Some(r) => r.subscribe(),
+        None => tokio::sync::watch::channel(runtime::server_tls(&config)?).1,
+    };
+    // Certificates renewed under certs/ are picked up live, as in `serve`.
+    crate::server::reload::spawn_watch(&state, std::time::Duration::from_secs(1));
+    let ops = match config.admin_listen {
+        Some(a) => TcpListener::bind(a).await.ok(),
+        None => None,
+    };
+    let ops_addr = ops.as_ref().and_then(|l| l.local_addr().ok());
+    if let Some(l) = ops {
+        tokio::spawn(crate::server::run_ops(
+            l,
+            Arc::clone(&state),
+            std::future::pending(),
+        ));
+    }
     let listener = match TcpListener::bind(config.server.listen).await {
         Ok(l) => l,
         Err(_) => TcpListener::bind("127.0.0.1:0")
@@ -52,7 +69,7 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     };
     let addr = listener.local_addr()?;
     let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::run(
+    let server = tokio::spawn(crate::server::run_watched(
         listener,
         tls,
         state,
@@ -74,6 +91,14 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         dialect_summary(&registry)
     );
     println!("  gateway   https://{addr}");
+    if let Some(a) = ops_addr {
+        println!("  metrics   http://{a}/metrics");
+    }
+    println!(
+        "  audit     {} (check it with `guichet audit verify {}`)",
+        config.audit.dir.display(),
+        config.audit.dir.display()
+    );
     println!();
 
     let vn = options.vn.unwrap_or_else(|| sample_person(&simulator));
