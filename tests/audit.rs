@@ -160,3 +160,32 @@ fn persons_are_keyed_hashes_and_can_be_found() {
     let (code, out) = cli(Path::new("/nonexistent/audit"));
     assert_eq!(code, Some(2), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_commits_and_keep_the_chain() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = AuditLog::open(dir.path(), SECRET, 64 * 1024, true).expect("open");
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(event(i)).await })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.expect("task").expect("recorded"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=200).collect::<Vec<u64>>(),
+        "every record once, none lost"
+    );
+    let report = verify(dir.path()).expect("verify");
+    assert_eq!(report.problem, None);
+    assert_eq!(report.records, 200);
+    assert!(
+        files(dir.path()).len() > 1,
+        "rotation happened under concurrency"
+    );
+}

@@ -23,7 +23,7 @@ use crate::model::Vn;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// An audit log that cannot be opened or written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("audit log {path}: {message}")]
 pub struct AuditError {
     /// File or folder concerned.
@@ -97,6 +97,14 @@ pub struct AuditLog {
     fsync: bool,
     key: Arc<aws_lc_rs::hmac::Key>,
     writer: Arc<Mutex<Writer>>,
+    pending: Arc<Mutex<Vec<(Event, Reply)>>>,
+}
+
+/// Where a committed record's outcome is sent.
+type Reply = tokio::sync::oneshot::Sender<Result<u64, AuditError>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -153,6 +161,7 @@ impl AuditLog {
                 seq,
                 prev,
             })),
+            pending: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -166,25 +175,80 @@ impl AuditLog {
         self.person(vn)[..12].to_owned()
     }
 
-    /// Appends one record (and syncs it when configured); runs off the async workers.
+    /// Appends one record (and syncs it when configured) before returning; runs off the
+    /// async workers. Records appended at the same time share one write and one sync
+    /// (group commit): whoever holds the writer takes every pending record.
     pub async fn append(&self, event: Event) -> Result<u64, AuditError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.pending).push((event, tx));
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.append_blocking(event))
-            .await
-            .map_err(|e| AuditError {
-                path: self.dir.clone(),
-                message: format!("audit task failed: {e}"),
-            })?
+        let _ = tokio::task::spawn_blocking(move || this.commit_pending()).await;
+        rx.await.map_err(|_| AuditError {
+            path: self.dir.clone(),
+            message: "the audit writer stopped before recording".into(),
+        })?
+    }
+
+    /// Takes the writer, then every pending record, and commits them together.
+    fn commit_pending(&self) {
+        let mut w = lock(&self.writer);
+        let batch = std::mem::take(&mut *lock(&self.pending));
+        if batch.is_empty() {
+            return; // an earlier commit took this task's record along
+        }
+        let (events, replies): (Vec<Event>, Vec<Reply>) = batch.into_iter().unzip();
+        for (result, reply) in self.write_batch(&mut w, events).into_iter().zip(replies) {
+            let _ = reply.send(result);
+        }
     }
 
     /// Appends one record from a blocking context.
     pub fn append_blocking(&self, event: Event) -> Result<u64, AuditError> {
-        let mut w = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut w = lock(&self.writer);
+        self.write_batch(&mut w, vec![event])
+            .pop()
+            .unwrap_or_else(|| {
+                Err(AuditError {
+                    path: w.path.clone(),
+                    message: "nothing was written".into(),
+                })
+            })
+    }
+
+    /// Writes records in order, then syncs once. A failure fails that record and every
+    /// later one; a failed sync fails them all (they may be on disk, but unconfirmed).
+    fn write_batch(&self, w: &mut Writer, events: Vec<Event>) -> Vec<Result<u64, AuditError>> {
+        let mut results = Vec::with_capacity(events.len());
+        let mut failed: Option<AuditError> = None;
+        for event in events {
+            if let Some(e) = &failed {
+                results.push(Err(e.clone()));
+                continue;
+            }
+            match self.write_one(w, event) {
+                Ok(seq) => results.push(Ok(seq)),
+                Err(e) => {
+                    failed = Some(e.clone());
+                    results.push(Err(e));
+                }
+            }
+        }
+        if self.fsync
+            && results.iter().any(Result::is_ok)
+            && let Err(e) = w.file.sync_data()
+        {
+            let e = AuditError {
+                path: w.path.clone(),
+                message: format!("cannot sync: {e}"),
+            };
+            return results.into_iter().map(|_| Err(e.clone())).collect();
+        }
+        results
+    }
+
+    fn write_one(&self, w: &mut Writer, event: Event) -> Result<u64, AuditError> {
         if w.size >= self.max_bytes {
-            self.rotate(&mut w)?;
+            self.rotate(w)?;
         }
         let record = Record {
             seq: w.seq + 1,
@@ -196,15 +260,10 @@ impl AuditLog {
             path: w.path.clone(),
             message: m,
         })?;
-        let path = w.path.clone();
-        let fail = |e: std::io::Error| AuditError {
-            path: path.clone(),
+        w.file.write_all(line.as_bytes()).map_err(|e| AuditError {
+            path: w.path.clone(),
             message: format!("cannot write: {e}"),
-        };
-        w.file.write_all(line.as_bytes()).map_err(fail)?;
-        if self.fsync {
-            w.file.sync_data().map_err(fail)?;
-        }
+        })?;
         w.size += line.len() as u64;
         w.seq = record.seq;
         w.prev = hash;
@@ -212,6 +271,12 @@ impl AuditLog {
     }
 
     fn rotate(&self, w: &mut Writer) -> Result<(), AuditError> {
+        if self.fsync {
+            w.file.sync_data().map_err(|e| AuditError {
+                path: w.path.clone(),
+                message: format!("cannot sync: {e}"),
+            })?;
+        }
         let index = w.index + 1;
         let path = file_name(&self.dir, index);
         let file = open_append(&path).map_err(|e| AuditError {
