@@ -116,24 +116,7 @@ impl Ca {
     /// valid from one hour ago for `valid_days` days.
     pub fn create(common_name: &str, valid_days: u32) -> Result<Ca> {
         let key = generate_key()?;
-        let now = OffsetDateTime::now_utc();
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, ORGANISATION);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(i64::from(valid_days));
-        params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+        let params = ca_params(common_name, valid_days, 0)?;
         let cert = params
             .self_signed(&key)
             .map_err(rcgen_err("self-sign the CA certificate"))?;
@@ -329,6 +312,34 @@ pub(super) fn random_serial() -> Result<[u8; 16]> {
 /// Wraps an rcgen error with what was being done.
 pub(super) fn rcgen_err(what: &'static str) -> impl Fn(rcgen::Error) -> PkiError {
     move |source| PkiError::Rcgen { what, source }
+}
+
+/// Parameters of a CA certificate: O=guichet, CN, CA:TRUE with `pathlen`, keyCertSign +
+/// cRLSign + digitalSignature, a random serial, valid from one hour ago.
+pub(super) fn ca_params(
+    common_name: &str,
+    valid_days: u32,
+    pathlen: u8,
+) -> Result<CertificateParams> {
+    let now = OffsetDateTime::now_utc();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, ORGANISATION);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(pathlen));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(i64::from(valid_days));
+    params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+    Ok(params)
 }
 
 #[cfg(test)]

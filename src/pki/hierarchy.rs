@@ -3,17 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyUsagePurpose,
-    SerialNumber,
-};
-use time::{Duration, OffsetDateTime};
+use rcgen::Issuer;
 
-use crate::pki::ca::{generate_key, random_serial, rcgen_err};
+use crate::pki::ca::{ca_params, generate_key, rcgen_err};
 use crate::pki::{Ca, CertPaths, PkiError, Result};
-
-/// Organisation put in CA subjects.
-const ORGANISATION: &str = "guichet";
 
 /// The files of a federation folder managed by `guichet certs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,26 +98,4 @@ impl Ca {
             Issuer::new(params, key),
         ))
     }
-}
-
-fn ca_params(common_name: &str, valid_days: u32, pathlen: u8) -> Result<CertificateParams> {
-    let now = OffsetDateTime::now_utc();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, ORGANISATION);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(pathlen));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.not_before = now - Duration::hours(1);
-    params.not_after = now + Duration::days(i64::from(valid_days));
-    params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
-    Ok(params)
 }
