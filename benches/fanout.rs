@@ -322,16 +322,10 @@ fn portal(pki: &guichet::pki::DevPki) -> anyhow::Result<reqwest::Client> {
         guichet::tls::load_certs(&pki.portal.cert)?,
         guichet::tls::load_key(&pki.portal.key)?,
     );
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "purpose",
-        reqwest::header::HeaderValue::from_static("self-service"),
-    );
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(guichet::tls::client_config(&roots, Some(identity))?)
-        .default_headers(headers)
-        .no_proxy()
-        .build()?)
+    guichet::cli::runtime::portal_client(
+        guichet::tls::client_config(&roots, Some(identity))?,
+        "self-service",
+    )
 }
 
 async fn wait_ready(client: &reqwest::Client, port: u16) -> anyhow::Result<()> {

@@ -144,16 +144,7 @@ fn portal_client(pki: &crate::pki::DevPki) -> anyhow::Result<reqwest::Client> {
     let chain = crate::tls::load_certs(&pki.portal.cert)?;
     let key = crate::tls::load_key(&pki.portal.key)?;
     let config = crate::tls::client_config(&roots, Some((chain, key)))?;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "purpose",
-        reqwest::header::HeaderValue::from_static("self-service"),
-    );
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .default_headers(headers)
-        .no_proxy()
-        .build()?)
+    runtime::portal_client(config, "self-service")
 }
 
 fn dialect_summary(registry: &crate::adapter::Registry) -> String {

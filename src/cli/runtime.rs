@@ -243,3 +243,19 @@ pub fn endpoint_paths(registry: &Registry) -> BTreeMap<OfficeId, String> {
         .map(|a| (a.office, a.endpoint.path().to_owned()))
         .collect()
 }
+
+/// A portal's HTTP client: its TLS identity (`tls`), and the purpose it states on every
+/// account query (`Purpose` header). Used by the demo, the benchmarks and the tests.
+pub fn portal_client(tls: rustls::ClientConfig, purpose: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "purpose",
+        reqwest::header::HeaderValue::from_str(purpose).context("purpose is not a header value")?,
+    );
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .tls_info(true)
+        .default_headers(headers)
+        .no_proxy()
+        .build()?)
+}

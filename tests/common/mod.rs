@@ -175,18 +175,7 @@ impl Federation {
             )
         });
         let tls = guichet::tls::client_config(&roots, identity).expect("client tls");
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            "purpose",
-            reqwest::header::HeaderValue::from_static("self-service"),
-        );
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .tls_info(true)
-            .default_headers(headers)
-            .no_proxy()
-            .build()
-            .expect("client")
+        runtime::portal_client(tls, "self-service").expect("client")
     }
 
     pub fn portal(&self) -> reqwest::Client {

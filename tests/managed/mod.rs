@@ -172,18 +172,7 @@ fsync = false
             guichet::tls::load_key(key).expect("key"),
         );
         let tls = guichet::tls::client_config(&roots, Some(identity)).expect("client tls");
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            "purpose",
-            reqwest::header::HeaderValue::from_static("self-service"),
-        );
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .tls_info(true)
-            .default_headers(headers)
-            .no_proxy()
-            .build()
-            .expect("client")
+        guichet::cli::runtime::portal_client(tls, "self-service").expect("client")
     }
 
     pub fn admin(&self) -> reqwest::Client {
