@@ -43,10 +43,12 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     let live = registry.with_endpoints(&endpoints);
 
     let state = runtime::build_state(&config, live)?;
-    let tls = match state.reloader.as_ref() {
-        Some(r) => r.subscribe(),
-        None => tokio::sync::watch::channel(runtime::server_tls(&config)?).1,
-    };
+    // The state built by `runtime` always carries the reloadable TLS material.
+    let tls = state
+        .reloader
+        .as_ref()
+        .map(crate::server::Reloader::subscribe)
+        .context("no TLS material")?;
     // Certificates renewed under certs/ are picked up live, as in `serve`.
     crate::server::reload::spawn_watch(&state, std::time::Duration::from_secs(1));
     let ops = match config.admin_listen {

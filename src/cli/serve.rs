@@ -42,10 +42,12 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let (state, store, _watcher) =
         runtime::build_managed_state(&config, std::time::Duration::from_secs(1))?;
     let offices = store.registry().len();
-    let tls = match state.reloader.as_ref() {
-        Some(r) => r.subscribe(),
-        None => tokio::sync::watch::channel(runtime::server_tls(&config)?).1,
-    };
+    // The state built by `runtime` always carries the reloadable TLS material.
+    let tls = state
+        .reloader
+        .as_ref()
+        .map(crate::server::Reloader::subscribe)
+        .context("no TLS material")?;
     crate::server::reload::spawn_watch(&state, std::time::Duration::from_secs(1));
     crate::server::reload::spawn_sighup(&state);
     let listener = TcpListener::bind(config.server.listen)
