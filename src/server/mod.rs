@@ -9,7 +9,7 @@ mod ops;
 mod problem;
 mod protect;
 pub mod reload;
-mod routes;
+pub mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,7 +27,8 @@ pub use ops::run_ops;
 pub use problem::Problem;
 pub use protect::Protection;
 pub use reload::Reloader;
-pub use routes::ROUTES;
+pub use routes::table::{Access, Handler, NoRoute, ROUTES, Route, resolve};
+pub use routes::OPENAPI;
 
 use crate::fanout::Fanout;
 

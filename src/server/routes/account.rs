@@ -1,0 +1,268 @@
+//! `GET /v1/accounts/{vn}` (role `portal`): the consolidated account of one person.
+//! One function per step: parameters → cache or fan-out → audit → response.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::HeaderValue;
+use hyper::{HeaderMap, Response, StatusCode};
+
+use super::super::State;
+use super::super::problem::Problem;
+use super::super::protect::request_timeout;
+use super::{actor, json, record};
+use crate::audit::Event;
+use crate::fanout::Query;
+use crate::merge::{ConsolidatedAccount, YearRange};
+use crate::model::Vn;
+use crate::pki::Identity;
+use crate::trace::Trace;
+use crate::view::AccountView;
+
+/// First and last year a query may name.
+pub const YEARS: std::ops::RangeInclusive<u16> = 1948..=2100;
+/// Range of `deadlineMs`.
+pub const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=600_000;
+
+/// The account route.
+pub(super) async fn get(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    portal: &Identity,
+    vn: Vn,
+    state: &State,
+) -> Result<Response<Full<Bytes>>, Problem> {
+    let purpose = super::accesses::purpose(headers, portal, state)?;
+    let ask = Ask::parse(query, headers)?;
+    state.protection.charge(&portal.name)?;
+    let started = Instant::now();
+    let (account, cache) = fetch(vn, &ask, &purpose, state).await?;
+    audit(state, portal, &purpose, vn, &account, cache, ask.trace).await?;
+    observe(state, portal, &purpose, vn, &account, cache, &ask, started);
+    respond(&account, cache, ask.trace)
+}
+
+/// What the request asks besides the person: years, deadline, trace, cache bypass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask {
+    /// Years asked for.
+    pub range: YearRange,
+    /// The shorter of `deadlineMs` and `Request-Timeout`.
+    pub deadline: Option<Duration>,
+    /// Trace context (a new one when the caller sent none or a malformed one).
+    pub trace: Trace,
+    /// `Cache-Control: no-cache`.
+    pub bypass: bool,
+}
+
+impl Ask {
+    /// Parses the query string and the headers (`400` naming the parameter on error).
+    pub fn parse(query: Option<&str>, headers: &HeaderMap) -> Result<Ask, Problem> {
+        let mut ask = Ask::default();
+        for pair in query.unwrap_or_default().split('&').filter(|s| !s.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "yearFrom" => ask.range.from = Some(year(key, value)?),
+                "yearTo" => ask.range.to = Some(year(key, value)?),
+                "deadlineMs" => {
+                    let ms = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|ms| DEADLINE_MS.contains(ms))
+                        .ok_or_else(|| {
+                            Problem::bad_request("invalid-deadline", "deadlineMs must be 1–600000")
+                        })?;
+                    ask.deadline = Some(Duration::from_millis(ms));
+                }
+                other => {
+                    let shown: String = other.chars().take(30).collect();
+                    return Err(Problem::bad_request(
+                        "unknown-parameter",
+                        format!("unknown parameter {shown:?}"),
+                    ));
+                }
+            }
+        }
+        if let (Some(from), Some(to)) = (ask.range.from, ask.range.to)
+            && from > to
+        {
+            return Err(Problem::bad_request("invalid-year", "yearFrom is after yearTo"));
+        }
+        if let Some(value) = headers.get("request-timeout") {
+            let asked = value.to_str().ok().and_then(request_timeout).ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-deadline",
+                    "Request-Timeout is a number of seconds, e.g. 1.5",
+                )
+            })?;
+            ask.deadline = Some(ask.deadline.map_or(asked, |d| d.min(asked)));
+        }
+        ask.trace = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(Trace::parse)
+            .unwrap_or_default();
+        ask.bypass = headers.get_all("cache-control").iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
+        });
+        Ok(ask)
+    }
+}
+
+fn year(key: &str, value: &str) -> Result<u16, Problem> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|y| YEARS.contains(y))
+        .ok_or_else(|| Problem::bad_request("invalid-year", format!("{key} must be a year 1948–2100")))
+}
+
+/// How an account was obtained (`guichet-cache` header, metric kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CacheUse {
+    Hit,
+    Miss,
+    Bypass,
+    Off,
+}
+
+impl CacheUse {
+    /// The result of the query as audited and logged.
+    fn result(self, account: &ConsolidatedAccount) -> &'static str {
+        match (self, account.complete) {
+            (CacheUse::Hit, _) => "cached",
+            (_, true) => "complete",
+            (_, false) => "incomplete",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+            CacheUse::Bypass => "bypass",
+            CacheUse::Off => "off",
+        }
+    }
+}
+
+/// From the cache, or a fan-out to every office within the in-flight cap.
+async fn fetch(
+    vn: Vn,
+    ask: &Ask,
+    purpose: &str,
+    state: &State,
+) -> Result<(Arc<ConsolidatedAccount>, CacheUse), Problem> {
+    if !ask.bypass
+        && let Some(account) = state.protection.cached(vn, ask.range)
+    {
+        return Ok((account, CacheUse::Hit));
+    }
+    let _slot = state.protection.enter()?;
+    let q = Query {
+        vn,
+        range: ask.range,
+        deadline: ask.deadline,
+        purpose,
+        trace: ask.trace,
+    };
+    let account = Arc::new(state.fanout.query(&q).await);
+    state.protection.remember(&account, ask.range);
+    let cache = match (state.protection.caching(), ask.bypass) {
+        (false, _) => CacheUse::Off,
+        (true, true) => CacheUse::Bypass,
+        (true, false) => CacheUse::Miss,
+    };
+    Ok((account, cache))
+}
+
+/// The access in the audit log; an access that cannot be recorded is not served.
+async fn audit(
+    state: &State,
+    portal: &Identity,
+    purpose: &str,
+    vn: Vn,
+    account: &ConsolidatedAccount,
+    cache: CacheUse,
+    trace: Trace,
+) -> Result<(), Problem> {
+    let result = cache.result(account);
+    let offices = if cache == CacheUse::Hit {
+        Vec::new()
+    } else {
+        account
+            .sources
+            .iter()
+            .map(|s| (s.office.to_string(), s.status.name().to_owned()))
+            .collect()
+    };
+    let event = Event {
+        kind: "account-query".into(),
+        actor: actor(portal),
+        purpose: Some(purpose.to_owned()),
+        person: Some(state.audit.person(vn)),
+        offices,
+        result: result.into(),
+        detail: Some(format!("trace {}", trace.trace_hex())),
+    };
+    record(state, event).await
+}
+
+/// Metrics and the access log line (a pseudonym, never the AHV number).
+#[allow(clippy::too_many_arguments)] // one line of facts about one query
+fn observe(
+    state: &State,
+    portal: &Identity,
+    purpose: &str,
+    vn: Vn,
+    account: &ConsolidatedAccount,
+    cache: CacheUse,
+    ask: &Ask,
+    started: Instant,
+) {
+    let m = &crate::metrics::METRICS;
+    m.query_seconds.observe(started.elapsed().as_secs_f64());
+    if cache != CacheUse::Off {
+        let kind = crate::metrics::KindLabels { kind: cache.name() };
+        m.cache.get_or_create(&kind).inc();
+    }
+    let failed = account
+        .sources
+        .iter()
+        .filter(|s| !s.status.is_answer())
+        .count();
+    let result = cache.result(account);
+    tracing::info!(
+        target: "guichet::access",
+        person = %state.audit.pseudonym(vn),
+        portal = %portal.name,
+        %purpose,
+        result,
+        offices = account.sources.len(),
+        failed,
+        ms = started.elapsed().as_millis() as u64,
+        trace = %ask.trace.trace_hex(),
+        "account query"
+    );
+}
+
+/// The account view with `guichet-cache`, `traceparent` and `x-request-id`.
+fn respond(
+    account: &ConsolidatedAccount,
+    cache: CacheUse,
+    trace: Trace,
+) -> Result<Response<Full<Bytes>>, Problem> {
+    let mut response = json(StatusCode::OK, &AccountView::from(account))?;
+    let h = response.headers_mut();
+    h.insert("guichet-cache", HeaderValue::from_static(cache.name()));
+    if let Ok(v) = HeaderValue::from_str(&trace.header()) {
+        h.insert("traceparent", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        h.insert("x-request-id", v);
+    }
+    Ok(response)
+}
