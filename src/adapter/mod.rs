@@ -216,7 +216,9 @@ impl Adapter {
 fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
     let hex: String = hex.chars().filter(|c| *c != ':').collect();
     let mut out = [0u8; 32];
-    if hex.len() != 64 {
+    // ASCII first: the pairs below are sliced by byte offsets (a multi-byte character
+    // would otherwise split and panic on input sent to `PUT /v1/adapters`).
+    if hex.len() != 64 || !hex.is_ascii() {
         return Err("field server_cert_sha256: 64 hex digits".into());
     }
     for (i, byte) in out.iter_mut().enumerate() {

@@ -133,14 +133,23 @@ fn row(
     AdapterRow {
         office: office.to_string(),
         name: name.to_owned(),
-        state: if deregistered { "deregistered" } else { "registered" }.to_owned(),
+        state: if deregistered {
+            "deregistered"
+        } else {
+            "registered"
+        }
+        .to_owned(),
         dialect: adapter.map(|a| a.dialect.as_str().to_owned()),
         endpoint: adapter.map(|a| a.endpoint.as_str().to_owned()),
         timeout_ms: adapter.map(|a| millis(a.timeout)),
         version: meta.map(|m| m.version),
         changed_at: meta.map(|m| m.changed_at.clone()),
         changed_by: meta.map(|m| m.changed_by.clone()),
-        circuit: Some(guard.map_or("closed", |g| g.breaker_state().name()).to_owned()),
+        circuit: Some(
+            guard
+                .map_or("closed", |g| g.breaker_state().name())
+                .to_owned(),
+        ),
         last_status: last.as_ref().map(|l| l.status.to_owned()),
         last_latency_ms: last.map(|l| millis(l.latency)),
     }
@@ -188,7 +197,9 @@ async fn put(
         .map_err(Problem::adapter_invalid)?;
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
-    store.check_version(office, expected).map_err(Problem::from)?;
+    store
+        .check_version(office, expected)
+        .map_err(Problem::from)?;
     let report = state
         .fanout
         .probe(&adapter)
@@ -275,8 +286,8 @@ fn parse_body(body: &[u8], office: OfficeId) -> Result<(AdapterDef, Option<u64>)
     };
     map.entry("office")
         .or_insert_with(|| serde_json::Value::String(office.to_string()));
-    let def = serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(Problem::adapter_invalid)?;
+    let def =
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(Problem::adapter_invalid)?;
     Ok((def, version))
 }
 
@@ -300,7 +311,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
 }
 
 fn store(state: &State) -> Result<Arc<Store>, Problem> {
-    state.adapters.clone().ok_or_else(Problem::adapters_read_only)
+    state
+        .adapters
+        .clone()
+        .ok_or_else(Problem::adapters_read_only)
 }
 
 fn changed(office: OfficeId, meta: &Meta) -> ChangedView {

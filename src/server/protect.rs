@@ -3,7 +3,6 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -122,10 +121,4 @@ impl Protection {
     pub fn caching(&self) -> bool {
         self.cache.is_some()
     }
-}
-
-/// Parses a `Request-Timeout` header: seconds, decimals allowed (`1.5`).
-pub fn request_timeout(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs > 0.0 && secs <= 600.0).then(|| Duration::from_secs_f64(secs))
 }

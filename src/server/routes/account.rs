@@ -11,7 +11,6 @@ use hyper::{HeaderMap, Response, StatusCode};
 
 use super::super::State;
 use super::super::problem::Problem;
-use super::super::protect::request_timeout;
 use super::{actor, json, record};
 use crate::audit::Event;
 use crate::fanout::Query;
@@ -61,15 +60,17 @@ impl Ask {
     /// Parses the query string and the headers (`400` naming the parameter on error).
     pub fn parse(query: Option<&str>, headers: &HeaderMap) -> Result<Ask, Problem> {
         let mut ask = Ask::default();
-        for pair in query.unwrap_or_default().split('&').filter(|s| !s.is_empty()) {
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|s| !s.is_empty())
+        {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
                 "yearFrom" => ask.range.from = Some(year(key, value)?),
                 "yearTo" => ask.range.to = Some(year(key, value)?),
                 "deadlineMs" => {
-                    let ms = value
-                        .parse::<u64>()
-                        .ok()
+                    let ms = whole(value)
                         .filter(|ms| DEADLINE_MS.contains(ms))
                         .ok_or_else(|| {
                             Problem::bad_request("invalid-deadline", "deadlineMs must be 1–600000")
@@ -88,13 +89,17 @@ impl Ask {
         if let (Some(from), Some(to)) = (ask.range.from, ask.range.to)
             && from > to
         {
-            return Err(Problem::bad_request("invalid-year", "yearFrom is after yearTo"));
+            return Err(Problem::bad_request(
+                "invalid-year",
+                "yearFrom is after yearTo",
+            ));
         }
         if let Some(value) = headers.get("request-timeout") {
-            let asked = value.to_str().ok().and_then(request_timeout).ok_or_else(|| {
+            let asked = value.to_str().ok().and_then(seconds).ok_or_else(|| {
                 Problem::bad_request(
                     "invalid-deadline",
-                    "Request-Timeout is a number of seconds, e.g. 1.5",
+                    "Request-Timeout is a number of seconds over 0 and up to 600 with at most \
+                     three decimals, e.g. 1.5",
                 )
             })?;
             ask.deadline = Some(ask.deadline.map_or(asked, |d| d.min(asked)));
@@ -113,11 +118,43 @@ impl Ask {
 }
 
 fn year(key: &str, value: &str) -> Result<u16, Problem> {
-    value
-        .parse::<u16>()
-        .ok()
+    whole(value)
+        .and_then(|y| u16::try_from(y).ok())
         .filter(|y| YEARS.contains(y))
-        .ok_or_else(|| Problem::bad_request("invalid-year", format!("{key} must be a year 1948–2100")))
+        .ok_or_else(|| {
+            Problem::bad_request("invalid-year", format!("{key} must be a year 1948–2100"))
+        })
+}
+
+/// A whole number written with ASCII digits only (no sign, no space: what the OpenAPI
+/// document's `integer` admits in a query string).
+fn whole(value: &str) -> Option<u64> {
+    let digits =
+        !value.is_empty() && value.len() <= 19 && value.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| value.parse().ok()).flatten()
+}
+
+/// `Request-Timeout`: seconds over 0 and up to 600, at most three decimals, no leading
+/// zero (`1.5`, `0.25`, `600`) — exactly the pattern the OpenAPI document gives.
+pub fn seconds(value: &str) -> Option<Duration> {
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let shape = (1..=3).contains(&int.len())
+        && digits(int)
+        && (int == "0" || !int.starts_with('0'))
+        && (value.len() == int.len() || (1..=3).contains(&frac.len()))
+        && digits(frac);
+    if !shape {
+        return None;
+    }
+    let mut millis: u64 = int.parse().ok()?;
+    for i in 0..3 {
+        let d = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+        millis = millis * 10 + d;
+    }
+    (1..=600_000)
+        .contains(&millis)
+        .then(|| Duration::from_millis(millis))
 }
 
 /// How an account was obtained (`guichet-cache` header, metric kind).
@@ -265,4 +302,42 @@ fn respond(
         h.insert("x-request-id", v);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_timeout_is_exactly_the_documented_grammar() {
+        for (v, ms) in [
+            ("1.5", 1500),
+            ("0.25", 250),
+            ("600", 600_000),
+            ("0.001", 1),
+            ("12.3", 12_300),
+        ] {
+            assert_eq!(seconds(v), Some(Duration::from_millis(ms)), "{v}");
+        }
+        for v in [
+            "0", "0.000", "600.001", "601", "01", "1.", ".5", "1.2345", "+1", "1e2", "inf", " 1",
+            "", "é",
+        ] {
+            assert_eq!(seconds(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn query_numbers_are_digits_only() {
+        assert_eq!(whole("2020"), Some(2020));
+        for v in ["+5", "-1", " 5", "5 ", "", "1e3", "99999999999999999999"] {
+            assert_eq!(whole(v), None, "{v:?}");
+        }
+        let h = HeaderMap::new();
+        assert!(Ask::parse(Some("yearFrom=2000&yearTo=1999"), &h).is_err());
+        assert!(Ask::parse(Some("yearFrom=+2000"), &h).is_err());
+        assert!(Ask::parse(Some("deadlineMs=600001"), &h).is_err());
+        let ask = Ask::parse(Some("yearFrom=1948&yearTo=2100&deadlineMs=5"), &h).expect("valid");
+        assert_eq!(ask.deadline, Some(Duration::from_millis(5)));
+    }
 }

@@ -88,9 +88,27 @@ const fn route(
 /// ways); the metric label of a request is its route's `path`.
 pub const ROUTES: &[Route] = &[
     route("GET", "/healthz", Access::Any, Handler::Health, "health"),
-    route("GET", "/v1/openapi.json", Access::Any, Handler::OpenApi, "openapi"),
-    route("GET", "/v1/accounts/{vn}", PORTAL, Handler::Account, "getAccount"),
-    route("GET", "/v1/accounts/{vn}/accesses", PORTAL, Handler::Accesses, "getAccesses"),
+    route(
+        "GET",
+        "/v1/openapi.json",
+        Access::Any,
+        Handler::OpenApi,
+        "openapi",
+    ),
+    route(
+        "GET",
+        "/v1/accounts/{vn}",
+        PORTAL,
+        Handler::Account,
+        "getAccount",
+    ),
+    route(
+        "GET",
+        "/v1/accounts/{vn}/accesses",
+        PORTAL,
+        Handler::Accesses,
+        "getAccesses",
+    ),
     route(
         "POST",
         "/v1/notifications/account-changed",
@@ -98,10 +116,34 @@ pub const ROUTES: &[Route] = &[
         Handler::AccountChanged,
         "notifyAccountChanged",
     ),
-    route("GET", "/v1/adapters", ADMIN_OR_OFFICE, Handler::AdapterList, "listAdapters"),
-    route("GET", "/v1/adapters/{office}", ADMIN_OR_OFFICE, Handler::AdapterGet, "getAdapter"),
-    route("PUT", "/v1/adapters/{office}", ADMIN_OR_OFFICE, Handler::AdapterPut, "putAdapter"),
-    route("DELETE", "/v1/adapters/{office}", ADMIN, Handler::AdapterDelete, "deleteAdapter"),
+    route(
+        "GET",
+        "/v1/adapters",
+        ADMIN_OR_OFFICE,
+        Handler::AdapterList,
+        "listAdapters",
+    ),
+    route(
+        "GET",
+        "/v1/adapters/{office}",
+        ADMIN_OR_OFFICE,
+        Handler::AdapterGet,
+        "getAdapter",
+    ),
+    route(
+        "PUT",
+        "/v1/adapters/{office}",
+        ADMIN_OR_OFFICE,
+        Handler::AdapterPut,
+        "putAdapter",
+    ),
+    route(
+        "DELETE",
+        "/v1/adapters/{office}",
+        ADMIN,
+        Handler::AdapterDelete,
+        "deleteAdapter",
+    ),
     route(
         "POST",
         "/v1/adapters/{office}/rollback",
@@ -109,8 +151,20 @@ pub const ROUTES: &[Route] = &[
         Handler::AdapterRollback,
         "rollbackAdapter",
     ),
-    route("POST", "/admin/v1/reload", ADMIN, Handler::AdminReload, "reload"),
-    route("GET", "/admin/v1/certificates", ADMIN, Handler::AdminCertificates, "certificates"),
+    route(
+        "POST",
+        "/admin/v1/reload",
+        ADMIN,
+        Handler::AdminReload,
+        "reload",
+    ),
+    route(
+        "GET",
+        "/admin/v1/certificates",
+        ADMIN,
+        Handler::AdminCertificates,
+        "certificates",
+    ),
 ];
 
 /// A typed path parameter.
@@ -143,7 +197,8 @@ pub struct PathParams {
 impl PathParams {
     /// The AHV number of a `{vn}` route.
     pub fn vn(&self) -> Result<Vn, Problem> {
-        self.vn.ok_or_else(|| Problem::internal("route without {vn}"))
+        self.vn
+            .ok_or_else(|| Problem::internal("route without {vn}"))
     }
 
     /// The office id of an `{office}` route.
@@ -174,7 +229,10 @@ impl Matched<'_> {
                 }
                 Param::Office => {
                     let office = raw.parse().map_err(|e| {
-                        Problem::bad_request("invalid-office", format!("office id in the path: {e}"))
+                        Problem::bad_request(
+                            "invalid-office",
+                            format!("office id in the path: {e}"),
+                        )
                     })?;
                     p.office = Some(office);
                 }
@@ -305,7 +363,10 @@ mod tests {
     fn paths_match_by_segments() {
         assert_eq!(found("GET", "/v1/accounts/7561234567897"), Handler::Account);
         assert_eq!(found("GET", "/v1/accounts/x/accesses"), Handler::Accesses);
-        assert_eq!(found("POST", "/v1/adapters/025.000/rollback"), Handler::AdapterRollback);
+        assert_eq!(
+            found("POST", "/v1/adapters/025.000/rollback"),
+            Handler::AdapterRollback
+        );
         assert_eq!(found("GET", "/v1/adapters"), Handler::AdapterList);
         // The path that panicked when routes sliced by byte offsets: it is the account
         // route with the AHV number "accesses", refused by its typed parameter.
@@ -326,7 +387,11 @@ mod tests {
             "//",
             "/admin/v1",
         ] {
-            assert_eq!(resolve("GET", path).err(), Some(NoRoute::NotFound), "{path:?}");
+            assert_eq!(
+                resolve("GET", path).err(),
+                Some(NoRoute::NotFound),
+                "{path:?}"
+            );
         }
     }
 
@@ -347,7 +412,10 @@ mod tests {
         let m = resolve("GET", "/v1/adapters/000.000").expect("route");
         assert_eq!(m.params().expect_err("office 0").slug, "invalid-office");
         let m = resolve("GET", "/v1/adapters/025.001").expect("route");
-        assert_eq!(m.params().and_then(|p| p.office()).ok(), "025.001".parse().ok());
+        assert_eq!(
+            m.params().and_then(|p| p.office()).ok(),
+            "025.001".parse().ok()
+        );
         let m = resolve("GET", "/v1/accounts/756.1234.5678.90").expect("route");
         assert_eq!(m.params().expect_err("check digit").slug, "invalid-vn");
     }
