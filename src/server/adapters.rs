@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
-use super::routes::json;
+use super::routes::{drain, json, read_body};
 use super::routes::table::{Handler, Matched};
 use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry, Store};
 use crate::model::OfficeId;
@@ -39,15 +39,30 @@ pub(super) async fn write(
     peer: Option<&Identity>,
     state: &Arc<State>,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    let office = m.params()?.office()?;
+    let (parts, body) = req.into_parts();
+    let office = match m.params().and_then(|p| p.office()) {
+        Ok(office) => office,
+        Err(refused) => {
+            drain(body).await;
+            return Err(refused);
+        }
+    };
     let handler = m.route.handler;
+    // The body first: a refusal is answered to a client that has finished sending.
+    let body = match handler {
+        Handler::AdapterPut => read_body(body, MAX_BODY, "an adapter definition").await,
+        _ => {
+            drain(body).await;
+            Ok(Bytes::new())
+        }
+    };
     let result = async {
         let who = m
             .admit(peer)?
             .ok_or_else(|| Problem::internal("role route without a caller"))?;
         match handler {
-            Handler::AdapterPut => put(req, office, who, state).await,
-            Handler::AdapterDelete => delete(req.headers(), office, who, state).await,
+            Handler::AdapterPut => put(&parts.headers, body?, office, who, state).await,
+            Handler::AdapterDelete => delete(&parts.headers, office, who, state).await,
             _ => rollback(office, who, state).await,
         }
     }
@@ -162,7 +177,8 @@ fn millis(d: std::time::Duration) -> u64 {
 /// `PUT /v1/adapters/{office}` (`admin`, or the office itself): validation, conformance
 /// probe, then the versioned write and the new registry. Nothing changes on a refusal.
 async fn put(
-    req: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Bytes,
     office: OfficeId,
     who: &Identity,
     state: &Arc<State>,
@@ -174,14 +190,7 @@ async fn put(
         )));
     }
     let store = store(state)?;
-    let header_version = if_match(req.headers())?;
-    let body = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| {
-            Problem::too_large(format!("an adapter definition is at most {MAX_BODY} bytes"))
-        })?
-        .to_bytes();
+    let header_version = if_match(headers)?;
     let (def, body_version) = parse_body(&body, office)?;
     let expected = match (header_version, body_version) {
         (Some(h), Some(b)) if h != b => {

@@ -11,7 +11,7 @@ pub mod table;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
@@ -20,7 +20,7 @@ use super::problem::Problem;
 use crate::audit::{Actor, Event};
 use crate::pki::Identity;
 use crate::view::HealthView;
-use table::{Handler, Matched, NoRoute, PathParams};
+use table::{Handler, Matched, NoRoute};
 
 pub use table::{Access, ROUTES, Route};
 
@@ -75,8 +75,13 @@ async fn serve(
         // Administrative writes are audited even when the role is refused.
         return super::adapters::write(m, req, peer, state).await;
     }
-    let caller = m.admit(peer)?;
-    let p: PathParams = m.params()?;
+    let (caller, p) = match m.admit(peer).and_then(|c| Ok((c, m.params()?))) {
+        Ok(checked) => checked,
+        Err(refused) => {
+            drain(req.into_body()).await;
+            return Err(refused);
+        }
+    };
     let who = || caller.ok_or_else(|| Problem::internal("role route without a caller"));
     match m.route.handler {
         Handler::Health => health(),
@@ -95,6 +100,46 @@ async fn serve(
         Handler::AdminReload => super::admin::reload(who()?, state).await,
         Handler::AdminCertificates => super::admin::certificates(state),
     }
+}
+
+/// The most of a refused request's body read (and dropped) before the answer, so that a
+/// client still sending gets the answer rather than a reset connection.
+const DRAIN_CAP: usize = 256 * 1024;
+
+/// Reads and drops what the client sends, up to [`DRAIN_CAP`] and for at most a second.
+pub(super) async fn drain(mut body: Incoming) {
+    let read = async {
+        let mut seen = 0usize;
+        while seen <= DRAIN_CAP {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, Bytes::len),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), read).await;
+}
+
+/// The request body, at most `limit` bytes; beyond it the rest is drained (up to
+/// [`DRAIN_CAP`]) and the answer is `413` naming `what`.
+pub(super) async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, Problem> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Problem::bad_request("invalid-body", "the body was cut off"))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            drain(body).await;
+            return Err(Problem::too_large(format!("{what} is at most {limit} bytes")));
+        }
+        buf.extend_from_slice(data);
+    }
+    Ok(buf.freeze())
 }
 
 /// `GET /healthz` (any certificate of the federation).

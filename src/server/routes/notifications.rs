@@ -2,14 +2,14 @@
 //! (plain text, or JSON `{"vn": "…"}`); every cached account of that person is dropped.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use super::super::State;
 use super::super::problem::Problem;
-use super::{actor, record};
+use super::{actor, read_body, record};
 use crate::audit::Event;
 use crate::model::Vn;
 use crate::pki::Identity;
@@ -29,11 +29,7 @@ pub(super) async fn account_changed(
     office: &Identity,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    let body = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| Problem::too_large("the notification body is at most 1 KiB"))?
-        .to_bytes();
+    let body = read_body(req.into_body(), MAX_BODY, "a notification").await?;
     let vn = parse(&body)?;
     state.protection.evict(vn);
     let event = Event {
