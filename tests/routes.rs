@@ -422,3 +422,24 @@ async fn a_role_is_checked_before_parameters_and_the_answer_is_a_typed_view() {
         .expect("health");
     assert_eq!(health.status, "ok");
 }
+
+proptest! {
+    /// The matching and parsing layer the fuzz target drives (`fuzz/fuzz_targets/
+    /// route_request.rs`), here with arbitrary text: never a panic; a refusal is a 4xx
+    /// problem document.
+    #[test]
+    fn the_matching_layer_refuses_with_client_errors_only(
+        method in "[A-Z]{0,8}|\\PC{0,8}",
+        target in "(/[\\PC]{0,12}){0,6}(\\?\\PC{0,30})?",
+        headers in prop::collection::vec(("[a-z-]{1,16}|purpose|request-timeout|if-match|traceparent", "\\PC{0,40}"), 0..5),
+    ) {
+        let pairs: Vec<(&[u8], &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
+        if let Err(p) = guichet::server::inspect(&method, &target, &pairs) {
+            prop_assert!(p.status.is_client_error(), "{method} {target}: {}", p.status);
+            prop_assert!(p.into_response().status().is_client_error());
+        }
+    }
+}

@@ -301,7 +301,7 @@ fn parse_body(body: &[u8], office: OfficeId) -> Result<(AdapterDef, Option<u64>)
 }
 
 /// `If-Match: "7"` (also `W/"7"` or `7`): the version the change is made against.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
     let Some(value) = headers.get(hyper::header::IF_MATCH) else {
         return Ok(None);
     };

@@ -27,7 +27,7 @@ pub use ops::run_ops;
 pub use problem::Problem;
 pub use protect::Protection;
 pub use reload::Reloader;
-pub use routes::OPENAPI;
+pub use routes::{OPENAPI, inspect};
 pub use routes::table::{Access, Handler, NoRoute, ROUTES, Route, resolve};
 
 use crate::fanout::Fanout;

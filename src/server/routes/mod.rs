@@ -61,6 +61,43 @@ pub(crate) async fn route(
     response
 }
 
+/// The matching and parsing layer alone, without state or I/O: the route of `method` and
+/// `target` (path and query), its typed path parameters, and the query and headers its
+/// handler parses before any work (deadline, years, trace, `If-Match`). Roles and bodies
+/// are not looked at. For the fuzz target and property tests: it must never panic, and
+/// a refusal is a `4xx` problem.
+pub fn inspect(
+    method: &str,
+    target: &str,
+    headers: &[(&[u8], &[u8])],
+) -> Result<&'static table::Route, Problem> {
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    let m = match table::resolve(method, path) {
+        Ok(m) => m,
+        Err(NoRoute::NotFound) => return Err(Problem::not_found(path)),
+        Err(NoRoute::Method { allow, .. }) => return Err(Problem::method_not_allowed(&allow)),
+    };
+    m.params()?;
+    let mut map = hyper::HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(name),
+            hyper::header::HeaderValue::from_bytes(value),
+        ) {
+            map.append(n, v);
+        }
+    }
+    match m.route.handler {
+        Handler::Account => account::Ask::parse(query, &map).map(|_| ())?,
+        Handler::AdapterPut | Handler::AdapterDelete => super::adapters::if_match(&map).map(|_| ())?,
+        _ => {}
+    }
+    Ok(m.route)
+}
+
 /// Role check, typed parameters, then the route's handler.
 async fn serve(
     m: &Matched<'_>,
