@@ -70,7 +70,7 @@ pub struct AdapterRow {
     pub changed_at: Option<String>,
     /// `role:name` of whoever made the last change, or `file`.
     pub changed_by: Option<String>,
-    /// Breaker state: `closed`, `open`, `half-open` (absent when not asked the gateway).
+    /// Breaker state: `closed`, `open`, `half_open` (absent when not asked the gateway).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit: Option<String>,
     /// Outcome of the last call.
