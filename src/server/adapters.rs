@@ -11,8 +11,8 @@ use hyper::{HeaderMap, Request, Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
-use super::routes::{drain, json, read_body};
 use super::routes::table::{Handler, Matched};
+use super::routes::{drain, json, read_body};
 use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry, Store};
 use crate::model::OfficeId;
 use crate::pki::{Identity, Role};

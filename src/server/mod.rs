@@ -27,8 +27,8 @@ pub use ops::run_ops;
 pub use problem::Problem;
 pub use protect::Protection;
 pub use reload::Reloader;
-pub use routes::{OPENAPI, inspect};
 pub use routes::table::{Access, Handler, NoRoute, ROUTES, Route, resolve};
+pub use routes::{OPENAPI, inspect};
 
 use crate::fanout::Fanout;
 

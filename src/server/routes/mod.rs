@@ -92,7 +92,9 @@ pub fn inspect(
     }
     match m.route.handler {
         Handler::Account => account::Ask::parse(query, &map).map(|_| ())?,
-        Handler::AdapterPut | Handler::AdapterDelete => super::adapters::if_match(&map).map(|_| ())?,
+        Handler::AdapterPut | Handler::AdapterDelete => {
+            super::adapters::if_match(&map).map(|_| ())?
+        }
         _ => {}
     }
     Ok(m.route)
@@ -166,13 +168,16 @@ pub(super) async fn read_body(
 ) -> Result<Bytes, Problem> {
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| Problem::bad_request("invalid-body", "the body was cut off"))?;
+        let frame =
+            frame.map_err(|_| Problem::bad_request("invalid-body", "the body was cut off"))?;
         let Some(data) = frame.data_ref() else {
             continue;
         };
         if buf.len() + data.len() > limit {
             drain(body).await;
-            return Err(Problem::too_large(format!("{what} is at most {limit} bytes")));
+            return Err(Problem::too_large(format!(
+                "{what} is at most {limit} bytes"
+            )));
         }
         buf.extend_from_slice(data);
     }
