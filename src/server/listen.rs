@@ -43,6 +43,23 @@ pub(super) struct Shared {
     pub draining: watch::Receiver<bool>,
 }
 
+impl Shared {
+    /// The shared part for `conns` served as `serving`, and the sender that starts the drain.
+    pub(super) fn new(
+        conns: Arc<Connections>,
+        serving: super::Serving,
+    ) -> (Shared, watch::Sender<bool>) {
+        let (draining, rx) = watch::channel(false);
+        let shared = Shared {
+            conns,
+            limits: serving.limits,
+            grace: serving.grace,
+            draining: rx,
+        };
+        (shared, draining)
+    }
+}
+
 /// The HTTP builder with the limits applied: HTTP/1.1 refuses a request head larger than
 /// the limit with `431` (its read buffer is that size), HTTP/2 does the same through
 /// `SETTINGS_MAX_HEADER_LIST_SIZE`.

@@ -69,13 +69,7 @@ pub(crate) async fn serve_portals(
     serving: Serving,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (draining, drain_rx) = tokio::sync::watch::channel(false);
-    let shared = Shared {
-        conns: Arc::clone(state.reloader.connections()),
-        limits: serving.limits,
-        grace: serving.grace,
-        draining: drain_rx,
-    };
+    let (shared, draining) = Shared::new(Arc::clone(state.reloader.connections()), serving);
     let tls = state.reloader.subscribe();
     let builder = listen::http_builder(&serving.limits);
     listen::accept_loop(listener, &shared, draining, shutdown, |tcp, addr, slot| {

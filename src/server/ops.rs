@@ -26,13 +26,8 @@ pub(crate) async fn serve_ops(
     serving: Serving,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (draining, drain_rx) = tokio::sync::watch::channel(false);
-    let shared = Shared {
-        conns: Connections::new("ops", serving.limits.max_connections),
-        limits: serving.limits,
-        grace: serving.grace,
-        draining: drain_rx,
-    };
+    let conns = Connections::new("ops", serving.limits.max_connections);
+    let (shared, draining) = Shared::new(conns, serving);
     let mut builder = listen::http_builder(&serving.limits);
     builder = builder.http1_only();
     listen::accept_loop(listener, &shared, draining, shutdown, |tcp, _, slot| {

@@ -4,6 +4,9 @@
 //! `Gateway::build` on port 0 (operations listener too) in front of them.
 #![allow(dead_code)]
 
+#[path = "../support/issue.rs"]
+mod issue;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -196,17 +199,8 @@ impl Federation {
 
     /// A client with a certificate of `role:name`, freshly issued by the federation CA.
     pub fn client_as(&self, role: guichet::pki::Role, name: &str) -> reqwest::Client {
-        let ca = Ca::load(&self.pki.ca_cert, &self.pki.ca_key).expect("ca");
-        let id = guichet::pki::Identity::new(role, name).expect("identity");
-        let leaf = ca
-            .issue(&guichet::pki::LeafSpec::new(id, 30))
-            .expect("leaf");
         let dir = self.dir.path().join("clients");
-        let (cert, key) = (
-            dir.join(format!("{name}.pem")),
-            dir.join(format!("{name}.key")),
-        );
-        leaf.write(&cert, &key).expect("write");
+        let (cert, key) = issue::issue_client(&self.pki, &dir, role, name);
         self.client_with(Some((&cert, &key)), &self.pki.ca_cert)
     }
 

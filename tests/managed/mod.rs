@@ -4,6 +4,9 @@
 //! (store, file watcher polling every 200 ms) and served on port 0.
 #![allow(dead_code)]
 
+#[path = "../support/issue.rs"]
+mod issue;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -179,17 +182,8 @@ fsync = false
 
     /// A client with a certificate `role:name` freshly issued by the federation CA.
     pub fn client_as(&self, role: Role, name: &str) -> reqwest::Client {
-        let ca = guichet::pki::Ca::load(&self.pki.ca_cert, &self.pki.ca_key).expect("ca");
-        let id = guichet::pki::Identity::new(role, name).expect("identity");
-        let leaf = ca
-            .issue(&guichet::pki::LeafSpec::new(id, 30))
-            .expect("leaf");
         let dir = self.dir.path().join("clients");
-        let (cert, key) = (
-            dir.join(format!("{name}.pem")),
-            dir.join(format!("{name}.key")),
-        );
-        leaf.write(&cert, &key).expect("write");
+        let (cert, key) = issue::issue_client(&self.pki, &dir, role, name);
         self.client_with(&cert, &key)
     }
 
