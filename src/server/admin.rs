@@ -15,7 +15,7 @@ pub(super) async fn reload(
     who: &Identity,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    let reloader = state.reloader.as_ref().ok_or_else(Problem::no_reload)?;
+    let reloader = &state.reloader;
     let outcome = reloader.reload_all(&state.fanout, &format!("admin API ({who})"));
     let failed = !outcome.errors.is_empty();
     let event = crate::audit::Event {
@@ -40,6 +40,6 @@ pub(super) async fn reload(
 
 /// `GET /admin/v1/certificates`: the loaded material with days left, CRLs, last reload.
 pub(super) fn certificates(state: &State) -> Result<Response<Full<Bytes>>, Problem> {
-    let reloader = state.reloader.as_ref().ok_or_else(Problem::no_reload)?;
+    let reloader = &state.reloader;
     json(StatusCode::OK, &reloader.status())
 }

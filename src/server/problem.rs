@@ -107,16 +107,6 @@ impl Problem {
         )
     }
 
-    /// `503`: this gateway runs with fixed TLS material.
-    pub fn no_reload() -> Problem {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "reload-unavailable",
-            "Reload not available",
-            "this gateway was started with fixed TLS material".into(),
-        )
-    }
-
     /// `503`: the audit log cannot be written or read, so the request is not served.
     pub fn audit_unavailable(detail: impl Into<String>) -> Problem {
         Problem {
