@@ -98,16 +98,7 @@ pub fn render(def: &AdapterDef, meta: &Meta) -> Result<String, String> {
 
 /// Parses an adapter file; errors name the line and the field.
 pub fn parse_def(text: &str) -> Result<AdapterDef, String> {
-    toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        format!(
-            "{}{}",
-            line.map(|l| format!("line {l}: ")).unwrap_or_default(),
-            e.message().trim_end()
-        )
-    })
+    crate::toml_error::parse(text).map_err(|e| e.to_string())
 }
 
 /// The temporary file a write of `path` goes through (hidden, not `*.toml`).

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::files::{self, HISTORY, Meta, TOMBSTONE, Tombstone};
 use super::{Adapter, AdapterDef, AdapterError, Registry};
+use crate::locks;
 use crate::mapping::MappingSet;
 use crate::model::OfficeId;
 
@@ -200,11 +201,7 @@ impl Store {
 
     /// The lock an API change of `office` holds from its version check to its commit.
     pub fn office_lock(&self, office: OfficeId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = match self.office_locks.lock() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
-        };
-        Arc::clone(locks.entry(office).or_default())
+        Arc::clone(locks::lock(&self.office_locks).entry(office).or_default())
     }
 
     /// Refuses a change made against another version than the current one.
@@ -335,10 +332,7 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        match self.inner.lock() {
-            Ok(i) => i,
-            Err(p) => p.into_inner(),
-        }
+        locks::lock(&self.inner)
     }
 }
 

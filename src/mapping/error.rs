@@ -2,20 +2,44 @@
 //! (one office's failure, never a panic).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::model::OfficeId;
+use crate::toml_error::Position;
 
-/// A mapping file that cannot be used: which file, which line, what is wrong.
+/// A mapping file that cannot be used: which file, which line and column, what is wrong.
 #[derive(Debug, thiserror::Error)]
-#[error("mapping {file}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+#[error(
+    "mapping {file}{}{}: {message}",
+    line.map(|l| format!(", line {l}")).unwrap_or_default(),
+    column.map(|c| format!(", column {c}")).unwrap_or_default()
+)]
 pub struct MappingError {
     /// The mapping file.
     pub file: PathBuf,
     /// The 1-based line, when known.
     pub line: Option<usize>,
+    /// The 1-based column (characters), when known.
+    pub column: Option<usize>,
     /// What is wrong.
     pub message: String,
+}
+
+impl MappingError {
+    /// An error in `file` at `position` (when known).
+    pub fn at(file: &Path, position: Option<Position>, message: impl Into<String>) -> Self {
+        MappingError {
+            file: file.to_owned(),
+            line: position.map(|p| p.line),
+            column: position.map(|p| p.column),
+            message: message.into(),
+        }
+    }
+
+    /// An error about `file` as a whole (unreadable, duplicate dialect, ...).
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        MappingError::at(file, None, message)
+    }
 }
 
 /// What is wrong with an office's answer.

@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::error::MappingError;
 use super::request::Template;
 use crate::model::{Benefit, CaseStatus, CodeName};
+use crate::toml_error::Position;
 
 /// The raw file, as serde reads it.
 #[derive(Deserialize)]
@@ -312,15 +313,11 @@ impl Ctx<'_> {
         span: std::ops::Range<usize>,
         message: impl Into<String>,
     ) -> Result<T, MappingError> {
-        let line = self.text[..span.start.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1;
-        Err(MappingError {
-            file: self.file.to_owned(),
-            line: Some(line),
-            message: message.into(),
-        })
+        Err(MappingError::at(
+            self.file,
+            Some(Position::of_span(self.text, &span)),
+            message,
+        ))
     }
 
     /// `a:b/c:d` → steps of (uri, local, display).
@@ -353,13 +350,8 @@ impl Ctx<'_> {
 
 /// Parses and checks one mapping file's text.
 pub(crate) fn compile(file: &Path, text: &str) -> Result<Compiled, MappingError> {
-    let raw: RawMapping = toml::from_str(text).map_err(|e| MappingError {
-        file: file.to_owned(),
-        line: e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-        message: e.message().to_owned(),
-    })?;
+    let raw: RawMapping = crate::toml_error::parse(text)
+        .map_err(|e| MappingError::at(file, e.position, e.message))?;
     let mut ctx = Ctx {
         file,
         text,

@@ -41,16 +41,7 @@ pub fn load_faults(path: &Path) -> anyhow::Result<BTreeMap<OfficeId, Fault>> {
 
 /// Parses fault-file text.
 pub fn parse_faults(text: &str) -> Result<BTreeMap<OfficeId, Fault>, String> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        format!(
-            "{}{}",
-            line.map(|l| format!("line {l}: ")).unwrap_or_default(),
-            e.message()
-        )
-    })?;
+    let raw: RawFile = crate::toml_error::parse(text).map_err(|e| e.to_string())?;
     let mut out = BTreeMap::new();
     for (i, f) in raw.fault.iter().enumerate() {
         let at = |m: String| format!("fault #{}: {m}", i + 1);
