@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use error::{AnswerError, AnswerErrorKind, MappingError};
+pub use error::{
+    AnswerError, AnswerErrorKind, EncodingError, MappingError, TemplateError, ValueError,
+};
 pub use request::{RequestParams, Template};
 
 use crate::model::{Answer, OfficeId};
