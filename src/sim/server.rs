@@ -306,7 +306,7 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
     }
     let request = match parse_request(&body) {
         Ok(r) => r,
-        Err(e) => return plain(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let Some(me) = sim.offices.iter().find(|o| o.id == office) else {
         return plain(StatusCode::NOT_FOUND, "unknown office");
