@@ -408,3 +408,45 @@ fn folder(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// A busy connection is never idle, yet it is closed at its maximum age — after the
+/// response in flight (HTTP/1.1) or with GOAWAY (HTTP/2): every request sent on it is
+/// either answered in full or refused before it is read, none is cut mid-answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_connections_are_closed_at_their_maximum_age() {
+    let fed = launch(false, "max_connection_age_ms = 1000").await;
+    let (mut one, one_conn) = h1(&fed).await;
+    let (mut two, two_conn) = h2(&fed).await;
+    let (mut answered, mut h1_open, mut h2_open) = (0, true, true);
+    for _ in 0..2000 {
+        if h1_open {
+            match one.send_request(get("/healthz", None)).await {
+                Ok(r) => {
+                    assert_eq!(r.status(), 200);
+                    answered += 1;
+                }
+                Err(e) => {
+                    assert!(e.is_canceled() || e.is_closed(), "h1 request cut: {e:?}");
+                    h1_open = false;
+                }
+            }
+        }
+        if h2_open {
+            match two.send_request(get("/healthz", None)).await {
+                Ok(r) => assert_eq!(r.status(), 200),
+                Err(e) => {
+                    assert!(!format!("{e:?}").contains("Reset"), "h2 stream cut: {e:?}");
+                    h2_open = false;
+                }
+            }
+        }
+        if !h1_open && !h2_open {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered > 0);
+    ended(one_conn, "aged HTTP/1.1").await;
+    ended(two_conn, "aged HTTP/2").await;
+    assert!(scrape(&fed).await.contains("reason=\"max-age\""));
+}
