@@ -28,8 +28,7 @@ pub fn load_registry(config: &Config) -> anyhow::Result<Registry> {
 /// The fan-out engine with the gateway's client identity.
 pub fn build_fanout(config: &Config, registry: Registry) -> anyhow::Result<Fanout> {
     let (client_tls, _) = tls::load_client(&client_paths(config))?;
-    let client = crate::fanout::client(client_tls).context("cannot build the HTTP client")?;
-    Ok(Fanout::new(client, registry, fanout_settings(config)))
+    Ok(Fanout::new(client_tls, registry, fanout_settings(config)))
 }
 
 /// The ingress TLS configuration (client certificates required, CRL if configured).
@@ -73,9 +72,8 @@ fn assemble(
     adapters: Option<Arc<Store>>,
 ) -> anyhow::Result<Arc<State>> {
     let (reloader, client_tls) = Reloader::load(server_paths(config), client_paths(config))?;
-    let client = crate::fanout::client(client_tls).context("cannot build the HTTP client")?;
     Ok(Arc::new(State {
-        fanout: Fanout::new(client, registry, fanout_settings(config)),
+        fanout: Fanout::new(client_tls, registry, fanout_settings(config)),
         reloader: Some(reloader),
         protection: crate::server::Protection::new(&config.protection),
         audit: open_audit(config)?,
@@ -91,10 +89,8 @@ fn fanout_settings(config: &Config) -> FanoutSettings {
         participant_prefix: o.participant_prefix.clone(),
         test_delivery: o.test_delivery,
         deadline: o.deadline,
-        breaker: crate::fanout::BreakerSettings {
-            failures: config.protection.breaker_failures,
-            open_for: config.protection.breaker_open,
-        },
+        breaker: config.protection.breaker,
+        retry: config.protection.retry,
         hedge: config.protection.hedge_budget,
     }
 }
