@@ -16,10 +16,12 @@ use crate::mapping::{Mapping, MappingSet};
 use crate::model::{Canton, OfficeId, OfficeKind};
 
 pub mod files;
+pub mod policy;
 pub mod store;
 pub mod watch;
 
 pub use files::{Meta, Tombstone};
+pub use policy::EndpointPolicy;
 pub use store::{Listed, Publish, Store, StoreError};
 
 /// An adapter file that cannot be used: which file, which field, what is wrong.

@@ -22,7 +22,11 @@ use crate::tls;
 /// Loads mappings and adapters named by the configuration.
 pub fn load_registry(config: &Config) -> anyhow::Result<Registry> {
     let mappings = MappingSet::load_dir(&config.offices.mappings)?;
-    Ok(Registry::load_dir(&config.offices.adapters, &mappings)?)
+    let registry = Registry::load_dir(&config.offices.adapters, &mappings)?;
+    let o = &config.offices;
+    o.endpoint_policy
+        .check_loaded(&o.adapters, registry.iter().map(AsRef::as_ref))?;
+    Ok(registry)
 }
 
 /// The fan-out engine with the gateway's client identity.
@@ -136,7 +140,11 @@ pub fn build_managed_state(
     poll: std::time::Duration,
 ) -> anyhow::Result<(Arc<State>, Arc<Store>, Watcher)> {
     let mappings = MappingSet::load_dir(&config.offices.mappings)?;
-    let store = Arc::new(Store::open(&config.offices.adapters, mappings)?);
+    let store = Arc::new(Store::open_with_policy(
+        &config.offices.adapters,
+        mappings,
+        config.offices.endpoint_policy.clone(),
+    )?);
     let state = assemble(config, store.registry(), Some(Arc::clone(&store)))?;
     let watcher = crate::adapter::watch::spawn(
         Arc::clone(&store),

@@ -152,6 +152,12 @@ struct RawOffices {
     participant_prefix: String,
     #[serde(default)]
     test_delivery: bool,
+    #[serde(default)]
+    endpoint_host_suffixes: Vec<String>,
+    #[serde(default)]
+    endpoint_networks: Vec<String>,
+    #[serde(default)]
+    allow_loopback: bool,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +302,8 @@ pub struct OfficesConfig {
     pub participant_prefix: String,
     /// eCH-0058 testDeliveryFlag on requests.
     pub test_delivery: bool,
+    /// Which hosts adapters may name as endpoints.
+    pub endpoint_policy: crate::adapter::EndpointPolicy,
 }
 
 /// Simulator settings.
@@ -474,6 +482,12 @@ impl Config {
                 sender_id: o.sender_id.clone(),
                 participant_prefix: o.participant_prefix.clone(),
                 test_delivery: o.test_delivery,
+                endpoint_policy: crate::adapter::EndpointPolicy::new(
+                    &o.endpoint_host_suffixes,
+                    &o.endpoint_networks,
+                    o.allow_loopback,
+                )
+                .map_err(err)?,
             },
             simulator,
         })

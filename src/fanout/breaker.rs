@@ -318,7 +318,7 @@ mod tests {
         let (s, t0) = (settings(), Instant::now());
         let mut b = Breaker::new(t0);
         for i in 0..200 {
-            let o = if i % 5 < 2 {
+            let o = if i % 5 >= 3 {
                 Outcome::Failure
             } else {
                 Outcome::Success
