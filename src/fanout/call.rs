@@ -149,20 +149,21 @@ impl CallError {
     }
 
     fn from_reqwest(e: &reqwest::Error) -> CallError {
+        // `io::Error::source` skips the error it wraps, so io errors are opened by hand.
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(err) = cur {
-            let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
-                err.downcast_ref::<std::io::Error>()
-                    .and_then(std::io::Error::get_ref)
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            });
-            if let Some(tls) = tls {
+            if let Some(tls) = err.downcast_ref::<rustls::Error>() {
                 return match office_cert_error(tls) {
                     Some(id) => CallError::Identity(id.clone()),
                     None => CallError::Tls(describe_handshake_error(tls)),
                 };
             }
-            cur = err.source();
+            cur = match err.downcast_ref::<std::io::Error>() {
+                Some(io) => io
+                    .get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static)),
+                None => err.source(),
+            };
         }
         if e.is_connect() {
             CallError::Connect
