@@ -4,6 +4,8 @@
 //! step without OS error text, and a half-failing office is still answered in most
 //! queries without a dropped probe ever leaving it stuck open.
 
+mod managed;
+
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -432,4 +434,58 @@ async fn a_dropped_probe_does_not_leave_the_office_open() {
     let status = status_of(&fanout, office, None).await;
     assert!(answered(&status), "the office is asked again: {status:?}");
     assert_eq!(guard.breaker_state(), BreakerState::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_outside_the_endpoint_policy_is_422_before_any_connection() {
+    let m = managed::Managed::start().await;
+    let office = m.client_as(guichet::pki::Role::Office, "001.000");
+    let own = m.url("/v1/adapters/001.000");
+    let current = office.get(&own).send().await.expect("get");
+    let mut def: serde_json::Value = current.json().await.expect("json");
+    let mut def = def["definition"].take();
+    // Connecting to 0.0.0.0 reaches local listeners on Linux: a classic way around
+    // loopback rules. The listener must see nothing.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").expect("plain listener");
+    plain.set_nonblocking(true).expect("nonblocking");
+    let port = plain.local_addr().expect("addr").port();
+    for endpoint in [
+        format!("https://0.0.0.0:{port}/ik"),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+    ] {
+        def["endpoint"] = serde_json::json!(endpoint);
+        let r = office.put(&own).json(&def).send().await.expect("put");
+        assert_eq!(r.status(), 422);
+        let p: serde_json::Value = r.json().await.expect("problem");
+        assert_eq!(p["type"], "urn:guichet:problem:adapter-validation", "{p}");
+        let detail = p["detail"].as_str().unwrap_or("");
+        assert!(detail.starts_with("validation: field endpoint:"), "{p}");
+    }
+    match plain.accept() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("the refused endpoint was contacted: {other:?}"),
+    }
+}
+
+#[test]
+fn adapter_files_outside_the_policy_refuse_the_start_naming_file_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = repo();
+    let shipped = std::fs::read_to_string(repo.join("config/guichet.toml")).expect("config");
+    assert!(
+        shipped.contains("\nallow_loopback = true\n"),
+        "the dev config says it"
+    );
+    let text = shipped
+        .replace("\nallow_loopback = true\n", "\nallow_loopback = false\n")
+        .replace("\"../", &format!("\"{}/", repo.display()));
+    let path = dir.path().join("production.toml");
+    std::fs::write(&path, text).expect("write");
+    let config = guichet::config::Config::load(&path).expect("valid config");
+    let e = runtime::load_registry(&config).expect_err("loopback endpoints refused");
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("001.000.toml") && e.contains("field endpoint") && e.contains("allow_loopback"),
+        "{e}"
+    );
 }
