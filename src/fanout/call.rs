@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::breaker::{BreakerSettings, Outcome};
 use super::clients::OfficeClients;
-use super::guard::{Guards, HedgeBudget, OfficeGuard};
-use super::retry::RetrySettings;
+use super::guard::{Guards, OfficeGuard};
+use super::retry::{HedgeBudget, RetrySettings};
 use super::{FIRST_YEAR, FanoutSettings, Query};
 use crate::adapter::Adapter;
 use crate::mapping::RequestParams;

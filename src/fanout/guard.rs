@@ -149,16 +149,18 @@ impl OfficeGuard {
             }
             r
         };
-        if let Some(limiter) = &self.limiter
-            && limiter.check().is_err()
-        {
-            return Err(release(Refusal::RateLimited));
-        }
-        // The breaker last: a probe slot is taken only for a call that will be made.
         let (admission, transition) = lock(&self.breaker)
             .admit(s, Instant::now())
             .ok_or_else(|| release(Refusal::CircuitOpen))?;
         self.log(transition, s);
+        // The rate last, so an open circuit spends no token; a refused call gives its
+        // probe slot back.
+        if let Some(limiter) = &self.limiter
+            && limiter.check().is_err()
+        {
+            lock(&self.breaker).release(admission);
+            return Err(release(Refusal::RateLimited));
+        }
         Ok(Permit {
             guard: self,
             admission,
@@ -289,44 +291,6 @@ impl Guards {
     }
 }
 
-/// Budget of hedged requests: each call earns `ratio` of a token, a hedge spends one.
-/// Counted in thousandths of a call, so ten calls at 10 % earn exactly one hedge.
-#[derive(Debug)]
-pub struct HedgeBudget {
-    per_call: u64,
-    tokens: Mutex<u64>,
-}
-
-impl HedgeBudget {
-    const ONE: u64 = 1000;
-
-    /// A budget of `ratio` extra calls per call (0.1 = 10 %).
-    pub fn new(ratio: f64) -> HedgeBudget {
-        let per_call = (ratio.clamp(0.0, 1.0) * Self::ONE as f64).round() as u64;
-        HedgeBudget {
-            per_call,
-            tokens: Mutex::new(0),
-        }
-    }
-
-    /// Credits one ordinary call.
-    pub fn earn(&self) {
-        let mut t = lock(&self.tokens);
-        *t = (*t + self.per_call).min(100 * Self::ONE);
-    }
-
-    /// Takes one token if there is one.
-    pub fn spend(&self) -> bool {
-        let mut t = lock(&self.tokens);
-        if *t >= Self::ONE {
-            *t -= Self::ONE;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -411,17 +375,6 @@ mod tests {
         assert_eq!(g.admit(&off).err(), Some(Refusal::ConcurrencyLimited));
         drop(first);
         assert!(g.admit(&off).is_ok(), "the slot is released");
-    }
-
-    #[test]
-    fn hedge_budget_is_a_share_of_calls() {
-        let b = HedgeBudget::new(0.1);
-        assert!(!b.spend());
-        for _ in 0..10 {
-            b.earn();
-        }
-        assert!(b.spend());
-        assert!(!b.spend());
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub struct Fanout {
     registry: RwLock<Arc<Registry>>,
     settings: FanoutSettings,
     guards: guard::Guards,
-    hedge: Option<guard::HedgeBudget>,
+    hedge: Option<retry::HedgeBudget>,
 }
 
 impl Fanout {
@@ -107,7 +107,7 @@ impl Fanout {
         Fanout {
             clients: clients::OfficeClients::new(tls),
             registry: RwLock::new(Arc::new(registry)),
-            hedge: settings.hedge.map(guard::HedgeBudget::new),
+            hedge: settings.hedge.map(retry::HedgeBudget::new),
             guards: guard::Guards::new(settings.retry),
             settings,
         }

@@ -1,8 +1,10 @@
-//! The retry budget of one office: a call that failed in a way worth repeating (`503`, a
+//! The budgets of extra calls. The retry budget of one office: a call that failed in a way worth repeating (`503`, a
 //! connection that could not be made) is tried again only while the office has budget,
 //! so retries can add at most `ratio` extra calls per call (plus a small per-second
 //! minimum for quiet offices) — never a retry storm against an office that is down.
 //! Modelled on Finagle's `RetryBudget`; counted in thousandths of a call.
+//!
+//! The hedge budget ([`HedgeBudget`]) is the engine-wide share of hedged second requests.
 //!
 //! Invariant: no clock of its own; callers pass `now`.
 
@@ -94,6 +96,44 @@ impl RetryBudget {
     }
 }
 
+/// Budget of hedged requests: each call earns `ratio` of a token, a hedge spends one.
+/// Counted in thousandths of a call, so ten calls at 10 % earn exactly one hedge.
+#[derive(Debug)]
+pub struct HedgeBudget {
+    per_call: u64,
+    tokens: Mutex<u64>,
+}
+
+impl HedgeBudget {
+    const ONE: u64 = 1000;
+
+    /// A budget of `ratio` extra calls per call (0.1 = 10 %).
+    pub fn new(ratio: f64) -> HedgeBudget {
+        let per_call = (ratio.clamp(0.0, 1.0) * Self::ONE as f64).round() as u64;
+        HedgeBudget {
+            per_call,
+            tokens: Mutex::new(0),
+        }
+    }
+
+    /// Credits one ordinary call.
+    pub fn earn(&self) {
+        let mut t = lock(&self.tokens);
+        *t = (*t + self.per_call).min(100 * Self::ONE);
+    }
+
+    /// Takes one token if there is one.
+    pub fn spend(&self) -> bool {
+        let mut t = lock(&self.tokens);
+        if *t >= Self::ONE {
+            *t -= Self::ONE;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -123,6 +163,17 @@ mod tests {
             "one per half second"
         );
         assert!(!b.withdraw(t0 + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn hedge_budget_is_a_share_of_calls() {
+        let b = HedgeBudget::new(0.1);
+        assert!(!b.spend());
+        for _ in 0..10 {
+            b.earn();
+        }
+        assert!(b.spend());
+        assert!(!b.spend());
     }
 
     #[test]
