@@ -1,6 +1,7 @@
-//! Protection of each office: a circuit breaker, a rate and a concurrency cap from its
-//! adapter, and the latency statistics that decide when to hedge. State lives per office
-//! id, so it survives registry changes.
+//! Protection of each office: its circuit breaker ([`super::breaker`]) and retry budget
+//! ([`super::retry`]), a rate and a concurrency cap from its adapter, and the latency
+//! statistics that decide when to hedge. A call holds a [`Permit`] whose drop gives back
+//! every slot it took. State lives per office id, so it survives registry changes.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
