@@ -26,7 +26,7 @@ use guichet::mapping::MappingSet;
 use guichet::merge::YearRange;
 use guichet::model::{OfficeId, SourceStatus, Vn};
 use guichet::pki::{DevPki, ensure_dev_pki};
-use guichet::sim::{Fault, Latency, Simulator};
+use guichet::sim::{Fault, Federation, FederationOptions, Latency, Simulator};
 use guichet::tls::{self, OfficeTls};
 
 fn repo() -> PathBuf {
@@ -312,15 +312,7 @@ async fn probe_errors_name_the_step_without_os_error_text() {
 }
 
 /// Simulated offices for `offices` (from the shipped adapters) on port 0.
-async fn simulated(
-    dir: &Path,
-    offices: &[&str],
-) -> (
-    Registry,
-    DevPki,
-    Arc<Simulator>,
-    tokio::sync::watch::Sender<bool>,
-) {
+async fn simulated(dir: &Path, offices: &[&str]) -> (Registry, DevPki, Arc<Simulator>, Federation) {
     let mappings = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
     let all = Registry::load_dir(&repo().join("adapters"), &mappings).expect("adapters");
     let chosen = all
@@ -329,15 +321,17 @@ async fn simulated(
         .cloned();
     let registry = Registry::from_parts(chosen, []);
     let pki = pki(dir, offices);
-    let listeners = runtime::bind_offices(&registry, &pki, true, &BTreeMap::new())
+    let options = FederationOptions {
+        latency: Latency::ZERO,
+        faults: &BTreeMap::new(),
+        ephemeral: true,
+    };
+    let fed = Federation::start(&registry, &pki, options)
         .await
-        .expect("bind");
-    let endpoints = guichet::sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
-    let registry = registry.with_endpoints(&endpoints);
-    let sim = runtime::simulator(&registry, Latency::ZERO);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    guichet::sim::spawn(Arc::clone(&sim), listeners, stopped);
-    (registry, pki, sim, stop)
+        .expect("simulated offices");
+    let registry = registry.with_endpoints(fed.endpoints());
+    let sim = Arc::clone(fed.simulator());
+    (registry, pki, sim, fed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,10 +477,20 @@ fn adapter_files_outside_the_policy_refuse_the_start_naming_file_and_field() {
     let path = dir.path().join("production.toml");
     std::fs::write(&path, text).expect("write");
     let config = guichet::config::Config::load(&path).expect("valid config");
+    let names_it = |e: String| {
+        assert!(
+            e.contains("001.000.toml")
+                && e.contains("field endpoint")
+                && e.contains("allow_loopback"),
+            "{e}"
+        );
+    };
+    // The administered folder (what `Gateway::build` opens) and the plain registry load.
+    let mappings = MappingSet::load_dir(&config.offices.mappings).expect("mappings");
+    let policy = config.offices.endpoint_policy.clone();
+    let e = guichet::adapter::Store::open_with_policy(&config.offices.adapters, mappings, policy)
+        .expect_err("loopback endpoints refused");
+    names_it(e.to_string());
     let e = runtime::load_registry(&config).expect_err("loopback endpoints refused");
-    let e = format!("{e:#}");
-    assert!(
-        e.contains("001.000.toml") && e.contains("field endpoint") && e.contains("allow_loopback"),
-        "{e}"
-    );
+    names_it(format!("{e:#}"));
 }
