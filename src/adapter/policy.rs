@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::{Adapter, AdapterError};
+use super::{Adapter, AdapterError, DefError};
 
 /// Allowed endpoint hosts. The default allows any host except loopback and the
 /// addresses that are never an office (unspecified, multicast, link-local).
@@ -99,8 +99,8 @@ impl EndpointPolicy {
     }
 
     /// Whether `endpoint` may be used; the error names the field and says why.
-    pub fn check(&self, endpoint: &reqwest::Url) -> Result<(), String> {
-        let refused = |why: String| Err(format!("field endpoint: {why}"));
+    pub fn check(&self, endpoint: &reqwest::Url) -> Result<(), DefError> {
+        let refused = |why: String| Err(DefError::field("endpoint", why));
         let listed = !self.suffixes.is_empty() || !self.networks.is_empty();
         let Some(host) = endpoint.host_str() else {
             return refused("no host".into());
@@ -137,25 +137,28 @@ impl EndpointPolicy {
         adapters: impl IntoIterator<Item = &'a Adapter>,
     ) -> Result<(), AdapterError> {
         for a in adapters {
-            self.check(&a.endpoint).map_err(|message| AdapterError {
+            self.check(&a.endpoint).map_err(|e| AdapterError {
                 file: dir.join(format!("{}.toml", a.office)),
-                message,
+                message: e.to_string(),
             })?;
         }
         Ok(())
     }
 
-    fn loopback(&self, host: &str) -> Result<(), String> {
+    fn loopback(&self, host: &str) -> Result<(), DefError> {
         if self.allow_loopback {
             Ok(())
         } else {
-            Err(format!(
-                "field endpoint: host {host} is loopback, allowed only in a development configuration (offices.allow_loopback = true)"
+            Err(DefError::field(
+                "endpoint",
+                format!(
+                    "host {host} is loopback, allowed only in a development configuration (offices.allow_loopback = true)"
+                ),
             ))
         }
     }
 
-    fn check_ip(&self, ip: IpAddr, listed: bool) -> Result<(), String> {
+    fn check_ip(&self, ip: IpAddr, listed: bool) -> Result<(), DefError> {
         if ip.is_loopback() {
             return self.loopback(&ip.to_string());
         }
@@ -168,13 +171,15 @@ impl EndpointPolicy {
             IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
         };
         if never || (link_local && !in_networks) {
-            return Err(format!(
-                "field endpoint: address {ip} cannot be an office (unspecified, multicast or link-local)"
+            return Err(DefError::field(
+                "endpoint",
+                format!("address {ip} cannot be an office (unspecified, multicast or link-local)"),
             ));
         }
         if listed && !in_networks {
-            return Err(format!(
-                "field endpoint: address {ip} is outside offices.endpoint_networks"
+            return Err(DefError::field(
+                "endpoint",
+                format!("address {ip} is outside offices.endpoint_networks"),
             ));
         }
         Ok(())
@@ -200,7 +205,7 @@ mod tests {
             "https://localhost/",
             "https://a.localhost./",
         ] {
-            let e = prod.check(&url(u)).expect_err(u);
+            let e = prod.check(&url(u)).expect_err(u).to_string();
             assert!(
                 e.contains("field endpoint") && e.contains("allow_loopback"),
                 "{e}"

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::adapter::{Adapter, Registry};
+use crate::locks::{lock, read, write};
 use crate::model::OfficeId;
 use crate::tls::OfficeTls;
 
@@ -43,19 +44,11 @@ impl OfficeClients {
             tls,
             by_office: Mutex::default(),
         });
-        *self
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = set;
+        *write(&self.0) = set;
     }
 
     fn current(&self) -> Arc<ClientSet> {
-        Arc::clone(
-            &self
-                .0
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        Arc::clone(&read(&self.0))
     }
 
     /// The pooled client for `adapter`'s office (built on first use).
@@ -101,8 +94,4 @@ fn build(tls: &OfficeTls, adapter: &Adapter) -> Result<reqwest::Client, reqwest:
         .http2_adaptive_window(true)
         .tcp_nodelay(true)
         .build()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::breaker::{Admission, Breaker, BreakerSettings, BreakerState, Outcome, Transition};
 use super::retry::{RetryBudget, RetrySettings};
 use crate::adapter::Adapter;
+use crate::locks::{lock, read, write};
 use crate::model::OfficeId;
 
 /// The last outcome of an office, for health listings.
@@ -290,18 +291,6 @@ impl Guards {
     pub fn peek(&self, office: OfficeId) -> Option<Arc<OfficeGuard>> {
         read(&self.map).get(&office).cloned()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub use plan::plan;
 pub use retry::RetrySettings;
 
 use crate::adapter::{Adapter, Registry};
+use crate::locks;
 use crate::merge::{ConsolidatedAccount, YearRange, merge};
 use crate::model::{AnswerStatus, OfficeOutcome, SourceStatus, Vn};
 use crate::tls::OfficeTls;
@@ -115,20 +116,14 @@ impl Fanout {
 
     /// The current registry snapshot.
     pub fn registry(&self) -> Arc<Registry> {
-        match self.registry.read() {
-            Ok(r) => Arc::clone(&r),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&locks::read(&self.registry))
     }
 
     /// Replaces the registry; queries in flight keep the snapshot they started with.
     pub fn set_registry(&self, registry: Registry) {
         self.clients.retain(&registry);
         let new = Arc::new(registry);
-        match self.registry.write() {
-            Ok(mut r) => *r = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        *locks::write(&self.registry) = new;
     }
 
     /// The protection state of an office (breaker, last call), if it was ever called.

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::locks::lock;
+
 /// How much an office may be retried.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetrySettings {
@@ -132,10 +134,6 @@ impl HedgeBudget {
             false
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
