@@ -71,6 +71,7 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     };
     let addr = listener.local_addr()?;
     let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
+    let audit = state.audit.clone();
     let server = tokio::spawn(crate::server::run_watched(
         listener,
         tls,
@@ -137,6 +138,7 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     }
     let _ = quit.send(());
     let _ = server.await;
+    super::serve::checkpoint_at_shutdown(&audit);
     let _ = stop.send(true);
     Ok(())
 }

@@ -66,6 +66,7 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
             std::future::pending(),
         ));
     }
+    let audit = state.audit.clone();
     crate::server::run_watched(
         listener,
         tls,
@@ -74,8 +75,19 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
+    checkpoint_at_shutdown(&audit);
     tracing::info!("guichet stopped");
     Ok(())
+}
+
+/// Signs the audit log's head once the listeners are drained, so that even the newest
+/// records of a run are covered by a checkpoint.
+pub fn checkpoint_at_shutdown(audit: &crate::audit::AuditLog) {
+    match audit.checkpoint() {
+        Ok(Some(c)) => tracing::info!(seq = c.seq, file = %c.file, "audit checkpoint signed"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown not written"),
+    }
 }
 
 /// `guichet simulate --config FILE [--truth VN]`.

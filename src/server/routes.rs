@@ -12,7 +12,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use super::State;
 use super::problem::Problem;
 use super::protect::request_timeout;
-use crate::audit::{Actor, Event};
+use crate::audit::{Actor, Event, Kind};
 use crate::fanout::Query;
 use crate::merge::YearRange;
 use crate::model::Vn;
@@ -196,7 +196,7 @@ async fn account(
             .collect()
     };
     let event = Event {
-        kind: "account-query".into(),
+        kind: Kind::AccountQuery,
         actor: actor(portal),
         purpose: Some(purpose.clone()),
         person: Some(state.audit.person(vn)),
@@ -270,22 +270,8 @@ fn purpose(headers: &HeaderMap, portal: &Identity, state: &State) -> Result<Stri
     Ok(stated.to_owned())
 }
 
-/// The audit actor of an optional identity (`unknown` when the certificate has no role).
-pub(super) fn actor_of(peer: Option<&Identity>) -> Actor {
-    peer.map_or_else(
-        || Actor {
-            role: "unknown".into(),
-            name: String::new(),
-        },
-        actor,
-    )
-}
-
 fn actor(id: &Identity) -> Actor {
-    Actor {
-        role: id.role.to_string(),
-        name: id.name.clone(),
-    }
+    Actor::of(Some(id))
 }
 
 fn audit_unavailable(detail: &str) -> Problem {
@@ -322,6 +308,7 @@ async fn accesses(
         ));
     }
     let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
+    state.protection.charge(&portal.name)?;
     let audit = state.audit.clone();
     let records = tokio::task::spawn_blocking(move || audit.accesses(vn))
         .await
@@ -341,7 +328,7 @@ async fn accesses(
         })
         .collect();
     let event = Event {
-        kind: "accesses-query".into(),
+        kind: Kind::AccessesQuery,
         actor: actor(portal),
         purpose: Some(purpose),
         person: Some(state.audit.person(vn)),
@@ -403,7 +390,7 @@ async fn account_changed(
     let vn = Vn::parse(&raw).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     state.protection.evict(vn);
     let event = Event {
-        kind: "account-changed".into(),
+        kind: Kind::AccountChanged,
         actor: actor(require(peer, &[Role::Office])?),
         purpose: None,
         person: Some(state.audit.person(vn)),
