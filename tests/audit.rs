@@ -151,7 +151,9 @@ fn a_failed_write_leaves_no_bytes_for_the_next_record() {
     let log = AuditLog::open(dir.path(), SECRET, options(1 << 20, true)).expect("open");
     log.append_blocking(event(0)).expect("append");
     log.inject(guichet::audit::Fault::Torn);
-    let err = log.append_blocking(event(1)).expect_err("the torn write fails");
+    let err = log
+        .append_blocking(event(1))
+        .expect_err("the torn write fails");
     assert!(err.to_string().contains("cannot write"), "{err}");
     log.inject(guichet::audit::Fault::Refuse);
     assert!(log.append_blocking(event(2)).is_err());

@@ -62,7 +62,10 @@ fn filled(k: &Keys) -> tempfile::TempDir {
     }
     let last = log.checkpoint().expect("sign").expect("a checkpoint");
     assert_eq!(last.seq, 12);
-    assert!(log.checkpoint().expect("sign").is_none(), "head already covered");
+    assert!(
+        log.checkpoint().expect("sign").is_none(),
+        "head already covered"
+    );
     dir
 }
 
@@ -97,7 +100,11 @@ fn checkpoints_are_signed_every_n_records_and_at_shutdown() {
     let text = std::fs::read_to_string(dir.path().join("checkpoints.jsonl")).expect("read");
     let seqs: Vec<u64> = text
         .lines()
-        .map(|l| serde_json::from_str::<guichet::audit::Checkpoint>(l).expect("cp").seq)
+        .map(|l| {
+            serde_json::from_str::<guichet::audit::Checkpoint>(l)
+                .expect("cp")
+                .seq
+        })
         .collect();
     assert_eq!(seqs, vec![5, 10, 12]);
     let (code, out) = cli(dir.path(), &k);
@@ -119,10 +126,16 @@ fn deleted_newest_records_are_a_truncated_tail() {
     std::fs::write(&newest, lines.join("\n") + "\n").expect("write");
     let (code, out) = cli(dir.path(), &k);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("truncated") && out.contains("record 12"), "{out}");
+    assert!(
+        out.contains("truncated") && out.contains("record 12"),
+        "{out}"
+    );
     // The gateway refuses to write on over the evidence.
     let err = open(dir.path(), &k).expect_err("refused");
-    assert!(err.to_string().contains("signed records were removed"), "{err}");
+    assert!(
+        err.to_string().contains("signed records were removed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -159,7 +172,10 @@ fn an_edit_with_every_later_hash_recomputed_is_found() {
     }
     let plain = guichet::audit::verify(dir.path()).expect("verify");
     assert!(
-        plain.problem.as_deref().is_some_and(|p| p.contains("recomputed chain")),
+        plain
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("recomputed chain")),
         "even without the key the checkpoints disagree: {plain:?}"
     );
     let (code, out) = cli(dir.path(), &k);
@@ -218,7 +234,10 @@ fn key_files_are_bytes_and_must_be_private() {
     .expect("open");
     let vn = Vn::from_serial(7);
     assert_eq!(a.person(vn), b.person(vn));
-    let mode = std::fs::metadata(&k.signing).expect("meta").permissions().mode();
+    let mode = std::fs::metadata(&k.signing)
+        .expect("meta")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 

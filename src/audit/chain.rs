@@ -199,7 +199,10 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, AuditError> {
         }
         if let Some(line) = text.lines().last() {
             let (record, hash) = open_line(line).map_err(|m| {
-                AuditError::damaged(path, format!("last record: {m}; run `guichet audit verify`"))
+                AuditError::damaged(
+                    path,
+                    format!("last record: {m}; run `guichet audit verify`"),
+                )
             })?;
             scan.seq = record.seq;
             scan.prev = hash;

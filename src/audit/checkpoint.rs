@@ -171,7 +171,11 @@ impl Book {
 
     /// Signs `head` and appends it (synced when `fsync`); `None` without a signer, for an
     /// empty log, or when the newest checkpoint already covers the head.
-    pub(crate) fn sign(&mut self, head: &Head, fsync: bool) -> Result<Option<Checkpoint>, AuditError> {
+    pub(crate) fn sign(
+        &mut self,
+        head: &Head,
+        fsync: bool,
+    ) -> Result<Option<Checkpoint>, AuditError> {
         let Some(signer) = &self.signer else {
             return Ok(None);
         };
@@ -179,8 +183,8 @@ impl Book {
             return Ok(None);
         }
         let checkpoint = signer.sign(head);
-        let mut line = serde_json::to_string(&checkpoint)
-            .map_err(|e| AuditError::Serialize(e.to_string()))?;
+        let mut line =
+            serde_json::to_string(&checkpoint).map_err(|e| AuditError::Serialize(e.to_string()))?;
         line.push('\n');
         if self.file.is_none() {
             let f = open_append(&self.path)
@@ -190,11 +194,16 @@ impl Book {
         let Some(file) = self.file.as_mut() else {
             return Ok(None);
         };
-        let written = file.write_all(line.as_bytes()).map_err(|e| AuditError::io(&self.path, "cannot write", &e));
+        let written = file
+            .write_all(line.as_bytes())
+            .map_err(|e| AuditError::io(&self.path, "cannot write", &e));
         if let Err(e) = written {
             // Do not leave a partial line for the next checkpoint to be appended to.
             self.file = None;
-            let _ = cut_incomplete_tail(&self.path, std::fs::read_to_string(&self.path).unwrap_or_default());
+            let _ = cut_incomplete_tail(
+                &self.path,
+                std::fs::read_to_string(&self.path).unwrap_or_default(),
+            );
             return Err(e);
         }
         if fsync {
@@ -226,7 +235,7 @@ pub(crate) fn read_all(dir: &Path) -> Result<Vec<Result<Checkpoint, String>>, Au
 /// Decodes hex (either case); `None` for anything else.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if !text.len().is_multiple_of(2) {
+    if text.len() % 2 != 0 {
         return None;
     }
     (0..text.len())

@@ -137,7 +137,10 @@ fn walk_chain(
             };
             let expected = report.records + 1;
             if record.seq != expected || record.prev != prev {
-                return Ok(Some(format!("{at}: {}", sequence_problem(record.seq, expected))));
+                return Ok(Some(format!(
+                    "{at}: {}",
+                    sequence_problem(record.seq, expected)
+                )));
             }
             if let Some(slot) = seen.get_mut(&record.seq) {
                 *slot = Some((name.clone(), hash.clone()));

@@ -185,7 +185,9 @@ impl Writer {
             Fault::Torn => {
                 self.fault = Fault::None;
                 self.file.write_all(&line[..line.len() / 2])?;
-                Err(std::io::Error::other("injected failure after a partial write"))
+                Err(std::io::Error::other(
+                    "injected failure after a partial write",
+                ))
             }
         }
     }

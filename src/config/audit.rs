@@ -61,14 +61,14 @@ impl RawAudit {
     /// Validates the section; `at` resolves a path against the configuration's folder.
     pub(super) fn validate(&self, at: impl Fn(&Path) -> PathBuf) -> Result<AuditConfig, String> {
         if !self.fsync && !self.unsafe_no_fsync {
-            return Err("audit.fsync: false loses acknowledged records on a power cut; \
+            return Err(
+                "audit.fsync: false loses acknowledged records on a power cut; \
                  it is accepted only together with audit.unsafe_no_fsync = true (benchmarks)"
-                .into());
+                    .into(),
+            );
         }
         if self.unsafe_no_fsync && self.fsync {
-            return Err(
-                "audit.unsafe_no_fsync: true only goes with audit.fsync = false".into(),
-            );
+            return Err("audit.unsafe_no_fsync: true only goes with audit.fsync = false".into());
         }
         if !(4096..=1 << 40).contains(&self.max_file_bytes) {
             return Err("audit.max_file_bytes: between 4096 and 2^40".into());

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 mod audit;
 
-pub use audit::{AuditConfig, CHECKPOINT_KEY};
 use audit::RawAudit;
+pub use audit::{AuditConfig, CHECKPOINT_KEY};
 
 /// A configuration that cannot be used: which file, which field, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -387,7 +387,7 @@ impl Config {
                 )));
             }
         }
-        let audit = raw.audit.validate(&at).map_err(err)?;
+        let audit = raw.audit.validate(at).map_err(err)?;
         let privacy = PrivacyConfig {
             purposes: raw.privacy.purposes.clone(),
             portals: raw.privacy.portals.clone(),

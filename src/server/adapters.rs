@@ -251,9 +251,9 @@ async fn put(
     let meta = tokio::task::spawn_blocking(move || {
         store.put(adapter, def, expected, &by, st.as_ref(), &intent)
     })
-            .await
-            .map_err(|e| write_failed(e.to_string()))?
-            .map_err(problem)?;
+    .await
+    .map_err(|e| write_failed(e.to_string()))?
+    .map_err(problem)?;
     let status = if meta.version == 1 {
         StatusCode::CREATED
     } else {
@@ -288,9 +288,9 @@ async fn delete(
     let meta = tokio::task::spawn_blocking(move || {
         store.delete(office, expected, &by, st.as_ref(), &intent)
     })
-            .await
-            .map_err(|e| write_failed(e.to_string()))?
-            .map_err(problem)?;
+    .await
+    .map_err(|e| write_failed(e.to_string()))?
+    .map_err(problem)?;
     Ok(json(StatusCode::OK, changed(office, &meta).to_string()))
 }
 
@@ -307,10 +307,11 @@ async fn rollback(
     let by = who.to_string();
     let intent = intent(state, peer, office, "POST rollback");
     let (st, store) = (Arc::clone(state), Arc::clone(&store));
-    let meta = tokio::task::spawn_blocking(move || store.rollback(office, &by, st.as_ref(), &intent))
-        .await
-        .map_err(|e| write_failed(e.to_string()))?
-        .map_err(problem)?;
+    let meta =
+        tokio::task::spawn_blocking(move || store.rollback(office, &by, st.as_ref(), &intent))
+            .await
+            .map_err(|e| write_failed(e.to_string()))?
+            .map_err(problem)?;
     let mut response = json(StatusCode::OK, changed(office, &meta).to_string());
     etag(&mut response, meta.version);
     Ok(response)
