@@ -98,6 +98,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/adapters/{office}/rollback"),
     ("POST", "/admin/v1/reload"),
     ("GET", "/admin/v1/certificates"),
+    ("GET", "/admin/v1/audit/head"),
 ];
 
 /// The OpenAPI 3.1 document (any valid client certificate).
