@@ -440,13 +440,7 @@ fn problem(e: StoreError) -> Problem {
         StoreError::Io(why) => write_failed(why),
         StoreError::NotRecorded(e) => {
             tracing::error!(error = %e, "adapter change refused: its audit record cannot be written");
-            Problem {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                slug: "audit-unavailable",
-                title: "Audit log unavailable",
-                detail: "the change could not be recorded, so it was not applied".into(),
-                retry_after: Some(5),
-            }
+            Problem::audit_unavailable("the change could not be recorded, so it was not applied")
         }
     }
 }

@@ -27,12 +27,10 @@ pub(super) async fn route(
             // Recorded before anything is swapped; an unrecorded reload does not happen.
             let outcome = reloader
                 .reload_all(&state.fanout, &state.audit, actor, &trigger)
-                .map_err(|_| Problem {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    slug: "audit-unavailable",
-                    title: "Audit log unavailable",
-                    detail: "the reload could not be recorded, so it was not applied".into(),
-                    retry_after: Some(5),
+                .map_err(|_| {
+                    Problem::audit_unavailable(
+                        "the reload could not be recorded, so it was not applied",
+                    )
                 })?;
             if outcome.errors.is_empty() {
                 let body = serde_json::json!({"status": "reloaded", "reload": outcome});

@@ -275,21 +275,11 @@ fn actor(id: &Identity) -> Actor {
     Actor::of(Some(id))
 }
 
-fn audit_unavailable(detail: &str) -> Problem {
-    Problem {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        slug: "audit-unavailable",
-        title: "Audit log unavailable",
-        detail: detail.into(),
-        retry_after: Some(5),
-    }
-}
-
 /// Appends to the audit log; an access that cannot be recorded is not served (`503`).
 pub(super) async fn record(state: &State, event: Event) -> Result<(), Problem> {
     state.audit.append(event).await.map(|_| ()).map_err(|e| {
         tracing::error!(error = %e, "audit log unavailable: refusing the request");
-        audit_unavailable("the access could not be recorded, so it is not served")
+        Problem::audit_unavailable("the access could not be recorded, so it is not served")
     })
 }
 
@@ -313,10 +303,10 @@ async fn accesses(
     let audit = state.audit.clone();
     let records = tokio::task::spawn_blocking(move || audit.accesses(vn))
         .await
-        .map_err(|_| audit_unavailable("the audit log could not be read"))?
+        .map_err(|_| Problem::audit_unavailable("the audit log could not be read"))?
         .map_err(|e| {
             tracing::error!(error = %e, "audit log unreadable");
-            audit_unavailable("the audit log could not be read")
+            Problem::audit_unavailable("the audit log could not be read")
         })?;
     let list: Vec<serde_json::Value> = records
         .iter()
