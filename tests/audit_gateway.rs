@@ -96,7 +96,7 @@ async fn a_tls_reload_that_cannot_be_recorded_swaps_nothing() {
     let (_, certs) = send(admin.get(m.url("/admin/v1/certificates"))).await;
     assert_eq!(certs["lastReload"], Value::Null, "nothing was reloaded");
     // The file watch: a changed file is not taken while unrecorded, and is retried.
-    let reloader = m.state.reloader.as_ref().expect("reloader");
+    let reloader = &m.state.reloader;
     let cert = m.config.server.cert.clone();
     let mut text = std::fs::read(&cert).expect("read");
     text.extend_from_slice(b"\n");

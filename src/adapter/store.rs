@@ -24,12 +24,6 @@ pub trait Publish: Send + Sync {
     fn publish(&self, registry: Registry);
 }
 
-impl Publish for crate::fanout::Fanout {
-    fn publish(&self, registry: Registry) {
-        self.set_registry(registry);
-    }
-}
-
 /// Called with the version about to be written, before any file changes: an administrative
 /// change is recorded before it is applied, and an error refuses it
 /// ([`StoreError::NotRecorded`]) with files and registry untouched.
