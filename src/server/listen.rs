@@ -209,13 +209,15 @@ where
     loop {
         let idle_at = activity.idle_at(limits.idle_timeout);
         let reason = tokio::select! {
+            // Biased: a close order (revoked client) wins over a request ready to be read.
+            biased;
+            () = slot.closed() => return,
             ended = conn.as_mut() => {
                 if let Err(e) = ended {
                     tracing::debug!(listener, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            () = slot.closed() => return,
             () = sleep_until(hard_stop) => return,
             () = tokio::time::sleep_until(aged), if hard_stop.is_none() => "max-age",
             () = tokio::time::sleep_until(idle_at), if hard_stop.is_none() => {
