@@ -27,6 +27,7 @@ pub use checkpoint::{Checkpoint, Signer};
 pub use verify::{VerifyReport, verify, verify_with};
 pub use writer::Fault;
 
+use crate::locks::lock;
 use crate::model::Vn;
 use writer::Writer;
 
@@ -256,10 +257,6 @@ pub struct AuditLog {
 
 /// Where a committed record's outcome is sent.
 type Reply = tokio::sync::oneshot::Sender<Result<u64, AuditError>>;
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -12,6 +12,6 @@ mod serve;
 pub use audit::audit_verify;
 pub use certs::{CertsAction, EXIT_EXPIRING, certs};
 pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
-pub use loadtest::{BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
-pub use offline::{AnswerArg, consolidate, translate};
+pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
+pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use serve::{serve, shutdown_signal, simulate};

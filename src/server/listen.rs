@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::conn::{Connections, Slot};
 use crate::config::ConnectionLimits;
+use crate::locks;
 use crate::metrics::{ConnectionLabels, METRICS};
 
 /// First pause after a failed `accept` (e.g. out of file descriptors); doubles up to
@@ -164,10 +165,7 @@ impl Activity {
     }
 
     fn last(&self) -> Instant {
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        *locks::lock(&self.last)
     }
 
     /// When the connection becomes idle if nothing happens meanwhile.
@@ -182,11 +180,7 @@ impl Activity {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        *self
-            .0
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        *locks::lock(&self.0.last) = Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
