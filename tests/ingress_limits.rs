@@ -235,7 +235,10 @@ async fn oversized_request_heads_are_refused_on_http1_and_http2() {
         .send_request(get("/healthz", Some(("x-big", big))))
         .await;
     let e = r.expect_err("HTTP/2, 200 KB: refused");
-    assert!(format!("{e:?}").contains("GoAway"), "{e:?}");
+    // The server sends GOAWAY and closes; a client still writing the 200 KB of header
+    // frames may see the closed socket (broken pipe) before it reads the GOAWAY.
+    let e = format!("{e:?}");
+    assert!(e.contains("GoAway") || e.contains("BrokenPipe"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
