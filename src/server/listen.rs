@@ -189,8 +189,15 @@ impl Drop for Busy {
 /// drained after its idle timeout, its maximum age or the shutdown: draining is hyper's
 /// graceful shutdown (HTTP/1.1: close after the response in flight; HTTP/2: GOAWAY, then
 /// close when the streams are done), bounded by the grace period.
-pub(super) async fn drive<C>(conn: C, slot: &Slot, activity: &Activity, shared: &Shared)
-where
+///
+/// `expires` (the client certificate's end of validity) closes the connection at once.
+pub(super) async fn drive<C>(
+    conn: C,
+    slot: &Slot,
+    activity: &Activity,
+    shared: &Shared,
+    expires: Option<Instant>,
+) where
     C: GracefulConnection,
     C::Error: Display,
 {
@@ -206,6 +213,11 @@ where
             // Biased: a close order (revoked client) wins over a request ready to be read.
             biased;
             () = slot.closed() => return,
+            () = sleep_until(expires) => {
+                count(listener, "expired");
+                tracing::info!(listener, "client certificate expired: connection closed");
+                return;
+            }
             ended = conn.as_mut() => {
                 if let Err(e) = ended {
                     tracing::debug!(listener, error = %e, "connection ended with an error");

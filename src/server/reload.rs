@@ -82,7 +82,7 @@ impl Reloader {
         server: ServerPaths,
         client: ClientPaths,
         connections: Arc<Connections>,
-    ) -> Result<(Reloader, rustls::ClientConfig), crate::tls::TlsError> {
+    ) -> Result<(Reloader, crate::tls::OfficeTls), crate::tls::TlsError> {
         let stamps = (stamps(&server.files()), stamps(&client.files()));
         let (server_tls, server_loaded) = load_server(&server)?;
         let verifier = load_verifier(&server)?;
@@ -196,7 +196,7 @@ impl Reloader {
         let server = (force || server_stamps != last.0)
             .then(|| load_server(&self.server).and_then(|l| Ok((l, load_verifier(&self.server)?))));
         let client_stamps = stamps(&self.client.files());
-        let client = (force || client_stamps != last.1).then(|| self.build_client());
+        let client = (force || client_stamps != last.1).then(|| load_client(&self.client));
         match &server {
             Some(Ok(_)) => outcome.reloaded.push("server"),
             Some(Err(e)) => outcome.errors.push(format!("server material kept: {e}")),
@@ -218,8 +218,8 @@ impl Reloader {
             self.cut_off(verifier, trigger);
             loaded.server = info;
         }
-        if let Some(Ok((client, info))) = client {
-            fanout.set_client(client);
+        if let Some(Ok((tls, info))) = client {
+            fanout.set_tls(tls);
             loaded.client = info;
         }
         loaded.last_reload = Some(outcome.clone());
@@ -240,20 +240,6 @@ impl Reloader {
         }
         *write(&self.status) = loaded;
         Ok(outcome)
-    }
-
-    /// The client material and the HTTP client built on it.
-    fn build_client(&self) -> Result<(reqwest::Client, Loaded), crate::tls::TlsError> {
-        load_client(&self.client).and_then(|(config, info)| {
-            crate::fanout::client(config)
-                .map(|c| (c, info))
-                .map_err(|e| crate::tls::TlsError::InFile {
-                    origin: self.client.cert.display().to_string(),
-                    source: Box::new(crate::tls::TlsError::Rustls(rustls::Error::General(
-                        format!("cannot build the HTTP client: {e}"),
-                    ))),
-                })
-        })
     }
 }
 
