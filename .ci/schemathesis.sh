@@ -51,6 +51,7 @@ deadline_ms = 2000
 sender_id = "T6-000000-1"
 participant_prefix = "T6"
 test_delivery = true
+allow_loopback = true
 
 [simulator]
 certs = "../certs/offices"

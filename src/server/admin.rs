@@ -1,4 +1,5 @@
-//! The administration API (role `admin`): reload the TLS material, list what is loaded.
+//! The administration API (role `admin`): reload the TLS material, list what is loaded,
+//! show the audit log's head and newest signed checkpoint.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -6,7 +7,7 @@ use hyper::{Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
-use super::routes::{actor, json, record};
+use super::routes::{actor, json, raw_json};
 use crate::pki::Identity;
 use crate::view::ReloadView;
 
@@ -15,20 +16,15 @@ pub(super) async fn reload(
     who: &Identity,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    let reloader = &state.reloader;
-    let outcome = reloader.reload_all(&state.fanout, &format!("admin API ({who})"));
-    let failed = !outcome.errors.is_empty();
-    let event = crate::audit::Event {
-        kind: "reload".into(),
-        actor: actor(who),
-        purpose: None,
-        person: None,
-        offices: Vec::new(),
-        result: if failed { "failed" } else { "reloaded" }.into(),
-        detail: failed.then(|| outcome.errors.join("; ")),
-    };
-    record(state, event).await?;
-    if failed {
+    let trigger = format!("admin API ({who})");
+    // Recorded before anything is swapped; an unrecorded reload does not happen.
+    let outcome = state
+        .reloader
+        .reload_all(&state.fanout, &state.audit, actor(who), &trigger)
+        .map_err(|_| {
+            Problem::audit_unavailable("the reload could not be recorded, so it was not applied")
+        })?;
+    if !outcome.errors.is_empty() {
         return Err(Problem::reload_failed(outcome.errors.join("; ")));
     }
     let view = ReloadView {
@@ -42,4 +38,11 @@ pub(super) async fn reload(
 pub(super) fn certificates(state: &State) -> Result<Response<Full<Bytes>>, Problem> {
     let reloader = &state.reloader;
     json(StatusCode::OK, &reloader.status())
+}
+
+/// `GET /admin/v1/audit/head`: the chain's head, the newest signed checkpoint and the
+/// checkpoint public key (the shape is the audit module's, `audit::head_json`).
+pub(super) fn audit_head(state: &State) -> Response<Full<Bytes>> {
+    let body = crate::audit::head_json(&state.audit);
+    raw_json(StatusCode::OK, Bytes::from(body))
 }

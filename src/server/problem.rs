@@ -211,6 +211,12 @@ impl From<StoreError> for Problem {
             StoreError::NotFound(office) => Problem::no_adapter(office),
             StoreError::Invalid(why) => Problem::adapter_invalid(why),
             StoreError::Io(why) => Problem::adapter_write_failed(why),
+            StoreError::NotRecorded(e) => {
+                tracing::error!(error = %e, "adapter change refused: its audit record cannot be written");
+                Problem::audit_unavailable(
+                    "the change could not be recorded, so it was not applied",
+                )
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 use super::super::State;
 use super::super::problem::Problem;
 use super::{actor, json, record};
-use crate::audit::{Event, Record};
+use crate::audit::{Event, Kind, Record};
 use crate::model::Vn;
 use crate::pki::Identity;
 use crate::view::{AccessView, AccessesView, CallerView};
@@ -27,6 +27,7 @@ pub(super) async fn get(
             "the accesses of a person are shown for the purpose self-service only",
         ));
     }
+    state.protection.charge(&portal.name)?;
     let audit = state.audit.clone();
     let records = tokio::task::spawn_blocking(move || audit.accesses(vn))
         .await
@@ -40,7 +41,7 @@ pub(super) async fn get(
         accesses: records.iter().map(access).collect(),
     };
     let event = Event {
-        kind: "accesses-query".into(),
+        kind: Kind::AccessesQuery,
         actor: actor(portal),
         purpose: Some(purpose),
         person: Some(state.audit.person(vn)),
@@ -56,7 +57,10 @@ fn access(r: &Record) -> AccessView {
     AccessView {
         time: r.time.clone(),
         caller: CallerView {
-            role: r.event.actor.role.clone(),
+            role: serde_json::to_value(r.event.actor.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             name: r.event.actor.name.clone(),
         },
         purpose: r.event.purpose.clone(),

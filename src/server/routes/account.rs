@@ -12,7 +12,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 use super::super::State;
 use super::super::problem::Problem;
 use super::{actor, json, record};
-use crate::audit::Event;
+use crate::audit::{Event, Kind};
 use crate::fanout::Query;
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::Vn;
@@ -237,7 +237,7 @@ async fn audit(
             .collect()
     };
     let event = Event {
-        kind: "account-query".into(),
+        kind: Kind::AccountQuery,
         actor: actor(portal),
         purpose: Some(purpose.to_owned()),
         person: Some(state.audit.person(vn)),

@@ -138,6 +138,7 @@ async fn serve(
         }
         Handler::AdminReload => super::admin::reload(who()?, state).await,
         Handler::AdminCertificates => super::admin::certificates(state),
+        Handler::AdminAuditHead => Ok(super::admin::audit_head(state)),
     }
 }
 
@@ -202,23 +203,9 @@ fn openapi() -> Response<Full<Bytes>> {
 /// The OpenAPI document the server publishes (tests check it against [`ROUTES`]).
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// The audit actor of an optional identity (`unknown` when the certificate has no role).
-pub(super) fn actor_of(peer: Option<&Identity>) -> Actor {
-    peer.map_or_else(
-        || Actor {
-            role: "unknown".into(),
-            name: String::new(),
-        },
-        actor,
-    )
-}
-
 /// The audit actor of an identity.
 pub(super) fn actor(id: &Identity) -> Actor {
-    Actor {
-        role: id.role.to_string(),
-        name: id.name.clone(),
-    }
+    Actor::of(Some(id))
 }
 
 /// Appends to the audit log; an access that cannot be recorded is not served (`503`).
@@ -239,7 +226,7 @@ pub(super) fn json<T: serde::Serialize>(
     Ok(raw_json(status, Bytes::from(body)))
 }
 
-fn raw_json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+pub(super) fn raw_json(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::super::State;
 use super::super::problem::Problem;
 use super::{actor, read_body, record};
-use crate::audit::Event;
+use crate::audit::{Event, Kind};
 use crate::model::Vn;
 use crate::pki::Identity;
 
@@ -33,7 +33,7 @@ pub(super) async fn account_changed(
     let vn = parse(&body)?;
     state.protection.evict(vn);
     let event = Event {
-        kind: "account-changed".into(),
+        kind: Kind::AccountChanged,
         actor: actor(office),
         purpose: None,
         person: Some(state.audit.person(vn)),

@@ -45,6 +45,8 @@ pub enum Handler {
     AdminReload,
     /// `GET /admin/v1/certificates`.
     AdminCertificates,
+    /// `GET /admin/v1/audit/head`.
+    AdminAuditHead,
 }
 
 /// One route.
@@ -164,6 +166,13 @@ pub const ROUTES: &[Route] = &[
         ADMIN,
         Handler::AdminCertificates,
         "certificates",
+    ),
+    route(
+        "GET",
+        "/admin/v1/audit/head",
+        ADMIN,
+        Handler::AdminAuditHead,
+        "auditHead",
     ),
 ];
 
