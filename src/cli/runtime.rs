@@ -96,6 +96,7 @@ fn fanout_settings(config: &Config) -> FanoutSettings {
             open_for: config.protection.breaker_open,
         },
         hedge: config.protection.hedge_budget,
+        max_entries_per_answer: config.protection.max_entries_per_answer,
     }
 }
 

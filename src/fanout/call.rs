@@ -291,10 +291,7 @@ async fn exchange(
         }
         bytes.extend_from_slice(&chunk);
     }
-    adapter
-        .mapping
-        .translate(adapter.office, &bytes, limit)
-        .map_err(|e| CallError::Answer(e.redacted()))
+    super::translate::answer(adapter, bytes, ctx.settings.max_entries_per_answer).await
 }
 
 /// The office must present a certificate naming it (`urn:guichet:office:<id>`), and the

@@ -6,6 +6,7 @@
 mod call;
 mod guard;
 mod plan;
+mod translate;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -15,9 +16,10 @@ use tokio::time::Instant;
 pub use call::CallError;
 pub use guard::{BreakerSettings, BreakerState, LastCall, OfficeGuard};
 pub use plan::plan;
+pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};
-use crate::merge::{ConsolidatedAccount, YearRange, merge};
+use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::{AnswerStatus, OfficeOutcome, SourceStatus, Vn};
 
 /// The test person of conformance probes (serial 0 of the synthetic range).
@@ -54,6 +56,8 @@ pub struct FanoutSettings {
     pub breaker: BreakerSettings,
     /// Hedging budget (extra calls per call, e.g. 0.1), `None` disables hedging.
     pub hedge: Option<f64>,
+    /// IK entries and IV cases taken from one answer; beyond, the office is `error`.
+    pub max_entries_per_answer: usize,
 }
 
 /// One consolidated query.
@@ -162,7 +166,7 @@ impl Fanout {
             let status = SourceStatus::Unavailable("deregistered".into());
             OfficeOutcome::failed(office, name, status, Duration::ZERO)
         }));
-        merge(q.vn, outcomes, q.range)
+        translate::account(q.vn, outcomes, q.range).await
     }
 
     /// The conformance probe: calls `adapter` once for the test person with

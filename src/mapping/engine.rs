@@ -14,11 +14,23 @@ use crate::model::{
     Answer, AnswerStatus, Benefit, CaseStatus, CodeName, IkEntry, IvCase, Month, OfficeId, Vn,
 };
 
-/// Translates one answer of `office` (already size-checked by the caller).
-pub(crate) fn run(prog: &Program, office: OfficeId, bytes: &[u8]) -> Result<Answer, AnswerError> {
+/// How many IK entries and IV cases together one answer may carry unless configured
+/// otherwise (`[offices] max_entries_per_answer`). Real accounts hold at most a few
+/// thousand (fifty years of monthly entries at three employers is 1,800).
+pub const DEFAULT_MAX_ENTRIES_PER_ANSWER: usize = 20_000;
+
+/// Translates one answer of `office` (already size-checked by the caller). Parsing stops
+/// at the record past `max_records` (IK entries and IV cases together): the answer is
+/// refused as too large, and no more than `max_records` records are ever held.
+pub(crate) fn run(
+    prog: &Program,
+    office: OfficeId,
+    bytes: &[u8],
+    max_records: usize,
+) -> Result<Answer, AnswerError> {
     let text =
         decode_document(bytes).map_err(|m| AnswerError::new(AnswerErrorKind::Encoding(m)))?;
-    let mut walker = Walker::new(prog, office);
+    let mut walker = Walker::new(prog, office, max_records);
     walker.walk(&text)?;
     walker.finish()
 }
@@ -47,12 +59,14 @@ struct Walker<'p> {
     /// Converted values of the current record (kept to reuse its allocation).
     values: Vec<(Slot, Value)>,
     records_seen: usize,
+    /// Records (entries and cases) allowed in one answer.
+    max_records: usize,
     entries: Vec<IkEntry>,
     cases: Vec<IvCase>,
 }
 
 impl<'p> Walker<'p> {
-    fn new(prog: &'p Program, office: OfficeId) -> Self {
+    fn new(prog: &'p Program, office: OfficeId, max_records: usize) -> Self {
         let width = prog.entry_fields.len().max(prog.case_fields.len());
         Walker {
             prog,
@@ -72,6 +86,7 @@ impl<'p> Walker<'p> {
             record_text: String::new(),
             values: Vec::with_capacity(width),
             records_seen: 0,
+            max_records,
             entries: Vec::new(),
             cases: Vec::new(),
         }
@@ -201,6 +216,10 @@ impl<'p> Walker<'p> {
                 self.scope_first_case = self.cases.len();
             }
             Role::Record(_) => {
+                if self.records_seen >= self.max_records {
+                    let limit = self.max_records;
+                    return Err(AnswerError::new(AnswerErrorKind::TooManyRecords { limit }));
+                }
                 self.records_seen += 1;
                 self.record.iter_mut().for_each(|slot| *slot = None);
                 self.record_text.clear();
@@ -296,12 +315,12 @@ impl<'p> Walker<'p> {
             RecordKind::Entry => {
                 let entry = build_entry(self.office, values.drain(..))
                     .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
-                self.entries.push(entry);
+                push_within(&mut self.entries, entry, self.max_records);
             }
             RecordKind::Case => {
                 let case = build_case(self.office, values.drain(..))
                     .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
-                self.cases.push(case);
+                push_within(&mut self.cases, case, self.max_records);
             }
         }
         self.values = values;
@@ -368,6 +387,16 @@ impl<'p> Walker<'p> {
             iv_cases: self.cases,
         })
     }
+}
+
+/// Pushes without letting the vector's doubling reserve room past `cap` items (the
+/// caller has checked that `v` holds fewer than `cap`).
+fn push_within<T>(v: &mut Vec<T>, item: T, cap: usize) {
+    if v.len() == v.capacity() {
+        let room = cap.saturating_sub(v.len()).max(1);
+        v.reserve_exact(v.len().max(16).min(room));
+    }
+    v.push(item);
 }
 
 /// The text of an event when `xml_content()` would return it unchanged: valid UTF-8

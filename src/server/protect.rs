@@ -1,5 +1,10 @@
 //! The gateway's own protection: a quota per portal identity (`429`), a cap on queries in
 //! flight (`503`), and the short-lived in-memory cache of complete accounts.
+//!
+//! The cache files an account under who asked and why as well as whom and which years
+//! ([`CacheKey`]): a portal never receives an account fetched for another portal or
+//! another purpose. It is bounded by the approximate bytes of its accounts, not by their
+//! number: one account of 36,000 entries weighs what thousands of ordinary ones do.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -14,12 +19,88 @@ use crate::config::ProtectionConfig;
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::Vn;
 
+/// What a cached account is filed under: the portal identity and the purpose it stated,
+/// the person, the years.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// The portal identity (name in its certificate).
+    pub portal: String,
+    /// The purpose the portal stated.
+    pub purpose: String,
+    /// The person.
+    pub vn: Vn,
+    /// The years asked for.
+    pub range: YearRange,
+}
+
+/// How an account query used the cache (the `guichet-cache` header, the metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheResult {
+    /// Served from the cache, no office asked.
+    Hit,
+    /// Not in the cache: the offices were asked.
+    Miss,
+    /// The portal asked not to use it (`Cache-Control: no-cache`).
+    Bypassed,
+    /// The cache is off (`cache_ttl_ms = 0`).
+    Off,
+}
+
+impl CacheResult {
+    /// The wire and metric name: `hit`, `miss`, `bypass`, `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Bypassed => "bypass",
+            CacheResult::Off => "off",
+        }
+    }
+}
+
+/// The answer of a cache lookup.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// The cached account.
+    Hit(Arc<ConsolidatedAccount>),
+    /// The offices must be asked, and why.
+    Ask(CacheResult),
+}
+
+/// What became of an account offered to the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remembered {
+    /// Kept for the cache's lifetime.
+    Stored,
+    /// Not kept: some office did not answer.
+    Incomplete,
+    /// Not kept: it alone would take more than [`MAX_SHARE`] of the byte budget.
+    TooLarge {
+        /// Its approximate size.
+        bytes: u64,
+    },
+    /// Not kept: the cache is off.
+    Off,
+}
+
+/// One account may take at most this share (1/n) of the cache's byte budget, so that a
+/// single huge account cannot flush every other portal's entries.
+pub const MAX_SHARE: u64 = 8;
+
+/// The account cache: keys → accounts, weighed in approximate bytes.
+#[derive(Debug)]
+struct AccountCache {
+    entries: moka::sync::Cache<CacheKey, Arc<ConsolidatedAccount>>,
+    /// The largest account kept (budget / [`MAX_SHARE`]).
+    max_account_bytes: u64,
+}
+
 /// Quotas, the in-flight cap and the account cache.
 #[derive(Debug)]
 pub struct Protection {
     portals: DefaultKeyedRateLimiter<String>,
     in_flight: Arc<Semaphore>,
-    cache: Option<moka::sync::Cache<(Vn, YearRange), Arc<ConsolidatedAccount>>>,
+    cache: Option<AccountCache>,
 }
 
 impl Protection {
@@ -27,12 +108,16 @@ impl Protection {
     pub fn new(c: &ProtectionConfig) -> Protection {
         let rate = NonZeroU32::new(c.portal_queries_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(c.portal_burst).unwrap_or(NonZeroU32::MIN);
-        let cache = c.cache_ttl.map(|ttl| {
-            moka::sync::Cache::builder()
-                .max_capacity(c.cache_max_entries)
+        let cache = c.cache_ttl.map(|ttl| AccountCache {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(c.cache_max_bytes)
+                .weigher(|key: &CacheKey, account: &Arc<ConsolidatedAccount>| {
+                    u32::try_from(weight(key, account)).unwrap_or(u32::MAX)
+                })
                 .time_to_live(ttl)
                 .support_invalidation_closures()
-                .build()
+                .build(),
+            max_account_bytes: c.cache_max_bytes / MAX_SHARE,
         });
         Protection {
             portals: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
@@ -89,39 +174,57 @@ impl Protection {
             })
     }
 
-    /// A cached complete account, if any.
-    pub fn cached(&self, vn: Vn, range: YearRange) -> Option<Arc<ConsolidatedAccount>> {
-        self.cache.as_ref()?.get(&(vn, range))
+    /// Looks `key` up, unless the cache is off or the portal bypasses it.
+    pub fn lookup(&self, key: &CacheKey, bypass: bool) -> Lookup {
+        match &self.cache {
+            None => Lookup::Ask(CacheResult::Off),
+            Some(_) if bypass => Lookup::Ask(CacheResult::Bypassed),
+            Some(c) => c
+                .entries
+                .get(key)
+                .map_or(Lookup::Ask(CacheResult::Miss), Lookup::Hit),
+        }
     }
 
-    /// Keeps a complete account for the cache's lifetime; incomplete ones are not kept.
-    pub fn remember(&self, account: &Arc<ConsolidatedAccount>, range: YearRange) {
-        if let Some(cache) = &self.cache
-            && account.complete
-        {
-            cache.insert((account.vn, range), Arc::clone(account));
+    /// Offers an account to the cache: only a complete one, small enough, is kept.
+    pub fn remember(&self, key: CacheKey, account: &Arc<ConsolidatedAccount>) -> Remembered {
+        let Some(cache) = &self.cache else {
+            return Remembered::Off;
+        };
+        if !account.complete {
+            return Remembered::Incomplete;
         }
+        let bytes = weight(&key, account);
+        if bytes > cache.max_account_bytes {
+            return Remembered::TooLarge { bytes };
+        }
+        cache.entries.insert(key, Arc::clone(account));
+        Remembered::Stored
     }
 
     /// Forgets every cached account of a person (all year ranges).
     pub fn evict(&self, vn: Vn) {
         if let Some(cache) = &self.cache {
             // Only fails when closures are not enabled, which `new` does.
-            let _ = cache.invalidate_entries_if(move |key, _| key.0 == vn);
+            let _ = cache
+                .entries
+                .invalidate_entries_if(move |key, _| key.vn == vn);
         }
     }
 
     /// Forgets every cached account (the registry changed).
     pub fn clear(&self) {
         if let Some(cache) = &self.cache {
-            cache.invalidate_all();
+            cache.entries.invalidate_all();
         }
     }
+}
 
-    /// Whether the cache is on.
-    pub fn caching(&self) -> bool {
-        self.cache.is_some()
-    }
+/// The approximate bytes an entry holds: its account, its key and the cache's overhead.
+fn weight(key: &CacheKey, account: &ConsolidatedAccount) -> u64 {
+    const OVERHEAD: u64 = 128;
+    let key_bytes = std::mem::size_of::<CacheKey>() + key.portal.len() + key.purpose.len();
+    account.approximate_bytes() + key_bytes as u64 + OVERHEAD
 }
 
 /// Parses a `Request-Timeout` header: seconds, decimals allowed (`1.5`).

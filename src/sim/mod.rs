@@ -9,12 +9,14 @@
 //! loopback, with latency, fault injection and request counters.
 
 mod faults;
+mod heavy;
 mod names;
 pub mod population;
 pub mod render;
 mod server;
 
 pub use faults::{load_faults, parse_faults};
+pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth};
 pub use render::{SimRequest, parse_request, render_answer};
 pub use server::{Fault, Latency, OfficeListener, Simulator, endpoints, spawn};

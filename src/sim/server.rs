@@ -57,6 +57,14 @@ pub enum Fault {
     WrongCertificate,
     /// Nothing listens on its endpoint (takes effect when the listener is bound).
     Refused,
+    /// Answers a valid account of this many IK entries, `unmatched_reversals` of them
+    /// reversals that cancel nothing (IK dialects; see [`super::heavy_entries`]).
+    Heavy {
+        /// IK entries in the answer.
+        entries: usize,
+        /// Reversals among them that match no entry.
+        unmatched_reversals: usize,
+    },
 }
 
 /// Latency of every simulated office: log-normal by median and 99th percentile.
@@ -97,6 +105,7 @@ pub struct Simulator {
     reference_year: u16,
     requests: BTreeMap<OfficeId, AtomicU64>,
     connections: Arc<AtomicU64>,
+    heavy_answers: Arc<AtomicU64>,
     last_traceparent: Mutex<Option<String>>,
     faults: RwLock<HashMap<OfficeId, Fault>>,
     persons: Mutex<HashMap<Vn, Arc<Person>>>,
@@ -112,6 +121,7 @@ impl Simulator {
             reference_year,
             requests,
             connections: Arc::new(AtomicU64::new(0)),
+            heavy_answers: Arc::new(AtomicU64::new(0)),
             last_traceparent: Mutex::new(None),
             faults: RwLock::new(HashMap::new()),
             persons: Mutex::new(HashMap::new()),
@@ -173,6 +183,11 @@ impl Simulator {
             Ok(f) => f.get(&office).cloned(),
             Err(p) => p.into_inner().get(&office).cloned(),
         }
+    }
+
+    /// Heavy answers (fault `heavy`) rendered so far and about to be sent.
+    pub fn heavy_answers(&self) -> u64 {
+        self.heavy_answers.load(Ordering::Relaxed)
     }
 
     /// The synthetic person behind an AHV number (memoised).
@@ -325,7 +340,18 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         return plain(StatusCode::NOT_FOUND, "unknown office");
     };
     let person = sim.person(request.vn);
-    match render_answer(&me.dialect, me, &person, &request) {
+    let rendered = match fault {
+        Some(Fault::Heavy {
+            entries,
+            unmatched_reversals,
+        }) => {
+            let heavy = render_heavy(me, &person, request, entries, unmatched_reversals).await;
+            sim.heavy_answers.fetch_add(1, Ordering::Relaxed);
+            heavy
+        }
+        _ => render_answer(&me.dialect, me, &person, &request),
+    };
+    match rendered {
         Ok(mut bytes) => match fault {
             Some(Fault::Oversized(n)) => {
                 pad(&mut bytes, n);
@@ -338,6 +364,25 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         },
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
+}
+
+/// The person's account at `office` replaced by a heavy one, rendered on the blocking
+/// pool (megabytes of XML: the simulator must not stall its own reactor either).
+async fn render_heavy(
+    office: &SimOffice,
+    person: &Person,
+    request: super::SimRequest,
+    entries: usize,
+    unmatched_reversals: usize,
+) -> Result<Vec<u8>, String> {
+    let (office, mut person) = (office.clone(), person.clone());
+    tokio::task::spawn_blocking(move || {
+        let heavy = super::heavy_entries(office.id, entries, unmatched_reversals);
+        person.accounts.insert(office.id, heavy);
+        render_answer(&office.dialect, &office, &person, &request)
+    })
+    .await
+    .unwrap_or_else(|_| Err("rendering the heavy answer failed".into()))
 }
 
 /// Pads a document past `n` bytes with a comment after the root (still well-formed).
