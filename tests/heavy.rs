@@ -89,17 +89,18 @@ async fn healthz_answers_while_heavy_answers_are_translated_and_merged() {
         );
         slow.push(tokio::spawn(async move {
             let r = portal.get(url).send().await.expect("slow query");
+            // Completed for this test when the gateway's answer begins to arrive.
+            completed.fetch_add(1, Ordering::SeqCst);
             let status = r.status();
             let body: serde_json::Value = r.json().await.expect("account");
-            completed.fetch_add(1, Ordering::SeqCst);
             (status, body)
         }));
     }
     while fed.sim.heavy_answers() < SLOW as u64 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Every heavy answer is rendered and being sent: from here on the gateway reads,
-    // translates and merges 144,000 entries. Health checks meanwhile:
+    // The offices have handed over the last byte of every heavy answer: from here on the
+    // gateway translates and merges 144,000 entries. Health checks meanwhile:
     let mut answered_meanwhile = 0;
     while completed.load(Ordering::SeqCst) == 0 {
         let r = portal.get(fed.url("/healthz")).send().await.expect("healthz");

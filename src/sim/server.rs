@@ -185,7 +185,7 @@ impl Simulator {
         }
     }
 
-    /// Heavy answers (fault `heavy`) rendered so far and about to be sent.
+    /// Heavy answers (fault `heavy`) whose last byte has been handed to the connection.
     pub fn heavy_answers(&self) -> u64 {
         self.heavy_answers.load(Ordering::Relaxed)
     }
@@ -345,9 +345,10 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
             entries,
             unmatched_reversals,
         }) => {
-            let heavy = render_heavy(me, &person, request, entries, unmatched_reversals).await;
-            sim.heavy_answers.fetch_add(1, Ordering::Relaxed);
-            heavy
+            return match render_heavy(me, &person, request, entries, unmatched_reversals).await {
+                Ok(bytes) => counted(Bytes::from(bytes), Arc::clone(&sim.heavy_answers)),
+                Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            };
         }
         _ => render_answer(&me.dialect, me, &person, &request),
     };
@@ -408,6 +409,28 @@ fn drip(body: Bytes, bytes_per_second: u32) -> Response<SimBody> {
         let mut rest = rest;
         let head = rest.split_to(chunk.min(rest.len()));
         Some((Ok::<_, Infallible>(Frame::data(head)), (rest, false)))
+    });
+    Response::builder()
+        .header("content-type", "application/xml")
+        .body(StreamBody::new(stream).boxed())
+        .unwrap_or_else(|_| Response::new(empty()))
+}
+
+/// Sends `body` in 256 KiB frames and counts it in `sent` once its last frame is taken.
+fn counted(body: Bytes, sent: Arc<AtomicU64>) -> Response<SimBody> {
+    const FRAME: usize = 256 * 1024;
+    let stream = futures_util::stream::unfold(body, move |mut rest| {
+        let sent = Arc::clone(&sent);
+        async move {
+            if rest.is_empty() {
+                return None;
+            }
+            let head = rest.split_to(FRAME.min(rest.len()));
+            if rest.is_empty() {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Some((Ok::<_, Infallible>(Frame::data(head)), rest))
+        }
     });
     Response::builder()
         .header("content-type", "application/xml")
