@@ -236,6 +236,9 @@ fn dedup_entries(mut entries: Vec<IkEntry>, conflicts: &mut Vec<Conflict>) -> Ve
 /// cancel nothing must not cost the gateway seconds of CPU (issue #12).
 fn match_reversals(entries: Vec<IkEntry>, conflicts: &mut Vec<Conflict>) -> Vec<MergedEntry> {
     let mut cancelled = vec![false; entries.len()];
+    if !entries.iter().any(|e| e.income_code.is_reversal()) {
+        return merged_entries(entries, cancelled);
+    }
     let mut groups: HashMap<ReversalKey<'_>, Candidates> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         if !e.income_code.is_reversal() {
@@ -266,6 +269,10 @@ fn match_reversals(entries: Vec<IkEntry>, conflicts: &mut Vec<Conflict>) -> Vec<
             income: e.income,
         });
     }
+    merged_entries(entries, cancelled)
+}
+
+fn merged_entries(entries: Vec<IkEntry>, cancelled: Vec<bool>) -> Vec<MergedEntry> {
     entries
         .into_iter()
         .zip(cancelled)
@@ -300,25 +307,30 @@ impl<'a> ReversalKey<'a> {
     }
 }
 
-/// The entries one key can cancel, in sorted order: all of them, and by months.
+/// The entries one key can cancel, in sorted order: all of them, and by months. A key
+/// has few distinct month spans (at most 13 × 13), so they are searched linearly.
 #[derive(Debug, Default)]
 struct Candidates {
     all: Queue,
-    by_months: HashMap<(Month, Month), Queue>,
+    by_months: Vec<((Month, Month), Queue)>,
 }
 
 impl Candidates {
     fn push(&mut self, i: usize, months: (Month, Month)) {
         self.all.0.push(i);
-        self.by_months.entry(months).or_default().0.push(i);
+        match self.by_months.iter_mut().find(|(m, _)| *m == months) {
+            Some((_, q)) => q.0.push(i),
+            None => self.by_months.push((months, Queue(vec![i], 0))),
+        }
     }
 
     /// The first live candidate over `months`, else the first live one at all.
     fn first_live(&mut self, cancelled: &[bool], months: (Month, Month)) -> Option<usize> {
         let same = self
             .by_months
-            .get_mut(&months)
-            .and_then(|q| q.first_live(cancelled));
+            .iter_mut()
+            .find(|(m, _)| *m == months)
+            .and_then(|(_, q)| q.first_live(cancelled));
         same.or_else(|| self.all.first_live(cancelled))
     }
 }
