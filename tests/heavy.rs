@@ -75,7 +75,11 @@ async fn healthz_answers_while_heavy_answers_are_translated_and_merged() {
     allow_huge_answers(&fed, heavy);
     let portal = fed.portal();
     // A warm connection: /healthz needs no new handshake while the gateway is busy.
-    let r = portal.get(fed.url("/healthz")).send().await.expect("healthz");
+    let r = portal
+        .get(fed.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(r.status(), 200);
 
     const SLOW: usize = 4;
@@ -84,7 +88,10 @@ async fn healthz_answers_while_heavy_answers_are_translated_and_merged() {
     for n in 0..SLOW {
         let (portal, url, completed) = (
             portal.clone(),
-            fed.url(&format!("/v1/accounts/{}", Vn::from_serial(700 + n as u32).digits())),
+            fed.url(&format!(
+                "/v1/accounts/{}",
+                Vn::from_serial(700 + n as u32).digits()
+            )),
             Arc::clone(&completed),
         );
         slow.push(tokio::spawn(async move {
@@ -103,7 +110,11 @@ async fn healthz_answers_while_heavy_answers_are_translated_and_merged() {
     // gateway translates and merges 144,000 entries. Health checks meanwhile:
     let mut answered_meanwhile = 0;
     while completed.load(Ordering::SeqCst) == 0 {
-        let r = portal.get(fed.url("/healthz")).send().await.expect("healthz");
+        let r = portal
+            .get(fed.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz");
         assert_eq!(r.status(), 200);
         if completed.load(Ordering::SeqCst) == 0 {
             answered_meanwhile += 1;
@@ -157,7 +168,10 @@ async fn an_answer_over_the_entry_cap_is_an_error_of_that_office() {
     let office = source(&account, "025.000");
     assert_eq!(office["status"], "error", "{office}");
     let detail = office["detail"].as_str().expect("detail");
-    assert!(detail.contains("answer too large") && detail.contains("1000"), "{detail}");
+    assert!(
+        detail.contains("answer too large") && detail.contains("1000"),
+        "{detail}"
+    );
     assert_eq!(account["complete"], false);
     let answered = account["sources"]
         .as_array()
@@ -206,7 +220,10 @@ async fn the_cache_is_kept_per_portal_and_purpose() {
     assert_eq!(r.headers()["guichet-cache"], "miss", "another purpose");
     assert_eq!(fed.sim.total_requests(), 303);
     // Each key is now cached on its own.
-    assert_eq!(query(&other, &fed, vn).await.headers()["guichet-cache"], "hit");
+    assert_eq!(
+        query(&other, &fed, vn).await.headers()["guichet-cache"],
+        "hit"
+    );
     assert_eq!(fed.sim.total_requests(), 303);
 }
 
@@ -250,7 +267,48 @@ async fn an_account_too_large_for_the_cache_budget_is_not_cached() {
     // Without the heavy office, the same budget keeps an ordinary account.
     fed.sim.set_fault(heavy, None);
     let small = Vn::from_serial(9);
-    assert_eq!(query(&portal, &fed, small).await.headers()["guichet-cache"], "miss");
-    assert_eq!(query(&portal, &fed, small).await.headers()["guichet-cache"], "hit");
+    assert_eq!(
+        query(&portal, &fed, small).await.headers()["guichet-cache"],
+        "miss"
+    );
+    assert_eq!(
+        query(&portal, &fed, small).await.headers()["guichet-cache"],
+        "hit"
+    );
     assert_eq!(fed.sim.requests(heavy), 3);
+}
+
+/// The cap counts IK entries and IV cases; the answer at the cap passes, one more record
+/// is refused with the cap in the error (no network: the contract examples).
+#[test]
+fn the_entry_cap_is_exact() {
+    use guichet::mapping::{AnswerErrorKind, DEFAULT_MAX_ANSWER_BYTES, MappingSet};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let set = MappingSet::load_dir(&root.join("mappings")).expect("mappings");
+    let cases = [
+        ("ech-ik", "ik-response-ech.xml", id("025.000")),
+        ("ech-iv", "iv-response.xml", id("325.000")),
+    ];
+    for (dialect, file, office) in cases {
+        let body = std::fs::read(root.join("tests/fixtures/contract").join(file)).expect("fixture");
+        let m = set.get(dialect).expect("dialect");
+        let all = m
+            .translate(office, &body, DEFAULT_MAX_ANSWER_BYTES)
+            .expect("valid answer");
+        let n = all.entries.len() + all.iv_cases.len();
+        assert!(n >= 2, "{file}");
+        let at_cap = m
+            .translate_capped(office, &body, DEFAULT_MAX_ANSWER_BYTES, n)
+            .expect("at the cap");
+        assert_eq!(at_cap, all);
+        let e = m
+            .translate_capped(office, &body, DEFAULT_MAX_ANSWER_BYTES, n - 1)
+            .expect_err("over the cap");
+        assert_eq!(e.kind, AnswerErrorKind::TooManyRecords { limit: n - 1 });
+        assert!(
+            e.redacted().starts_with("answer too large"),
+            "{}",
+            e.redacted()
+        );
+    }
 }

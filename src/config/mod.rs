@@ -547,6 +547,32 @@ mod tests {
         let e = Config::parse(p, &text.replace("deadline_ms = 2000", "deadline_ms = 5"))
             .expect_err("bad deadline");
         assert!(e.to_string().contains("offices.deadline_ms"), "{e}");
+        for (from, to, field) in [
+            (
+                "cache_max_bytes = 67108864",
+                "cache_max_bytes = 1024",
+                "protection.cache_max_bytes",
+            ),
+            (
+                "cache_max_bytes = 67108864",
+                "cache_max_entries = 10",
+                "protection.cache_max_entries",
+            ),
+            (
+                "max_entries_per_answer = 20000",
+                "max_entries_per_answer = 0",
+                "protection.max_entries_per_answer",
+            ),
+            (
+                "max_entries_per_answer = 20000",
+                "max_entries_per_answer = 1000001",
+                "protection.max_entries_per_answer",
+            ),
+        ] {
+            let e = Config::parse(p, &text.replace(from, to)).expect_err(to);
+            let m = e.to_string();
+            assert!(m.contains(field) && m.contains("/etc/guichet.toml"), "{m}");
+        }
         let e = Config::parse(p, &text.replace("[server]", "[server]\nbogus = 1"))
             .expect_err("unknown field");
         assert!(

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use error::{AnswerError, AnswerErrorKind, MappingError};
 pub use engine::DEFAULT_MAX_ENTRIES_PER_ANSWER;
+pub use error::{AnswerError, AnswerErrorKind, MappingError};
 pub use request::{RequestParams, Template};
 
 use crate::model::{Answer, OfficeId};

@@ -60,7 +60,9 @@ impl ConsolidatedAccount {
         let entries: usize = self
             .entries
             .iter()
-            .map(|m| size_of::<MergedEntry>() + m.entry.account_number.len() + text(&m.entry.employer))
+            .map(|m| {
+                size_of::<MergedEntry>() + m.entry.account_number.len() + text(&m.entry.employer)
+            })
             .sum();
         let sources: usize = self
             .sources

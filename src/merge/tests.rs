@@ -264,7 +264,14 @@ fn arb_crowded_entry() -> impl Strategy<Value = IkEntry> {
 }
 
 /// Both matchers on the same sorted, deduplicated input (as `merge` hands it over).
-fn both_matchers(mut entries: Vec<IkEntry>) -> (Vec<MergedEntry>, Vec<Conflict>, Vec<MergedEntry>, Vec<Conflict>) {
+fn both_matchers(
+    mut entries: Vec<IkEntry>,
+) -> (
+    Vec<MergedEntry>,
+    Vec<Conflict>,
+    Vec<MergedEntry>,
+    Vec<Conflict>,
+) {
     entries.sort();
     entries.dedup();
     let (mut new_c, mut old_c) = (Vec::new(), Vec::new());

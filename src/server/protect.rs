@@ -232,3 +232,115 @@ pub fn request_timeout(value: &str) -> Option<Duration> {
     let secs: f64 = value.trim().parse().ok()?;
     (secs.is_finite() && secs > 0.0 && secs <= 600.0).then(|| Duration::from_secs_f64(secs))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::merge::merge;
+    use crate::model::{Answer, AnswerStatus, OfficeId, OfficeOutcome};
+
+    fn protection(ttl_ms: u64, budget: u64) -> Protection {
+        Protection::new(&ProtectionConfig {
+            breaker_failures: 5,
+            breaker_open: Duration::from_secs(5),
+            hedge_budget: None,
+            cache_ttl: (ttl_ms > 0).then(|| Duration::from_millis(ttl_ms)),
+            cache_max_bytes: budget,
+            max_entries_per_answer: 20_000,
+            max_queries_in_flight: 8,
+            portal_queries_per_second: 10,
+            portal_burst: 10,
+        })
+    }
+
+    fn account(entries: usize) -> Arc<ConsolidatedAccount> {
+        let office = OfficeId::new(25, 0).expect("office");
+        let answer = Answer {
+            status: AnswerStatus::Ok,
+            entries: crate::sim::heavy_entries(office, entries, 0),
+            ..Answer::default()
+        };
+        let outcome = OfficeOutcome::answered(office, "Caisse 025", answer, Duration::ZERO);
+        Arc::new(merge(
+            Vn::from_serial(1),
+            vec![outcome],
+            YearRange::default(),
+        ))
+    }
+
+    fn key(portal: &str, purpose: &str) -> CacheKey {
+        CacheKey {
+            portal: portal.into(),
+            purpose: purpose.into(),
+            vn: Vn::from_serial(1),
+            range: YearRange::default(),
+        }
+    }
+
+    #[test]
+    fn accounts_are_filed_by_portal_and_purpose() {
+        let p = protection(60_000, 1 << 20);
+        let a = account(10);
+        assert_eq!(p.remember(key("a", "self-service"), &a), Remembered::Stored);
+        assert!(matches!(
+            p.lookup(&key("a", "self-service"), false),
+            Lookup::Hit(_)
+        ));
+        for other in [key("b", "self-service"), key("a", "benefit-review")] {
+            assert!(matches!(
+                p.lookup(&other, false),
+                Lookup::Ask(CacheResult::Miss)
+            ));
+        }
+        assert!(matches!(
+            p.lookup(&key("a", "self-service"), true),
+            Lookup::Ask(CacheResult::Bypassed)
+        ));
+        p.evict(Vn::from_serial(1));
+        assert!(matches!(
+            p.lookup(&key("a", "self-service"), false),
+            Lookup::Ask(CacheResult::Miss)
+        ));
+    }
+
+    #[test]
+    fn weight_is_bytes_and_large_accounts_are_refused() {
+        let budget = 1 << 20;
+        let p = protection(60_000, budget);
+        let (small, large) = (account(10), account(5_000));
+        assert!(large.approximate_bytes() > 50 * small.approximate_bytes());
+        assert!(large.approximate_bytes() > budget / MAX_SHARE);
+        assert!(matches!(
+            p.remember(key("a", "x"), &large),
+            Remembered::TooLarge { .. }
+        ));
+        assert!(matches!(
+            p.lookup(&key("a", "x"), false),
+            Lookup::Ask(CacheResult::Miss)
+        ));
+        let mut incomplete = (*small).clone();
+        incomplete.complete = false;
+        assert_eq!(
+            p.remember(key("a", "x"), &Arc::new(incomplete)),
+            Remembered::Incomplete
+        );
+        let off = protection(0, budget);
+        assert_eq!(off.remember(key("a", "x"), &small), Remembered::Off);
+        assert!(matches!(
+            off.lookup(&key("a", "x"), false),
+            Lookup::Ask(CacheResult::Off)
+        ));
+        let names: Vec<_> = [
+            CacheResult::Hit,
+            CacheResult::Miss,
+            CacheResult::Bypassed,
+            CacheResult::Off,
+        ]
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+        assert_eq!(names, ["hit", "miss", "bypass", "off"]);
+    }
+}

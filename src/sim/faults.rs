@@ -106,7 +106,9 @@ fn fault_of(f: &RawFault) -> Result<Fault, String> {
             let entries = f.entries.unwrap_or(36_000);
             let unmatched_reversals = f.unmatched_reversals.unwrap_or(entries / 3);
             if entries > 1_000_000 || unmatched_reversals > entries {
-                return Err("heavy needs entries ≤ 1000000 and unmatched_reversals ≤ entries".into());
+                return Err(
+                    "heavy needs entries ≤ 1000000 and unmatched_reversals ≤ entries".into(),
+                );
             }
             Fault::Heavy {
                 entries,

@@ -2,6 +2,17 @@
 //! nothing. It is what a hostile or broken office can send well under its size limit, and
 //! what the merge, the off-reactor translation and the benchmarks are measured against.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::Response;
+use hyper::body::Frame;
+
+use super::{Person, SimOffice, SimRequest, render_answer};
 use crate::model::{IkEntry, IncomeCode, Money, Month, OfficeId};
 
 /// `entries` IK entries of `office`, of which `unmatched_reversals` are reversals that
@@ -16,7 +27,12 @@ pub fn heavy_entries(office: OfficeId, entries: usize, unmatched_reversals: usiz
         // A reversal repeats the key of the entry before it, with the opposite amount.
         let base = if reversal { i - 1 } else { i };
         let amount = 100 * (base as i64 + 1);
-        out.push(line(office, base, reversal, if reversal { -amount } else { amount }));
+        out.push(line(
+            office,
+            base,
+            reversal,
+            if reversal { -amount } else { amount },
+        ));
     }
     for j in 0..unmatched {
         // Odd centimes: no normal entry (whole francs) has the opposite amount.
@@ -26,9 +42,51 @@ pub fn heavy_entries(office: OfficeId, entries: usize, unmatched_reversals: usiz
     out
 }
 
+/// The person's account at `office` replaced by a heavy one, rendered on the blocking
+/// pool (megabytes of XML: the simulator must not stall its own reactor either).
+pub(super) async fn render(
+    office: &SimOffice,
+    person: &Person,
+    request: SimRequest,
+    entries: usize,
+    unmatched_reversals: usize,
+) -> Result<Vec<u8>, String> {
+    let (office, mut person) = (office.clone(), person.clone());
+    tokio::task::spawn_blocking(move || {
+        let heavy = heavy_entries(office.id, entries, unmatched_reversals);
+        person.accounts.insert(office.id, heavy);
+        render_answer(&office.dialect, &office, &person, &request)
+    })
+    .await
+    .unwrap_or_else(|_| Err("rendering the heavy answer failed".into()))
+}
+
+/// Sends `body` in 256 KiB frames and counts it in `sent` once its last frame is taken.
+pub(super) fn counted(body: Bytes, sent: Arc<AtomicU64>) -> Response<BoxBody<Bytes, Infallible>> {
+    const FRAME: usize = 256 * 1024;
+    let stream = futures_util::stream::unfold(body, move |mut rest| {
+        let sent = Arc::clone(&sent);
+        async move {
+            if rest.is_empty() {
+                return None;
+            }
+            let head = rest.split_to(FRAME.min(rest.len()));
+            if rest.is_empty() {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Some((Ok::<_, Infallible>(Frame::data(head)), rest))
+        }
+    });
+    Response::builder()
+        .header("content-type", "application/xml")
+        .body(StreamBody::new(stream).boxed())
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+}
+
 fn line(office: OfficeId, i: usize, reversal: bool, centimes: i64) -> IkEntry {
     let month = (i % 12) as u8 + 1;
-    let code = IncomeCode::new(u8::from(reversal), 1).expect("digits 0–1 and 1 form an income code");
+    let code =
+        IncomeCode::new(u8::from(reversal), 1).expect("digits 0–1 and 1 form an income code");
     IkEntry {
         year: 1990 + (i % 34) as u16,
         office,

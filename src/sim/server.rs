@@ -345,8 +345,12 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
             entries,
             unmatched_reversals,
         }) => {
-            return match render_heavy(me, &person, request, entries, unmatched_reversals).await {
-                Ok(bytes) => counted(Bytes::from(bytes), Arc::clone(&sim.heavy_answers)),
+            return match super::heavy::render(me, &person, request, entries, unmatched_reversals)
+                .await
+            {
+                Ok(bytes) => {
+                    super::heavy::counted(Bytes::from(bytes), Arc::clone(&sim.heavy_answers))
+                }
                 Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
             };
         }
@@ -365,25 +369,6 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         },
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
-}
-
-/// The person's account at `office` replaced by a heavy one, rendered on the blocking
-/// pool (megabytes of XML: the simulator must not stall its own reactor either).
-async fn render_heavy(
-    office: &SimOffice,
-    person: &Person,
-    request: super::SimRequest,
-    entries: usize,
-    unmatched_reversals: usize,
-) -> Result<Vec<u8>, String> {
-    let (office, mut person) = (office.clone(), person.clone());
-    tokio::task::spawn_blocking(move || {
-        let heavy = super::heavy_entries(office.id, entries, unmatched_reversals);
-        person.accounts.insert(office.id, heavy);
-        render_answer(&office.dialect, &office, &person, &request)
-    })
-    .await
-    .unwrap_or_else(|_| Err("rendering the heavy answer failed".into()))
 }
 
 /// Pads a document past `n` bytes with a comment after the root (still well-formed).
@@ -409,28 +394,6 @@ fn drip(body: Bytes, bytes_per_second: u32) -> Response<SimBody> {
         let mut rest = rest;
         let head = rest.split_to(chunk.min(rest.len()));
         Some((Ok::<_, Infallible>(Frame::data(head)), (rest, false)))
-    });
-    Response::builder()
-        .header("content-type", "application/xml")
-        .body(StreamBody::new(stream).boxed())
-        .unwrap_or_else(|_| Response::new(empty()))
-}
-
-/// Sends `body` in 256 KiB frames and counts it in `sent` once its last frame is taken.
-fn counted(body: Bytes, sent: Arc<AtomicU64>) -> Response<SimBody> {
-    const FRAME: usize = 256 * 1024;
-    let stream = futures_util::stream::unfold(body, move |mut rest| {
-        let sent = Arc::clone(&sent);
-        async move {
-            if rest.is_empty() {
-                return None;
-            }
-            let head = rest.split_to(FRAME.min(rest.len()));
-            if rest.is_empty() {
-                sent.fetch_add(1, Ordering::Relaxed);
-            }
-            Some((Ok::<_, Infallible>(Frame::data(head)), rest))
-        }
     });
     Response::builder()
         .header("content-type", "application/xml")
