@@ -1,6 +1,8 @@
 //! guichet: the integration gateway of the Swiss 1st-pillar online platform.
 //!
 //! Code map (see ARCHITECTURE.md for the invariants):
+//! - [`gateway`]: the composition root — `Gateway::build(&Config)` and `Gateway::serve`;
+//!   start reading here.
 //! - [`model`]: canonical types (AHV number, office id, IK entry, IV case); no I/O.
 //! - [`mapping`]: declarative mapping files (`mappings/*.toml`) compiled at load;
 //!   office XML → canonical model, canonical query → office XML.
@@ -8,7 +10,8 @@
 //! - [`view`]: the JSON shapes of the public API.
 //! - [`adapter`]: adapter files (`adapters/*.toml`) and the registry snapshot.
 //! - [`fanout`]: planning and the concurrent, deadline-bounded office calls.
-//! - [`server`]: mTLS ingress, routes, problem documents.
+//! - [`server`]: mTLS ingress, connection limits, routes, problem documents.
+//! - [`net`]: binding listeners (`SO_REUSEADDR`), used by every listener.
 //! - [`tls`], [`pki`]: rustls material, identities, the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`config`], [`cli`]: configuration and the commands.
@@ -20,11 +23,13 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod fanout;
+pub mod gateway;
 pub mod loadtest;
 pub mod mapping;
 pub mod merge;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod pki;
 pub mod server;
 pub mod sim;

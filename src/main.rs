@@ -168,10 +168,18 @@ enum CertsCommand {
     },
     /// Revoke a certificate and publish a fresh CRL.
     Revoke {
-        /// Serial (hex).
-        serial: String,
+        /// Serial (hex) of the certificate to revoke.
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        serial: Option<String>,
+        /// Revoke the certificate in use with this name instead.
+        #[arg(long)]
+        name: Option<String>,
+        /// Role, when several certificates carry the name.
+        #[arg(long)]
+        role: Option<Role>,
         /// unspecified, key-compromise, ca-compromise, affiliation-changed, superseded,
-        /// cessation-of-operation, privilege-withdrawn.
+        /// cessation-of-operation, privilege-withdrawn, aa-compromise; or the RFC 5280 /
+        /// OpenSSL names (keyCompromise, cACompromise, ...).
         #[arg(long)]
         reason: String,
     },
@@ -212,7 +220,17 @@ impl From<CertsCommand> for cli::CertsAction {
                 role,
                 days,
             },
-            CertsCommand::Revoke { serial, reason } => cli::CertsAction::Revoke { serial, reason },
+            CertsCommand::Revoke {
+                serial,
+                name,
+                role,
+                reason,
+            } => cli::CertsAction::Revoke {
+                serial,
+                name,
+                role,
+                reason,
+            },
             CertsCommand::Crl => cli::CertsAction::Crl,
         }
     }

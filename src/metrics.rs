@@ -42,6 +42,15 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// A listener and why the ingress closed (or refused) one of its connections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `gateway` or `ops`.
+    pub listener: &'static str,
+    /// `over-cap`, `handshake-timeout`, `idle`, `max-age`, `revoked`.
+    pub reason: &'static str,
+}
+
 /// Every metric of the process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -58,6 +67,8 @@ pub struct Metrics {
     pub cache: Family<KindLabels, Counter>,
     /// Rejections: `portal-quota`, `in-flight`, `office-rate`, `circuit-open`.
     pub rejections: Family<KindLabels, Counter>,
+    /// Connections the ingress refused or closed, by listener and reason.
+    pub connections_closed: Family<ConnectionLabels, Counter>,
 }
 
 /// The process's metrics.
@@ -104,7 +115,14 @@ impl Metrics {
             "Requests or calls refused by a limit, by kind",
             rejections.clone(),
         );
+        let connections_closed = Family::<ConnectionLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections refused or closed by the ingress, by listener and reason",
+            connections_closed.clone(),
+        );
         Metrics {
+            connections_closed,
             registry,
             requests,
             query_seconds,

@@ -56,3 +56,51 @@ fn list_offline_prints_every_shipped_adapter() {
         "{out}"
     );
 }
+
+/// Issue #12 item 11: fixed development ports outside the kernel's ephemeral range
+/// (32768–60999), so that client sockets in TIME_WAIT after a load run never hold them.
+#[test]
+fn shipped_adapters_listen_below_the_ephemeral_port_range() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    let mut ports = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("adapters") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let def: toml::Table = toml::from_str(&text).expect("toml");
+        let endpoint = def["endpoint"].as_str().expect("endpoint");
+        let port: u16 = endpoint
+            .strip_prefix("https://127.0.0.1:")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{}: {endpoint}", path.display()));
+        let office = def["office"].as_str().expect("office").to_owned();
+        ports.push((office, port));
+    }
+    ports.sort();
+    assert_eq!(ports.len(), 101);
+    let numbers: Vec<u16> = ports.iter().map(|(_, p)| *p).collect();
+    assert!(
+        numbers.iter().all(|p| (18101..=18201).contains(p)),
+        "{ports:?}"
+    );
+    let mut unique = numbers.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), numbers.len(), "one port per office");
+    // The default listeners of config/guichet.toml stay below the range too.
+    let config = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"),
+    )
+    .expect("config");
+    for line in config.lines().filter(|l| l.starts_with("listen")) {
+        let port: u16 = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('"').parse().ok())
+            .expect("port");
+        assert!(port < 32768, "{line}");
+    }
+}

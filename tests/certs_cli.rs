@@ -289,3 +289,111 @@ fn works_on_a_development_federation() {
     guichet::pki::ensure_dev_pki(tmp.path(), &["025.000".to_owned()]).expect("still fine");
     assert!(dev.ca_cert.exists());
 }
+
+#[test]
+fn development_federation_is_in_the_inventory_and_revocable_by_name() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let offices = ["025.000".to_owned(), "002.001".to_owned()];
+    guichet::pki::ensure_dev_pki(dir, &offices).expect("dev");
+    let rows = list(dir);
+    let mut seen: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["role"].as_str().expect("role").to_owned(),
+                r["name"].as_str().expect("name").to_owned(),
+                r["certFile"].as_str().expect("file").to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expect = |role: &str, name: &str, file: &str| (role.into(), name.into(), file.into());
+    assert_eq!(
+        seen,
+        vec![
+            expect("admin", "ops", "admin-ops.pem"),
+            expect("gateway", "guichet", "gateway-client.pem"),
+            expect("gateway", "guichet", "gateway-server.pem"),
+            expect("office", "002.001", "offices/002.001.pem"),
+            expect("office", "025.000", "offices/025.000.pem"),
+            expect("portal", "demo", "portal-demo.pem"),
+        ]
+    );
+    assert!(rows.iter().all(|r| r["status"] == "valid"), "{rows:?}");
+    // The serials are those of the files.
+    let portal = load_certs(&dir.join("portal-demo.pem")).expect("portal");
+    let (_, parsed) = x509_parser::parse_x509_certificate(&portal[0]).expect("x509");
+    let portal_serial: String = parsed
+        .raw_serial()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(rows.iter().any(|r| r["serial"] == portal_serial.as_str()));
+
+    // A second run records nothing twice; a lost inventory is rebuilt from the files.
+    guichet::pki::ensure_dev_pki(dir, &offices).expect("again");
+    assert_eq!(list(dir).len(), 6);
+    std::fs::remove_file(dir.join("inventory.json")).expect("rm");
+    guichet::pki::ensure_dev_pki(dir, &offices).expect("rebuilt");
+    assert_eq!(list(dir).len(), 6);
+
+    // Renew by name: the new file is recorded, the old one superseded.
+    let renewed = ok(&certs(dir, &["renew", "--name", "025.000"]));
+    assert!(renewed.contains("offices/025.000.pem"), "{renewed}");
+    guichet::pki::ensure_dev_pki(dir, &offices).expect("renewed file accepted");
+    assert_eq!(list(dir).len(), 7);
+
+    // Revoke by name with the RFC 5280 / OpenSSL spelling of the reason.
+    let hold = certs(
+        dir,
+        &["revoke", "--name", "demo", "--reason", "certificateHold"],
+    );
+    assert_eq!(hold.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&hold.stderr).contains("final"),
+        "{}",
+        String::from_utf8_lossy(&hold.stderr)
+    );
+    let text = ok(&certs(
+        dir,
+        &[
+            "revoke",
+            "--name",
+            "demo",
+            "--role",
+            "portal",
+            "--reason",
+            "keyCompromise",
+        ],
+    ));
+    assert!(
+        text.contains(&portal_serial) && text.contains("key-compromise"),
+        "{text}"
+    );
+    let row = list(dir)
+        .into_iter()
+        .find(|r| r["serial"] == portal_serial.as_str())
+        .expect("row");
+    assert_eq!(row["status"], "revoked");
+    assert_eq!(row["revocationReason"], "key-compromise");
+    let crls = load_crls(&dir.join("federation.crl.pem")).expect("crl");
+    let (_, crl) = x509_parser::parse_x509_crl(&crls[0]).expect("parse crl");
+    let revoked: Vec<_> = crl.iter_revoked_certificates().collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].reason_code().map(|(_, r)| r.0), Some(1));
+
+    // The development federation refuses to go on with a revoked certificate.
+    let err = guichet::pki::ensure_dev_pki(dir, &offices).expect_err("revoked portal");
+    assert!(
+        err.to_string().contains("portal-demo.pem") && err.to_string().contains("revoked"),
+        "{err}"
+    );
+    // Two gateway certificates carry the name: the name alone is ambiguous.
+    let both = certs(
+        dir,
+        &["revoke", "--name", "guichet", "--reason", "superseded"],
+    );
+    assert_eq!(both.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("give the serial"));
+}

@@ -82,15 +82,7 @@ async fn metrics_describe_the_federation_without_personal_data() {
         |_| {},
     )
     .await;
-    let ops = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let ops_addr = ops.local_addr().expect("addr");
-    tokio::spawn(guichet::server::run_ops(
-        ops,
-        std::sync::Arc::clone(&fed.state),
-        std::future::pending(),
-    ));
+    let ops_addr = fed.ops;
     let portal = fed.portal();
     let vn = Vn::from_serial(424_242);
     let ask = |vn: Vn| {

@@ -24,12 +24,6 @@ pub trait Publish: Send + Sync {
     fn publish(&self, registry: Registry);
 }
 
-impl Publish for crate::fanout::Fanout {
-    fn publish(&self, registry: Registry) {
-        self.set_registry(registry);
-    }
-}
-
 /// Why a change was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

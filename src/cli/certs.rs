@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::pki::inventory::{Entry, Inventory, rfc3339};
-use crate::pki::manage::{self, IssueRequest, RenewTarget};
+use crate::pki::manage::{self, CertTarget, IssueRequest};
 use crate::pki::{FederationLayout, Identity, Role};
 
 /// Exit status of `list --expiring` when something expires within the window.
@@ -57,8 +57,12 @@ pub enum CertsAction {
     /// Revoke and publish the CRL.
     Revoke {
         /// Serial (hex).
-        serial: String,
-        /// Reason word.
+        serial: Option<String>,
+        /// Name instead of serial (the certificate in use with it).
+        name: Option<String>,
+        /// Role, to disambiguate a name.
+        role: Option<Role>,
+        /// Reason: guichet's or the RFC 5280 / OpenSSL spelling.
         reason: String,
     },
     /// Re-publish the CRL (before it reaches its next update).
@@ -140,12 +144,7 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
             role,
             days,
         } => {
-            let target = match (serial, name) {
-                (Some(s), None) => RenewTarget::Serial(s),
-                (None, Some(name)) => RenewTarget::Name { name, role },
-                _ => bail!("give either a SERIAL or --name"),
-            };
-            let (old, new) = manage::renew(&layout, &target, days)?;
+            let (old, new) = manage::renew(&layout, &target(serial, name, role)?, days)?;
             describe(&mut out, &layout, "renewed", &new)?;
             writeln!(
                 out,
@@ -154,8 +153,14 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
                 rfc3339(old.not_after)
             )?;
         }
-        CertsAction::Revoke { serial, reason } => {
-            let (e, newly) = manage::revoke(&layout, &serial, &reason)?;
+        CertsAction::Revoke {
+            serial,
+            name,
+            role,
+            reason,
+        } => {
+            let target = target(serial, name, role)?;
+            let (e, newly) = manage::revoke_target(&layout, &target, &reason)?;
             let what = if newly {
                 "revoked"
             } else {
@@ -163,8 +168,11 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
             };
             writeln!(
                 out,
-                "{what:<14} {} ({} {}, reason {reason})",
-                e.serial, e.role, e.name
+                "{what:<14} {} ({} {}, reason {})",
+                e.serial,
+                e.role,
+                e.name,
+                e.revoked.as_ref().map_or("-", |r| r.reason.as_str())
             )?;
             writeln!(out, "CRL            {}", layout.crl.display())?;
         }
@@ -182,6 +190,19 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
         }
     }
     Ok((out.trim_end().to_owned(), 0))
+}
+
+/// The certificate a SERIAL or `--name` (and `--role`) names.
+fn target(
+    serial: Option<String>,
+    name: Option<String>,
+    role: Option<Role>,
+) -> anyhow::Result<CertTarget> {
+    match (serial, name) {
+        (Some(s), None) => Ok(CertTarget::Serial(s)),
+        (None, Some(name)) => Ok(CertTarget::Name { name, role }),
+        _ => bail!("give either a SERIAL or --name"),
+    }
 }
 
 fn describe(

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 
 use super::runtime;
 use super::serve::shutdown_signal;
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::model::Vn;
 use crate::sim::{self, Latency};
 
@@ -27,59 +27,48 @@ pub struct DemoOptions {
 
 /// Runs the demo; returns when done (`--once`) or on Ctrl-C.
 pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()> {
-    let config = Config::load(config_path)?;
+    let mut config = Config::load(config_path)?;
     let registry = runtime::load_registry(&config)?;
     let pki = runtime::dev_pki(&config, &registry)?;
     let latency = Latency {
         median: config.simulator.latency_median,
         p99: config.simulator.latency_p99,
     };
-    let simulator = runtime::simulator(&registry, latency);
-    let listeners =
-        runtime::bind_offices(&registry, &pki, true, &std::collections::BTreeMap::new()).await?;
-    let endpoints = sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    sim::spawn(Arc::clone(&simulator), listeners, stopped);
-    let live = registry.with_endpoints(&endpoints);
-
-    let state = runtime::build_state(&config, live)?;
-    // The state built by `runtime` always carries the reloadable TLS material.
-    let tls = state
-        .reloader
-        .as_ref()
-        .map(crate::server::Reloader::subscribe)
-        .context("no TLS material")?;
-    // Certificates renewed under certs/ are picked up live, as in `serve`.
-    crate::server::reload::spawn_watch(&state, std::time::Duration::from_secs(1));
-    let ops = match config.admin_listen {
-        Some(a) => TcpListener::bind(a).await.ok(),
-        None => None,
-    };
-    let ops_addr = ops.as_ref().and_then(|l| l.local_addr().ok());
-    if let Some(l) = ops {
-        tokio::spawn(crate::server::run_ops(
-            l,
-            Arc::clone(&state),
-            std::future::pending(),
-        ));
-    }
-    let listener = match TcpListener::bind(config.server.listen).await {
-        Ok(l) => l,
-        Err(_) => TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot listen on 127.0.0.1")?,
+    let no_faults = std::collections::BTreeMap::new();
+    let federation = sim::Federation::start(
+        &registry,
+        &pki,
+        sim::FederationOptions {
+            latency,
+            faults: &no_faults,
+            ephemeral: true,
+        },
+    )
+    .await?;
+    let simulator = Arc::clone(federation.simulator());
+    // The gateway administers a temporary copy of the adapters (pointing at the simulated
+    // offices), so that the write routes work without touching the repository's folder.
+    let scratch = Scratch::new()?;
+    federation.write_adapters(&config.offices.adapters, &scratch.0)?;
+    config.offices.adapters = scratch.0.clone();
+    let gateway = Gateway::build(&config)?;
+    gateway.reload_on_sighup();
+    let (listener, ops) = match super::serve::bind_listeners(&config).await {
+        Ok(bound) => bound,
+        // A gateway already running on the configured ports: the demo takes free ones.
+        Err(_) => (
+            crate::net::bind("127.0.0.1:0")
+                .await
+                .context("cannot listen on 127.0.0.1")?,
+            None,
+        ),
     };
     let addr = listener.local_addr()?;
+    let ops_addr = ops.as_ref().and_then(|l| l.local_addr().ok());
     let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::run_watched(
-        listener,
-        tls,
-        state,
-        config.server.grace_period,
-        async {
-            let _ = quitting.await;
-        },
-    ));
+    let server = tokio::spawn(gateway.serve(listener, ops, async {
+        let _ = quitting.await;
+    }));
 
     println!("guichet demo — a development federation on loopback");
     println!(
@@ -96,6 +85,10 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     if let Some(a) = ops_addr {
         println!("  metrics   http://{a}/metrics");
     }
+    println!(
+        "  adapters  {} (a temporary copy the gateway administers)",
+        scratch.0.display()
+    );
     println!(
         "  audit     {} (check it with `guichet audit verify {}`)",
         config.audit.dir.display(),
@@ -137,8 +130,29 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     }
     let _ = quit.send(());
     let _ = server.await;
-    let _ = stop.send(true);
+    federation.stop();
     Ok(())
+}
+
+/// A folder under the system's temporary folder, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        let mut nonce = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let name: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("guichet-demo-{name}"));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn portal_client(pki: &crate::pki::DevPki) -> anyhow::Result<reqwest::Client> {

@@ -2,15 +2,16 @@
 //! long-running processes, each draining on SIGTERM / Ctrl-C.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use super::runtime;
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::merge::YearRange;
 use crate::model::Vn;
+use crate::net;
 use crate::sim::{self, Latency};
 use crate::view::AccountView;
 
@@ -39,43 +40,36 @@ pub async fn shutdown_signal() {
 /// `guichet serve --config FILE`.
 pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let (state, store, _watcher) =
-        runtime::build_managed_state(&config, std::time::Duration::from_secs(1))?;
-    let offices = store.registry().len();
-    // The state built by `runtime` always carries the reloadable TLS material.
-    let tls = state
-        .reloader
-        .as_ref()
-        .map(crate::server::Reloader::subscribe)
-        .context("no TLS material")?;
-    crate::server::reload::spawn_watch(&state, std::time::Duration::from_secs(1));
-    crate::server::reload::spawn_sighup(&state);
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, offices, "guichet serving (mutual TLS, HTTP/1.1 and HTTP/2)");
-    if let Some(ops) = config.admin_listen {
-        let ops_listener = TcpListener::bind(ops)
-            .await
-            .with_context(|| format!("cannot listen on {ops} (admin.listen)"))?;
-        tracing::info!(addr = %ops, "operations listener: GET /metrics, /healthz (plain HTTP)");
-        tokio::spawn(crate::server::run_ops(
-            ops_listener,
-            std::sync::Arc::clone(&state),
-            std::future::pending(),
-        ));
+    let gateway = Gateway::build(&config)?;
+    let offices = gateway.store().registry().len();
+    gateway.reload_on_sighup();
+    let (listener, ops) = bind_listeners(&config).await?;
+    tracing::info!(addr = %listener.local_addr()?, offices, "guichet serving (mutual TLS, HTTP/1.1 and HTTP/2)");
+    if let Some(ops) = &ops {
+        tracing::info!(addr = %ops.local_addr()?, "operations listener: GET /metrics, /healthz (plain HTTP)");
     }
-    crate::server::run_watched(
-        listener,
-        tls,
-        state,
-        config.server.grace_period,
-        shutdown_signal(),
-    )
-    .await;
+    gateway.serve(listener, ops, shutdown_signal()).await;
     tracing::info!("guichet stopped");
     Ok(())
+}
+
+/// Binds `server.listen` and, if configured, `admin.listen`.
+pub(super) async fn bind_listeners(
+    config: &Config,
+) -> anyhow::Result<(TcpListener, Option<TcpListener>)> {
+    let listen = config.server.listen;
+    let listener = net::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
+    let ops = match config.admin_listen {
+        Some(a) => Some(
+            net::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} (admin.listen)"))?,
+        ),
+        None => None,
+    };
+    Ok((listener, ops))
 }
 
 /// `guichet simulate --config FILE [--truth VN]`.
@@ -108,32 +102,29 @@ pub async fn simulate(
             p99: config.simulator.latency_p99,
         }
     };
-    let simulator = runtime::simulator(&registry, latency);
     let faults = match faults {
         Some(path) => sim::load_faults(path)?,
         None => Default::default(),
     };
+    let options = sim::FederationOptions {
+        latency,
+        faults: &faults,
+        ephemeral: false,
+    };
+    let federation = sim::Federation::start(&registry, &pki, options).await?;
     for (office, fault) in &faults {
-        if registry.get(*office).is_none() {
-            anyhow::bail!("the faults name office {office}, which has no adapter");
-        }
-        simulator.set_fault(*office, Some(fault.clone()));
         tracing::info!(%office, ?fault, "fault injected");
     }
-    let listeners = runtime::bind_offices(&registry, &pki, false, &faults).await?;
-    for l in &listeners {
-        if let Ok(addr) = l.listener.local_addr() {
-            tracing::debug!(office = %l.office, %addr, "simulated office listening");
-        }
+    for (office, url) in federation.endpoints() {
+        tracing::debug!(%office, %url, "simulated office listening");
     }
     tracing::info!(
-        offices = listeners.len(),
+        offices = federation.endpoints().len(),
         "simulated offices listening on their adapters' endpoints"
     );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    sim::spawn(Arc::clone(&simulator), listeners, stopped);
     shutdown_signal().await;
-    let _ = stop.send(true);
-    tracing::info!(requests = simulator.total_requests(), "simulator stopped");
+    federation.stop();
+    let requests = federation.simulator().total_requests();
+    tracing::info!(requests, "simulator stopped");
     Ok(None)
 }

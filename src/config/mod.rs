@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod listen;
+
+pub use listen::ConnectionLimits;
+
 /// A configuration that cannot be used: which file, which field, what is wrong.
 #[derive(Debug, thiserror::Error)]
 #[error("config {file}: {message}")]
@@ -38,6 +42,8 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: String,
+    #[serde(default)]
+    allow_remote: bool,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +129,19 @@ struct RawServer {
     crl: Option<PathBuf>,
     #[serde(default = "default_grace")]
     grace_period_ms: u64,
+    // Connection limits and the reload poll, validated in `listen.rs`.
+    #[serde(default)]
+    idle_timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_connection_age_ms: Option<u64>,
+    #[serde(default)]
+    max_header_bytes: Option<u64>,
+    #[serde(default)]
+    max_connections: Option<u64>,
+    #[serde(default)]
+    handshake_timeout_ms: Option<u64>,
+    #[serde(default)]
+    watch_interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +289,10 @@ pub struct ServerConfig {
     pub crl: Option<PathBuf>,
     /// Time given to queries in flight at shutdown.
     pub grace_period: Duration,
+    /// Limits of each connection and of each listener (also the operations listener's).
+    pub limits: ConnectionLimits,
+    /// How often the TLS files and the adapters folder are polled for changes.
+    pub watch_interval: Duration,
 }
 
 /// Fan-out settings.
@@ -456,15 +479,8 @@ impl Config {
             purposes: raw.privacy.purposes.clone(),
             portals: raw.privacy.portals.clone(),
         };
-        let admin_listen = match &raw.admin {
-            Some(a) => Some(a.listen.parse().map_err(|_| {
-                err(format!(
-                    "admin.listen: {:?} is not an address like 127.0.0.1:9464",
-                    a.listen
-                ))
-            })?),
-            None => None,
-        };
+        let admin_listen = listen::admin_listen(raw.admin.as_ref()).map_err(err)?;
+        let (limits, watch_interval) = listen::server_limits(&raw.server).map_err(err)?;
         Ok(Config {
             admin_listen,
             audit,
@@ -478,6 +494,8 @@ impl Config {
                 client_ca: at(&raw.server.client_ca),
                 crl: raw.server.crl.as_deref().map(at),
                 grace_period: Duration::from_millis(raw.server.grace_period_ms),
+                limits,
+                watch_interval,
             },
             offices: OfficesConfig {
                 adapters: at(&o.adapters),

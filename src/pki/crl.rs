@@ -76,6 +76,93 @@ impl Ca {
     }
 }
 
+/// The reason codes of RFC 5280 §5.3.1: guichet's spelling (stored in the inventory), the
+/// RFC 5280 / OpenSSL name, and the code — or, for the two names that are recognised but
+/// refused, why.
+const REASONS: [(&str, &str, Result<RevocationReason, &str>); 10] = [
+    (
+        "unspecified",
+        "unspecified",
+        Ok(RevocationReason::Unspecified),
+    ),
+    (
+        "key-compromise",
+        "keyCompromise",
+        Ok(RevocationReason::KeyCompromise),
+    ),
+    (
+        "ca-compromise",
+        "cACompromise",
+        Ok(RevocationReason::CaCompromise),
+    ),
+    (
+        "affiliation-changed",
+        "affiliationChanged",
+        Ok(RevocationReason::AffiliationChanged),
+    ),
+    ("superseded", "superseded", Ok(RevocationReason::Superseded)),
+    (
+        "cessation-of-operation",
+        "cessationOfOperation",
+        Ok(RevocationReason::CessationOfOperation),
+    ),
+    (
+        "certificate-hold",
+        "certificateHold",
+        Err(
+            "a hold is meant to be released, and guichet revocations are final; revoke with a final reason",
+        ),
+    ),
+    (
+        "remove-from-crl",
+        "removeFromCRL",
+        Err("it only appears in delta CRLs, which guichet does not publish"),
+    ),
+    (
+        "privilege-withdrawn",
+        "privilegeWithdrawn",
+        Ok(RevocationReason::PrivilegeWithdrawn),
+    ),
+    (
+        "aa-compromise",
+        "aACompromise",
+        Ok(RevocationReason::AaCompromise),
+    ),
+];
+
+/// A `--reason` word: guichet's spelling (`key-compromise`) or the RFC 5280 / OpenSSL name
+/// (`keyCompromise`, `CACompromise`), case, `-` and `_` ignored. Returns the spelling kept
+/// in the inventory and the CRL reason code.
+pub fn parse_reason(text: &str) -> Result<(&'static str, RevocationReason)> {
+    let fold = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = fold(text);
+    let refuse = |reason: String| PkiError::InvalidSpec {
+        identity: "revocation".into(),
+        reason,
+    };
+    let (name, rfc, code) = REASONS
+        .iter()
+        .find(|(name, _, _)| fold(name) == wanted)
+        .ok_or_else(|| {
+            let known: Vec<String> = REASONS
+                .iter()
+                .filter(|(_, _, code)| code.is_ok())
+                .map(|(name, rfc, _)| format!("{name} ({rfc})"))
+                .collect();
+            refuse(format!(
+                "unknown reason {text:?} (one of {})",
+                known.join(", ")
+            ))
+        })?;
+    code.map(|code| (*name, code))
+        .map_err(|why| refuse(format!("reason {rfc} is not accepted: {why}")))
+}
+
 /// Lowercase hex without separators.
 pub(super) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -113,6 +200,44 @@ mod tests {
         assert!(from_hex("abc").is_err());
         assert!(from_hex("zz").is_err());
         assert_eq!(to_hex(&[0x0a, 0xff]), "0aff");
+    }
+
+    #[test]
+    fn every_rfc_5280_reason_name_is_recognised() {
+        for (ours, rfc, code) in REASONS {
+            for spelling in [
+                ours,
+                rfc,
+                &rfc.to_ascii_uppercase(),
+                &ours.replace('-', "_"),
+            ] {
+                match (parse_reason(spelling), code) {
+                    (Ok((name, parsed)), Ok(expected)) => {
+                        assert_eq!((name, parsed), (ours, expected), "{spelling}");
+                    }
+                    (Err(err), Err(why)) => {
+                        assert!(err.to_string().contains(why), "{spelling}: {err}");
+                        assert!(err.to_string().contains(rfc), "{spelling}: {err}");
+                    }
+                    (got, _) => panic!("{spelling}: unexpected {got:?}"),
+                }
+            }
+        }
+        // OpenSSL's spelling of the CA and AA reasons.
+        assert_eq!(
+            parse_reason("CACompromise").expect("ca").1,
+            RevocationReason::CaCompromise
+        );
+        assert_eq!(
+            parse_reason("AACompromise").expect("aa").1,
+            RevocationReason::AaCompromise
+        );
+        let err = parse_reason("stolen").expect_err("unknown").to_string();
+        assert!(
+            err.contains("key-compromise (keyCompromise)") && !err.contains("certificateHold"),
+            "{err}"
+        );
+        assert!(parse_reason("").is_err());
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Owns the idempotent development federation (CA, gateway, portal, admin and office certificates).
+//! Owns the idempotent development federation (CA, gateway, portal, admin and office
+//! certificates), recorded in its `inventory.json` like any federation so that
+//! `guichet certs list|renew|revoke` work on it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,8 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{ServerName, UnixTime};
 
-use crate::pki::{Ca, Identity, LeafSpec, PkiError, Result, Role};
+use crate::pki::inventory::{Entry, Inventory};
+use crate::pki::{Ca, FederationLayout, Identity, LeafSpec, PkiError, Result, Role};
 use crate::tls::{TlsError, load_certs, load_key, peer_identity, provider};
 
 /// Validity of the development CA (10 years).
@@ -99,9 +102,10 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         ),
     ];
     let mut fixed_paths = Vec::with_capacity(fixed.len());
+    let mut leaves = Vec::with_capacity(fixed.len() + office_ids.len());
     for (stem, spec) in &fixed {
         let paths = CertPaths::in_dir(dir, stem);
-        ensure_leaf(&ca, &checker, &paths, spec)?;
+        leaves.push((paths.clone(), ensure_leaf(&ca, &checker, &paths, spec)?));
         fixed_paths.push(paths);
     }
     let [gateway_server, gateway_client, portal, admin] = <[CertPaths; 4]>::try_from(fixed_paths)
@@ -111,14 +115,11 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
     let mut office_paths = BTreeMap::new();
     for identity in office_ids {
         let paths = CertPaths::in_dir(&office_dir, &identity.name);
-        ensure_leaf(
-            &ca,
-            &checker,
-            &paths,
-            &LeafSpec::server(identity.clone(), LEAF_DAYS),
-        )?;
+        let spec = LeafSpec::server(identity.clone(), LEAF_DAYS);
+        leaves.push((paths.clone(), ensure_leaf(&ca, &checker, &paths, &spec)?));
         office_paths.insert(identity.name, paths);
     }
+    record_leaves(dir, &leaves)?;
 
     Ok(DevPki {
         dir: dir.to_path_buf(),
@@ -132,13 +133,47 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
     })
 }
 
-/// Issues the leaf if neither file exists, otherwise checks the existing pair.
-fn ensure_leaf(ca: &Ca, checker: &LeafChecker, paths: &CertPaths, spec: &LeafSpec) -> Result<()> {
+/// Issues the leaf if neither file exists, otherwise checks the existing pair. Returns
+/// whether it was issued now.
+fn ensure_leaf(ca: &Ca, checker: &LeafChecker, paths: &CertPaths, spec: &LeafSpec) -> Result<bool> {
     if pair_exists(paths)? {
-        checker.check(paths, spec)
+        checker.check(paths, spec).map(|()| false)
     } else {
-        ca.issue(spec)?.write(&paths.cert, &paths.key)
+        ca.issue(spec)?
+            .write(&paths.cert, &paths.key)
+            .map(|()| true)
     }
+}
+
+/// Records every leaf in the folder's inventory (those made before the inventory existed
+/// too, dated by their start of validity); writes it only when something is new.
+fn record_leaves(dir: &Path, leaves: &[(CertPaths, bool)]) -> Result<()> {
+    let layout = FederationLayout::new(dir);
+    let mut inventory = Inventory::load(&layout.inventory)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let relative = |path: &Path| path.strip_prefix(dir).unwrap_or(path).to_path_buf();
+    let mut changed = false;
+    for (paths, issued_now) in leaves {
+        let mut entry = Entry::from_file(dir, relative(&paths.cert), relative(&paths.key), now)?;
+        if !issued_now {
+            entry.issued_at = entry.not_before;
+        }
+        let known = inventory.find(&entry.serial);
+        if let Some(r) = known.and_then(|i| inventory.certificates[i].revoked.as_ref()) {
+            return Err(PkiError::BadFile {
+                path: paths.cert.clone(),
+                reason: format!(
+                    "is revoked (serial {}, {}); delete it and its key to have them regenerated",
+                    entry.serial, r.reason
+                ),
+            });
+        }
+        changed |= inventory.record(entry);
+    }
+    if changed {
+        inventory.save(&layout.inventory)?;
+    }
+    Ok(())
 }
 
 /// True if both files exist, false if neither does, an error naming the orphan otherwise.

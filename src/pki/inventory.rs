@@ -1,14 +1,17 @@
 //! Owns the inventory of issued certificates (`inventory.json`): what was issued to whom,
 //! where the files are, renewals and revocations. Written atomically (temp, fsync, rename).
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use x509_parser::extensions::GeneralName;
 
 use crate::pki::files::write_atomic;
 use crate::pki::{PkiError, Result};
+use crate::tls::{load_certs, peer_identity};
 
 /// Current format version.
 const VERSION: u32 = 1;
@@ -152,6 +155,103 @@ impl Inventory {
             .collect::<String>()
             .to_ascii_lowercase();
         self.certificates.iter().position(|e| e.serial == wanted)
+    }
+}
+
+impl Entry {
+    /// The entry of a certificate already on disk (`cert_file` and `key_file` relative to
+    /// `dir`), read from the certificate itself: serial, identity, usages, names, validity.
+    pub fn from_file(
+        dir: &Path,
+        cert_file: PathBuf,
+        key_file: PathBuf,
+        issued_at: i64,
+    ) -> Result<Entry> {
+        let path = dir.join(&cert_file);
+        let bad = |reason: String| PkiError::BadFile {
+            path: path.clone(),
+            reason,
+        };
+        let certs = load_certs(&path)?;
+        let leaf = certs
+            .first()
+            .expect("invariant: load_certs never returns an empty list");
+        let identity = peer_identity(leaf)
+            .ok_or_else(|| bad("carries no valid urn:guichet: SAN URI".into()))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+            .map_err(|e| bad(format!("not valid X.509: {e}")))?;
+        let eku = cert
+            .extended_key_usage()
+            .map_err(|e| bad(format!("bad extended key usage: {e}")))?
+            .map(|e| e.value);
+        let (mut dns, mut ips) = (Vec::new(), Vec::new());
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                    GeneralName::IPAddress(b) => ips.extend(ip_text(b)),
+                    _ => {}
+                }
+            }
+        }
+        let not_after = cert.validity().not_after.timestamp();
+        Ok(Entry {
+            serial: cert
+                .raw_serial()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            role: identity.role.to_string(),
+            name: identity.name,
+            subject: cert.subject().to_string(),
+            server: eku.is_some_and(|e| e.server_auth),
+            client: eku.is_some_and(|e| e.client_auth),
+            dns,
+            ips,
+            not_before: cert.validity().not_before.timestamp(),
+            not_after,
+            not_after_text: rfc3339(not_after),
+            cert_file,
+            key_file,
+            issued_at,
+            renewed_from: None,
+            superseded_by: None,
+            revoked: None,
+        })
+    }
+}
+
+impl Inventory {
+    /// Records `entry` unless its serial is already there; an older entry in use for the
+    /// same certificate file (replaced on disk) is marked superseded by it. Returns whether
+    /// the inventory changed.
+    pub fn record(&mut self, entry: Entry) -> bool {
+        if self.find(&entry.serial).is_some() {
+            return false;
+        }
+        for old in &mut self.certificates {
+            if old.cert_file == entry.cert_file
+                && old.superseded_by.is_none()
+                && old.revoked.is_none()
+            {
+                old.superseded_by = Some(entry.serial.clone());
+            }
+        }
+        self.certificates.push(entry);
+        true
+    }
+}
+
+/// An IP SAN (4 or 16 bytes) as text.
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes)
+            .ok()
+            .map(|b| IpAddr::from(b).to_string()),
+        16 => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(|b| IpAddr::from(b).to_string()),
+        _ => None,
     }
 }
 

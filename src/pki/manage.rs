@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::pki::files::write_atomic;
 use crate::pki::inventory::{Entry, Inventory, Revocation, rfc3339};
 use crate::pki::{
-    Ca, FederationLayout, Identity, LeafSpec, PkiError, Result, Role, write_pem_files,
+    Ca, FederationLayout, Identity, LeafSpec, PkiError, Result, Role, parse_reason, write_pem_files,
 };
 
 /// Validity of the root CA made by `init` (20 years).
@@ -19,17 +19,6 @@ pub const ROOT_DAYS: u32 = 7305;
 pub const ISSUING_DAYS: u32 = 1826;
 /// Validity of a published CRL.
 pub const CRL_DAYS: u32 = 30;
-/// Revocation reasons accepted by `revoke --reason`.
-pub const REASONS: [&str; 7] = [
-    "unspecified",
-    "key-compromise",
-    "ca-compromise",
-    "affiliation-changed",
-    "superseded",
-    "cessation-of-operation",
-    "privilege-withdrawn",
-];
-
 /// What to issue.
 #[derive(Debug, Clone)]
 pub struct IssueRequest {
@@ -47,9 +36,9 @@ pub struct IssueRequest {
     pub force: bool,
 }
 
-/// Which certificate `renew` renews.
+/// Which certificate `renew` or `revoke` acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RenewTarget {
+pub enum CertTarget {
     /// By serial (hex).
     Serial(String),
     /// The one in use with this name (and role, when the name is ambiguous).
@@ -138,19 +127,12 @@ pub fn issue(layout: &FederationLayout, req: &IssueRequest) -> Result<Entry> {
 /// the old one is marked superseded but stays valid (overlap) until it expires.
 pub fn renew(
     layout: &FederationLayout,
-    target: &RenewTarget,
+    target: &CertTarget,
     days: Option<u32>,
 ) -> Result<(Entry, Entry)> {
     let (ca, chain) = layout.open_issuer()?;
     let mut inventory = Inventory::load(&layout.inventory)?;
-    let index = match target {
-        RenewTarget::Name { name, role } => {
-            find_by_name(&inventory, &layout.inventory, name, *role)?
-        }
-        RenewTarget::Serial(serial) => inventory
-            .find(serial)
-            .ok_or_else(|| not_found(&layout.inventory, serial))?,
-    };
+    let index = find(&inventory, &layout.inventory, target)?;
     let old = inventory.certificates[index].clone();
     if old.revoked.is_some() {
         return Err(PkiError::BadFile {
@@ -229,14 +211,33 @@ fn find_by_name(
     }
 }
 
-/// `revoke`: records the revocation and publishes a fresh CRL. Revoking again re-publishes.
+/// The index of the certificate `target` names.
+fn find(inventory: &Inventory, file: &Path, target: &CertTarget) -> Result<usize> {
+    match target {
+        CertTarget::Name { name, role } => find_by_name(inventory, file, name, *role),
+        CertTarget::Serial(serial) => inventory
+            .find(serial)
+            .ok_or_else(|| not_found(file, serial)),
+    }
+}
+
+/// `revoke` by serial; see [`revoke_target`].
 pub fn revoke(layout: &FederationLayout, serial: &str, reason: &str) -> Result<(Entry, bool)> {
-    reason_code(reason)?;
+    revoke_target(layout, &CertTarget::Serial(serial.to_owned()), reason)
+}
+
+/// `revoke`: records the revocation (reason in guichet's spelling, whichever RFC 5280
+/// spelling was given, see [`parse_reason`]) and publishes a fresh CRL. Revoking again
+/// re-publishes. By name, it is the certificate in use with that name, as for `renew`.
+pub fn revoke_target(
+    layout: &FederationLayout,
+    target: &CertTarget,
+    reason: &str,
+) -> Result<(Entry, bool)> {
+    let (reason, _) = parse_reason(reason)?;
     let (ca, _) = layout.open_issuer()?;
     let mut inventory = Inventory::load(&layout.inventory)?;
-    let index = inventory
-        .find(serial)
-        .ok_or_else(|| not_found(&layout.inventory, serial))?;
+    let index = find(&inventory, &layout.inventory, target)?;
     let entry = &mut inventory.certificates[index];
     let newly = entry.revoked.is_none();
     if newly {
@@ -269,23 +270,9 @@ pub fn publish_crl(layout: &FederationLayout, ca: &Ca, inventory: &mut Inventory
     write_atomic(&layout.crl, pem.as_bytes(), 0o644, 0o700)
 }
 
-/// The CRL reason code of a `--reason` word.
+/// The CRL reason code of a `--reason` word (any spelling [`parse_reason`] accepts).
 pub fn reason_code(reason: &str) -> Result<RevocationReason> {
-    Ok(match reason {
-        "unspecified" => RevocationReason::Unspecified,
-        "key-compromise" => RevocationReason::KeyCompromise,
-        "ca-compromise" => RevocationReason::CaCompromise,
-        "affiliation-changed" => RevocationReason::AffiliationChanged,
-        "superseded" => RevocationReason::Superseded,
-        "cessation-of-operation" => RevocationReason::CessationOfOperation,
-        "privilege-withdrawn" => RevocationReason::PrivilegeWithdrawn,
-        other => {
-            return Err(PkiError::InvalidSpec {
-                identity: "revocation".into(),
-                reason: format!("unknown reason {other:?} (one of {})", REASONS.join(", ")),
-            });
-        }
-    })
+    parse_reason(reason).map(|(_, code)| code)
 }
 
 /// Issues `spec` and writes `<dir>/<cert_file>` (leaf + `chain`) and its key (0600).

@@ -35,6 +35,7 @@ use thiserror::Error;
 use crate::tls::TlsError;
 
 pub use ca::{Ca, IssuedCert, LeafSpec};
+pub use crl::parse_reason;
 pub use dev::{CertPaths, DevPki, ensure_dev_pki};
 pub use files::{write_pem_files, write_secret_file};
 pub use hierarchy::FederationLayout;

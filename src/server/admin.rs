@@ -19,7 +19,7 @@ pub(super) async fn route(
     match path {
         "/admin/v1/reload" if method == Method::POST => {
             require(peer, &[Role::Admin])?;
-            let reloader = state.reloader.as_ref().ok_or_else(Problem::no_reload)?;
+            let reloader = &state.reloader;
             let who = peer.map_or_else(String::new, ToString::to_string);
             let outcome = reloader.reload_all(&state.fanout, &format!("admin API ({who})"));
             let event = crate::audit::Event {
@@ -46,7 +46,7 @@ pub(super) async fn route(
         "/admin/v1/reload" => Err(Problem::method_not_allowed("POST")),
         "/admin/v1/certificates" if method == Method::GET => {
             require(peer, &[Role::Admin])?;
-            let reloader = state.reloader.as_ref().ok_or_else(Problem::no_reload)?;
+            let reloader = &state.reloader;
             let body = serde_json::to_string(&reloader.status())
                 .map_err(|_| Problem::reload_failed("the status could not be serialized"))?;
             Ok(json(StatusCode::OK, body))

@@ -1,10 +1,13 @@
-//! The ingress: accept loop, mutual TLS, HTTP/1.1 and HTTP/2, graceful drain.
+//! The ingress: accept loop, mutual TLS, HTTP/1.1 and HTTP/2, connection limits,
+//! graceful drain. Assembled and started by [`crate::gateway`].
 //!
 //! The caller binds the listener and hands over the shutdown signal, so tests bind
 //! `127.0.0.1:0` and run many gateways in one process.
 
 mod adapters;
 mod admin;
+pub mod conn;
+mod listen;
 mod ops;
 mod problem;
 mod protect;
@@ -14,22 +17,22 @@ mod routes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-pub use ops::run_ops;
+pub use conn::Connections;
 pub use problem::Problem;
 pub use protect::Protection;
 pub use reload::Reloader;
 pub use routes::ROUTES;
 
+use crate::config::ConnectionLimits;
 use crate::fanout::Fanout;
+use listen::{Activity, Shared};
 
 /// Shared by every connection.
 #[derive(Debug)]
@@ -42,110 +45,123 @@ pub struct State {
     pub audit: crate::audit::AuditLog,
     /// Purposes and who may state them.
     pub privacy: crate::config::PrivacyConfig,
-    /// The reloadable TLS material (`None`: fixed material, no admin reload).
-    pub reloader: Option<Reloader>,
-    /// The adapters folder, when this gateway administers it (`serve`); `None` leaves
-    /// `/v1/adapters` read-only (demo, tests on a shared folder).
+    /// The reloadable TLS material and the ingress's live connections.
+    pub reloader: Reloader,
+    /// The adapters folder this gateway administers (`/v1/adapters` writes go there).
     pub adapters: Option<Arc<crate::adapter::Store>>,
 }
 
-/// How long a client has to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves until `shutdown` resolves, then stops accepting and gives connections in
-/// flight `grace` to finish. Handshake failures are logged and never reach HTTP.
-pub async fn run(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    state: Arc<State>,
-    grace: Duration,
-    shutdown: impl Future<Output = ()>,
-) {
-    let (_keep, tls) = tokio::sync::watch::channel(tls);
-    run_watched(listener, tls, state, grace, shutdown).await;
+/// How the portal and operations listeners are run.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    /// Limits of each connection and listener.
+    pub limits: ConnectionLimits,
+    /// Time given to connections in flight at shutdown.
+    pub grace: std::time::Duration,
 }
 
-/// Like [`run`], with TLS material that may change: each new connection is handshaken
-/// with the config current at its accept; connections in flight keep theirs.
-pub async fn run_watched(
+/// Serves portals over mutual TLS until `shutdown` resolves, then stops accepting and
+/// drains. Each new connection is handshaken with the TLS config current at its accept.
+/// Handshake failures are logged and never reach HTTP.
+pub(crate) async fn serve_portals(
     listener: TcpListener,
-    tls: tokio::sync::watch::Receiver<Arc<rustls::ServerConfig>>,
     state: Arc<State>,
-    grace: Duration,
+    serving: Serving,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                match accepted {
-                    Ok((tcp, addr)) => {
-                        let _ = tcp.set_nodelay(true);
-                        let acceptor = TlsAcceptor::from(Arc::clone(&tls.borrow()));
-                        serve_connection(tcp, addr, acceptor, &builder, &graceful, &state);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tracing::info!(
-        grace_ms = grace.as_millis() as u64,
-        "shutting down: draining connections"
-    );
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("grace period over: closing remaining connections");
-    }
-}
-
-fn serve_connection(
-    tcp: tokio::net::TcpStream,
-    addr: SocketAddr,
-    acceptor: TlsAcceptor,
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
-    state: &Arc<State>,
-) {
-    let builder = builder.clone();
-    let state = Arc::clone(state);
-    let watcher = graceful.watcher();
-    tokio::spawn(async move {
-        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::info!(peer = %addr, error = %e, "TLS handshake refused");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(peer = %addr, "TLS handshake timed out");
-                return;
-            }
+    let (shared, draining) = Shared::new(Arc::clone(state.reloader.connections()), serving);
+    let tls = state.reloader.subscribe();
+    let builder = listen::http_builder(&serving.limits);
+    listen::accept_loop(listener, &shared, draining, shutdown, |tcp, addr, slot| {
+        let config = Arc::clone(&tls.borrow());
+        let job = Connection {
+            acceptor: TlsAcceptor::from(Arc::clone(&config)),
+            config,
+            builder: builder.clone(),
+            state: Arc::clone(&state),
+            shared: shared.clone(),
         };
-        let identity = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|chain| chain.first())
+        tokio::spawn(job.run(tcp, addr, slot));
+    })
+    .await;
+}
+
+/// One portal connection, before its handshake.
+struct Connection {
+    acceptor: TlsAcceptor,
+    /// The config the handshake uses: if a reload replaced it meanwhile, the client is
+    /// checked again against the new material.
+    config: Arc<rustls::ServerConfig>,
+    builder: auto::Builder<TokioExecutor>,
+    state: Arc<State>,
+    shared: Shared,
+}
+
+impl Connection {
+    async fn run(self, tcp: TcpStream, addr: SocketAddr, slot: conn::Slot) {
+        let _ = tcp.set_nodelay(true);
+        let listener = self.shared.conns.listener();
+        let handshake = tokio::time::timeout(
+            self.shared.limits.handshake_timeout,
+            self.acceptor.accept(tcp),
+        );
+        let tls = tokio::select! {
+            done = handshake => match done {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::info!(peer = %addr, error = %e, "TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    listen::count(listener, "handshake-timeout");
+                    tracing::info!(peer = %addr, "TLS handshake timed out");
+                    return;
+                }
+            },
+            () = slot.closed() => return,
+        };
+        let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+        slot.set_peer(chain);
+        if self.reloaded_against(chain) {
+            listen::count(listener, "revoked");
+            tracing::info!(peer = %addr, "client no longer accepted by the reloaded material");
+            return;
+        }
+        let identity = chain
+            .first()
             .and_then(crate::tls::peer_identity)
             .map(Arc::new);
+        let activity = Activity::new();
+        let (state, busy) = (self.state, Arc::clone(&activity));
         let service = service_fn(move |req| {
-            let state = Arc::clone(&state);
-            let identity = identity.clone();
-            async move { Ok::<_, std::convert::Infallible>(routes::route(req, identity, state).await) }
+            let (state, identity, busy) = (Arc::clone(&state), identity.clone(), busy.begin());
+            async move {
+                let response = routes::route(req, identity, state).await;
+                drop(busy);
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-        if let Err(e) = watcher.watch(conn.into_owned()).await {
-            tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+        let conn = self.builder.serve_connection(TokioIo::new(tls), service);
+        listen::drive(conn, &slot, &activity, &self.shared).await;
+    }
+
+    /// Whether a reload since this connection's accept refuses its client (the reload's
+    /// sweep may have run before the chain was registered).
+    fn reloaded_against(&self, chain: &[rustls_pki_types::CertificateDer<'_>]) -> bool {
+        let current = self.state.reloader.subscribe();
+        if Arc::ptr_eq(&current.borrow(), &self.config) {
+            return false;
         }
-    });
+        let Some((leaf, rest)) = chain.split_first() else {
+            return false;
+        };
+        let now = rustls_pki_types::UnixTime::now();
+        self.state
+            .reloader
+            .verifier()
+            .verify_client_cert(leaf, rest, now)
+            .is_err()
+    }
 }
+
+pub(crate) use ops::serve_ops;

@@ -14,31 +14,40 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::State;
+use super::listen::{self, Activity, Shared};
+use super::{Connections, Serving, State};
 use crate::metrics::METRICS;
 
-/// Serves the operations endpoints until `shutdown` resolves.
-pub async fn run_ops(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(_) => continue,
-            },
-            () = &mut shutdown => return,
-        };
-        let state = Arc::clone(&state);
+/// Serves the operations endpoints until `shutdown` resolves, then drains, with the same
+/// limits as the portal listener (HTTP/1.1 only).
+pub(crate) async fn serve_ops(
+    listener: TcpListener,
+    state: Arc<State>,
+    serving: Serving,
+    shutdown: impl Future<Output = ()>,
+) {
+    let conns = Connections::new("ops", serving.limits.max_connections);
+    let (shared, draining) = Shared::new(conns, serving);
+    let mut builder = listen::http_builder(&serving.limits);
+    builder = builder.http1_only();
+    listen::accept_loop(listener, &shared, draining, shutdown, |tcp, _, slot| {
+        let (state, shared, builder) = (Arc::clone(&state), shared.clone(), builder.clone());
         tokio::spawn(async move {
+            let activity = Activity::new();
+            let busy = Arc::clone(&activity);
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(answer(req.uri().path(), &state)) }
+                let (state, busy) = (Arc::clone(&state), busy.begin());
+                async move {
+                    let response = answer(req.uri().path(), &state);
+                    drop(busy);
+                    Ok::<_, Infallible>(response)
+                }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let conn = builder.serve_connection(TokioIo::new(tcp), service);
+            listen::drive(conn, &slot, &activity, &shared).await;
         });
-    }
+    })
+    .await;
 }
 
 fn answer(path: &str, state: &State) -> Response<Full<Bytes>> {
@@ -85,7 +94,15 @@ fn live_gauges(state: &State) -> String {
             adapter.office
         );
     }
-    if let Some(reloader) = &state.reloader {
+    {
+        let reloader = &state.reloader;
+        let open = reloader.connections().len();
+        out.push_str("# HELP guichet_connections_open Connections open on the portal listener.\n");
+        out.push_str("# TYPE guichet_connections_open gauge\n");
+        let _ = writeln!(
+            out,
+            "guichet_connections_open{{listener=\"gateway\"}} {open}"
+        );
         out.push_str(
             "# HELP guichet_certificate_days_left Whole days until a loaded certificate expires.\n",
         );

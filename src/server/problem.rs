@@ -80,17 +80,6 @@ impl Problem {
         }
     }
 
-    /// `503`: this gateway runs with fixed TLS material.
-    pub fn no_reload() -> Problem {
-        Problem {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            slug: "reload-unavailable",
-            title: "Reload not available",
-            detail: "this gateway was started with fixed TLS material".into(),
-            retry_after: None,
-        }
-    }
-
     /// The response.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({

@@ -4,18 +4,22 @@
 //! Triggers: a change of any file (polled), SIGHUP, `POST /admin/v1/reload`. Each of the
 //! two sets is loaded whole; a set that fails to load keeps its last good material and the
 //! reason is logged and reported. New handshakes read the current [`ServerConfig`] from a
-//! `watch` channel; connections in flight keep theirs. New office queries take the current
-//! `reqwest::Client`; queries in flight keep the one they started with.
+//! `watch` channel. Established connections are checked against the new client verifier at
+//! once: those whose certificate is now revoked, expired or no longer trusted are closed
+//! (see [`super::conn`]). New office queries take the current `reqwest::Client`; queries
+//! in flight keep the one they started with.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
+use rustls::server::danger::ClientCertVerifier;
 use serde::Serialize;
 use tokio::sync::watch;
 
 use super::State;
+use super::conn::Connections;
 use crate::fanout::Fanout;
 use crate::tls::{ClientPaths, Loaded, ServerPaths, load_client, load_server};
 
@@ -33,6 +37,10 @@ pub struct Reloader {
     server: ServerPaths,
     client: ClientPaths,
     tls: watch::Sender<Arc<ServerConfig>>,
+    /// The client verifier of the current server material, for established connections.
+    verifier: RwLock<Arc<dyn ClientCertVerifier>>,
+    /// The portal listener's connections, checked again on every server reload.
+    connections: Arc<Connections>,
     /// Serialises reloads; holds the stamps of the files at the last attempt per set.
     stamps: Mutex<(Vec<Stamp>, Vec<Stamp>)>,
     status: RwLock<Status>,
@@ -66,13 +74,16 @@ pub struct ReloadOutcome {
 
 impl Reloader {
     /// Loads both sets for the start; fails (naming the file) if either cannot be loaded.
-    /// Returns the client TLS config for the first fan-out client.
+    /// Returns the client TLS config for the first fan-out client. `connections` are the
+    /// ingress's, closed on a reload when their client is no longer accepted.
     pub fn load(
         server: ServerPaths,
         client: ClientPaths,
+        connections: Arc<Connections>,
     ) -> Result<(Reloader, rustls::ClientConfig), crate::tls::TlsError> {
         let stamps = (stamps(&server.files()), stamps(&client.files()));
         let (server_tls, server_loaded) = load_server(&server)?;
+        let verifier = load_verifier(&server)?;
         let (client_tls, client_loaded) = load_client(&client)?;
         let status = Status {
             server: server_loaded,
@@ -86,6 +97,8 @@ impl Reloader {
                 server,
                 client,
                 tls,
+                verifier: RwLock::new(verifier),
+                connections,
                 stamps: Mutex::new(stamps),
                 status: RwLock::new(status),
             },
@@ -96,6 +109,19 @@ impl Reloader {
     /// The ingress config as it changes; the accept loop reads it per connection.
     pub fn subscribe(&self) -> watch::Receiver<Arc<ServerConfig>> {
         self.tls.subscribe()
+    }
+
+    /// The ingress's live connections.
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.connections
+    }
+
+    /// The client verifier of the current server material.
+    pub fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        match self.verifier.read() {
+            Ok(v) => Arc::clone(&v),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
     }
 
     /// The current status, `daysLeft` recomputed for now.
@@ -149,9 +175,10 @@ impl Reloader {
         let server_stamps = stamps(&self.server.files());
         if force || server_stamps != last.0 {
             last.0 = server_stamps;
-            match load_server(&self.server) {
-                Ok((config, info)) => {
+            match load_server(&self.server).and_then(|l| Ok((l, load_verifier(&self.server)?))) {
+                Ok(((config, info), verifier)) => {
                     self.tls.send_replace(config);
+                    self.cut_off(verifier, trigger);
                     loaded.server = info;
                     outcome.reloaded.push("server");
                 }
@@ -204,6 +231,42 @@ impl Reloader {
     }
 }
 
+impl Reloader {
+    /// Installs `verifier` and closes the connections whose client it no longer accepts.
+    fn cut_off(&self, verifier: Arc<dyn ClientCertVerifier>, trigger: &str) {
+        match self.verifier.write() {
+            Ok(mut v) => *v = Arc::clone(&verifier),
+            Err(p) => *p.into_inner() = Arc::clone(&verifier),
+        }
+        let closed = self.connections.close_rejected(verifier.as_ref());
+        if closed > 0 {
+            let labels = crate::metrics::ConnectionLabels {
+                listener: self.connections.listener(),
+                reason: "revoked",
+            };
+            crate::metrics::METRICS
+                .connections_closed
+                .get_or_create(&labels)
+                .inc_by(closed as u64);
+            tracing::warn!(
+                trigger,
+                closed,
+                "closed established connections whose client certificate is no longer accepted"
+            );
+        }
+    }
+}
+
+/// The client verifier of a server set, from the same files as its `ServerConfig`.
+fn load_verifier(p: &ServerPaths) -> Result<Arc<dyn ClientCertVerifier>, crate::tls::TlsError> {
+    let roots = crate::tls::load_certs(&p.client_ca)?;
+    let crls = match &p.crl {
+        Some(crl) => crate::tls::load_crls(crl)?,
+        None => Vec::new(),
+    };
+    crate::tls::client_verifier(&roots, crls)
+}
+
 /// Polls the files every `interval` (and repeats expiry warnings daily) until the state is gone.
 pub fn spawn_watch(state: &Arc<State>, interval: Duration) {
     let weak = Arc::downgrade(state);
@@ -212,9 +275,7 @@ pub fn spawn_watch(state: &Arc<State>, interval: Duration) {
         loop {
             tokio::time::sleep(interval).await;
             let Some(state) = weak.upgrade() else { break };
-            let Some(reloader) = state.reloader.as_ref() else {
-                break;
-            };
+            let reloader = &state.reloader;
             reloader.reload_changed(&state.fanout);
             if last_warning.elapsed() >= DAILY {
                 last_warning = tokio::time::Instant::now();
@@ -235,9 +296,7 @@ pub fn spawn_sighup(state: &Arc<State>) {
                 tokio::spawn(async move {
                     while hup.recv().await.is_some() {
                         let Some(state) = weak.upgrade() else { break };
-                        if let Some(r) = state.reloader.as_ref() {
-                            r.reload_all(&state.fanout, "SIGHUP");
-                        }
+                        state.reloader.reload_all(&state.fanout, "SIGHUP");
                     }
                 });
             }

@@ -9,6 +9,7 @@
 //! loopback, with latency, fault injection and request counters.
 
 mod faults;
+mod federation;
 mod heavy;
 mod names;
 pub mod population;
@@ -16,7 +17,8 @@ pub mod render;
 mod server;
 
 pub use faults::{load_faults, parse_faults};
+pub use federation::{Federation, FederationOptions, StartError, offices_of};
 pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth};
 pub use render::{SimRequest, parse_request, render_answer};
-pub use server::{Fault, Latency, OfficeListener, Simulator, endpoints, spawn};
+pub use server::{Fault, Latency, Simulator};

@@ -156,6 +156,21 @@ pub fn server_config(
     if chain.is_empty() {
         return Err(TlsError::EmptyChain);
     }
+    let verifier = client_verifier(client_roots, crls)?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// The verifier of client certificates the ingress uses: chains to `client_roots`, not
+/// revoked by `crls`. Also used to check established connections after a reload.
+pub fn client_verifier(
+    client_roots: &[CertificateDer<'static>],
+    crls: Vec<CertificateRevocationListDer<'static>>,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let roots = root_store(client_roots, "client")?;
     let check_crls = !crls.is_empty();
     let mut builder =
@@ -165,13 +180,7 @@ pub fn server_config(
         // trusted (or not) through the bundle.
         builder = builder.only_check_end_entity_revocation();
     }
-    let verifier: Arc<dyn ClientCertVerifier> = builder.build()?;
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
+    Ok(builder.build()?)
 }
 
 /// Client config: verifies servers against `server_roots`, presents `identity` if given,

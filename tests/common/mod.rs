@@ -1,21 +1,25 @@
 //! A whole development federation in one test process: a dev PKI generated in a temporary
-//! folder, the 101 shipped adapters served by simulated offices on 127.0.0.1 port 0, and a
-//! gateway on port 0 in front of them, with reloadable TLS material.
+//! folder, the 101 shipped adapters served by simulated offices on 127.0.0.1 port 0
+//! (`sim::Federation`), a copy of the adapters pointing at them, and a gateway built by
+//! `Gateway::build` on port 0 (operations listener too) in front of them.
 #![allow(dead_code)]
+
+#[path = "../support/issue.rs"]
+mod issue;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use guichet::adapter::Registry;
 use guichet::cli::runtime;
 use guichet::config::Config;
+use guichet::gateway::Gateway;
 use guichet::model::OfficeId;
 use guichet::pki::{Ca, DevPki};
 use guichet::server::State;
-use guichet::sim::{Fault, Latency, Simulator};
+use guichet::sim::{Fault, Federation as SimFederation, FederationOptions, Latency, Simulator};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -28,9 +32,12 @@ pub struct Federation {
     pub registry: Registry,
     pub sim: Arc<Simulator>,
     pub gateway: SocketAddr,
+    /// The operations listener (`/metrics`, `/healthz`).
+    pub ops: SocketAddr,
     pub state: Arc<State>,
-    stop_sim: tokio::sync::watch::Sender<bool>,
+    offices: SimFederation,
     stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
     /// One federation at a time per test binary: 2 cores, 101 listeners each, and
     /// deadlines that mean something only on a machine that is not overbooked.
     _turn: tokio::sync::OwnedMutexGuard<()>,
@@ -50,6 +57,8 @@ pub struct Options<'a> {
     /// With `crl`: both `[server]` and `[offices]` check `certs/federation.crl.pem`, which
     /// starts empty (signed by the dev CA).
     pub crl: bool,
+    /// Extra lines for `[server]` (connection limits).
+    pub server: &'a str,
 }
 
 impl Federation {
@@ -80,6 +89,7 @@ impl Federation {
             protection,
             faults,
             crl: false,
+            server: "",
         };
         Federation::build(o, tweak).await
     }
@@ -98,6 +108,7 @@ impl Federation {
             protection: "",
             faults: &BTreeMap::new(),
             crl,
+            server: "",
         };
         Federation::build(o, tweak).await
     }
@@ -109,53 +120,54 @@ impl Federation {
         let config_path = dir.path().join("guichet.toml");
         std::fs::write(&config_path, config_text(&o, dir.path())).expect("write config");
         let config = Config::load(&config_path).expect("config");
-        let registry = runtime::load_registry(&config).expect("registry");
+        let mappings =
+            guichet::mapping::MappingSet::load_dir(&config.offices.mappings).expect("mappings");
+        let registry = Registry::load_dir(&repo().join("adapters"), &mappings).expect("registry");
         let pki = runtime::dev_pki(&config, &registry).expect("dev pki");
         std::fs::copy(&pki.ca_cert, certs.join("client-ca.pem")).expect("client ca");
         if o.crl {
             let ca = Ca::load(&pki.ca_cert, &pki.ca_key).expect("ca");
             write_crl(&ca, &[], &certs.join("federation.crl.pem"));
         }
-        let sim = runtime::simulator(&registry, o.latency);
         let mut served = pki.clone();
         tweak(&mut served);
-        let listeners = runtime::bind_offices(&registry, &served, true, o.faults)
+        let options = FederationOptions {
+            latency: o.latency,
+            faults: o.faults,
+            ephemeral: true,
+        };
+        let offices = SimFederation::start(&registry, &served, options)
             .await
-            .expect("bind offices");
-        let endpoints = guichet::sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
-        let (stop_sim, stopped) = tokio::sync::watch::channel(false);
-        for (office, fault) in o.faults {
-            sim.set_fault(*office, Some(fault.clone()));
-        }
-        guichet::sim::spawn(Arc::clone(&sim), listeners, stopped);
-        let live = registry.with_endpoints(&endpoints);
-        let state = runtime::build_state(&config, live).expect("state");
-        let tls = state.reloader.as_ref().expect("reloader").subscribe();
-        guichet::server::reload::spawn_watch(&state, Duration::from_secs(1));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .expect("simulated offices");
+        offices
+            .write_adapters(&repo().join("adapters"), &config.offices.adapters)
+            .expect("adapters");
+        let gateway = Gateway::build(&config).expect("gateway");
+        let state = Arc::clone(gateway.state());
+        let listener = guichet::net::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
-        let gateway = listener.local_addr().expect("addr");
+        let ops = guichet::net::bind("127.0.0.1:0").await.expect("bind ops");
+        let (addr, ops_addr) = (
+            listener.local_addr().expect("addr"),
+            ops.local_addr().expect("addr"),
+        );
         let (stop_gateway, quitting) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(guichet::server::run_watched(
-            listener,
-            tls,
-            Arc::clone(&state),
-            Duration::from_secs(2),
-            async {
-                let _ = quitting.await;
-            },
-        ));
+        let served = tokio::spawn(gateway.serve(listener, Some(ops), async {
+            let _ = quitting.await;
+        }));
         Federation {
             dir,
             pki,
             config,
             registry,
-            sim,
-            gateway,
+            sim: Arc::clone(offices.simulator()),
+            gateway: addr,
+            ops: ops_addr,
             state,
-            stop_sim,
+            offices,
             stop_gateway: Some(stop_gateway),
+            served: Some(served),
             _turn: turn,
         }
     }
@@ -187,17 +199,8 @@ impl Federation {
 
     /// A client with a certificate of `role:name`, freshly issued by the federation CA.
     pub fn client_as(&self, role: guichet::pki::Role, name: &str) -> reqwest::Client {
-        let ca = Ca::load(&self.pki.ca_cert, &self.pki.ca_key).expect("ca");
-        let id = guichet::pki::Identity::new(role, name).expect("identity");
-        let leaf = ca
-            .issue(&guichet::pki::LeafSpec::new(id, 30))
-            .expect("leaf");
         let dir = self.dir.path().join("clients");
-        let (cert, key) = (
-            dir.join(format!("{name}.pem")),
-            dir.join(format!("{name}.key")),
-        );
-        leaf.write(&cert, &key).expect("write");
+        let (cert, key) = issue::issue_client(&self.pki, &dir, role, name);
         self.client_with(Some((&cert, &key)), &self.pki.ca_cert)
     }
 
@@ -206,9 +209,17 @@ impl Federation {
     }
 
     pub fn stop(&mut self) {
-        let _ = self.stop_sim.send(true);
+        self.offices.stop();
         if let Some(s) = self.stop_gateway.take() {
             let _ = s.send(());
+        }
+    }
+
+    /// Stops the gateway and waits until both its listeners have drained.
+    pub async fn shutdown(&mut self) {
+        self.stop();
+        if let Some(served) = self.served.take() {
+            served.await.expect("gateway task");
         }
     }
 }
@@ -229,9 +240,10 @@ key = "{c}/gateway-server.key"
 client_ca = "{c}/client-ca.pem"
 grace_period_ms = 2000
 {crl_line}
+{server}
 
 [offices]
-adapters = "{r}/adapters"
+adapters = "{d}/adapters"
 mappings = "{r}/mappings"
 ca = "{c}/federation-ca.pem"
 client_cert = "{c}/gateway-client.pem"
@@ -263,8 +275,10 @@ fsync = false
         c = c.display(),
         r = repo().display(),
         a = dir.join("audit").display(),
+        d = dir.display(),
         deadline_ms = o.deadline_ms,
         protection = o.protection,
+        server = o.server,
     )
 }
 

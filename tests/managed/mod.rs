@@ -1,22 +1,25 @@
 //! A gateway that administers its own adapters folder, for the adapter API tests: the 101
 //! shipped adapters copied into a temporary folder with the endpoints of simulated offices
-//! bound on 127.0.0.1 port 0, the gateway built by `runtime::build_managed_state` (store,
-//! file watcher polling every 200 ms) and served on port 0.
+//! bound on 127.0.0.1 port 0 (`sim::Federation`), the gateway built by `Gateway::build`
+//! (store, file watcher polling every 200 ms) and served on port 0.
 #![allow(dead_code)]
 
+#[path = "../support/issue.rs"]
+mod issue;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
-use guichet::adapter::watch::Watcher;
 use guichet::adapter::{Registry, Store};
 use guichet::cli::runtime;
 use guichet::config::Config;
+use guichet::gateway::Gateway;
 use guichet::model::OfficeId;
 use guichet::pki::{DevPki, Role};
 use guichet::server::State;
-use guichet::sim::{Latency, SimOffice, Simulator};
+use guichet::sim::{Federation as SimFederation, FederationOptions, Latency, SimOffice, Simulator};
 
 static TURN: std::sync::LazyLock<Arc<tokio::sync::Mutex<()>>> =
     std::sync::LazyLock::new(|| Arc::new(tokio::sync::Mutex::new(())));
@@ -38,8 +41,8 @@ pub struct Managed {
     pub store: Arc<Store>,
     pub state: Arc<State>,
     pub gateway: SocketAddr,
-    _watcher: Watcher,
-    stop: tokio::sync::watch::Sender<bool>,
+    /// The simulated offices (and any `second_home`), stopped when dropped.
+    offices: Mutex<Vec<SimFederation>>,
     stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
     _turn: tokio::sync::OwnedMutexGuard<()>,
 }
@@ -49,13 +52,6 @@ impl Managed {
         let turn = Arc::clone(&TURN).lock_owned().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let (certs, adapters) = (dir.path().join("certs"), dir.path().join("adapters"));
-        std::fs::create_dir_all(&adapters).expect("adapters dir");
-        for e in std::fs::read_dir(repo().join("adapters")).expect("repo adapters") {
-            let path = e.expect("entry").path();
-            if path.extension().is_some_and(|x| x == "toml") {
-                std::fs::copy(&path, adapters.join(path.file_name().expect("name"))).expect("copy");
-            }
-        }
         let config_path = dir.path().join("guichet.toml");
         std::fs::write(
             &config_path,
@@ -67,6 +63,7 @@ cert = "{c}/gateway-server.pem"
 key = "{c}/gateway-server.key"
 client_ca = "{c}/federation-ca.pem"
 grace_period_ms = 2000
+watch_interval_ms = 200
 
 [offices]
 adapters = "{a}"
@@ -93,46 +90,41 @@ fsync = false
         )
         .expect("write config");
         let config = Config::load(&config_path).expect("config");
-        let registry = runtime::load_registry(&config).expect("registry");
+        let mappings =
+            guichet::mapping::MappingSet::load_dir(&config.offices.mappings).expect("mappings");
+        let registry = Registry::load_dir(&repo().join("adapters"), &mappings).expect("registry");
         let pki = runtime::dev_pki(&config, &registry).expect("dev pki");
-        let sim = runtime::simulator(&registry, Latency::ZERO);
-        let listeners = runtime::bind_offices(&registry, &pki, true, &Default::default())
+        let options = FederationOptions {
+            latency: Latency::ZERO,
+            faults: &BTreeMap::new(),
+            ephemeral: true,
+        };
+        let offices = SimFederation::start(&registry, &pki, options)
             .await
-            .expect("bind offices");
-        let endpoints = guichet::sim::endpoints(&listeners, &runtime::endpoint_paths(&registry));
-        for (office, url) in &endpoints {
-            set_endpoint(&adapters.join(format!("{office}.toml")), url.as_str());
-        }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        guichet::sim::spawn(Arc::clone(&sim), listeners, stopped);
-        let (state, store, watcher) =
-            runtime::build_managed_state(&config, Duration::from_millis(200)).expect("state");
-        let tls = runtime::server_tls(&config).expect("server tls");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .expect("simulated offices");
+        offices
+            .write_adapters(&repo().join("adapters"), &adapters)
+            .expect("adapters");
+        let gateway = Gateway::build(&config).expect("gateway");
+        let (state, store) = (Arc::clone(gateway.state()), Arc::clone(gateway.store()));
+        let listener = guichet::net::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
-        let gateway = listener.local_addr().expect("addr");
+        let addr = listener.local_addr().expect("addr");
         let (stop_gateway, quitting) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(guichet::server::run(
-            listener,
-            tls,
-            Arc::clone(&state),
-            Duration::from_secs(2),
-            async {
-                let _ = quitting.await;
-            },
-        ));
+        tokio::spawn(gateway.serve(listener, None, async {
+            let _ = quitting.await;
+        }));
         Managed {
             dir,
             adapters,
             pki,
             config,
-            sim,
+            sim: Arc::clone(offices.simulator()),
             store,
             state,
-            gateway,
-            _watcher: watcher,
-            stop,
+            gateway: addr,
+            offices: Mutex::new(vec![offices]),
             stop_gateway: Some(stop_gateway),
             _turn: turn,
         }
@@ -157,11 +149,16 @@ fsync = false
             self.sim.reference_year(),
         ));
         let only = Registry::from_adapters(registry.get(office).map(|a| a.as_ref().clone()));
-        let listeners = runtime::bind_offices(&only, &self.pki, true, &Default::default())
+        let options = FederationOptions {
+            latency: Latency::ZERO,
+            faults: &BTreeMap::new(),
+            ephemeral: true,
+        };
+        let home = SimFederation::start_with(Arc::clone(&sim), &only, &self.pki, options)
             .await
             .expect("bind");
-        let addr = listeners[0].listener.local_addr().expect("addr");
-        guichet::sim::spawn(Arc::clone(&sim), listeners, self.stop.subscribe());
+        let addr = home.endpoints()[&office].authority().to_owned();
+        self.offices.lock().expect("offices").push(home);
         (sim, format!("https://{addr}/moved/{dialect}"))
     }
 
@@ -185,17 +182,8 @@ fsync = false
 
     /// A client with a certificate `role:name` freshly issued by the federation CA.
     pub fn client_as(&self, role: Role, name: &str) -> reqwest::Client {
-        let ca = guichet::pki::Ca::load(&self.pki.ca_cert, &self.pki.ca_key).expect("ca");
-        let id = guichet::pki::Identity::new(role, name).expect("identity");
-        let leaf = ca
-            .issue(&guichet::pki::LeafSpec::new(id, 30))
-            .expect("leaf");
         let dir = self.dir.path().join("clients");
-        let (cert, key) = (
-            dir.join(format!("{name}.pem")),
-            dir.join(format!("{name}.key")),
-        );
-        leaf.write(&cert, &key).expect("write");
+        let (cert, key) = issue::issue_client(&self.pki, &dir, role, name);
         self.client_with(&cert, &key)
     }
 
@@ -224,7 +212,6 @@ fsync = false
 
 impl Drop for Managed {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
         if let Some(s) = self.stop_gateway.take() {
             let _ = s.send(());
         }

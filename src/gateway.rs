@@ -1,0 +1,135 @@
+//! The composition root: the one place the gateway is assembled from its configuration
+//! and run. `guichet serve`, `guichet demo`, `guichet bench` (through `serve`) and every
+//! test harness call [`Gateway::build`] and [`Gateway::serve`]; nothing else wires a
+//! `State`, a reloader or a listener by hand.
+//!
+//! Build order: mappings → adapter store (the administered folder) → TLS material
+//! (reloader, with the registry of live connections) → fan-out client → audit log →
+//! state; then the watchers (adapters folder, TLS files) that live as long as the state.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::adapter::watch::Watcher;
+use crate::adapter::{AdapterError, Publish, Store};
+use crate::cli::runtime::{client_paths, fanout_settings, open_audit, server_paths};
+use crate::config::Config;
+use crate::mapping::{MappingError, MappingSet};
+use crate::server::{Connections, Reloader, Serving, State};
+
+/// Why the gateway could not be built; each names the file or the part.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A mapping file.
+    #[error(transparent)]
+    Mappings(#[from] MappingError),
+    /// The adapters folder.
+    #[error(transparent)]
+    Adapters(#[from] AdapterError),
+    /// TLS material of the ingress or of the office client.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The HTTP client towards offices.
+    #[error("cannot build the HTTP client towards offices: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The audit log (its folder or its HMAC secret).
+    #[error("audit log: {0:#}")]
+    Audit(anyhow::Error),
+}
+
+/// An assembled gateway, ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    state: Arc<State>,
+    store: Arc<Store>,
+    serving: Serving,
+    /// Polls the adapters folder; stops when the gateway is dropped.
+    _watcher: Watcher,
+}
+
+impl Gateway {
+    /// Builds the gateway of `config`: it administers `offices.adapters` (API writes and
+    /// hand edits both reach the live registry) and polls its TLS files every
+    /// `server.watch_interval_ms`. Must run inside a Tokio runtime.
+    pub fn build(config: &Config) -> Result<Gateway, BuildError> {
+        let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+        let store = Arc::new(Store::open(&config.offices.adapters, mappings)?);
+        let limits = config.server.limits;
+        let connections = Connections::new("gateway", limits.max_connections);
+        let (reloader, client_tls) =
+            Reloader::load(server_paths(config), client_paths(config), connections)?;
+        let client = crate::fanout::client(client_tls).map_err(BuildError::Client)?;
+        let state = Arc::new(State {
+            fanout: crate::fanout::Fanout::new(client, store.registry(), fanout_settings(config)),
+            reloader,
+            protection: crate::server::Protection::new(&config.protection),
+            audit: open_audit(config).map_err(BuildError::Audit)?,
+            privacy: config.privacy.clone(),
+            adapters: Some(Arc::clone(&store)),
+        });
+        let every = config.server.watch_interval;
+        let watcher = crate::adapter::watch::spawn(
+            Arc::clone(&store),
+            Arc::clone(&state) as Arc<dyn Publish>,
+            every,
+        );
+        crate::server::reload::spawn_watch(&state, every);
+        Ok(Gateway {
+            state,
+            store,
+            serving: Serving {
+                limits,
+                grace: config.server.grace_period,
+            },
+            _watcher: watcher,
+        })
+    }
+
+    /// The shared state (fan-out, protection, audit, TLS material).
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// The administered adapters folder.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Reloads the TLS material on SIGHUP for as long as the gateway lives (unix only).
+    pub fn reload_on_sighup(&self) {
+        crate::server::reload::spawn_sighup(&self.state);
+    }
+
+    /// Serves portals on `listener` and, if given, `/metrics` and `/healthz` on
+    /// `ops_listener` until `shutdown` resolves; then both stop accepting and drain within
+    /// the grace period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        ops_listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let ops = ops_listener.map(|l| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(crate::server::serve_ops(
+                l,
+                Arc::clone(&self.state),
+                self.serving,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            ))
+        });
+        crate::server::serve_portals(listener, Arc::clone(&self.state), self.serving, async {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
+        if let Some(ops) = ops {
+            let _ = ops.await;
+        }
+    }
+}
