@@ -16,6 +16,7 @@
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
+//! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod fanout;
 pub mod gateway;
 pub mod loadtest;
+pub mod locks;
 pub mod mapping;
 pub mod merge;
 pub mod metrics;
@@ -34,5 +36,6 @@ pub mod pki;
 pub mod server;
 pub mod sim;
 pub mod tls;
+pub mod toml_error;
 pub mod trace;
 pub mod view;

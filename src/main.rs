@@ -153,30 +153,16 @@ enum CertsCommand {
     },
     /// A new certificate for the same identity; the old one stays valid (overlap).
     Renew {
-        /// Serial (hex) of the certificate to renew.
-        #[arg(required_unless_present = "name", conflicts_with = "name")]
-        serial: Option<String>,
-        /// Renew the certificate in use with this name instead.
-        #[arg(long)]
-        name: Option<String>,
-        /// Role, when several certificates carry the name.
-        #[arg(long)]
-        role: Option<Role>,
+        #[command(flatten)]
+        target: CertTarget,
         /// Validity in days (default: the old certificate's).
         #[arg(long)]
         days: Option<u32>,
     },
     /// Revoke a certificate and publish a fresh CRL.
     Revoke {
-        /// Serial (hex) of the certificate to revoke.
-        #[arg(required_unless_present = "name", conflicts_with = "name")]
-        serial: Option<String>,
-        /// Revoke the certificate in use with this name instead.
-        #[arg(long)]
-        name: Option<String>,
-        /// Role, when several certificates carry the name.
-        #[arg(long)]
-        role: Option<Role>,
+        #[command(flatten)]
+        target: CertTarget,
         /// unspecified, key-compromise, ca-compromise, affiliation-changed, superseded,
         /// cessation-of-operation, privilege-withdrawn, aa-compromise; or the RFC 5280 /
         /// OpenSSL names (keyCompromise, cACompromise, ...).
@@ -185,6 +171,20 @@ enum CertsCommand {
     },
     /// Re-publish the CRL (it is valid 30 days).
     Crl,
+}
+
+/// Which certificate `renew` / `revoke` acts on: a serial, or the one in use with a name.
+#[derive(clap::Args, Debug)]
+struct CertTarget {
+    /// Serial (hex) of the certificate.
+    #[arg(required_unless_present = "name", conflicts_with = "name")]
+    serial: Option<String>,
+    /// The certificate in use with this name instead.
+    #[arg(long)]
+    name: Option<String>,
+    /// Role, when several certificates carry the name.
+    #[arg(long)]
+    role: Option<Role>,
 }
 
 impl From<CertsCommand> for cli::CertsAction {
@@ -210,9 +210,7 @@ impl From<CertsCommand> for cli::CertsAction {
             },
             CertsCommand::List { expiring, json } => cli::CertsAction::List { expiring, json },
             CertsCommand::Renew {
-                serial,
-                name,
-                role,
+                target: CertTarget { serial, name, role },
                 days,
             } => cli::CertsAction::Renew {
                 serial,
@@ -221,9 +219,7 @@ impl From<CertsCommand> for cli::CertsAction {
                 days,
             },
             CertsCommand::Revoke {
-                serial,
-                name,
-                role,
+                target: CertTarget { serial, name, role },
                 reason,
             } => cli::CertsAction::Revoke {
                 serial,

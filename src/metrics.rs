@@ -47,7 +47,7 @@ pub struct KindLabels {
 pub struct ConnectionLabels {
     /// `gateway` or `ops`.
     pub listener: &'static str,
-    /// `over-cap`, `handshake-timeout`, `idle`, `max-age`, `revoked`.
+    /// `over-cap`, `handshake-timeout`, `idle`, `max-age`, `revoked`, `expired`.
     pub reason: &'static str,
 }
 

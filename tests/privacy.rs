@@ -20,10 +20,7 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
+        guichet::locks::lock(&self.0).extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -246,13 +243,7 @@ async fn no_log_line_carries_an_ahv_number_an_amount_or_a_name() {
             }
         }
     }
-    let text = String::from_utf8(
-        logs.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone(),
-    )
-    .expect("utf-8 logs");
+    let text = String::from_utf8(guichet::locks::lock(&logs.0).clone()).expect("utf-8 logs");
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines.len() > 20,

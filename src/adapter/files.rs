@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::AdapterDef;
+use super::{AdapterDef, DefError};
 
 /// Folder (inside the adapters folder) of previous versions and tombstones.
 pub const HISTORY: &str = ".history";
@@ -91,23 +91,14 @@ pub fn with_header(meta: &Meta, body: &str) -> String {
 }
 
 /// A definition rendered as a managed TOML file.
-pub fn render(def: &AdapterDef, meta: &Meta) -> Result<String, String> {
-    let body = toml::to_string(def).map_err(|e| format!("cannot render the adapter: {e}"))?;
+pub fn render(def: &AdapterDef, meta: &Meta) -> Result<String, DefError> {
+    let body = toml::to_string(def).map_err(|e| DefError::Render(e.to_string()))?;
     Ok(with_header(meta, &body))
 }
 
-/// Parses an adapter file; errors name the line and the field.
-pub fn parse_def(text: &str) -> Result<AdapterDef, String> {
-    toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        format!(
-            "{}{}",
-            line.map(|l| format!("line {l}: ")).unwrap_or_default(),
-            e.message().trim_end()
-        )
-    })
+/// Parses an adapter file; errors name the line, the column and the field.
+pub fn parse_def(text: &str) -> Result<AdapterDef, DefError> {
+    Ok(crate::toml_error::parse(text)?)
 }
 
 /// The temporary file a write of `path` goes through (hidden, not `*.toml`).

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::mapping::{Mapping, MappingSet};
 use crate::model::{Canton, OfficeId, OfficeKind};
+use crate::toml_error::TomlError;
 
 pub mod files;
 pub mod store;
@@ -30,6 +31,35 @@ pub struct AdapterError {
     pub file: PathBuf,
     /// What is wrong, naming the field.
     pub message: String,
+}
+
+/// What is wrong with one adapter definition: its text, or one of its fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefError {
+    /// The text is not TOML of the adapter's shape (line, column, what).
+    #[error(transparent)]
+    Syntax(#[from] TomlError),
+    /// A field's value is refused.
+    #[error("field {field}: {problem}")]
+    Field {
+        /// The field, as named in the file.
+        field: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
+    /// The definition cannot be written back as TOML.
+    #[error("cannot render the adapter: {0}")]
+    Render(String),
+}
+
+impl DefError {
+    /// A refused value of `field`.
+    pub fn field(field: &'static str, problem: impl Into<String>) -> DefError {
+        DefError::Field {
+            field,
+            problem: problem.into(),
+        }
+    }
 }
 
 /// An adapter as written in its TOML file.
@@ -105,19 +135,22 @@ pub struct Adapter {
 
 impl Adapter {
     /// Validates a definition against the known dialects.
-    pub fn from_def(def: &AdapterDef, mappings: &MappingSet) -> Result<Adapter, String> {
+    pub fn from_def(def: &AdapterDef, mappings: &MappingSet) -> Result<Adapter, DefError> {
         let office: OfficeId = def
             .office
             .parse()
-            .map_err(|e| format!("field office: {e}"))?;
+            .map_err(|e| DefError::field("office", format!("{e}")))?;
         let kind: OfficeKind =
             serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
                 serde::de::value::Error,
             >::new(&def.kind))
             .map_err(|_| {
-                format!(
-                    "field kind: {:?} is not cantonal, federal, association or iv_office",
-                    def.kind
+                DefError::field(
+                    "kind",
+                    format!(
+                        "{:?} is not cantonal, federal, association or iv_office",
+                        def.kind
+                    ),
                 )
             })?;
         let canton = def
@@ -125,36 +158,32 @@ impl Adapter {
             .as_deref()
             .map(str::parse::<Canton>)
             .transpose()
-            .map_err(|e| format!("field canton: {e}"))?;
+            .map_err(|e| DefError::field("canton", format!("{e}")))?;
         if def.name.trim().is_empty() || def.name.len() > 200 {
-            return Err("field name: 1–200 characters".into());
+            return Err(DefError::field("name", "1–200 characters"));
         }
         let mapping = mappings.get(&def.dialect).cloned().ok_or_else(|| {
             let known: Vec<&str> = mappings.dialects().collect();
-            format!(
-                "field dialect: unknown dialect {:?} (known: {})",
-                def.dialect,
-                known.join(", ")
+            DefError::field(
+                "dialect",
+                format!(
+                    "unknown dialect {:?} (known: {})",
+                    def.dialect,
+                    known.join(", ")
+                ),
             )
         })?;
-        let endpoint =
-            reqwest::Url::parse(&def.endpoint).map_err(|e| format!("field endpoint: {e}"))?;
-        if endpoint.scheme() != "https" || endpoint.host().is_none() {
-            return Err(format!(
-                "field endpoint: {:?} must be an https:// URL with a host",
-                def.endpoint
-            ));
-        }
+        let endpoint = parse_endpoint(&def.endpoint)?;
         if !(50..=30_000).contains(&def.timeout_ms) {
-            return Err(format!(
-                "field timeout_ms: {} is outside 50–30000",
-                def.timeout_ms
+            return Err(DefError::field(
+                "timeout_ms",
+                format!("{} is outside 50–30000", def.timeout_ms),
             ));
         }
         if !(1024..=64 * 1024 * 1024).contains(&def.max_answer_bytes) {
-            return Err(format!(
-                "field max_answer_bytes: {} is outside 1 KiB–64 MiB",
-                def.max_answer_bytes
+            return Err(DefError::field(
+                "max_answer_bytes",
+                format!("{} is outside 1 KiB–64 MiB", def.max_answer_bytes),
             ));
         }
         let server_cert_sha256 = def
@@ -166,13 +195,13 @@ impl Adapter {
             .max_rate_per_second
             .is_some_and(|r| !(1..=100_000).contains(&r))
         {
-            return Err("field max_rate_per_second: 1–100000".into());
+            return Err(DefError::field("max_rate_per_second", "1–100000"));
         }
         if def
             .max_concurrency
             .is_some_and(|c| !(1..=10_000).contains(&c))
         {
-            return Err("field max_concurrency: 1–10000".into());
+            return Err(DefError::field("max_concurrency", "1–10000"));
         }
         Ok(Adapter {
             office,
@@ -197,8 +226,8 @@ impl Adapter {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let def = files::parse_def(&text).map_err(err)?;
-        let adapter = Adapter::from_def(&def, mappings).map_err(err)?;
+        let def = files::parse_def(&text).map_err(|e| err(e.to_string()))?;
+        let adapter = Adapter::from_def(&def, mappings).map_err(|e| err(e.to_string()))?;
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -213,15 +242,32 @@ impl Adapter {
     }
 }
 
-fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
-    let hex: String = hex.chars().filter(|c| *c != ':').collect();
-    let mut out = [0u8; 32];
-    if hex.len() != 64 {
-        return Err("field server_cert_sha256: 64 hex digits".into());
+/// An `https://host[:port]/path` endpoint.
+fn parse_endpoint(text: &str) -> Result<reqwest::Url, DefError> {
+    let endpoint =
+        reqwest::Url::parse(text).map_err(|e| DefError::field("endpoint", format!("{e}")))?;
+    if endpoint.scheme() != "https" || endpoint.host().is_none() {
+        return Err(DefError::field(
+            "endpoint",
+            format!("{text:?} must be an https:// URL with a host"),
+        ));
     }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| "field server_cert_sha256: not hex".to_string())?;
+    Ok(endpoint)
+}
+
+/// A SHA-256 digest as 64 hex digits, `:` separators allowed.
+fn parse_sha256(hex: &str) -> Result<[u8; 32], DefError> {
+    let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
+    if digits.len() != 64 {
+        return Err(DefError::field("server_cert_sha256", "64 hex digits"));
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        // Bytes, not string slices: a multi-byte character is refused, never sliced.
+        *byte = std::str::from_utf8(pair)
+            .ok()
+            .and_then(|p| u8::from_str_radix(p, 16).ok())
+            .ok_or_else(|| DefError::field("server_cert_sha256", "not hex"))?;
     }
     Ok(out)
 }
@@ -324,5 +370,23 @@ impl Registry {
             Arc::new(a)
         });
         Registry::from_parts(adapters, self.deregistered.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_are_64_hex_digits_and_never_sliced_inside_a_character() {
+        let hex = "ab".repeat(32);
+        assert_eq!(parse_sha256(&hex), Ok([0xab; 32]));
+        let colons = vec!["AB"; 32].join(":");
+        assert_eq!(parse_sha256(&colons), Ok([0xab; 32]));
+        // 64 bytes of 3-byte characters: refused by name, not a panic on a char boundary.
+        let err = parse_sha256(&format!("{}a", "€".repeat(21))).expect_err("not hex");
+        assert_eq!(err.to_string(), "field server_cert_sha256: not hex");
+        let err = parse_sha256("abc").expect_err("short");
+        assert_eq!(err, DefError::field("server_cert_sha256", "64 hex digits"));
     }
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::files::{self, HISTORY, Meta, TOMBSTONE, Tombstone};
-use super::{Adapter, AdapterDef, AdapterError, Registry};
+use super::{Adapter, AdapterDef, AdapterError, DefError, Registry};
+use crate::locks;
 use crate::mapping::MappingSet;
 use crate::model::OfficeId;
 
@@ -102,7 +103,8 @@ impl Store {
         for path in toml_files(dir).map_err(|e| err(dir, format!("cannot read the folder: {e}")))? {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| err(&path, format!("cannot read: {e}")))?;
-            let entry = parse_entry(&path, &text, &mappings).map_err(|m| err(&path, m))?;
+            let entry =
+                parse_entry(&path, &text, &mappings).map_err(|e| err(&path, e.to_string()))?;
             inner.entries.insert(entry.adapter.office, entry);
         }
         if let Ok(offices) = std::fs::read_dir(dir.join(HISTORY)) {
@@ -181,12 +183,15 @@ impl Store {
     }
 
     /// Validates a definition for `office` (schema and ranges); names the field.
-    pub fn validate(&self, office: OfficeId, def: &AdapterDef) -> Result<Adapter, String> {
+    pub fn validate(&self, office: OfficeId, def: &AdapterDef) -> Result<Adapter, DefError> {
         let adapter = Adapter::from_def(def, &self.mappings)?;
         if adapter.office != office {
-            return Err(format!(
-                "field office: {} does not match the office {office} of the path",
-                adapter.office
+            return Err(DefError::field(
+                "office",
+                format!(
+                    "{} does not match the office {office} of the path",
+                    adapter.office
+                ),
             ));
         }
         Ok(adapter)
@@ -194,11 +199,7 @@ impl Store {
 
     /// The lock an API change of `office` holds from its version check to its commit.
     pub fn office_lock(&self, office: OfficeId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = match self.office_locks.lock() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
-        };
-        Arc::clone(locks.entry(office).or_default())
+        Arc::clone(locks::lock(&self.office_locks).entry(office).or_default())
     }
 
     /// Refuses a change made against another version than the current one.
@@ -225,7 +226,7 @@ impl Store {
         let mut inner = self.lock();
         check(&inner, adapter.office, expected)?;
         let meta = Meta::next(current(&inner, adapter.office) + 1, by);
-        let text = files::render(&def, &meta).map_err(StoreError::Invalid)?;
+        let text = files::render(&def, &meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.commit(&mut inner, adapter, def, meta.clone(), text)?;
         drop(inner);
         self.publish(target);
@@ -329,10 +330,7 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        match self.inner.lock() {
-            Ok(i) => i,
-            Err(p) => p.into_inner(),
-        }
+        locks::lock(&self.inner)
     }
 }
 
@@ -372,7 +370,7 @@ fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// One file → a validated entry; the office must match the file name.
-fn parse_entry(path: &Path, text: &str, mappings: &MappingSet) -> Result<Entry, String> {
+fn parse_entry(path: &Path, text: &str, mappings: &MappingSet) -> Result<Entry, DefError> {
     let def = files::parse_def(text)?;
     let adapter = Adapter::from_def(&def, mappings)?;
     let stem = path
@@ -380,9 +378,12 @@ fn parse_entry(path: &Path, text: &str, mappings: &MappingSet) -> Result<Entry, 
         .and_then(|s| s.to_str())
         .unwrap_or_default();
     if stem != adapter.office.to_string() {
-        return Err(format!(
-            "field office: {} must be in a file named {}.toml",
-            adapter.office, adapter.office
+        return Err(DefError::field(
+            "office",
+            format!(
+                "{} must be in a file named {}.toml",
+                adapter.office, adapter.office
+            ),
         ));
     }
     let meta = files::parse_meta(text).unwrap_or_else(|| Meta {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use verify::{VerifyReport, verify};
 
+use crate::locks::lock;
 use crate::model::Vn;
 
 /// SHA-256 of nothing before the first record.
@@ -102,10 +103,6 @@ pub struct AuditLog {
 
 /// Where a committed record's outcome is sent.
 type Reply = tokio::sync::oneshot::Sender<Result<u64, AuditError>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

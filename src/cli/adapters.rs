@@ -19,7 +19,7 @@ fn load(file: &Path, mappings: &MappingSet) -> anyhow::Result<(AdapterDef, Adapt
     let parsed = if file.extension().is_some_and(|x| x == "json") {
         serde_json::from_str::<AdapterDef>(&text).map_err(|e| e.to_string())
     } else {
-        files::parse_def(&text)
+        files::parse_def(&text).map_err(|e| e.to_string())
     };
     let def = parsed.map_err(|e| anyhow::anyhow!("adapter {}: {e}", file.display()))?;
     let adapter = Adapter::from_def(&def, mappings)

@@ -73,19 +73,8 @@ pub enum CertsAction {
 pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
     let layout = FederationLayout::new(dir);
     let mut out = String::new();
-    match action {
-        CertsAction::Init => {
-            let l = manage::init(dir)?;
-            writeln!(
-                out,
-                "root CA        {} (trust anchor; move {} offline)",
-                l.root.cert.display(),
-                l.root.key.display()
-            )?;
-            writeln!(out, "issuing CA     {}", l.issuing.cert.display())?;
-            writeln!(out, "CRL            {}", l.crl.display())?;
-            writeln!(out, "inventory      {}", l.inventory.display())?;
-        }
+    let status = match action {
+        CertsAction::Init => init(&mut out, dir)?,
         CertsAction::Issue {
             role,
             name,
@@ -98,46 +87,19 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
             if !(1..=3650).contains(&days) {
                 bail!("--days must be 1–3650");
             }
-            let identity = Identity::new(role, name)?;
-            let e = manage::issue(
-                &layout,
-                &IssueRequest {
-                    identity,
-                    days,
-                    server,
-                    dns,
-                    ips,
-                    force,
-                },
-            )?;
-            describe(&mut out, &layout, "issued", &e)?;
-        }
-        CertsAction::List { expiring, json } => {
-            let window = expiring.as_deref().map(parse_window).transpose()?;
-            let inventory = Inventory::load(&layout.inventory)?;
-            out = if json {
-                list_json(&inventory)?
-            } else {
-                list_table(&inventory)
+            let request = IssueRequest {
+                identity: Identity::new(role, name)?,
+                days,
+                server,
+                dns,
+                ips,
+                force,
             };
-            if let Some(days) = window {
-                let due: Vec<&Entry> = inventory
-                    .certificates
-                    .iter()
-                    .filter(|e| e.expiring_within(days))
-                    .collect();
-                if !due.is_empty() {
-                    if !json {
-                        writeln!(
-                            out,
-                            "{} certificate(s) in use expire within {days} days",
-                            due.len()
-                        )?;
-                    }
-                    return Ok((out.trim_end().to_owned(), EXIT_EXPIRING));
-                }
-            }
+            let e = manage::issue(&layout, &request)?;
+            describe(&mut out, &layout, "issued", &e)?;
+            0
         }
+        CertsAction::List { expiring, json } => list(&mut out, &layout, expiring, json)?,
         CertsAction::Renew {
             serial,
             name,
@@ -152,30 +114,14 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
                 old.serial,
                 rfc3339(old.not_after)
             )?;
+            0
         }
         CertsAction::Revoke {
             serial,
             name,
             role,
             reason,
-        } => {
-            let target = target(serial, name, role)?;
-            let (e, newly) = manage::revoke_target(&layout, &target, &reason)?;
-            let what = if newly {
-                "revoked"
-            } else {
-                "already revoked; CRL re-published"
-            };
-            writeln!(
-                out,
-                "{what:<14} {} ({} {}, reason {})",
-                e.serial,
-                e.role,
-                e.name,
-                e.revoked.as_ref().map_or("-", |r| r.reason.as_str())
-            )?;
-            writeln!(out, "CRL            {}", layout.crl.display())?;
-        }
+        } => revoke(&mut out, &layout, target(serial, name, role)?, &reason)?,
         CertsAction::Crl => {
             let (ca, _) = layout.open_issuer()?;
             let mut inventory = Inventory::load(&layout.inventory)?;
@@ -187,9 +133,81 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
                 layout.crl.display(),
                 inventory.crl_number
             )?;
+            0
         }
+    };
+    Ok((out.trim_end().to_owned(), status))
+}
+
+/// `init`: the files it made.
+fn init(out: &mut String, dir: &Path) -> anyhow::Result<u8> {
+    let l = manage::init(dir)?;
+    writeln!(
+        out,
+        "root CA        {} (trust anchor; move {} offline)",
+        l.root.cert.display(),
+        l.root.key.display()
+    )?;
+    writeln!(out, "issuing CA     {}", l.issuing.cert.display())?;
+    writeln!(out, "CRL            {}", l.crl.display())?;
+    writeln!(out, "inventory      {}", l.inventory.display())?;
+    Ok(0)
+}
+
+/// `list`: the inventory; [`EXIT_EXPIRING`] when one in use expires within the window.
+fn list(
+    out: &mut String,
+    layout: &FederationLayout,
+    expiring: Option<String>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let window = expiring.as_deref().map(parse_window).transpose()?;
+    let inventory = Inventory::load(&layout.inventory)?;
+    *out = if json {
+        list_json(&inventory)?
+    } else {
+        list_table(&inventory)
+    };
+    let Some(days) = window else {
+        return Ok(0);
+    };
+    let due = inventory
+        .certificates
+        .iter()
+        .filter(|e| e.expiring_within(days))
+        .count();
+    if due == 0 {
+        return Ok(0);
     }
-    Ok((out.trim_end().to_owned(), 0))
+    if !json {
+        writeln!(out, "{due} certificate(s) in use expire within {days} days")?;
+    }
+    Ok(EXIT_EXPIRING)
+}
+
+/// `revoke`: what was revoked (or re-published) and the CRL.
+fn revoke(
+    out: &mut String,
+    layout: &FederationLayout,
+    target: CertTarget,
+    reason: &str,
+) -> anyhow::Result<u8> {
+    let (e, newly) = manage::revoke_target(layout, &target, reason)?;
+    let what = if newly {
+        "revoked"
+    } else {
+        "already revoked; CRL re-published"
+    };
+    writeln!(
+        out,
+        "{what:<14} {} ({} {}, reason {})",
+        e.serial,
+        e.role,
+        e.name,
+        e.revoked.as_ref().map_or("-", |r| r.reason.as_str())
+    )?;
+    writeln!(out, "CRL            {}", layout.crl.display())?;
+    Ok(0)
 }
 
 /// The certificate a SERIAL or `--name` (and `--role`) names.

@@ -25,51 +25,95 @@ pub struct DemoOptions {
     pub vn: Option<Vn>,
 }
 
-/// Runs the demo; returns when done (`--once`) or on Ctrl-C.
-pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()> {
-    let mut config = Config::load(config_path)?;
-    let registry = runtime::load_registry(&config)?;
-    let pki = runtime::dev_pki(&config, &registry)?;
-    let latency = Latency {
-        median: config.simulator.latency_median,
-        p99: config.simulator.latency_p99,
-    };
-    let no_faults = std::collections::BTreeMap::new();
-    let federation = sim::Federation::start(
-        &registry,
-        &pki,
-        sim::FederationOptions {
+/// The demo's running parts: simulated offices on port 0, and the gateway administering a
+/// temporary copy of the adapters that points at them. Stopped by [`Running::stop`].
+#[derive(Debug)]
+pub struct Running {
+    /// The configuration in use (`offices.adapters` is the temporary copy).
+    pub config: Config,
+    /// The development PKI.
+    pub pki: crate::pki::DevPki,
+    /// The gateway's portal listener.
+    pub addr: std::net::SocketAddr,
+    /// The operations listener, if `admin.listen` could be bound.
+    pub ops: Option<std::net::SocketAddr>,
+    federation: sim::Federation,
+    quit: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+    scratch: Scratch,
+}
+
+impl Running {
+    /// Starts the offices and the gateway of the configuration at `config_path`. The
+    /// repository's adapters folder is only read: the gateway administers a temporary
+    /// copy, so that the write routes work and leave the repository alone.
+    pub async fn start(config_path: &Path) -> anyhow::Result<Running> {
+        let mut config = Config::load(config_path)?;
+        let registry = runtime::load_registry(&config)?;
+        let pki = runtime::dev_pki(&config, &registry)?;
+        let latency = Latency {
+            median: config.simulator.latency_median,
+            p99: config.simulator.latency_p99,
+        };
+        let no_faults = std::collections::BTreeMap::new();
+        let options = sim::FederationOptions {
             latency,
             faults: &no_faults,
             ephemeral: true,
-        },
-    )
-    .await?;
-    let simulator = Arc::clone(federation.simulator());
-    // The gateway administers a temporary copy of the adapters (pointing at the simulated
-    // offices), so that the write routes work without touching the repository's folder.
-    let scratch = Scratch::new()?;
-    federation.write_adapters(&config.offices.adapters, &scratch.0)?;
-    config.offices.adapters = scratch.0.clone();
-    let gateway = Gateway::build(&config)?;
-    gateway.reload_on_sighup();
-    let (listener, ops) = match super::serve::bind_listeners(&config).await {
-        Ok(bound) => bound,
-        // A gateway already running on the configured ports: the demo takes free ones.
-        Err(_) => (
-            crate::net::bind("127.0.0.1:0")
-                .await
-                .context("cannot listen on 127.0.0.1")?,
-            None,
-        ),
-    };
-    let addr = listener.local_addr()?;
-    let ops_addr = ops.as_ref().and_then(|l| l.local_addr().ok());
-    let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway.serve(listener, ops, async {
-        let _ = quitting.await;
-    }));
+        };
+        let federation = sim::Federation::start(&registry, &pki, options).await?;
+        let scratch = Scratch::new()?;
+        federation.write_adapters(&config.offices.adapters, &scratch.0)?;
+        config.offices.adapters = scratch.0.clone();
+        let gateway = Gateway::build(&config)?;
+        gateway.reload_on_sighup();
+        let (listener, ops) = match super::serve::bind_listeners(&config).await {
+            Ok(bound) => bound,
+            // A gateway already running on the configured ports: the demo takes free ones.
+            Err(_) => (
+                crate::net::bind("127.0.0.1:0")
+                    .await
+                    .context("cannot listen on 127.0.0.1")?,
+                None,
+            ),
+        };
+        let addr = listener.local_addr()?;
+        let ops_addr = ops.as_ref().and_then(|l| l.local_addr().ok());
+        let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(gateway.serve(listener, ops, async {
+            let _ = quitting.await;
+        }));
+        Ok(Running {
+            config,
+            pki,
+            addr,
+            ops: ops_addr,
+            federation,
+            quit,
+            server,
+            scratch,
+        })
+    }
 
+    /// The simulator playing the offices.
+    pub fn simulator(&self) -> &Arc<sim::Simulator> {
+        self.federation.simulator()
+    }
+
+    /// Drains the gateway, stops the offices, removes the temporary adapters.
+    pub async fn stop(self) {
+        let _ = self.quit.send(());
+        let _ = self.server.await;
+        self.federation.stop();
+        drop(self.scratch);
+    }
+}
+
+/// Runs the demo; returns when done (`--once`) or on Ctrl-C.
+pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()> {
+    let run = Running::start(config_path).await?;
+    let (config, pki, addr) = (&run.config, &run.pki, run.addr);
+    let registry = run.federation.endpoints();
     println!("guichet demo — a development federation on loopback");
     println!(
         "  PKI       {} (federation CA, gateway, portal, {} offices; keys 0600, git-ignored)",
@@ -79,15 +123,15 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     println!(
         "  offices   {} simulated offices on 127.0.0.1 ({})",
         registry.len(),
-        dialect_summary(&registry)
+        dialect_summary(run.simulator())
     );
     println!("  gateway   https://{addr}");
-    if let Some(a) = ops_addr {
+    if let Some(a) = run.ops {
         println!("  metrics   http://{a}/metrics");
     }
     println!(
         "  adapters  {} (a temporary copy the gateway administers)",
-        scratch.0.display()
+        config.offices.adapters.display()
     );
     println!(
         "  audit     {} (check it with `guichet audit verify {}`)",
@@ -96,8 +140,8 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     );
     println!();
 
-    let vn = options.vn.unwrap_or_else(|| sample_person(&simulator));
-    let portal = portal_client(&pki)?;
+    let vn = options.vn.unwrap_or_else(|| sample_person(run.simulator()));
+    let portal = portal_client(pki)?;
     let url = format!("https://{addr}/v1/accounts/{}", vn.digits());
     let started = Instant::now();
     let response = portal
@@ -128,13 +172,12 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         println!("Serving until Ctrl-C.");
         shutdown_signal().await;
     }
-    let _ = quit.send(());
-    let _ = server.await;
-    federation.stop();
+    run.stop().await;
     Ok(())
 }
 
 /// A folder under the system's temporary folder, removed when dropped.
+#[derive(Debug)]
 struct Scratch(std::path::PathBuf);
 
 impl Scratch {
@@ -163,10 +206,10 @@ fn portal_client(pki: &crate::pki::DevPki) -> anyhow::Result<reqwest::Client> {
     runtime::portal_client(config, "self-service")
 }
 
-fn dialect_summary(registry: &crate::adapter::Registry) -> String {
+fn dialect_summary(simulator: &sim::Simulator) -> String {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for a in registry.iter() {
-        *counts.entry(a.dialect.as_str()).or_default() += 1;
+    for o in simulator.offices() {
+        *counts.entry(o.dialect.as_str()).or_default() += 1;
     }
     counts
         .iter()

@@ -13,8 +13,31 @@ use crate::loadtest::{
     run, write_report,
 };
 
+/// A value of a `loadtest` / `bench` argument that is refused; clap shows it with the
+/// argument's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    /// Not a number followed by an optional unit.
+    #[error("{0:?} is not a duration (e.g. 10s, 500ms, 2m)")]
+    Duration(String),
+    /// A unit other than ms, s, m.
+    #[error("{text:?}: unknown unit {unit:?} (use ms, s or m)")]
+    Unit {
+        /// The whole value.
+        text: String,
+        /// The unit given.
+        unit: String,
+    },
+    /// A duration too large (or negative) to represent.
+    #[error("{0:?} is out of range")]
+    Range(String),
+    /// A rate that is not a positive finite number.
+    #[error("{0:?} is not a positive number of requests per second")]
+    Rate(String),
+}
+
 /// `10s`, `500ms`, `2m` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ArgError> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => t.split_at(i),
@@ -22,22 +45,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 10s, 500ms, 2m)"))?;
+        .map_err(|_| ArgError::Duration(text.to_owned()))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" | "min" => value * 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+        _ => {
+            return Err(ArgError::Unit {
+                text: text.to_owned(),
+                unit: unit.to_owned(),
+            });
+        }
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+    Duration::try_from_secs_f64(seconds).map_err(|_| ArgError::Range(text.to_owned()))
 }
 
-fn positive_rate(text: &str) -> Result<f64, String> {
+fn positive_rate(text: &str) -> Result<f64, ArgError> {
     match text.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!(
-            "{text:?} is not a positive number of requests per second"
-        )),
+        _ => Err(ArgError::Rate(text.to_owned())),
     }
 }
 
@@ -227,7 +253,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{ArgError, parse_duration, positive_rate};
     use std::time::Duration;
 
     #[test]
@@ -236,7 +262,18 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("ten"), Err(ArgError::Duration("ten".into())));
+        assert_eq!(
+            parse_duration("5h").map_err(|e| e.to_string()),
+            Err("\"5h\": unknown unit \"h\" (use ms, s or m)".into())
+        );
+        assert!(matches!(
+            parse_duration("99999999999999999999999"),
+            Err(ArgError::Range(_))
+        ));
+        assert_eq!(positive_rate("2.5"), Ok(2.5));
+        for bad in ["0", "-1", "NaN", "inf", "x"] {
+            assert_eq!(positive_rate(bad), Err(ArgError::Rate(bad.into())));
+        }
     }
 }

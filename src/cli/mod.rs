@@ -9,7 +9,7 @@ pub mod runtime;
 mod serve;
 
 pub use certs::{CertsAction, EXIT_EXPIRING, certs};
-pub use demo::{DemoOptions, demo, render_account};
-pub use loadtest::{BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
-pub use offline::{AnswerArg, consolidate, translate};
+pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
+pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
+pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use serve::{serve, shutdown_signal, simulate};

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::mapping::{DEFAULT_MAX_ANSWER_BYTES, MappingSet};
 use crate::merge::{YearRange, merge};
-use crate::model::{OfficeId, OfficeOutcome, Vn};
+use crate::model::{OfficeId, OfficeIdError, OfficeOutcome, Vn};
 use crate::view::{AccountView, AnswerView};
 
 /// One `OFFICE=DIALECT:FILE` argument of `guichet consolidate`.
@@ -22,18 +22,36 @@ pub struct AnswerArg {
     pub file: PathBuf,
 }
 
+/// An `OFFICE=DIALECT:FILE` argument that is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerArgError {
+    /// Not of the shape `OFFICE=DIALECT:FILE`.
+    #[error("{0:?}: expected OFFICE=DIALECT:FILE, e.g. 025.000=ech-ik:answer.xml")]
+    Shape(String),
+    /// The office is not an office id.
+    #[error("{arg:?}: {source}")]
+    Office {
+        /// The whole argument.
+        arg: String,
+        /// Why the office is refused.
+        source: OfficeIdError,
+    },
+}
+
 impl std::str::FromStr for AnswerArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<AnswerArg, String> {
-        let usage =
-            || format!("{s:?}: expected OFFICE=DIALECT:FILE, e.g. 025.000=ech-ik:answer.xml");
+    type Err = AnswerArgError;
+    fn from_str(s: &str) -> Result<AnswerArg, AnswerArgError> {
+        let usage = || AnswerArgError::Shape(s.to_owned());
         let (office, rest) = s.split_once('=').ok_or_else(usage)?;
         let (dialect, file) = rest.split_once(':').ok_or_else(usage)?;
         if dialect.is_empty() || file.is_empty() {
             return Err(usage());
         }
         Ok(AnswerArg {
-            office: office.parse().map_err(|e| format!("{s:?}: {e}"))?,
+            office: office.parse().map_err(|source| AnswerArgError::Office {
+                arg: s.to_owned(),
+                source,
+            })?,
             dialect: dialect.to_owned(),
             file: PathBuf::from(file),
         })

@@ -146,10 +146,10 @@ mod tests {
         let p = Path::new("/etc/guichet.toml");
         let c = Config::parse(p, &shipped()).expect("shipped");
         assert_eq!(c.server.limits.max_header_bytes, 16 * 1024);
-        let bad = shipped().replace("[server]", "[server]\nmax_header_bytes = 100");
+        let bad = shipped().replace("max_header_bytes = 16384", "max_header_bytes = 100");
         let e = Config::parse(p, &bad).expect_err("too small");
         assert!(e.to_string().contains("server.max_header_bytes"), "{e}");
-        let bad = shipped().replace("[server]", "[server]\nmax_connections = 0");
+        let bad = shipped().replace("max_connections = 2048", "max_connections = 0");
         let e = Config::parse(p, &bad).expect_err("zero");
         assert!(e.to_string().contains("server.max_connections"), "{e}");
     }

@@ -348,16 +348,7 @@ impl Config {
             file: path.to_owned(),
             message,
         };
-        let raw: Raw = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            err(format!(
-                "{}{}",
-                line.map(|l| format!("line {l}: ")).unwrap_or_default(),
-                e.message()
-            ))
-        })?;
+        let raw: Raw = crate::toml_error::parse(text).map_err(|e| err(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new(".")).to_owned();
         let at = |p: &Path| {
             normalize(&if p.is_absolute() {

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::guard::{BreakerSettings, Guards, HedgeBudget, OfficeGuard};
 use super::{FIRST_YEAR, FanoutSettings, Query};
 use crate::adapter::Adapter;
+use crate::locks;
 use crate::mapping::RequestParams;
 use crate::model::{Answer, OfficeId, OfficeOutcome, SourceStatus, Vn, same_person};
 use crate::pki::Role;
@@ -84,20 +85,13 @@ pub(crate) struct IdentityCache(RwLock<HashMap<OfficeId, Vec<u8>>>);
 
 impl IdentityCache {
     fn is_known(&self, office: OfficeId, der: &[u8]) -> bool {
-        let map = match self.0.read() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        map.get(&office)
+        locks::read(&self.0)
+            .get(&office)
             .is_some_and(|known| known.as_slice() == der)
     }
 
     fn remember(&self, office: OfficeId, der: &[u8]) {
-        let mut map = match self.0.write() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        map.insert(office, der.to_vec());
+        locks::write(&self.0).insert(office, der.to_vec());
     }
 }
 

@@ -19,6 +19,7 @@ pub use plan::plan;
 pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};
+use crate::locks;
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::{AnswerStatus, OfficeOutcome, SourceStatus, Vn};
 
@@ -101,19 +102,13 @@ impl Fanout {
 
     /// The current registry snapshot.
     pub fn registry(&self) -> Arc<Registry> {
-        match self.registry.read() {
-            Ok(r) => Arc::clone(&r),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&locks::read(&self.registry))
     }
 
     /// Replaces the registry; queries in flight keep the snapshot they started with.
     pub fn set_registry(&self, registry: Registry) {
         let new = Arc::new(registry);
-        match self.registry.write() {
-            Ok(mut r) => *r = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        *locks::write(&self.registry) = new;
     }
 
     /// The protection state of an office (breaker, last call), if it was ever called.
@@ -124,18 +119,12 @@ impl Fanout {
     /// Replaces the client (a rotated client identity or new trust material): new
     /// queries use it, queries in flight keep the client they started with.
     pub fn set_client(&self, client: reqwest::Client) {
-        match self.client.write() {
-            Ok(mut c) => *c = client,
-            Err(poisoned) => *poisoned.into_inner() = client,
-        }
+        *locks::write(&self.client) = client;
     }
 
     /// The current client.
     fn client(&self) -> reqwest::Client {
-        match self.client.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        locks::read(&self.client).clone()
     }
 
     /// The deadline a query gets: what it asks for, at most the configured one.

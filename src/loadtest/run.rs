@@ -2,7 +2,7 @@
 //! recorder that turns answers into a [`Report`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::stats::{Outcome, Recorder, classify};
 use super::{Load, Plan, Report, client};
+use crate::locks;
 use crate::model::Vn;
 
 struct Shared {
@@ -47,11 +48,7 @@ impl Shared {
         };
         let latency = origin.elapsed();
         match origin.checked_duration_since(self.measure_from) {
-            Some(at) => self
-                .recorder
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .record(at, latency, outcome),
+            Some(at) => locks::lock(&self.recorder).record(at, latency, outcome),
             None => {
                 self.warmup_requests.fetch_add(1, Ordering::Relaxed);
             }
@@ -157,10 +154,7 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
         warmup_requests: shared.warmup_requests.load(Ordering::Relaxed),
         ..Report::default()
     };
-    let recorder = shared
-        .recorder
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
+    let recorder = locks::into_inner(shared.recorder);
     Ok(recorder.finish(report, plan.duration))
 }
 
@@ -234,10 +228,7 @@ fn progress_bar(plan: &Plan, shared: Arc<Shared>, t0: Instant) -> tokio::task::J
                 ));
                 continue;
             }
-            let recorder = shared
-                .recorder
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let recorder = locks::lock(&shared.recorder);
             let message = if elapsed >= end {
                 format!(
                     "draining: {} done, {} errors",

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use super::error::{EncodingError, ValueError};
 use super::spec::{FieldSpec, Format, Slot};
 use crate::model::{Date, IncomeCode, Money, Month};
 
@@ -17,23 +18,23 @@ pub(crate) enum Value {
 }
 
 /// Converts the raw text of one field per its spec.
-pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, String> {
+pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, ValueError> {
     match spec.format {
         Format::Text(max) => {
             if raw.chars().count() > max {
-                return Err(format!("longer than {max} characters"));
+                return Err(ValueError::TooLong(max));
             }
             Ok(Value::Text(raw.to_owned()))
         }
         Format::TwoDigits => IncomeCode::parse(raw)
             .map(Value::Code)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| ValueError::IncomeCode(e.to_string())),
         Format::Integer => integer(raw).map(Value::Int),
         Format::GMonth => {
             let body = strip_timezone(raw);
             match body.strip_prefix("--") {
                 Some(m) if m.len() == 2 => integer(m).map(Value::Int),
-                _ => Err("not an xs:gMonth like --07".into()),
+                _ => Err(ValueError::NotGMonth),
             }
         }
         Format::GYear => {
@@ -41,18 +42,18 @@ pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, String> {
             if body.len() == 4 {
                 integer(body).map(Value::Int)
             } else {
-                Err("not an xs:gYear like 2020".into())
+                Err(ValueError::NotGYear)
             }
         }
         Format::Decimal2 => Money::parse(raw)
             .map(Value::Money)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| ValueError::Money(e.to_string())),
         Format::Date => date(strip_timezone(raw)).map(Value::Date),
         Format::Digits14 => {
             if raw.len() == 14 && raw.bytes().all(|b| b.is_ascii_digit()) {
                 Ok(Value::Text(raw.to_owned()))
             } else {
-                Err("not 14 digits".into())
+                Err(ValueError::NotDigits14)
             }
         }
         Format::Code => spec
@@ -62,13 +63,15 @@ pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, String> {
             .map(|(_, name)| Value::Name(name.clone()))
             .ok_or_else(|| {
                 let known: Vec<&str> = spec.table.iter().map(|(w, _)| w.as_str()).collect();
-                format!("not one of {}", known.join(", "))
+                ValueError::NotInTable {
+                    known: known.join(", "),
+                }
             }),
     }
 }
 
 /// Checks a converted value against the canonical field's range.
-pub(crate) fn check_range(slot: Slot, v: &Value) -> Result<(), String> {
+pub(crate) fn check_range(slot: Slot, v: &Value) -> Result<(), ValueError> {
     let int = |v: &Value| match v {
         Value::Int(i) => Some(*i),
         _ => None,
@@ -76,37 +79,37 @@ pub(crate) fn check_range(slot: Slot, v: &Value) -> Result<(), String> {
     match slot {
         Slot::MonthFrom | Slot::MonthTo => match int(v).and_then(Month::from_code) {
             Some(_) => Ok(()),
-            None => Err("a month is 1–12, or 66 for unknown".into()),
+            None => Err(ValueError::OutOfRange("a month is 1–12, or 66 for unknown")),
         },
         Slot::Year => match int(v) {
             Some(1948..=2100) => Ok(()),
-            _ => Err("a contribution year is 1948–2100".into()),
+            _ => Err(ValueError::OutOfRange("a contribution year is 1948–2100")),
         },
         Slot::CareCreditFraction => match int(v) {
             Some(1..=99) => Ok(()),
-            _ => Err("a care-credit fraction is 1–99".into()),
+            _ => Err(ValueError::OutOfRange("a care-credit fraction is 1–99")),
         },
         Slot::Degree => match int(v) {
             Some(0..=100) => Ok(()),
-            _ => Err("a degree is 0–100 percent".into()),
+            _ => Err(ValueError::OutOfRange("a degree is 0–100 percent")),
         },
         Slot::AccountNumber => match v {
-            Value::Text(t) if t.is_empty() => Err("empty account number".into()),
+            Value::Text(t) if t.is_empty() => Err(ValueError::OutOfRange("empty account number")),
             _ => Ok(()),
         },
         _ => Ok(()),
     }
 }
 
-fn integer(s: &str) -> Result<u32, String> {
+fn integer(s: &str) -> Result<u32, ValueError> {
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("not a whole number".into());
+        return Err(ValueError::NotInteger);
     }
-    s.parse().map_err(|_| "not a whole number".into())
+    s.parse().map_err(|_| ValueError::NotInteger)
 }
 
-fn date(s: &str) -> Result<Date, String> {
-    let err = || "not a date like 2020-10-12".to_string();
+fn date(s: &str) -> Result<Date, ValueError> {
+    let err = || ValueError::NotDate;
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(err());
@@ -118,7 +121,7 @@ fn date(s: &str) -> Result<Date, String> {
         time::Month::try_from(u8::try_from(month).map_err(|_| err())?).map_err(|_| err())?;
     let year = i32::try_from(year).map_err(|_| err())?;
     Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| err())?)
-        .map_err(|_| "not a calendar date".to_string())
+        .map_err(|_| ValueError::NotCalendarDate)
 }
 
 /// Drops an XML Schema timezone suffix (`Z`, `+01:00`) from a date-like value.
@@ -135,20 +138,18 @@ fn strip_timezone(s: &str) -> &str {
 
 /// Turns a whole document's bytes into text per its XML declaration: UTF-8 (with or
 /// without BOM) or ISO-8859-1. Anything else is refused.
-pub(crate) fn decode_document(bytes: &[u8]) -> Result<Cow<'_, str>, String> {
+pub(crate) fn decode_document(bytes: &[u8]) -> Result<Cow<'_, str>, EncodingError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.starts_with(b"\xFE\xFF") || bytes.starts_with(b"\xFF\xFE") {
-        return Err("UTF-16 is not accepted; use UTF-8 or ISO-8859-1".into());
+        return Err(EncodingError::Utf16);
     }
     match declared_encoding(bytes).as_deref() {
         None | Some("utf-8") | Some("utf8") => std::str::from_utf8(bytes)
             .map(Cow::Borrowed)
-            .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to())),
+            .map_err(|e| EncodingError::InvalidUtf8(e.valid_up_to())),
         Some("iso-8859-1") | Some("iso8859-1") | Some("iso_8859-1") | Some("latin1")
         | Some("l1") => Ok(latin1(bytes)),
-        Some(other) => Err(format!(
-            "encoding {other:?} is not accepted; use UTF-8 or ISO-8859-1"
-        )),
+        Some(other) => Err(EncodingError::Unsupported(other.to_owned())),
     }
 }
 

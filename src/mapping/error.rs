@@ -2,20 +2,133 @@
 //! (one office's failure, never a panic).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::model::OfficeId;
+use crate::toml_error::Position;
 
-/// A mapping file that cannot be used: which file, which line, what is wrong.
+/// A mapping file that cannot be used: which file, which line and column, what is wrong.
 #[derive(Debug, thiserror::Error)]
-#[error("mapping {file}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+#[error(
+    "mapping {file}{}{}: {message}",
+    line.map(|l| format!(", line {l}")).unwrap_or_default(),
+    column.map(|c| format!(", column {c}")).unwrap_or_default()
+)]
 pub struct MappingError {
     /// The mapping file.
     pub file: PathBuf,
     /// The 1-based line, when known.
     pub line: Option<usize>,
+    /// The 1-based column (characters), when known.
+    pub column: Option<usize>,
     /// What is wrong.
     pub message: String,
+}
+
+impl MappingError {
+    /// An error in `file` at `position` (when known).
+    pub fn at(file: &Path, position: Option<Position>, message: impl Into<String>) -> Self {
+        MappingError {
+            file: file.to_owned(),
+            line: position.map(|p| p.line),
+            column: position.map(|p| p.column),
+            message: message.into(),
+        }
+    }
+
+    /// An error about `file` as a whole (unreadable, duplicate dialect, ...).
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        MappingError::at(file, None, message)
+    }
+}
+
+/// A field value that does not convert or lies outside its canonical range: what was
+/// expected (never the value itself, which the caller attaches only where allowed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Free text over its length limit.
+    #[error("longer than {0} characters")]
+    TooLong(usize),
+    /// An income code that is not two digits.
+    #[error("{0}")]
+    IncomeCode(String),
+    /// An amount that is not CHF with two decimals.
+    #[error("{0}")]
+    Money(String),
+    /// Not a whole number.
+    #[error("not a whole number")]
+    NotInteger,
+    /// Not `--MM`.
+    #[error("not an xs:gMonth like --07")]
+    NotGMonth,
+    /// Not `YYYY`.
+    #[error("not an xs:gYear like 2020")]
+    NotGYear,
+    /// Not `YYYY-MM-DD`.
+    #[error("not a date like 2020-10-12")]
+    NotDate,
+    /// `YYYY-MM-DD` of a day that does not exist.
+    #[error("not a calendar date")]
+    NotCalendarDate,
+    /// Not exactly 14 digits.
+    #[error("not 14 digits")]
+    NotDigits14,
+    /// Not a wire value of the field's code table.
+    #[error("not one of {known}")]
+    NotInTable {
+        /// The wire values the table knows, comma-separated.
+        known: String,
+    },
+    /// A number outside its canonical range (says which).
+    #[error("{0}")]
+    OutOfRange(&'static str),
+}
+
+/// A document that is not in an accepted encoding (UTF-8 or ISO-8859-1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodingError {
+    /// A UTF-16 byte-order mark.
+    #[error("UTF-16 is not accepted; use UTF-8 or ISO-8859-1")]
+    Utf16,
+    /// Declared (or defaulted to) UTF-8 but not valid UTF-8.
+    #[error("not valid UTF-8 at byte {0}")]
+    InvalidUtf8(usize),
+    /// Another declared encoding.
+    #[error("encoding {0:?} is not accepted; use UTF-8 or ISO-8859-1")]
+    Unsupported(String),
+}
+
+/// A request template that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// `{{` without `}}`.
+    #[error("a '{{{{' is never closed")]
+    Unclosed,
+    /// A placeholder guichet does not fill.
+    #[error("unknown placeholder {{{{{name}}}}}; known: {known}")]
+    UnknownPlaceholder {
+        /// The placeholder's name.
+        name: String,
+        /// The known placeholders, comma-separated.
+        known: String,
+    },
+    /// An element prefix without a namespace declaration.
+    #[error("undeclared prefix {0:?}")]
+    UndeclaredPrefix(String),
+    /// A DOCTYPE declaration.
+    #[error("DOCTYPE not allowed")]
+    Doctype,
+    /// Filled with sample values, the template is not well-formed XML.
+    #[error("not well-formed XML: {message} at byte {at}")]
+    NotWellFormed {
+        /// The parser's message.
+        message: String,
+        /// Byte offset in the sample rendering.
+        at: u64,
+    },
+    /// Not exactly one closed root element.
+    #[error("not one closed root element")]
+    NotOneRoot,
 }
 
 /// What is wrong with an office's answer.
@@ -32,7 +145,7 @@ pub enum AnswerErrorKind {
         limit: usize,
     },
     /// Not UTF-8 / ISO-8859-1 as declared, or an unsupported encoding.
-    Encoding(String),
+    Encoding(EncodingError),
     /// Not well-formed XML (with the parser's message).
     Syntax(String),
     /// A DOCTYPE declaration: refused, no entity is ever expanded.

@@ -16,7 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use engine::DEFAULT_MAX_ENTRIES_PER_ANSWER;
-pub use error::{AnswerError, AnswerErrorKind, MappingError};
+pub use error::{
+    AnswerError, AnswerErrorKind, EncodingError, MappingError, TemplateError, ValueError,
+};
 pub use request::{RequestParams, Template};
 
 use crate::model::{Answer, OfficeId};
@@ -47,11 +49,8 @@ impl Mapping {
 
     /// Reads and compiles one mapping file.
     pub fn load(path: &Path) -> Result<Mapping, MappingError> {
-        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
-            file: path.to_owned(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MappingError::file(path, format!("cannot read: {e}")))?;
         Mapping::from_toml(path, &text)
     }
 
@@ -113,10 +112,8 @@ pub struct MappingSet {
 impl MappingSet {
     /// Loads every `*.toml` of `dir`. A file's `dialect` must equal its file name.
     pub fn load_dir(dir: &Path) -> Result<MappingSet, MappingError> {
-        let read_err = |e: std::io::Error| MappingError {
-            file: dir.to_owned(),
-            line: None,
-            message: format!("cannot read the mappings folder: {e}"),
+        let read_err = |e: std::io::Error| {
+            MappingError::file(dir, format!("cannot read the mappings folder: {e}"))
         };
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(read_err)?
@@ -132,24 +129,22 @@ impl MappingSet {
                 .and_then(|s| s.to_str())
                 .unwrap_or_default();
             if stem != mapping.dialect {
-                return Err(MappingError {
-                    file: path.clone(),
-                    line: None,
-                    message: format!(
+                return Err(MappingError::file(
+                    &path,
+                    format!(
                         "dialect {:?} must be named {}.toml",
                         mapping.dialect, mapping.dialect
                     ),
-                });
+                ));
             }
             set.by_dialect
                 .insert(mapping.dialect.clone(), Arc::new(mapping));
         }
         if set.by_dialect.is_empty() {
-            return Err(MappingError {
-                file: dir.to_owned(),
-                line: None,
-                message: "no mapping (*.toml) in this folder".into(),
-            });
+            return Err(MappingError::file(
+                dir,
+                "no mapping (*.toml) in this folder",
+            ));
         }
         Ok(set)
     }

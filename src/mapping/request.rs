@@ -1,6 +1,7 @@
 //! Request templates: the XML an office receives, with `{{placeholder}}` values filled in
 //! (XML-escaped). Compiled once; rendering is a handful of string pushes.
 
+use super::error::TemplateError;
 use crate::model::{OfficeId, Vn};
 
 /// The values a request may carry. Every placeholder of a template names one of them.
@@ -77,14 +78,14 @@ pub struct Template {
 impl Template {
     /// Splits `text` into literals and placeholders; unknown placeholders are refused and
     /// the result, filled with sample values, must be well-formed XML.
-    pub fn compile(text: &str) -> Result<Template, String> {
+    pub fn compile(text: &str) -> Result<Template, TemplateError> {
         let text = text.trim_start();
         let mut segments = Vec::new();
         let mut rest = text;
         while let Some(start) = rest.find("{{") {
             segments.push(Segment::Literal(rest[..start].to_owned()));
             let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or("a '{{' is never closed")?;
+            let end = after.find("}}").ok_or(TemplateError::Unclosed)?;
             let name = after[..end].trim();
             let p = PLACEHOLDERS
                 .iter()
@@ -92,10 +93,10 @@ impl Template {
                 .map(|(_, p)| *p)
                 .ok_or_else(|| {
                     let known: Vec<&str> = PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
-                    format!(
-                        "unknown placeholder {{{{{name}}}}}; known: {}",
-                        known.join(", ")
-                    )
+                    TemplateError::UnknownPlaceholder {
+                        name: name.to_owned(),
+                        known: known.join(", "),
+                    }
                 })?;
             segments.push(Segment::Value(p));
             rest = &after[end + 2..];
@@ -210,7 +211,7 @@ fn sample_params() -> RequestParams<'static> {
     }
 }
 
-fn check_well_formed(xml: &str) -> Result<(), String> {
+fn check_well_formed(xml: &str) -> Result<(), TemplateError> {
     let mut reader = quick_xml::NsReader::from_str(xml);
     let mut depth = 0usize;
     let mut roots = 0usize;
@@ -218,9 +219,8 @@ fn check_well_formed(xml: &str) -> Result<(), String> {
         match reader.read_resolved_event() {
             Ok((ns, quick_xml::events::Event::Start(_))) => {
                 if let quick_xml::name::ResolveResult::Unknown(p) = ns {
-                    return Err(format!(
-                        "undeclared prefix {:?}",
-                        String::from_utf8_lossy(&p)
+                    return Err(TemplateError::UndeclaredPrefix(
+                        String::from_utf8_lossy(&p).into_owned(),
                     ));
                 }
                 roots += usize::from(depth == 0);
@@ -229,20 +229,20 @@ fn check_well_formed(xml: &str) -> Result<(), String> {
             Ok((_, quick_xml::events::Event::Empty(_))) => roots += usize::from(depth == 0),
             Ok((_, quick_xml::events::Event::End(_))) => depth = depth.saturating_sub(1),
             Ok((_, quick_xml::events::Event::DocType(_))) => {
-                return Err("DOCTYPE not allowed".into());
+                return Err(TemplateError::Doctype);
             }
             Ok((_, quick_xml::events::Event::Eof)) => break,
             Ok(_) => {}
             Err(e) => {
-                return Err(format!(
-                    "not well-formed XML: {e} at byte {}",
-                    reader.error_position()
-                ));
+                return Err(TemplateError::NotWellFormed {
+                    message: e.to_string(),
+                    at: reader.error_position(),
+                });
             }
         }
     }
     if depth != 0 || roots != 1 {
-        return Err("not one closed root element".into());
+        return Err(TemplateError::NotOneRoot);
     }
     Ok(())
 }

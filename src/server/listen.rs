@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::conn::{Connections, Slot};
 use crate::config::ConnectionLimits;
+use crate::locks;
 use crate::metrics::{ConnectionLabels, METRICS};
 
 /// First pause after a failed `accept` (e.g. out of file descriptors); doubles up to
@@ -164,10 +165,7 @@ impl Activity {
     }
 
     fn last(&self) -> Instant {
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        *locks::lock(&self.last)
     }
 
     /// When the connection becomes idle if nothing happens meanwhile.
@@ -182,11 +180,7 @@ impl Activity {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        *self
-            .0
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        *locks::lock(&self.0.last) = Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -195,8 +189,15 @@ impl Drop for Busy {
 /// drained after its idle timeout, its maximum age or the shutdown: draining is hyper's
 /// graceful shutdown (HTTP/1.1: close after the response in flight; HTTP/2: GOAWAY, then
 /// close when the streams are done), bounded by the grace period.
-pub(super) async fn drive<C>(conn: C, slot: &Slot, activity: &Activity, shared: &Shared)
-where
+///
+/// `expires` (the client certificate's end of validity) closes the connection at once.
+pub(super) async fn drive<C>(
+    conn: C,
+    slot: &Slot,
+    activity: &Activity,
+    shared: &Shared,
+    expires: Option<Instant>,
+) where
     C: GracefulConnection,
     C::Error: Display,
 {
@@ -209,13 +210,20 @@ where
     loop {
         let idle_at = activity.idle_at(limits.idle_timeout);
         let reason = tokio::select! {
+            // Biased: a close order (revoked client) wins over a request ready to be read.
+            biased;
+            () = slot.closed() => return,
+            () = sleep_until(expires) => {
+                count(listener, "expired");
+                tracing::info!(listener, "client certificate expired: connection closed");
+                return;
+            }
             ended = conn.as_mut() => {
                 if let Err(e) = ended {
                     tracing::debug!(listener, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            () = slot.closed() => return,
             () = sleep_until(hard_stop) => return,
             () = tokio::time::sleep_until(aged), if hard_stop.is_none() => "max-age",
             () = tokio::time::sleep_until(idle_at), if hard_stop.is_none() => {

@@ -131,6 +131,7 @@ impl Connection {
             .first()
             .and_then(crate::tls::peer_identity)
             .map(Arc::new);
+        let expiry = chain.first().and_then(expires_at);
         let activity = Activity::new();
         let (state, busy) = (self.state, Arc::clone(&activity));
         let service = service_fn(move |req| {
@@ -142,7 +143,7 @@ impl Connection {
             }
         });
         let conn = self.builder.serve_connection(TokioIo::new(tls), service);
-        listen::drive(conn, &slot, &activity, &self.shared).await;
+        listen::drive(conn, &slot, &activity, &self.shared, expiry).await;
     }
 
     /// Whether a reload since this connection's accept refuses its client (the reload's
@@ -162,6 +163,16 @@ impl Connection {
             .verify_client_cert(leaf, rest, now)
             .is_err()
     }
+}
+
+/// When a (verified) certificate stops being valid, as a timer instant; `None` if it
+/// cannot be read or lies beyond what a timer can hold.
+fn expires_at(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<tokio::time::Instant> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let not_after = parsed.validity().not_after.timestamp();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let left = u64::try_from(not_after.saturating_sub(now)).unwrap_or(0);
+    tokio::time::Instant::now().checked_add(std::time::Duration::from_secs(left))
 }
 
 pub(crate) use ops::serve_ops;

@@ -44,7 +44,7 @@ pub(crate) async fn serve_ops(
                 }
             });
             let conn = builder.serve_connection(TokioIo::new(tcp), service);
-            listen::drive(conn, &slot, &activity, &shared).await;
+            listen::drive(conn, &slot, &activity, &shared, None).await;
         });
     })
     .await;

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use super::State;
 use super::conn::Connections;
 use crate::fanout::Fanout;
+use crate::locks::{lock, read, write};
 use crate::tls::{ClientPaths, Loaded, ServerPaths, load_client, load_server};
 
 /// A certificate expiring within this many days is warned about.
@@ -126,10 +127,7 @@ impl Reloader {
 
     /// The current status, `daysLeft` recomputed for now.
     pub fn status(&self) -> Status {
-        let mut status = match self.status.read() {
-            Ok(s) => s.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
+        let mut status = read(&self.status).clone();
         for c in status
             .server
             .certificates
@@ -223,10 +221,7 @@ impl Reloader {
             tracing::info!(trigger, sets = ?outcome.reloaded, ?serials, "certificates reloaded");
             warn_expiring(&loaded);
         }
-        match self.status.write() {
-            Ok(mut s) => *s = loaded,
-            Err(p) => *p.into_inner() = loaded,
-        }
+        *write(&self.status) = loaded;
         outcome
     }
 }
@@ -350,10 +345,6 @@ fn stamps(files: &[&Path]) -> Vec<Stamp> {
             Some((m.modified().ok()?, m.len(), ino))
         })
         .collect()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn now_rfc3339() -> String {

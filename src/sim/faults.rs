@@ -9,7 +9,62 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::server::{Fault, Latency};
-use crate::model::OfficeId;
+use crate::model::{OfficeId, OfficeIdError};
+use crate::toml_error::TomlError;
+
+/// A fault file that cannot be used: where, and what.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultError {
+    /// Not TOML of the fault file's shape (line, column, what).
+    #[error(transparent)]
+    Syntax(#[from] TomlError),
+    /// An entry of `offices` is not an office id.
+    #[error("fault #{index}: offices: {source}")]
+    Office {
+        /// The entry's number, from 1.
+        index: usize,
+        /// Why.
+        source: OfficeIdError,
+    },
+    /// A `[[fault]]` that does not describe a fault.
+    #[error("fault #{index}: {problem}")]
+    Fault {
+        /// The entry's number, from 1.
+        index: usize,
+        /// What is wrong with it.
+        problem: FaultProblem,
+    },
+}
+
+/// What is wrong with one `[[fault]]`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultProblem {
+    /// A kind without the field it needs.
+    #[error("kind {kind} needs {field}")]
+    Needs {
+        /// The kind.
+        kind: String,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// `status` outside 100–599.
+    #[error("status {0} is not an HTTP status")]
+    Status(u16),
+    /// `rate` missing or outside 0–1.
+    #[error("error-rate needs rate between 0 and 1")]
+    Rate,
+    /// `p99_ms` below `median_ms`.
+    #[error("latency needs median_ms ≤ p99_ms")]
+    LatencyOrder,
+    /// `entries` or `unmatched_reversals` of `heavy` out of range.
+    #[error("heavy needs entries ≤ 1000000 and unmatched_reversals ≤ entries")]
+    HeavySize,
+    /// A kind the simulator does not know.
+    #[error(
+        "unknown kind {0:?} (hang, status, error-rate, slow-drip, malformed, oversized, wrong-certificate, refused, delay, latency, heavy)"
+    )]
+    UnknownKind(String),
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,35 +97,32 @@ pub fn load_faults(path: &Path) -> anyhow::Result<BTreeMap<OfficeId, Fault>> {
 }
 
 /// Parses fault-file text.
-pub fn parse_faults(text: &str) -> Result<BTreeMap<OfficeId, Fault>, String> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        format!(
-            "{}{}",
-            line.map(|l| format!("line {l}: ")).unwrap_or_default(),
-            e.message()
-        )
-    })?;
+pub fn parse_faults(text: &str) -> Result<BTreeMap<OfficeId, Fault>, FaultError> {
+    let raw: RawFile = crate::toml_error::parse(text)?;
     let mut out = BTreeMap::new();
     for (i, f) in raw.fault.iter().enumerate() {
-        let at = |m: String| format!("fault #{}: {m}", i + 1);
-        let fault = fault_of(f).map_err(at)?;
+        let index = i + 1;
+        let fault = fault_of(f).map_err(|problem| FaultError::Fault { index, problem })?;
         for o in &f.offices {
-            let office: OfficeId = o.parse().map_err(|e| at(format!("offices: {e}")))?;
+            let office: OfficeId = o
+                .parse()
+                .map_err(|source| FaultError::Office { index, source })?;
             out.insert(office, fault.clone());
         }
     }
     Ok(out)
 }
 
-fn fault_of(f: &RawFault) -> Result<Fault, String> {
-    let need =
-        |v: Option<u64>, name: &str| v.ok_or_else(|| format!("kind {} needs {name}", f.kind));
+fn fault_of(f: &RawFault) -> Result<Fault, FaultProblem> {
+    let need = |v: Option<u64>, field: &'static str| {
+        v.ok_or_else(|| FaultProblem::Needs {
+            kind: f.kind.clone(),
+            field,
+        })
+    };
     let status = || match f.status {
         Some(s) if (100..=599).contains(&s) => Ok(s),
-        Some(s) => Err(format!("status {s} is not an HTTP status")),
+        Some(s) => Err(FaultProblem::Status(s)),
         None => Ok(500),
     };
     Ok(match f.kind.as_str() {
@@ -80,7 +132,7 @@ fn fault_of(f: &RawFault) -> Result<Fault, String> {
             let rate = f
                 .rate
                 .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or("error-rate needs rate between 0 and 1")?;
+                .ok_or(FaultProblem::Rate)?;
             Fault::ErrorRate {
                 rate,
                 status: status()?,
@@ -98,7 +150,7 @@ fn fault_of(f: &RawFault) -> Result<Fault, String> {
             let median = Duration::from_millis(need(f.median_ms, "median_ms")?);
             let p99 = Duration::from_millis(need(f.p99_ms, "p99_ms")?);
             if p99 < median {
-                return Err("latency needs median_ms ≤ p99_ms".into());
+                return Err(FaultProblem::LatencyOrder);
             }
             Fault::Latency(Latency { median, p99 })
         }
@@ -106,20 +158,14 @@ fn fault_of(f: &RawFault) -> Result<Fault, String> {
             let entries = f.entries.unwrap_or(36_000);
             let unmatched_reversals = f.unmatched_reversals.unwrap_or(entries / 3);
             if entries > 1_000_000 || unmatched_reversals > entries {
-                return Err(
-                    "heavy needs entries ≤ 1000000 and unmatched_reversals ≤ entries".into(),
-                );
+                return Err(FaultProblem::HeavySize);
             }
             Fault::Heavy {
                 entries,
                 unmatched_reversals,
             }
         }
-        other => {
-            return Err(format!(
-                "unknown kind {other:?} (hang, status, error-rate, slow-drip, malformed, oversized, wrong-certificate, refused, delay, latency, heavy)"
-            ));
-        }
+        other => return Err(FaultProblem::UnknownKind(other.to_owned())),
     })
 }
 
@@ -166,12 +212,16 @@ unmatched_reversals = 12000
             }
         );
         let e = parse_faults("[[fault]]\noffices = [\"1\"]\nkind = \"hang\"\n")
-            .expect_err("bad office");
+            .expect_err("bad office")
+            .to_string();
         assert!(e.contains("fault #1") && e.contains("offices"), "{e}");
-        let e = parse_faults("[[fault]]\noffices = []\nkind = \"boom\"\n").expect_err("bad kind");
+        let e = parse_faults("[[fault]]\noffices = []\nkind = \"boom\"\n")
+            .expect_err("bad kind")
+            .to_string();
         assert!(e.contains("unknown kind \"boom\""), "{e}");
         let e = parse_faults("[[fault]]\noffices = []\nkind = \"hang\"\nspeed = 3\n")
-            .expect_err("unknown field");
+            .expect_err("unknown field")
+            .to_string();
         assert!(e.contains("line 4"), "{e}");
     }
 }

@@ -16,9 +16,9 @@ pub mod population;
 pub mod render;
 mod server;
 
-pub use faults::{load_faults, parse_faults};
+pub use faults::{FaultError, FaultProblem, load_faults, parse_faults};
 pub use federation::{Federation, FederationOptions, StartError, offices_of};
 pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth};
-pub use render::{SimRequest, parse_request, render_answer};
+pub use render::{RequestError, SimRequest, parse_request, render_answer};
 pub use server::{Fault, Latency, Simulator};

@@ -14,7 +14,7 @@ use crate::model::{CodeName, IkEntry, IvCase, Money};
 
 mod request;
 
-pub use request::{SimRequest, parse_request};
+pub use request::{RequestError, SimRequest, parse_request};
 
 /// The gateway's participant id (the recipient of every answer).
 const GATEWAY: &str = "T6-000000-1";

@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::population::{Person, SimOffice, person};
 use super::render::{parse_request, render_answer};
+use crate::locks;
 use crate::model::{OfficeId, Vn};
 
 /// A misbehaviour injected into one simulated office.
@@ -155,10 +156,7 @@ impl Simulator {
 
     /// The `traceparent` header of the last request any office received.
     pub fn last_traceparent(&self) -> Option<String> {
-        self.last_traceparent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        locks::lock(&self.last_traceparent).clone()
     }
 
     /// Connections from the gateway open right now, over all offices.
@@ -168,10 +166,7 @@ impl Simulator {
 
     /// Injects (or with `None` clears) a fault in one office.
     pub fn set_fault(&self, office: OfficeId, fault: Option<Fault>) {
-        let mut faults = match self.faults.write() {
-            Ok(f) => f,
-            Err(p) => p.into_inner(),
-        };
+        let mut faults = locks::write(&self.faults);
         match fault {
             Some(f) => faults.insert(office, f),
             None => faults.remove(&office),
@@ -179,10 +174,7 @@ impl Simulator {
     }
 
     fn fault(&self, office: OfficeId) -> Option<Fault> {
-        match self.faults.read() {
-            Ok(f) => f.get(&office).cloned(),
-            Err(p) => p.into_inner().get(&office).cloned(),
-        }
+        locks::read(&self.faults).get(&office).cloned()
     }
 
     /// Heavy answers (fault `heavy`) whose last byte has been handed to the connection.
@@ -192,10 +184,7 @@ impl Simulator {
 
     /// The synthetic person behind an AHV number (memoised).
     pub fn person(&self, vn: Vn) -> Arc<Person> {
-        let mut cache = match self.persons.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
+        let mut cache = locks::lock(&self.persons);
         if cache.len() > 50_000 {
             cache.clear();
         }
@@ -303,9 +292,7 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
     {
-        *sim.last_traceparent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(t.to_owned());
+        *locks::lock(&sim.last_traceparent) = Some(t.to_owned());
     }
     let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
         .collect()
@@ -334,7 +321,7 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
     }
     let request = match parse_request(&body) {
         Ok(r) => r,
-        Err(e) => return plain(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let Some(me) = sim.offices.iter().find(|o| o.id == office) else {
         return plain(StatusCode::NOT_FOUND, "unknown office");

@@ -28,7 +28,7 @@ impl Store {
             .validate(office, &def)
             .map_err(|e| StoreError::Invalid(format!("version {previous}: {e}")))?;
         let meta = Meta::next(now + 1, by);
-        let text = files::render(&def, &meta).map_err(StoreError::Invalid)?;
+        let text = files::render(&def, &meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.commit(&mut inner, adapter, def, meta.clone(), text)?;
         drop(inner);
         tracing::info!(%office, restored = previous, version = meta.version, "adapter rolled back");

@@ -309,7 +309,7 @@ impl<'p> Walker<'p> {
             let value = convert(spec, raw)
                 .and_then(|v| check_range(spec.slot, &v).map(|()| v))
                 .map_err(|m| {
-                    AnswerError::new(AnswerErrorKind::Invalid(m))
+                    AnswerError::new(AnswerErrorKind::Invalid(m.to_string()))
                         .at(self.field_path(spec))
                         .with_value(raw)
                 })?;

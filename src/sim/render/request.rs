@@ -4,7 +4,39 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::model::Vn;
+use crate::model::{Vn, VnError};
+
+/// A request the simulated office cannot read: what is wrong (never the AHV number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Not well-formed XML.
+    #[error("not well-formed XML: {0}")]
+    Syntax(String),
+    /// A DOCTYPE declaration.
+    #[error("a DOCTYPE is refused")]
+    Doctype,
+    /// Text that does not unescape.
+    #[error("bad text: {0}")]
+    Text(String),
+    /// A character or entity reference that does not resolve.
+    #[error("unknown entity &{0};")]
+    Entity(String),
+    /// No `vn` element.
+    #[error("the request has no vn element")]
+    NoVn,
+    /// A `vn` that is not an AHV number.
+    #[error("the vn element is not an AHV number: {0}")]
+    Vn(#[from] VnError),
+    /// `yearFrom` / `yearTo` outside 1948–2100.
+    #[error("{0} is not a year 1948–2100")]
+    Year(&'static str),
+    /// `testDeliveryFlag` neither true nor false.
+    #[error("testDeliveryFlag is not a boolean")]
+    Flag,
+    /// Declared UTF-8 (or undeclared) but not valid UTF-8.
+    #[error("not valid UTF-8 at byte {0}")]
+    Utf8(usize),
+}
 
 /// What an office reads from a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,16 +55,16 @@ pub struct SimRequest {
 
 /// Reads a request of any of the three dialects: the `vn`, `yearFrom`, `yearTo`,
 /// `messageId` and `testDeliveryFlag` elements by local name, whatever their namespace.
-/// Errors are Strings naming what is wrong; a DOCTYPE is refused.
-pub fn parse_request(body: &[u8]) -> Result<SimRequest, String> {
+/// Errors say what is wrong; a DOCTYPE is refused.
+pub fn parse_request(body: &[u8]) -> Result<SimRequest, RequestError> {
     let text = decode(body)?;
     let mut reader = Reader::from_str(&text);
     let mut fields: [Option<String>; 5] = Default::default();
     let mut current: Option<usize> = None;
     loop {
         match reader.read_event() {
-            Err(e) => return Err(format!("not well-formed XML: {e}")),
-            Ok(Event::DocType(_)) => return Err("a DOCTYPE is refused".into()),
+            Err(e) => return Err(RequestError::Syntax(e.to_string())),
+            Ok(Event::DocType(_)) => return Err(RequestError::Doctype),
             Ok(Event::Start(s)) => {
                 current = field_index(s.local_name().into_inner());
                 if let Some(i) = current {
@@ -46,7 +78,9 @@ pub fn parse_request(body: &[u8]) -> Result<SimRequest, String> {
             }
             Ok(Event::Text(t)) => {
                 if let Some(i) = current {
-                    let s = t.xml_content().map_err(|e| format!("bad text: {e}"))?;
+                    let s = t
+                        .xml_content()
+                        .map_err(|e| RequestError::Text(e.to_string()))?;
                     push_field(&mut fields[i], &s);
                 }
             }
@@ -82,8 +116,9 @@ fn push_field(field: &mut Option<String>, s: &str) {
     }
 }
 
-fn reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String> {
-    if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
+fn reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, RequestError> {
+    let unknown = || RequestError::Entity(String::from_utf8_lossy(r).into_owned());
+    if let Some(c) = r.resolve_char_ref().map_err(|_| unknown())? {
         return Ok(c);
     }
     match &**r {
@@ -92,18 +127,14 @@ fn reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String> {
         b"gt" => Ok('>'),
         b"quot" => Ok('"'),
         b"apos" => Ok('\''),
-        other => Err(format!(
-            "unknown entity &{};",
-            String::from_utf8_lossy(other)
-        )),
+        _ => Err(unknown()),
     }
 }
 
-fn request_from(fields: [Option<String>; 5]) -> Result<SimRequest, String> {
+fn request_from(fields: [Option<String>; 5]) -> Result<SimRequest, RequestError> {
     let [vn, from, to, message_id, flag] = fields.map(|f| f.map(|s| s.trim().to_owned()));
-    let vn = vn.ok_or("the request has no vn element")?;
-    let vn = Vn::parse(&vn).map_err(|e| format!("the vn element is not an AHV number: {e}"))?;
-    let year = |name: &str, v: Option<String>| -> Result<Option<u16>, String> {
+    let vn = Vn::parse(&vn.ok_or(RequestError::NoVn)?)?;
+    let year = |name: &'static str, v: Option<String>| -> Result<Option<u16>, RequestError> {
         match v.as_deref() {
             None | Some("") => Ok(None),
             Some(s) => s
@@ -111,13 +142,13 @@ fn request_from(fields: [Option<String>; 5]) -> Result<SimRequest, String> {
                 .ok()
                 .filter(|y| (1948..=2100).contains(y))
                 .map(Some)
-                .ok_or_else(|| format!("{name} is not a year 1948–2100")),
+                .ok_or(RequestError::Year(name)),
         }
     };
     let test_delivery = match flag.as_deref() {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
-        Some(_) => return Err("testDeliveryFlag is not a boolean".into()),
+        Some(_) => return Err(RequestError::Flag),
     };
     Ok(SimRequest {
         vn,
@@ -129,7 +160,7 @@ fn request_from(fields: [Option<String>; 5]) -> Result<SimRequest, String> {
 }
 
 /// The document's text per its XML declaration: UTF-8 (default) or ISO-8859-1.
-fn decode(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
+fn decode(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, RequestError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let head = &body[..body.len().min(100)];
     let decl_end = head.windows(2).position(|w| w == b"?>").unwrap_or(0);
@@ -139,7 +170,7 @@ fn decode(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
     }
     std::str::from_utf8(body)
         .map(std::borrow::Cow::Borrowed)
-        .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to()))
+        .map_err(|e| RequestError::Utf8(e.valid_up_to()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,130 @@
+//! Mapping files: their TOML shape and their compilation into a [`Program`], a tree of
+//! element matchers that the streaming engine walks. Everything is checked here, once,
+//! at load; the engine trusts the program.
+//!
+//! `raw.rs` is the file as serde reads it, `slots.rs` the canonical fields a record can
+//! fill, `compile.rs` the checks and the compilation, `tree.rs` the matcher tree.
+
+mod compile;
+mod raw;
+mod slots;
+mod tree;
+
+use super::request::Template;
+
+pub(crate) use compile::compile;
+
+/// Which canonical record a matcher builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordKind {
+    /// An IK entry.
+    Entry,
+    /// An IV case.
+    Case,
+}
+
+/// What an element means to the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// On the way to something; no meaning of its own.
+    Plain,
+    /// Holds the person's AHV number.
+    Vn,
+    /// Its presence is a negative report.
+    NoAccount,
+    /// Encloses records whose office is read from within it.
+    OfficeScope,
+    /// Office number inside the scope.
+    OfficeNumber,
+    /// Agency inside the scope.
+    OfficeAgency,
+    /// One record.
+    Record(RecordKind),
+    /// A field of the enclosing record (index into the kind's field list).
+    Field(RecordKind, u8),
+}
+
+/// One element matcher.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub uri: Box<str>,
+    pub local: Box<str>,
+    /// `prefix:local` in the mapping's own prefixes, for error paths.
+    pub display: Box<str>,
+    pub children: Vec<usize>,
+    pub role: Role,
+}
+
+/// A canonical field a record can fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    AccountNumber,
+    IncomeCode,
+    CareCreditFraction,
+    MonthFrom,
+    MonthTo,
+    Year,
+    Income,
+    Employer,
+    BookingDate,
+    DecisionNumber,
+    Benefit,
+    Status,
+    Degree,
+    ValidFrom,
+    ValidTo,
+}
+
+/// How a wire value is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Free text, trimmed, at most `max` characters.
+    Text(usize),
+    /// Two ASCII digits (income code).
+    TwoDigits,
+    /// A decimal integer.
+    Integer,
+    /// `xs:gMonth`: `--07`.
+    GMonth,
+    /// `xs:gYear`: `2020`.
+    GYear,
+    /// CHF with exactly two decimals → centimes.
+    Decimal2,
+    /// `xs:date`: `2020-10-12`.
+    Date,
+    /// Exactly 14 digits.
+    Digits14,
+    /// A value of a closed code list, through the field's table.
+    Code,
+}
+
+/// One compiled field of a record.
+#[derive(Debug)]
+pub(crate) struct FieldSpec {
+    pub slot: Slot,
+    pub format: Format,
+    pub required: bool,
+    pub default: Option<String>,
+    /// Wire value → canonical name, for `Format::Code`.
+    pub table: Vec<(String, String)>,
+    /// The field's path relative to its record, for error messages.
+    pub display: String,
+}
+
+/// A compiled mapping: the matcher tree and everything the engine needs.
+#[derive(Debug)]
+pub(crate) struct Program {
+    pub nodes: Vec<Node>,
+    pub entry_fields: Vec<FieldSpec>,
+    pub case_fields: Vec<FieldSpec>,
+    pub empty_is_no_account: bool,
+}
+
+/// What [`compile`] produces from one file.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub dialect: String,
+    pub description: String,
+    pub program: Program,
+    pub template: Template,
+}
