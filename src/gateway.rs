@@ -4,7 +4,7 @@
 //! `State`, a reloader or a listener by hand.
 //!
 //! Build order: mappings → adapter store (the administered folder) → TLS material
-//! (reloader, with the registry of live connections) → fan-out client → audit log →
+//! (reloader, with the registry of live connections) → fan-out (per-office clients) → audit log →
 //! state; then the watchers (adapters folder, TLS files) that live as long as the state.
 
 use std::future::Future;
@@ -31,9 +31,6 @@ pub enum BuildError {
     /// TLS material of the ingress or of the office client.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    /// The HTTP client towards offices.
-    #[error("cannot build the HTTP client towards offices: {0}")]
-    Client(#[source] reqwest::Error),
     /// The audit log (its folder or its HMAC secret).
     #[error("audit log: {0:#}")]
     Audit(anyhow::Error),
@@ -55,14 +52,19 @@ impl Gateway {
     /// `server.watch_interval_ms`. Must run inside a Tokio runtime.
     pub fn build(config: &Config) -> Result<Gateway, BuildError> {
         let mappings = MappingSet::load_dir(&config.offices.mappings)?;
-        let store = Arc::new(Store::open(&config.offices.adapters, mappings)?);
+        let store = Arc::new(Store::open_with_policy(
+            &config.offices.adapters,
+            mappings,
+            config.offices.endpoint_policy.clone(),
+        )?);
         let limits = config.server.limits;
         let connections = Connections::new("gateway", limits.max_connections);
         let (reloader, client_tls) =
             Reloader::load(server_paths(config), client_paths(config), connections)?;
-        let client = crate::fanout::client(client_tls).map_err(BuildError::Client)?;
+        let fanout =
+            crate::fanout::Fanout::new(client_tls, store.registry(), fanout_settings(config));
         let state = Arc::new(State {
-            fanout: crate::fanout::Fanout::new(client, store.registry(), fanout_settings(config)),
+            fanout,
             reloader,
             protection: crate::server::Protection::new(&config.protection),
             audit: open_audit(config).map_err(BuildError::Audit)?,

@@ -13,6 +13,10 @@ use guichet::pki::Role;
 use guichet::sim::{Fault, Latency};
 use guichet::view::AccountView;
 
+/// Every failure reaches the answer as it happened: no breaker, no retry.
+const NO_BREAKER_NO_RETRY: &str =
+    "breaker_min_calls = 0\nretry_budget_percent = 0\nretry_min_per_second = 0";
+
 fn id(s: &str) -> OfficeId {
     s.parse().expect("office id")
 }
@@ -148,7 +152,7 @@ async fn the_breaker_opens_skips_the_office_and_lets_it_back() {
     let fed = Federation::launch(
         Latency::ZERO,
         1000,
-        "breaker_failures = 3\nbreaker_open_ms = 2000",
+        "breaker_min_calls = 3\nbreaker_failure_rate_percent = 75\nbreaker_open_ms = 2000\nbreaker_half_open_calls = 1",
         &BTreeMap::new(),
         |_| {},
     )
@@ -358,7 +362,8 @@ async fn incomplete_accounts_are_not_cached() {
         assert_eq!(got["complete"], false);
         assert_eq!(h["guichet-cache"], "miss");
     }
-    assert_eq!(fed.sim.total_requests(), 202);
+    // Each query asks all 101 offices; the 503 office is retried twice within its budget.
+    assert_eq!(fed.sim.total_requests(), 2 * (101 + 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,8 +397,7 @@ async fn every_fault_kind_is_reported_and_the_gateway_stays_healthy() {
             }),
         ),
     ]);
-    let fed =
-        Federation::launch(Latency::ZERO, 1500, "breaker_failures = 0", &faults, |_| {}).await;
+    let fed = Federation::launch(Latency::ZERO, 1500, NO_BREAKER_NO_RETRY, &faults, |_| {}).await;
     let portal = fed.portal();
     let expect: [(&str, &str, &str); 10] = [
         ("001.000", "error", "HTTP 503"),
@@ -402,8 +406,12 @@ async fn every_fault_kind_is_reported_and_the_gateway_stays_healthy() {
         ("004.000", "timeout", "no answer within"),
         ("005.000", "error", "malformed XML"),
         ("006.000", "error", "larger than"),
-        ("007.000", "error", "not office 007.000"),
-        ("008.000", "error", "connection failed"),
+        (
+            "007.000",
+            "error",
+            "not to office 007.000; nothing was sent",
+        ),
+        ("008.000", "error", "could not connect"),
         ("009.000", "timeout", "no answer within"),
         ("010.000", "", ""),
     ];

@@ -50,7 +50,7 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
              key = \"certs/gateway-server.key\"\nclient_ca = \"certs/federation-ca.pem\"\n\
              [offices]\nadapters = \"{repo}/adapters\"\nmappings = \"{repo}/mappings\"\n\
              ca = \"certs/federation-ca.pem\"\nclient_cert = \"certs/gateway-client.pem\"\n\
-             client_key = \"certs/gateway-client.key\"\n\
+             client_key = \"certs/gateway-client.key\"\nallow_loopback = true\n\
              [audit]\ndir = \"audit\"\nhmac_key_file = \"audit-hmac.key\"\n"
         ),
     )

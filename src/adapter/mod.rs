@@ -17,10 +17,12 @@ use crate::model::{Canton, OfficeId, OfficeKind};
 use crate::toml_error::TomlError;
 
 pub mod files;
+pub mod policy;
 pub mod store;
 pub mod watch;
 
 pub use files::{Meta, Tombstone};
+pub use policy::EndpointPolicy;
 pub use store::{Listed, Publish, Store, StoreError};
 
 /// An adapter file that cannot be used: which file, which field, what is wrong.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::files::{self, HISTORY, Meta, TOMBSTONE, Tombstone};
-use super::{Adapter, AdapterDef, AdapterError, DefError, Registry};
+use super::{Adapter, AdapterDef, AdapterError, DefError, EndpointPolicy, Registry};
 use crate::locks;
 use crate::mapping::MappingSet;
 use crate::model::OfficeId;
@@ -87,6 +87,7 @@ struct Inner {
 pub struct Store {
     dir: PathBuf,
     mappings: MappingSet,
+    policy: EndpointPolicy,
     inner: Mutex<Inner>,
     office_locks: Mutex<HashMap<OfficeId, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -95,6 +96,16 @@ impl Store {
     /// Loads every `*.toml` of `dir` (the first invalid file refuses the start, naming it)
     /// and the tombstones of deleted adapters; removes temporary files of interrupted writes.
     pub fn open(dir: &Path, mappings: MappingSet) -> Result<Store, AdapterError> {
+        Store::open_with_policy(dir, mappings, EndpointPolicy::permissive())
+    }
+
+    /// Like [`Store::open`], and every endpoint (in files at start, hand edits and API
+    /// changes) must satisfy `policy`.
+    pub fn open_with_policy(
+        dir: &Path,
+        mappings: MappingSet,
+        policy: EndpointPolicy,
+    ) -> Result<Store, AdapterError> {
         let err = |file: &Path, message: String| AdapterError {
             file: file.to_owned(),
             message,
@@ -103,8 +114,8 @@ impl Store {
         for path in toml_files(dir).map_err(|e| err(dir, format!("cannot read the folder: {e}")))? {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| err(&path, format!("cannot read: {e}")))?;
-            let entry =
-                parse_entry(&path, &text, &mappings).map_err(|e| err(&path, e.to_string()))?;
+            let entry = parse_entry(&path, &text, &mappings, &policy)
+                .map_err(|e| err(&path, e.to_string()))?;
             inner.entries.insert(entry.adapter.office, entry);
         }
         if let Ok(offices) = std::fs::read_dir(dir.join(HISTORY)) {
@@ -130,6 +141,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_owned(),
             mappings,
+            policy,
             inner: Mutex::new(inner),
             office_locks: Mutex::new(HashMap::new()),
         })
@@ -185,6 +197,7 @@ impl Store {
     /// Validates a definition for `office` (schema and ranges); names the field.
     pub fn validate(&self, office: OfficeId, def: &AdapterDef) -> Result<Adapter, DefError> {
         let adapter = Adapter::from_def(def, &self.mappings)?;
+        self.policy.check(&adapter.endpoint)?;
         if adapter.office != office {
             return Err(DefError::field(
                 "office",
@@ -370,9 +383,15 @@ fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// One file → a validated entry; the office must match the file name.
-fn parse_entry(path: &Path, text: &str, mappings: &MappingSet) -> Result<Entry, DefError> {
+fn parse_entry(
+    path: &Path,
+    text: &str,
+    mappings: &MappingSet,
+    policy: &EndpointPolicy,
+) -> Result<Entry, DefError> {
     let def = files::parse_def(text)?;
     let adapter = Adapter::from_def(&def, mappings)?;
+    policy.check(&adapter.endpoint)?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())

@@ -60,6 +60,12 @@ pub async fn probe(file: &Path, config_path: &Path) -> anyhow::Result<String> {
     let config = Config::load(config_path)?;
     let mappings = MappingSet::load_dir(&config.offices.mappings)?;
     let (_, adapter) = load(file, &mappings)?;
+    // The endpoint policy first: a host outside it is never contacted, not even by a probe.
+    config
+        .offices
+        .endpoint_policy
+        .check(&adapter.endpoint)
+        .map_err(|e| anyhow::anyhow!("adapter {}: {e}", file.display()))?;
     let fanout = runtime::build_fanout(&config, Registry::default())?;
     match fanout.probe(&adapter).await {
         Ok(r) => Ok(format!(

@@ -21,14 +21,17 @@ pub use crate::sim::offices_of as sim_offices;
 /// Loads mappings and adapters named by the configuration.
 pub fn load_registry(config: &Config) -> anyhow::Result<Registry> {
     let mappings = MappingSet::load_dir(&config.offices.mappings)?;
-    Ok(Registry::load_dir(&config.offices.adapters, &mappings)?)
+    let registry = Registry::load_dir(&config.offices.adapters, &mappings)?;
+    let o = &config.offices;
+    o.endpoint_policy
+        .check_loaded(&o.adapters, registry.iter().map(AsRef::as_ref))?;
+    Ok(registry)
 }
 
 /// The fan-out engine with the gateway's client identity.
 pub fn build_fanout(config: &Config, registry: Registry) -> anyhow::Result<Fanout> {
     let (client_tls, _) = tls::load_client(&client_paths(config))?;
-    let client = crate::fanout::client(client_tls).context("cannot build the HTTP client")?;
-    Ok(Fanout::new(client, registry, fanout_settings(config)))
+    Ok(Fanout::new(client_tls, registry, fanout_settings(config)))
 }
 
 /// The ingress's TLS files.
@@ -61,10 +64,8 @@ pub fn fanout_settings(config: &Config) -> FanoutSettings {
         participant_prefix: o.participant_prefix.clone(),
         test_delivery: o.test_delivery,
         deadline: o.deadline,
-        breaker: crate::fanout::BreakerSettings {
-            failures: config.protection.breaker_failures,
-            open_for: config.protection.breaker_open,
-        },
+        breaker: config.protection.breaker,
+        retry: config.protection.retry,
         hedge: config.protection.hedge_budget,
         max_entries_per_answer: config.protection.max_entries_per_answer,
     }

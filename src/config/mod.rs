@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod breaker;
 mod listen;
 
 pub use listen::ConnectionLimits;
@@ -88,8 +89,14 @@ impl Default for RawPrivacy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawProtection {
-    breaker_failures: u32,
+    breaker_window_ms: u64,
+    breaker_min_calls: u32,
+    breaker_failure_rate_percent: u32,
     breaker_open_ms: u64,
+    breaker_half_open_calls: u32,
+    retry_budget_percent: u32,
+    retry_min_per_second: u32,
+    retry_max_per_call: u32,
     hedge_budget_percent: u32,
     cache_ttl_ms: u64,
     cache_max_bytes: u64,
@@ -104,8 +111,14 @@ struct RawProtection {
 impl Default for RawProtection {
     fn default() -> Self {
         RawProtection {
-            breaker_failures: 5,
+            breaker_window_ms: 10_000,
+            breaker_min_calls: 20,
+            breaker_failure_rate_percent: 50,
             breaker_open_ms: 5_000,
+            breaker_half_open_calls: 3,
+            retry_budget_percent: 50,
+            retry_min_per_second: 10,
+            retry_max_per_call: 2,
             hedge_budget_percent: 0,
             cache_ttl_ms: 0,
             cache_max_bytes: 64 * 1024 * 1024,
@@ -162,6 +175,12 @@ struct RawOffices {
     participant_prefix: String,
     #[serde(default)]
     test_delivery: bool,
+    #[serde(default)]
+    endpoint_host_suffixes: Vec<String>,
+    #[serde(default)]
+    endpoint_networks: Vec<String>,
+    #[serde(default)]
+    allow_loopback: bool,
 }
 
 #[derive(Deserialize)]
@@ -253,10 +272,10 @@ impl PrivacyConfig {
 /// How guichet protects the offices and itself.
 #[derive(Debug, Clone)]
 pub struct ProtectionConfig {
-    /// Consecutive failures that open an office's breaker (0 disables breakers).
-    pub breaker_failures: u32,
-    /// How long a breaker stays open before a probe.
-    pub breaker_open: Duration,
+    /// Each office's circuit breaker (failure rate over a sliding window).
+    pub breaker: crate::fanout::BreakerSettings,
+    /// Retries of `503`s and failed connections, within a budget per office.
+    pub retry: crate::fanout::RetrySettings,
     /// Extra hedged calls allowed per call (0.1 = 10 %); `None` disables hedging.
     pub hedge_budget: Option<f64>,
     /// Lifetime of cached complete accounts; `None` disables the cache.
@@ -318,6 +337,8 @@ pub struct OfficesConfig {
     pub participant_prefix: String,
     /// eCH-0058 testDeliveryFlag on requests.
     pub test_delivery: bool,
+    /// Which hosts adapters may name as endpoints.
+    pub endpoint_policy: crate::adapter::EndpointPolicy,
 }
 
 /// Simulator settings.
@@ -430,9 +451,11 @@ impl Config {
         if p.max_queries_in_flight == 0 || p.portal_queries_per_second == 0 || p.portal_burst == 0 {
             return Err(err("protection: max_queries_in_flight, portal_queries_per_second and portal_burst must be at least 1".into()));
         }
+        let (breaker, retry) =
+            breaker::breaker_and_retry(p).map_err(|m| err(format!("protection.{m}")))?;
         let protection = ProtectionConfig {
-            breaker_failures: p.breaker_failures,
-            breaker_open: Duration::from_millis(p.breaker_open_ms),
+            breaker,
+            retry,
             hedge_budget: (p.hedge_budget_percent > 0)
                 .then(|| f64::from(p.hedge_budget_percent) / 100.0),
             cache_ttl: (p.cache_ttl_ms > 0).then(|| Duration::from_millis(p.cache_ttl_ms)),
@@ -499,6 +522,12 @@ impl Config {
                 sender_id: o.sender_id.clone(),
                 participant_prefix: o.participant_prefix.clone(),
                 test_delivery: o.test_delivery,
+                endpoint_policy: crate::adapter::EndpointPolicy::new(
+                    &o.endpoint_host_suffixes,
+                    &o.endpoint_networks,
+                    o.allow_loopback,
+                )
+                .map_err(err)?,
             },
             simulator,
         })

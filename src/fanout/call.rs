@@ -1,19 +1,21 @@
-//! One office call: render the request, POST it, check who answered, read the body up to
-//! the adapter's limit, translate it — all within the call's time budget.
+//! One office call: render the request, POST it over a connection whose handshake already
+//! proved the office's identity, read the body up to the adapter's limit, translate it —
+//! all within the call's time budget. `503`s and failed connections are retried within
+//! the office's retry budget; redirects are never followed.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::guard::{BreakerSettings, Guards, HedgeBudget, OfficeGuard};
+use super::breaker::{BreakerSettings, Outcome};
+use super::clients::OfficeClients;
+use super::guard::{Guards, OfficeGuard};
+use super::retry::{HedgeBudget, RetrySettings};
 use super::{FIRST_YEAR, FanoutSettings, Query};
 use crate::adapter::Adapter;
-use crate::locks;
 use crate::mapping::RequestParams;
-use crate::model::{Answer, OfficeId, OfficeOutcome, SourceStatus, Vn, same_person};
-use crate::pki::Role;
+use crate::model::{Answer, OfficeOutcome, SourceStatus, Vn, same_person};
+use crate::tls::{OfficeCertError, describe_handshake_error, office_cert_error};
 
 /// Per-query values shared by all its office calls.
 #[derive(Debug)]
@@ -54,55 +56,131 @@ impl<'a> QueryContext<'a> {
     }
 }
 
-/// Why one office call failed. Messages carry no personal data.
+/// The step of an office exchange that failed; the conformance probe names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The TCP connection could not be made.
+    Connect,
+    /// The TLS handshake failed (chain, expiry, revocation, protocol).
+    Tls,
+    /// The certificate is valid but not the office's (or not the pinned one).
+    Identity,
+    /// The office answered with another status than `200` (redirects included).
+    HttpStatus,
+    /// The connection broke during the exchange.
+    Transport,
+    /// The answer is too large, does not translate or is about another person.
+    Translation,
+    /// No answer within the time allowed.
+    Timeout,
+}
+
+impl Step {
+    /// `connect`, `tls`, `identity`, `http-status`, `transport`, `translation`, `timeout`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Connect => "connect",
+            Step::Tls => "tls",
+            Step::Identity => "identity",
+            Step::HttpStatus => "http-status",
+            Step::Transport => "transport",
+            Step::Translation => "translation",
+            Step::Timeout => "timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why one office call failed. Messages carry no personal data and no OS error text
+/// (a probe must not tell a refused port from a filtered one in the OS's words).
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// Could not connect or complete the TLS handshake (retried once).
-    #[error("{0}")]
-    Connect(String),
-    /// The connection broke after it was made.
-    #[error("{0}")]
-    Transport(String),
+    /// The connection could not be made.
+    #[error("could not connect to the office")]
+    Connect,
+    /// The handshake failed for another reason than the office's identity.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    /// The office presented a federation certificate that is not its own (or not the
+    /// pinned one): the handshake was aborted, nothing was sent.
+    #[error("{0}; nothing was sent")]
+    Identity(OfficeCertError),
+    /// The office answered with a redirect, which is never followed.
+    #[error("redirect refused (HTTP {0})")]
+    Redirect(u16),
     /// The office answered with another status than 200.
     #[error("HTTP {0}")]
     Status(u16),
-    /// The office's certificate does not name it, or not the pinned one.
-    #[error("{0}")]
-    Identity(String),
+    /// The connection broke after it was made.
+    #[error("the connection broke during the exchange")]
+    Transport,
     /// The answer exceeds the adapter's size limit.
     #[error("answer larger than {0} bytes")]
     TooLarge(usize),
     /// The answer does not translate (redacted: no values).
     #[error("{0}")]
     Answer(String),
+    /// The office's HTTP client could not be built.
+    #[error("cannot build the office client")]
+    Client,
 }
 
-/// Server certificates already checked against their office: the check parses X.509, so
-/// it runs once per certificate, not once per call. Keyed by office; a new certificate
-/// (rotation) is checked again.
-#[derive(Debug, Default)]
-pub(crate) struct IdentityCache(RwLock<HashMap<OfficeId, Vec<u8>>>);
-
-impl IdentityCache {
-    fn is_known(&self, office: OfficeId, der: &[u8]) -> bool {
-        locks::read(&self.0)
-            .get(&office)
-            .is_some_and(|known| known.as_slice() == der)
+impl CallError {
+    /// Which step failed.
+    pub fn step(&self) -> Step {
+        match self {
+            CallError::Connect | CallError::Client => Step::Connect,
+            CallError::Tls(_) => Step::Tls,
+            CallError::Identity(_) => Step::Identity,
+            CallError::Redirect(_) | CallError::Status(_) => Step::HttpStatus,
+            CallError::Transport => Step::Transport,
+            CallError::TooLarge(_) | CallError::Answer(_) => Step::Translation,
+        }
     }
 
-    fn remember(&self, office: OfficeId, der: &[u8]) {
-        locks::write(&self.0).insert(office, der.to_vec());
+    /// Worth another try: the office said so (`503`) or was not reached at all.
+    fn retryable(&self) -> bool {
+        matches!(self, CallError::Connect | CallError::Status(503))
+    }
+
+    fn from_reqwest(e: &reqwest::Error) -> CallError {
+        // `io::Error::source` skips the error it wraps, so io errors are opened by hand.
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+                return match office_cert_error(tls) {
+                    Some(id) => CallError::Identity(id.clone()),
+                    None => CallError::Tls(describe_handshake_error(tls)),
+                };
+            }
+            cur = match err.downcast_ref::<std::io::Error>() {
+                Some(io) => io
+                    .get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static)),
+                None => err.source(),
+            };
+        }
+        if e.is_connect() {
+            CallError::Connect
+        } else {
+            CallError::Transport
+        }
     }
 }
 
 /// What every call of the engine shares.
 #[derive(Debug)]
 pub(crate) struct CallEnv<'a> {
-    pub client: &'a reqwest::Client,
-    pub verified: &'a IdentityCache,
+    pub clients: &'a OfficeClients,
     pub guards: &'a Guards,
     pub hedge: Option<&'a HedgeBudget>,
     pub breaker: BreakerSettings,
+    pub retry: RetrySettings,
 }
 
 /// Calls one office; never fails: every path ends in an outcome. The office's guard may
@@ -114,50 +192,69 @@ pub(crate) async fn call(
     ctx: &QueryContext<'_>,
     deadline_at: Instant,
 ) -> OfficeOutcome {
+    let failed =
+        |status, latency| OfficeOutcome::failed(adapter.office, &adapter.name, status, latency);
+    let Ok(client) = env.clients.get(adapter) else {
+        return failed(
+            SourceStatus::Error(CallError::Client.to_string()),
+            Duration::ZERO,
+        );
+    };
     let guard = env.guards.get(adapter);
-    let _permit = match guard.admit(&env.breaker) {
+    let permit = match guard.admit(&env.breaker) {
         Ok(p) => p,
         Err(refusal) => {
             guard.record_refusal();
-            let kind = match refusal {
-                super::guard::Refusal::CircuitOpen => "circuit-open",
-                _ => "office-rate",
-            };
             crate::metrics::METRICS
                 .rejections
-                .get_or_create(&crate::metrics::KindLabels { kind })
+                .get_or_create(&crate::metrics::KindLabels {
+                    kind: refusal.kind(),
+                })
                 .inc();
-            let status = SourceStatus::Unavailable(refusal.detail().into());
-            return OfficeOutcome::failed(adapter.office, &adapter.name, status, Duration::ZERO);
+            return failed(
+                SourceStatus::Unavailable(refusal.detail().into()),
+                Duration::ZERO,
+            );
         }
     };
+    guard.earn_retry();
     let started = Instant::now();
     let budget_end = deadline_at.min(started + adapter.timeout);
-    let result =
-        tokio::time::timeout_at(budget_end, hedged(env, &guard, adapter, ctx, budget_end)).await;
+    let one = Attempt {
+        env,
+        guard: &guard,
+        client: &client,
+        adapter,
+        ctx,
+        budget_end,
+    };
+    let result = tokio::time::timeout_at(budget_end, hedged(&one)).await;
     let latency = started.elapsed();
     let outcome = match result {
         Ok(Ok(answer)) if same_person(ctx.vn, &answer) => {
             OfficeOutcome::answered(adapter.office, &adapter.name, answer, latency)
         }
-        Ok(Ok(_)) => {
-            let status = SourceStatus::Error("the answer is about another person".into());
-            OfficeOutcome::failed(adapter.office, &adapter.name, status, latency)
-        }
-        Ok(Err(e)) => OfficeOutcome::failed(
-            adapter.office,
-            &adapter.name,
-            SourceStatus::Error(e.to_string()),
+        Ok(Ok(_)) => failed(
+            SourceStatus::Error("the answer is about another person".into()),
             latency,
         ),
+        Ok(Err(e)) => failed(SourceStatus::Error(e.to_string()), latency),
         Err(_) => {
             let budget = budget_end.saturating_duration_since(started);
             let ms = budget.as_micros().div_ceil(1000);
-            let status = SourceStatus::Timeout(format!("no answer within {ms} ms"));
-            OfficeOutcome::failed(adapter.office, &adapter.name, status, latency)
+            failed(
+                SourceStatus::Timeout(format!("no answer within {ms} ms")),
+                latency,
+            )
         }
     };
-    guard.record(&env.breaker, outcome.status.name(), latency);
+    let verdict = Outcome::of(&outcome.status).unwrap_or(Outcome::Failure);
+    permit.finish(&env.breaker, verdict, outcome.status.name(), latency);
+    observe(adapter, &outcome, latency);
+    outcome
+}
+
+fn observe(adapter: &Adapter, outcome: &OfficeOutcome, latency: Duration) {
     let m = &crate::metrics::METRICS;
     let office = adapter.office.to_string();
     m.office_seconds
@@ -171,24 +268,27 @@ pub(crate) async fn call(
             status: outcome.status.name(),
         })
         .inc();
-    outcome
+}
+
+/// Everything one attempt at an office needs.
+struct Attempt<'a> {
+    env: &'a CallEnv<'a>,
+    guard: &'a OfficeGuard,
+    client: &'a reqwest::Client,
+    adapter: &'a Adapter,
+    ctx: &'a QueryContext<'a>,
+    budget_end: Instant,
 }
 
 /// One attempt, and a hedged second one when the first is later than the office's usual
 /// 95th percentile and the budget allows.
-async fn hedged(
-    env: &CallEnv<'_>,
-    guard: &OfficeGuard,
-    adapter: &Adapter,
-    ctx: &QueryContext<'_>,
-    budget_end: Instant,
-) -> Result<Answer, CallError> {
+async fn hedged(a: &Attempt<'_>) -> Result<Answer, CallError> {
     // The p95 sorts the office's recent latencies: only worth it when hedging is on.
-    let Some((budget, p95)) = env.hedge.and_then(|b| guard.p95().map(|p| (b, p))) else {
-        return attempt(env, adapter, ctx, budget_end).await;
+    let Some((budget, p95)) = a.env.hedge.and_then(|b| a.guard.p95().map(|p| (b, p))) else {
+        return retried(a).await;
     };
     budget.earn();
-    let first = attempt(env, adapter, ctx, budget_end);
+    let first = retried(a);
     tokio::pin!(first);
     tokio::select! {
         r = &mut first => r,
@@ -196,8 +296,8 @@ async fn hedged(
             if !budget.spend() {
                 return first.await;
             }
-            tracing::debug!(office = %adapter.office, p95_ms = p95.as_millis() as u64, "hedging a slow call");
-            let second = attempt(env, adapter, ctx, budget_end);
+            tracing::debug!(office = %a.adapter.office, p95_ms = p95.as_millis() as u64, "hedging a slow call");
+            let second = retried(a);
             tokio::pin!(second);
             tokio::select! {
                 r = &mut first => r,
@@ -207,32 +307,36 @@ async fn hedged(
     }
 }
 
-/// One exchange, retried once on a connection error if at least 50 ms remain.
-async fn attempt(
-    env: &CallEnv<'_>,
-    adapter: &Adapter,
-    ctx: &QueryContext<'_>,
-    budget_end: Instant,
-) -> Result<Answer, CallError> {
-    match exchange(env.client, env.verified, adapter, ctx).await {
-        Err(CallError::Connect(reason))
-            if budget_end.saturating_duration_since(Instant::now()) > Duration::from_millis(50) =>
-        {
-            tracing::debug!(office = %adapter.office, %reason, "retrying once after a connection error");
-            exchange(env.client, env.verified, adapter, ctx).await
+/// Time a retry needs at least to be worth starting.
+const MIN_RETRY_TIME: Duration = Duration::from_millis(50);
+
+/// One exchange, retried after a `503` or a failed connection while the call has time
+/// left, has not used its retries and the office's retry budget allows.
+async fn retried(a: &Attempt<'_>) -> Result<Answer, CallError> {
+    let mut retries = 0;
+    loop {
+        match exchange(a.client, a.adapter, a.ctx).await {
+            Err(e)
+                if e.retryable()
+                    && retries < a.env.retry.max_per_call
+                    && a.budget_end.saturating_duration_since(Instant::now()) > MIN_RETRY_TIME
+                    && a.guard.spend_retry() =>
+            {
+                retries += 1;
+                tracing::debug!(office = %a.adapter.office, error = %e, retries, "retrying");
+            }
+            other => return other,
         }
-        other => other,
     }
 }
 
-/// One exchange for a conformance probe: no guard, no retry, no hedging, and an identity
-/// check that trusts nothing remembered from earlier calls.
+/// One exchange for a conformance probe: a client of its own, no guard, no retry.
 pub(crate) async fn probe(
     client: &reqwest::Client,
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
 ) -> Result<Answer, CallError> {
-    let answer = exchange(client, &IdentityCache::default(), adapter, ctx).await?;
+    let answer = exchange(client, adapter, ctx).await?;
     if !same_person(ctx.vn, &answer) {
         return Err(CallError::Answer(
             "the answer is about another person".into(),
@@ -243,7 +347,6 @@ pub(crate) async fn probe(
 
 async fn exchange(
     client: &reqwest::Client,
-    verified: &IdentityCache,
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
 ) -> Result<Answer, CallError> {
@@ -268,10 +371,13 @@ async fn exchange(
         .body(body)
         .send()
         .await
-        .map_err(transport)?;
-    check_identity(verified, adapter, &response)?;
-    if response.status() != reqwest::StatusCode::OK {
-        return Err(CallError::Status(response.status().as_u16()));
+        .map_err(|e| CallError::from_reqwest(&e))?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(CallError::Redirect(status.as_u16()));
+    }
+    if status != reqwest::StatusCode::OK {
+        return Err(CallError::Status(status.as_u16()));
     }
     let limit = adapter.max_answer_bytes;
     if response.content_length().is_some_and(|n| n > limit as u64) {
@@ -279,63 +385,15 @@ async fn exchange(
     }
     let hint = response.content_length().map_or(16 * 1024, |n| n as usize);
     let mut bytes = Vec::with_capacity(hint.min(limit));
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| CallError::from_reqwest(&e))?
+    {
         if bytes.len() + chunk.len() > limit {
             return Err(CallError::TooLarge(limit));
         }
         bytes.extend_from_slice(&chunk);
     }
     super::translate::answer(adapter, bytes, ctx.settings.max_entries_per_answer).await
-}
-
-/// The office must present a certificate naming it (`urn:guichet:office:<id>`), and the
-/// pinned one when its adapter pins one. The chain itself was verified in the handshake.
-fn check_identity(
-    verified: &IdentityCache,
-    adapter: &Adapter,
-    response: &reqwest::Response,
-) -> Result<(), CallError> {
-    let der = response
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .and_then(|info| info.peer_certificate())
-        .ok_or_else(|| CallError::Identity("the office presented no certificate".into()))?;
-    // The pin first: an adapter change may add one after the certificate was remembered.
-    if let Some(pin) = &adapter.server_cert_sha256 {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-        if digest.as_ref() != pin {
-            return Err(CallError::Identity(
-                "server certificate is not the pinned one".into(),
-            ));
-        }
-    }
-    if verified.is_known(adapter.office, der) {
-        return Ok(());
-    }
-    let identity = crate::tls::peer_identity(&rustls_pki_types::CertificateDer::from(der));
-    match identity {
-        Some(id) if id.role == Role::Office && id.name == adapter.office.to_string() => {
-            verified.remember(adapter.office, der);
-            Ok(())
-        }
-        Some(id) => Err(CallError::Identity(format!(
-            "server certificate belongs to {id}, not office {}",
-            adapter.office
-        ))),
-        None => Err(CallError::Identity(
-            "server certificate names no guichet office".into(),
-        )),
-    }
-}
-
-fn transport(e: reqwest::Error) -> CallError {
-    let mut root: &dyn std::error::Error = &e;
-    while let Some(source) = root.source() {
-        root = source;
-    }
-    if e.is_connect() {
-        CallError::Connect(format!("connection failed: {root}"))
-    } else {
-        CallError::Transport(format!("transport error: {root}"))
-    }
 }

@@ -1,6 +1,7 @@
-//! Protection of each office: a circuit breaker, a rate and a concurrency cap from its
-//! adapter, and the latency statistics that decide when to hedge. State lives per office
-//! id, so it survives registry changes.
+//! Protection of each office: its circuit breaker ([`super::breaker`]) and retry budget
+//! ([`super::retry`]), a rate and a concurrency cap from its adapter, and the latency
+//! statistics that decide when to hedge. A call holds a [`Permit`] whose drop gives back
+//! every slot it took. State lives per office id, so it survives registry changes.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -11,47 +12,11 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
+use super::breaker::{Admission, Breaker, BreakerSettings, BreakerState, Outcome, Transition};
+use super::retry::{RetryBudget, RetrySettings};
 use crate::adapter::Adapter;
 use crate::locks::{lock, read, write};
 use crate::model::OfficeId;
-
-/// When the breaker opens and for how long.
-#[derive(Debug, Clone, Copy)]
-pub struct BreakerSettings {
-    /// Consecutive failures that open the breaker (0 disables it).
-    pub failures: u32,
-    /// How long it stays open before one probe is let through.
-    pub open_for: Duration,
-}
-
-/// A breaker's state, as shown on `GET /v1/adapters`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerState {
-    /// Calls go through.
-    Closed,
-    /// Calls are refused until the instant passes.
-    Open,
-    /// One probe call is in flight.
-    HalfOpen,
-}
-
-impl BreakerState {
-    /// `closed`, `open`, `half_open`.
-    pub fn name(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Breaker {
-    state: BreakerState,
-    consecutive_failures: u32,
-    open_until: Option<Instant>,
-}
 
 /// The last outcome of an office, for health listings.
 #[derive(Debug, Clone)]
@@ -67,7 +32,9 @@ pub struct LastCall {
 pub struct OfficeGuard {
     office: OfficeId,
     breaker: Mutex<Breaker>,
+    retry: RetryBudget,
     limiter: Option<DefaultDirectRateLimiter>,
+    max_rate_per_second: Option<u32>,
     max_concurrency: Option<usize>,
     in_flight: AtomicUsize,
     latencies: Mutex<Latencies>,
@@ -75,7 +42,7 @@ pub struct OfficeGuard {
 }
 
 /// Why a call was not made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// The breaker is open.
     CircuitOpen,
@@ -87,20 +54,51 @@ pub enum Refusal {
 
 impl Refusal {
     /// The `detail` of the `unavailable` source line.
-    pub fn detail(&self) -> &'static str {
+    pub fn detail(self) -> &'static str {
         match self {
-            Refusal::CircuitOpen => "circuit open after repeated failures",
+            Refusal::CircuitOpen => "circuit open: the office failed too many recent calls",
             Refusal::RateLimited => "rate limited",
             Refusal::ConcurrencyLimited => "rate limited (concurrency cap)",
         }
     }
+
+    /// The metric label of the refusal.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Refusal::CircuitOpen => "circuit-open",
+            Refusal::RateLimited | Refusal::ConcurrencyLimited => "office-rate",
+        }
+    }
 }
 
-/// A granted call: releases the concurrency slot when dropped.
+/// A granted call. Dropped without [`Permit::finish`] (the query was cancelled), it
+/// gives back its concurrency slot and, in half-open state, its probe slot.
 #[derive(Debug)]
 pub struct Permit<'a> {
     guard: &'a OfficeGuard,
+    admission: Admission,
     counted: bool,
+    finished: bool,
+}
+
+impl Permit<'_> {
+    /// Records the call's result: breaker verdict, last call, latency statistics.
+    pub fn finish(
+        mut self,
+        s: &BreakerSettings,
+        outcome: Outcome,
+        status: &'static str,
+        latency: Duration,
+    ) {
+        self.finished = true;
+        let g = self.guard;
+        *lock(&g.last) = Some(LastCall { status, latency });
+        if outcome == Outcome::Success {
+            lock(&g.latencies).push(latency);
+        }
+        let transition = lock(&g.breaker).record(s, self.admission, outcome, Instant::now());
+        g.log(transition, s);
+    }
 }
 
 impl Drop for Permit<'_> {
@@ -108,23 +106,25 @@ impl Drop for Permit<'_> {
         if self.counted {
             self.guard.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
+        if !self.finished {
+            lock(&self.guard.breaker).release(self.admission);
+        }
     }
 }
 
 impl OfficeGuard {
-    fn new(adapter: &Adapter) -> OfficeGuard {
+    fn new(adapter: &Adapter, retry: &RetrySettings) -> OfficeGuard {
         let limiter = adapter
             .max_rate_per_second
             .and_then(NonZeroU32::new)
             .map(|r| RateLimiter::direct(Quota::per_second(r)));
+        let now = Instant::now();
         OfficeGuard {
             office: adapter.office,
-            breaker: Mutex::new(Breaker {
-                state: BreakerState::Closed,
-                consecutive_failures: 0,
-                open_until: None,
-            }),
+            breaker: Mutex::new(Breaker::new(now)),
+            retry: RetryBudget::new(retry, now),
             limiter,
+            max_rate_per_second: adapter.max_rate_per_second,
             max_concurrency: adapter.max_concurrency,
             in_flight: AtomicUsize::new(0),
             latencies: Mutex::new(Latencies::default()),
@@ -133,13 +133,7 @@ impl OfficeGuard {
     }
 
     /// Asks to call the office now; never waits.
-    pub fn admit(&self, settings: &BreakerSettings) -> Result<Permit<'_>, Refusal> {
-        self.admit_breaker(settings)?;
-        if let Some(limiter) = &self.limiter
-            && limiter.check().is_err()
-        {
-            return Err(Refusal::RateLimited);
-        }
+    pub fn admit(&self, s: &BreakerSettings) -> Result<Permit<'_>, Refusal> {
         let counted = match self.max_concurrency {
             Some(max) => {
                 let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -151,63 +145,56 @@ impl OfficeGuard {
             }
             None => false,
         };
+        let release = |r: Refusal| {
+            if counted {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            }
+            r
+        };
+        let (admission, transition) = lock(&self.breaker)
+            .admit(s, Instant::now())
+            .ok_or_else(|| release(Refusal::CircuitOpen))?;
+        self.log(transition, s);
+        // The rate last, so an open circuit spends no token; a refused call gives its
+        // probe slot back.
+        if let Some(limiter) = &self.limiter
+            && limiter.check().is_err()
+        {
+            lock(&self.breaker).release(admission);
+            return Err(release(Refusal::RateLimited));
+        }
         Ok(Permit {
             guard: self,
+            admission,
             counted,
+            finished: false,
         })
     }
 
-    fn admit_breaker(&self, settings: &BreakerSettings) -> Result<(), Refusal> {
-        if settings.failures == 0 {
-            return Ok(());
-        }
-        let mut b = lock(&self.breaker);
-        match b.state {
-            BreakerState::Closed => Ok(()),
-            BreakerState::HalfOpen => Err(Refusal::CircuitOpen),
-            BreakerState::Open => {
-                if b.open_until.is_some_and(|t| Instant::now() >= t) {
-                    b.state = BreakerState::HalfOpen;
-                    tracing::info!(office = %self.office, "circuit half-open: one probe call");
-                    Ok(())
-                } else {
-                    Err(Refusal::CircuitOpen)
-                }
+    fn log(&self, transition: Option<Transition>, s: &BreakerSettings) {
+        match transition {
+            Some(Transition::Opened { calls, failures }) => tracing::warn!(
+                office = %self.office, calls, failures,
+                open_ms = s.open_for.as_millis() as u64, "circuit open"
+            ),
+            Some(Transition::HalfOpened) => tracing::info!(
+                office = %self.office, probes = s.half_open_calls, "circuit half-open: probe calls"
+            ),
+            Some(Transition::Closed) => {
+                tracing::info!(office = %self.office, "circuit closed: the office answers again");
             }
+            None => {}
         }
     }
 
-    /// Records the result of an admitted call.
-    pub fn record(&self, settings: &BreakerSettings, status: &'static str, latency: Duration) {
-        let failed = matches!(status, "timeout" | "error");
-        *lock(&self.last) = Some(LastCall { status, latency });
-        if !failed {
-            lock(&self.latencies).push(latency);
-        }
-        if settings.failures == 0 {
-            return;
-        }
-        let mut b = lock(&self.breaker);
-        if !failed {
-            if b.state != BreakerState::Closed {
-                tracing::info!(office = %self.office, "circuit closed: the office answers again");
-            }
-            *b = Breaker {
-                state: BreakerState::Closed,
-                consecutive_failures: 0,
-                open_until: None,
-            };
-            return;
-        }
-        b.consecutive_failures = b.consecutive_failures.saturating_add(1);
-        let trip = b.state == BreakerState::HalfOpen || b.consecutive_failures >= settings.failures;
-        if trip {
-            if b.state != BreakerState::Open {
-                tracing::warn!(office = %self.office, failures = b.consecutive_failures, open_ms = settings.open_for.as_millis() as u64, "circuit open");
-            }
-            b.state = BreakerState::Open;
-            b.open_until = Some(Instant::now() + settings.open_for);
-        }
+    /// Credits the retry budget with one call.
+    pub fn earn_retry(&self) {
+        self.retry.deposit();
+    }
+
+    /// Takes one retry from the office's budget, if it has one.
+    pub fn spend_retry(&self) -> bool {
+        self.retry.withdraw(Instant::now())
     }
 
     /// Records a call that was refused (for the health listing only).
@@ -220,7 +207,7 @@ impl OfficeGuard {
 
     /// The breaker's state now.
     pub fn breaker_state(&self) -> BreakerState {
-        lock(&self.breaker).state
+        lock(&self.breaker).state(Instant::now())
     }
 
     /// The last call's status and latency.
@@ -264,72 +251,45 @@ impl Latencies {
 }
 
 /// Guards of every office, created on first use.
-#[derive(Debug, Default)]
-pub struct Guards(RwLock<HashMap<OfficeId, Arc<OfficeGuard>>>);
+#[derive(Debug)]
+pub struct Guards {
+    map: RwLock<HashMap<OfficeId, Arc<OfficeGuard>>>,
+    retry: RetrySettings,
+}
 
 impl Guards {
+    /// No guard yet; each office's retry budget follows `retry`.
+    pub fn new(retry: RetrySettings) -> Guards {
+        Guards {
+            map: RwLock::default(),
+            retry,
+        }
+    }
+
     /// The guard of an adapter's office; a changed limit in the adapter makes a new one.
     pub fn get(&self, adapter: &Adapter) -> Arc<OfficeGuard> {
         let fits = |g: &OfficeGuard| {
             g.max_concurrency == adapter.max_concurrency
-                && g.limiter.is_some() == adapter.max_rate_per_second.is_some()
+                && g.max_rate_per_second == adapter.max_rate_per_second
         };
-        if let Some(g) = read(&self.0).get(&adapter.office)
+        if let Some(g) = read(&self.map).get(&adapter.office)
             && fits(g)
         {
             return Arc::clone(g);
         }
-        let mut map = write(&self.0);
+        let mut map = write(&self.map);
         let g = map
             .entry(adapter.office)
-            .or_insert_with(|| Arc::new(OfficeGuard::new(adapter)));
+            .or_insert_with(|| Arc::new(OfficeGuard::new(adapter, &self.retry)));
         if !fits(g) {
-            *g = Arc::new(OfficeGuard::new(adapter));
+            *g = Arc::new(OfficeGuard::new(adapter, &self.retry));
         }
         Arc::clone(g)
     }
 
     /// The guard of an office, if it was ever called.
     pub fn peek(&self, office: OfficeId) -> Option<Arc<OfficeGuard>> {
-        read(&self.0).get(&office).cloned()
-    }
-}
-
-/// Budget of hedged requests: each call earns `ratio` of a token, a hedge spends one.
-/// Counted in thousandths of a call, so ten calls at 10 % earn exactly one hedge.
-#[derive(Debug)]
-pub struct HedgeBudget {
-    per_call: u64,
-    tokens: Mutex<u64>,
-}
-
-impl HedgeBudget {
-    const ONE: u64 = 1000;
-
-    /// A budget of `ratio` extra calls per call (0.1 = 10 %).
-    pub fn new(ratio: f64) -> HedgeBudget {
-        let per_call = (ratio.clamp(0.0, 1.0) * Self::ONE as f64).round() as u64;
-        HedgeBudget {
-            per_call,
-            tokens: Mutex::new(0),
-        }
-    }
-
-    /// Credits one ordinary call.
-    pub fn earn(&self) {
-        let mut t = lock(&self.tokens);
-        *t = (*t + self.per_call).min(100 * Self::ONE);
-    }
-
-    /// Takes one token if there is one.
-    pub fn spend(&self) -> bool {
-        let mut t = lock(&self.tokens);
-        if *t >= Self::ONE {
-            *t -= Self::ONE;
-            true
-        } else {
-            false
-        }
+        read(&self.map).get(&office).cloned()
     }
 }
 
@@ -359,66 +319,52 @@ mod tests {
         Adapter::from_def(&def, &mappings).expect("adapter")
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn breaker_opens_half_opens_and_closes() {
-        let s = BreakerSettings {
-            failures: 2,
+    fn breaker() -> BreakerSettings {
+        BreakerSettings {
+            window: Duration::from_secs(10),
+            min_calls: 2,
+            failure_rate_percent: 50,
             open_for: Duration::from_secs(5),
-        };
-        let g = OfficeGuard::new(&adapter(None, None));
+            half_open_calls: 1,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_probe_does_not_leave_the_office_open() {
+        let s = breaker();
+        let g = OfficeGuard::new(&adapter(None, None), &RetrySettings::DISABLED);
         for _ in 0..2 {
-            drop(g.admit(&s).expect("closed"));
-            g.record(&s, "timeout", Duration::from_millis(10));
+            let p = g.admit(&s).expect("closed");
+            p.finish(&s, Outcome::Failure, "timeout", Duration::from_millis(10));
         }
         assert_eq!(g.breaker_state(), BreakerState::Open);
         assert_eq!(g.admit(&s).err(), Some(Refusal::CircuitOpen));
         tokio::time::advance(Duration::from_secs(6)).await;
-        drop(g.admit(&s).expect("one probe"));
-        assert_eq!(g.breaker_state(), BreakerState::HalfOpen);
+        let probe = g.admit(&s).expect("one probe");
         assert_eq!(
             g.admit(&s).err(),
             Some(Refusal::CircuitOpen),
-            "only one probe at a time"
+            "one probe at a time"
         );
-        g.record(&s, "error", Duration::from_millis(10));
-        assert_eq!(
-            g.breaker_state(),
-            BreakerState::Open,
-            "a failed probe opens again"
-        );
-        tokio::time::advance(Duration::from_secs(6)).await;
-        drop(g.admit(&s).expect("probe"));
-        g.record(&s, "no_account", Duration::from_millis(10));
+        drop(probe); // the query was cancelled: no verdict
+        let probe = g.admit(&s).expect("the slot came back");
+        probe.finish(&s, Outcome::Success, "ok", Duration::from_millis(10));
         assert_eq!(g.breaker_state(), BreakerState::Closed);
         assert!(g.admit(&s).is_ok());
     }
 
     #[test]
     fn rate_and_concurrency_caps_refuse_without_waiting() {
-        let off = BreakerSettings {
-            failures: 0,
-            open_for: Duration::ZERO,
-        };
-        let g = OfficeGuard::new(&adapter(Some(2), None));
+        let off = BreakerSettings::DISABLED;
+        let g = OfficeGuard::new(&adapter(Some(2), None), &RetrySettings::DISABLED);
         assert!(g.admit(&off).is_ok());
         assert!(g.admit(&off).is_ok());
         assert_eq!(g.admit(&off).err(), Some(Refusal::RateLimited));
-        let g = OfficeGuard::new(&adapter(None, Some(1)));
+        let g = OfficeGuard::new(&adapter(None, Some(1)), &RetrySettings::DISABLED);
         let first = g.admit(&off).expect("first");
         assert_eq!(g.admit(&off).err(), Some(Refusal::ConcurrencyLimited));
         drop(first);
         assert!(g.admit(&off).is_ok(), "the slot is released");
-    }
-
-    #[test]
-    fn hedge_budget_is_a_share_of_calls() {
-        let b = HedgeBudget::new(0.1);
-        assert!(!b.spend());
-        for _ in 0..10 {
-            b.earn();
-        }
-        assert!(b.spend());
-        assert!(!b.spend());
     }
 
     #[test]

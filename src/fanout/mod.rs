@@ -1,11 +1,15 @@
 //! The fan-out: one consolidated query becomes one request per planned office, all in
-//! flight at once over a shared, pooled mTLS client; each call stops at its adapter's
-//! timeout or the query's deadline, whichever comes first; the answer is merged from what
-//! arrived. Partial results are the normal case: every office yields an outcome.
+//! flight at once, each over that office's pooled mTLS client (its handshake verifies the
+//! office's identity); each call stops at its adapter's timeout or the query's deadline,
+//! whichever comes first; the answer is merged from what arrived. Partial results are the
+//! normal case: every office yields an outcome.
 
+mod breaker;
 mod call;
+mod clients;
 mod guard;
 mod plan;
+mod retry;
 mod translate;
 
 use std::sync::{Arc, RwLock};
@@ -13,19 +17,33 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use call::CallError;
-pub use guard::{BreakerSettings, BreakerState, LastCall, OfficeGuard};
+pub use breaker::{BreakerSettings, BreakerState, Outcome};
+pub use call::{CallError, Step};
+pub use guard::{LastCall, OfficeGuard};
 pub use plan::plan;
+pub use retry::RetrySettings;
 pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};
 use crate::locks;
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::{AnswerStatus, OfficeOutcome, SourceStatus, Vn};
+use crate::tls::OfficeTls;
 
 /// The test person of conformance probes (serial 0 of the synthetic range).
 pub fn probe_vn() -> Vn {
     Vn::from_serial(0)
+}
+
+/// Why a conformance probe failed: the step, and what went wrong there (no personal
+/// data, no OS error text).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{step}: {detail}")]
+pub struct ProbeError {
+    /// The step that failed.
+    pub step: Step,
+    /// What failed in it.
+    pub detail: String,
 }
 
 /// What a successful conformance probe saw.
@@ -55,6 +73,8 @@ pub struct FanoutSettings {
     pub deadline: Duration,
     /// Circuit breaker of each office.
     pub breaker: BreakerSettings,
+    /// Retries of `503`s and failed connections.
+    pub retry: RetrySettings,
     /// Hedging budget (extra calls per call, e.g. 0.1), `None` disables hedging.
     pub hedge: Option<f64>,
     /// IK entries and IV cases taken from one answer; beyond, the office is `error`.
@@ -79,24 +99,22 @@ pub struct Query<'a> {
 /// The fan-out engine: a client identity, the current registry snapshot, settings.
 #[derive(Debug)]
 pub struct Fanout {
-    client: RwLock<reqwest::Client>,
+    clients: clients::OfficeClients,
     registry: RwLock<Arc<Registry>>,
     settings: FanoutSettings,
-    verified: call::IdentityCache,
     guards: guard::Guards,
-    hedge: Option<guard::HedgeBudget>,
+    hedge: Option<retry::HedgeBudget>,
 }
 
 impl Fanout {
-    /// Builds the engine around a client made by [`client`].
-    pub fn new(client: reqwest::Client, registry: Registry, settings: FanoutSettings) -> Fanout {
+    /// Builds the engine around the gateway's client identity and federation trust.
+    pub fn new(tls: OfficeTls, registry: Registry, settings: FanoutSettings) -> Fanout {
         Fanout {
-            client: RwLock::new(client),
+            clients: clients::OfficeClients::new(tls),
             registry: RwLock::new(Arc::new(registry)),
-            hedge: settings.hedge.map(guard::HedgeBudget::new),
+            hedge: settings.hedge.map(retry::HedgeBudget::new),
+            guards: guard::Guards::new(settings.retry),
             settings,
-            verified: call::IdentityCache::default(),
-            guards: guard::Guards::default(),
         }
     }
 
@@ -107,6 +125,7 @@ impl Fanout {
 
     /// Replaces the registry; queries in flight keep the snapshot they started with.
     pub fn set_registry(&self, registry: Registry) {
+        self.clients.retain(&registry);
         let new = Arc::new(registry);
         *locks::write(&self.registry) = new;
     }
@@ -116,15 +135,10 @@ impl Fanout {
         self.guards.peek(office)
     }
 
-    /// Replaces the client (a rotated client identity or new trust material): new
-    /// queries use it, queries in flight keep the client they started with.
-    pub fn set_client(&self, client: reqwest::Client) {
-        *locks::write(&self.client) = client;
-    }
-
-    /// The current client.
-    fn client(&self) -> reqwest::Client {
-        locks::read(&self.client).clone()
+    /// Replaces the client identity or trust (a rotation, a new CRL): new calls make
+    /// new handshakes with it, calls in flight finish on the connection they hold.
+    pub fn set_tls(&self, tls: OfficeTls) {
+        self.clients.set_tls(tls);
     }
 
     /// The deadline a query gets: what it asks for, at most the configured one.
@@ -139,13 +153,12 @@ impl Fanout {
         let registry = self.registry();
         let planned = plan(&registry);
         let ctx = call::QueryContext::new(q, &self.settings);
-        let client = self.client();
         let env = call::CallEnv {
-            client: &client,
-            verified: &self.verified,
+            clients: &self.clients,
             guards: &self.guards,
             hedge: self.hedge.as_ref(),
             breaker: self.settings.breaker,
+            retry: self.settings.retry,
         };
         let calls = planned
             .iter()
@@ -159,9 +172,10 @@ impl Fanout {
     }
 
     /// The conformance probe: calls `adapter` once for the test person with
-    /// `testDeliveryFlag` true, and requires an answer its mapping translates within the
-    /// adapter's timeout. The error says what failed (never personal data).
-    pub async fn probe(&self, adapter: &Adapter) -> Result<ProbeReport, String> {
+    /// `testDeliveryFlag` true, over a client of its own that verifies the office in the
+    /// handshake and follows no redirect, and requires an answer its mapping translates
+    /// within the adapter's timeout. The error names the step that failed.
+    pub async fn probe(&self, adapter: &Adapter) -> Result<ProbeReport, ProbeError> {
         let settings = FanoutSettings {
             test_delivery: true,
             ..self.settings.clone()
@@ -174,17 +188,25 @@ impl Fanout {
             trace: crate::trace::Trace::new(),
         };
         let ctx = call::QueryContext::new(&q, &settings);
-        let client = self.client();
+        let failed = |e: CallError| ProbeError {
+            step: e.step(),
+            detail: e.to_string(),
+        };
+        let client = self
+            .clients
+            .fresh(adapter)
+            .map_err(|_| failed(CallError::Client))?;
         let started = Instant::now();
         let answer = tokio::time::timeout(adapter.timeout, call::probe(&client, adapter, &ctx))
             .await
-            .map_err(|_| {
-                format!(
+            .map_err(|_| ProbeError {
+                step: Step::Timeout,
+                detail: format!(
                     "no answer within the adapter's timeout of {} ms",
                     adapter.timeout.as_millis()
-                )
+                ),
             })?
-            .map_err(|e| e.to_string())?;
+            .map_err(failed)?;
         Ok(ProbeReport {
             status: match answer.status {
                 AnswerStatus::Ok => "ok",
@@ -196,12 +218,14 @@ impl Fanout {
     }
 }
 
-/// The shared HTTP client for one client identity: rustls with the given config (its
-/// ALPN must offer `h2` and `http/1.1`), pooled keep-alive connections, no proxy.
+/// A plain HTTP client with the given rustls config (its ALPN must offer `h2` and
+/// `http/1.1`): pooled keep-alive connections, no proxy, no redirects. For talking to
+/// the gateway itself (CLI, tests); offices get per-office clients that verify them.
 pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .tls_info(true)
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(64)

@@ -243,8 +243,8 @@ mod tests {
 
     fn protection(ttl_ms: u64, budget: u64) -> Protection {
         Protection::new(&ProtectionConfig {
-            breaker_failures: 5,
-            breaker_open: Duration::from_secs(5),
+            breaker: crate::fanout::BreakerSettings::DISABLED,
+            retry: crate::fanout::RetrySettings::DISABLED,
             hedge_budget: None,
             cache_ttl: (ttl_ms > 0).then(|| Duration::from_millis(ttl_ms)),
             cache_max_bytes: budget,

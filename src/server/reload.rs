@@ -81,7 +81,7 @@ impl Reloader {
         server: ServerPaths,
         client: ClientPaths,
         connections: Arc<Connections>,
-    ) -> Result<(Reloader, rustls::ClientConfig), crate::tls::TlsError> {
+    ) -> Result<(Reloader, crate::tls::OfficeTls), crate::tls::TlsError> {
         let stamps = (stamps(&server.files()), stamps(&client.files()));
         let (server_tls, server_loaded) = load_server(&server)?;
         let verifier = load_verifier(&server)?;
@@ -186,19 +186,9 @@ impl Reloader {
         let client_stamps = stamps(&self.client.files());
         if force || client_stamps != last.1 {
             last.1 = client_stamps;
-            let built = load_client(&self.client).and_then(|(config, info)| {
-                crate::fanout::client(config)
-                    .map(|c| (c, info))
-                    .map_err(|e| crate::tls::TlsError::InFile {
-                        origin: self.client.cert.display().to_string(),
-                        source: Box::new(crate::tls::TlsError::Rustls(rustls::Error::General(
-                            format!("cannot build the HTTP client: {e}"),
-                        ))),
-                    })
-            });
-            match built {
-                Ok((client, info)) => {
-                    fanout.set_client(client);
+            match load_client(&self.client) {
+                Ok((tls, info)) => {
+                    fanout.set_tls(tls);
                     loaded.client = info;
                     outcome.reloaded.push("client");
                 }

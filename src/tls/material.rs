@@ -7,15 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::{ClientConfig, ServerConfig};
+use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::tls::{
-    TlsError, client_config_with_crls, load_certs, load_crls, load_key, peer_identity,
-    server_config,
+    OfficeTls, TlsError, load_certs, load_crls, load_key, peer_identity, server_config,
 };
 
 /// The files of the ingress: own chain and key, trusted client CAs, optional CRL.
@@ -142,8 +141,8 @@ pub fn load_server(p: &ServerPaths) -> Result<(Arc<ServerConfig>, Loaded), TlsEr
     Ok((config, loaded))
 }
 
-/// Loads the gateway's client material: the client config and its description.
-pub fn load_client(p: &ClientPaths) -> Result<(ClientConfig, Loaded), TlsError> {
+/// Loads the gateway's client material: the per-office TLS source and its description.
+pub fn load_client(p: &ClientPaths) -> Result<(OfficeTls, Loaded), TlsError> {
     let mut loaded = Loaded::default();
     let roots = load_certs(&p.ca)?;
     let chain = load_certs(&p.cert)?;
@@ -151,7 +150,7 @@ pub fn load_client(p: &ClientPaths) -> Result<(ClientConfig, Loaded), TlsError> 
     describe_chain(&mut loaded, &p.cert, &chain, "client");
     describe_all(&mut loaded, &p.ca, &roots, "office-ca");
     let crls = optional_crls(&mut loaded, p.crl.as_deref())?;
-    let config = client_config_with_crls(&roots, Some((chain, key)), crls)
+    let config = OfficeTls::new(&roots, (chain, key), crls)
         .map_err(|e| blame(e, &p.cert, &p.key, &p.ca, p.crl.as_deref()))?;
     Ok((config, loaded))
 }

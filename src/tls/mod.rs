@@ -8,6 +8,7 @@
 //! (scheme documented in [`crate::pki`]).
 
 mod material;
+mod office_verifier;
 mod pem;
 
 use std::sync::{Arc, OnceLock};
@@ -28,6 +29,9 @@ use crate::pki::{Identity, URI_PREFIX};
 pub use material::{
     CertInfo, ClientPaths, CrlInfo, Loaded, ServerPaths, days_left as material_days_left,
     load_client, load_server,
+};
+pub use office_verifier::{
+    OfficeCertError, OfficeTls, describe_handshake_error, office_cert_error,
 };
 pub use pem::{load_certs, load_certs_from_pem, load_crls, load_key, load_key_from_pem};
 

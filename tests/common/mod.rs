@@ -250,6 +250,7 @@ client_cert = "{c}/gateway-client.pem"
 client_key = "{c}/gateway-client.key"
 deadline_ms = {deadline_ms}
 test_delivery = true
+allow_loopback = true
 {crl_line}
 
 [protection]

@@ -73,6 +73,7 @@ client_cert = "{c}/gateway-client.pem"
 client_key = "{c}/gateway-client.key"
 deadline_ms = 4000
 test_delivery = true
+allow_loopback = true
 
 [privacy.portals]
 demo = ["self-service"]

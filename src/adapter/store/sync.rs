@@ -32,7 +32,7 @@ impl Store {
                     continue;
                 }
             }
-            match parse_entry(&path, &text, &self.mappings) {
+            match parse_entry(&path, &text, &self.mappings, &self.policy) {
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "adapter file refused; keeping the last good definition")
                 }
