@@ -60,7 +60,7 @@ latency_p99_ms = 5
 
 [protection]
 cache_ttl_ms = 10000
-cache_max_entries = 10000
+cache_max_bytes = 67108864
 max_queries_in_flight = 512
 portal_queries_per_second = 100000
 portal_burst = 100000

@@ -11,6 +11,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 
 use super::super::State;
 use super::super::problem::Problem;
+use super::super::protect::{CacheKey, CacheResult, Lookup};
 use super::{actor, json, record};
 use crate::audit::{Event, Kind};
 use crate::fanout::Query;
@@ -37,7 +38,7 @@ pub(super) async fn get(
     let ask = Ask::parse(query, headers)?;
     state.protection.charge(&portal.name)?;
     let started = Instant::now();
-    let (account, cache) = fetch(vn, &ask, &purpose, state).await?;
+    let (account, cache) = fetch(vn, &ask, portal, &purpose, state).await?;
     audit(state, portal, &purpose, vn, &account, cache, ask.trace).await?;
     observe(state, portal, &purpose, vn, &account, cache, &ask, started);
     respond(&account, cache, ask.trace)
@@ -157,47 +158,34 @@ pub fn seconds(value: &str) -> Option<Duration> {
         .then(|| Duration::from_millis(millis))
 }
 
-/// How an account was obtained (`guichet-cache` header, metric kind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CacheUse {
-    Hit,
-    Miss,
-    Bypass,
-    Off,
-}
-
-impl CacheUse {
-    /// The result of the query as audited and logged.
-    fn result(self, account: &ConsolidatedAccount) -> &'static str {
-        match (self, account.complete) {
-            (CacheUse::Hit, _) => "cached",
-            (_, true) => "complete",
-            (_, false) => "incomplete",
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            CacheUse::Hit => "hit",
-            CacheUse::Miss => "miss",
-            CacheUse::Bypass => "bypass",
-            CacheUse::Off => "off",
-        }
+/// The result of the query as audited and logged.
+fn outcome(cache: CacheResult, account: &ConsolidatedAccount) -> &'static str {
+    match (cache, account.complete) {
+        (CacheResult::Hit, _) => "cached",
+        (_, true) => "complete",
+        (_, false) => "incomplete",
     }
 }
 
-/// From the cache, or a fan-out to every office within the in-flight cap.
+/// From the cache (keyed by portal, purpose, person and years), or a fan-out to every
+/// office within the in-flight cap.
 async fn fetch(
     vn: Vn,
     ask: &Ask,
+    portal: &Identity,
     purpose: &str,
     state: &State,
-) -> Result<(Arc<ConsolidatedAccount>, CacheUse), Problem> {
-    if !ask.bypass
-        && let Some(account) = state.protection.cached(vn, ask.range)
-    {
-        return Ok((account, CacheUse::Hit));
-    }
+) -> Result<(Arc<ConsolidatedAccount>, CacheResult), Problem> {
+    let key = CacheKey {
+        portal: portal.name.clone(),
+        purpose: purpose.to_owned(),
+        vn,
+        range: ask.range,
+    };
+    let cache = match state.protection.lookup(&key, ask.bypass) {
+        Lookup::Hit(account) => return Ok((account, CacheResult::Hit)),
+        Lookup::Ask(cache) => cache,
+    };
     let _slot = state.protection.enter()?;
     let q = Query {
         vn,
@@ -207,12 +195,7 @@ async fn fetch(
         trace: ask.trace,
     };
     let account = Arc::new(state.fanout.query(&q).await);
-    state.protection.remember(&account, ask.range);
-    let cache = match (state.protection.caching(), ask.bypass) {
-        (false, _) => CacheUse::Off,
-        (true, true) => CacheUse::Bypass,
-        (true, false) => CacheUse::Miss,
-    };
+    state.protection.remember(key, &account);
     Ok((account, cache))
 }
 
@@ -223,11 +206,11 @@ async fn audit(
     purpose: &str,
     vn: Vn,
     account: &ConsolidatedAccount,
-    cache: CacheUse,
+    cache: CacheResult,
     trace: Trace,
 ) -> Result<(), Problem> {
-    let result = cache.result(account);
-    let offices = if cache == CacheUse::Hit {
+    let result = outcome(cache, account);
+    let offices = if cache == CacheResult::Hit {
         Vec::new()
     } else {
         account
@@ -256,14 +239,16 @@ fn observe(
     purpose: &str,
     vn: Vn,
     account: &ConsolidatedAccount,
-    cache: CacheUse,
+    cache: CacheResult,
     ask: &Ask,
     started: Instant,
 ) {
     let m = &crate::metrics::METRICS;
     m.query_seconds.observe(started.elapsed().as_secs_f64());
-    if cache != CacheUse::Off {
-        let kind = crate::metrics::KindLabels { kind: cache.name() };
+    if cache != CacheResult::Off {
+        let kind = crate::metrics::KindLabels {
+            kind: cache.as_str(),
+        };
         m.cache.get_or_create(&kind).inc();
     }
     let failed = account
@@ -271,7 +256,7 @@ fn observe(
         .iter()
         .filter(|s| !s.status.is_answer())
         .count();
-    let result = cache.result(account);
+    let result = outcome(cache, account);
     tracing::info!(
         target: "guichet::access",
         person = %state.audit.pseudonym(vn),
@@ -289,12 +274,12 @@ fn observe(
 /// The account view with `guichet-cache`, `traceparent` and `x-request-id`.
 fn respond(
     account: &ConsolidatedAccount,
-    cache: CacheUse,
+    cache: CacheResult,
     trace: Trace,
 ) -> Result<Response<Full<Bytes>>, Problem> {
     let mut response = json(StatusCode::OK, &AccountView::from(account))?;
     let h = response.headers_mut();
-    h.insert("guichet-cache", HeaderValue::from_static(cache.name()));
+    h.insert("guichet-cache", HeaderValue::from_static(cache.as_str()));
     if let Ok(v) = HeaderValue::from_str(&trace.header()) {
         h.insert("traceparent", v);
     }
