@@ -22,7 +22,7 @@ pub mod store;
 pub mod watch;
 
 pub use files::{Meta, Tombstone};
-pub use policy::EndpointPolicy;
+pub use policy::{EndpointPolicy, PolicyError};
 pub use store::{Listed, Publish, Store, StoreError};
 
 /// An adapter file that cannot be used: which file, which field, what is wrong.
