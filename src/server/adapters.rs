@@ -15,7 +15,7 @@ use super::routes::{json, require};
 use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry, Store, StoreError};
 use crate::audit::{Actor, AuditError, Event, Kind};
 use crate::model::OfficeId;
-use crate::pki::{Identity, Role};
+use crate::model::{Identity, Role};
 
 /// Largest adapter definition accepted.
 const MAX_BODY: usize = 64 * 1024;

@@ -8,7 +8,7 @@ use hyper::{Method, Response, StatusCode};
 use super::State;
 use super::problem::Problem;
 use super::routes::{json, require};
-use crate::pki::{Identity, Role};
+use crate::model::{Identity, Role};
 
 /// Routes `/admin/…`; the caller has checked the prefix.
 pub(super) async fn route(

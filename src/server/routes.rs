@@ -16,7 +16,7 @@ use crate::audit::{Actor, Event, Kind};
 use crate::fanout::Query;
 use crate::merge::YearRange;
 use crate::model::Vn;
-use crate::pki::{Identity, Role};
+use crate::model::{Identity, Role};
 use crate::trace::Trace;
 use crate::view::AccountView;
 
