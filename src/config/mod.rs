@@ -101,7 +101,7 @@ struct RawProtection {
     cache_ttl_ms: u64,
     cache_max_entries: u64,
     max_queries_in_flight: usize,
-    portal_queries_per_second: u32,
+    portal_queries_per_second: f64,
     portal_burst: u32,
 }
 
@@ -120,7 +120,7 @@ impl Default for RawProtection {
             cache_ttl_ms: 0,
             cache_max_entries: 10_000,
             max_queries_in_flight: 512,
-            portal_queries_per_second: 50,
+            portal_queries_per_second: 50.0,
             portal_burst: 100,
         }
     }
@@ -187,6 +187,11 @@ struct RawSimulator {
     #[serde(default = "default_p99")]
     latency_p99_ms: u64,
 }
+
+/// Bounds of `protection.portal_queries_per_second`: one query a day to a million a
+/// second (the refill period then stays between 1 µs and 24 h).
+const MIN_PORTAL_RATE: f64 = 1.0 / 86_400.0;
+const MAX_PORTAL_RATE: f64 = 1_000_000.0;
 
 fn default_grace() -> u64 {
     10_000
@@ -274,8 +279,9 @@ pub struct ProtectionConfig {
     pub cache_max_entries: u64,
     /// Queries in flight before new ones get a fast `503`.
     pub max_queries_in_flight: usize,
-    /// Sustained queries per second of one portal identity.
-    pub portal_queries_per_second: u32,
+    /// Sustained queries per second of one portal identity; fractions allowed (one a
+    /// day to a million a second), `0.1` is one query every ten seconds.
+    pub portal_queries_per_second: f64,
     /// Burst of one portal identity.
     pub portal_burst: u32,
 }
@@ -417,8 +423,14 @@ impl Config {
         {
             return Err(err("protection: hedge_budget_percent ≤ 100, breaker_open_ms and cache_ttl_ms ≤ 3600000".into()));
         }
-        if p.max_queries_in_flight == 0 || p.portal_queries_per_second == 0 || p.portal_burst == 0 {
-            return Err(err("protection: max_queries_in_flight, portal_queries_per_second and portal_burst must be at least 1".into()));
+        if p.max_queries_in_flight == 0 || p.portal_burst == 0 {
+            return Err(err("protection: max_queries_in_flight and portal_burst must be at least 1".into()));
+        }
+        if !(MIN_PORTAL_RATE..=MAX_PORTAL_RATE).contains(&p.portal_queries_per_second) {
+            return Err(err(format!(
+                "protection.portal_queries_per_second: {} is outside {MIN_PORTAL_RATE}–{MAX_PORTAL_RATE} (one a day to a million a second)",
+                p.portal_queries_per_second
+            )));
         }
         let (breaker, retry) =
             breaker::breaker_and_retry(p).map_err(|m| err(format!("protection.{m}")))?;
@@ -559,5 +571,29 @@ mod tests {
             e.to_string().contains("bogus") && e.to_string().contains("line"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn portal_quotas_may_refill_slower_than_one_a_second() {
+        let p = Path::new("/etc/guichet.toml");
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"),
+        )
+        .expect("read");
+        let shipped = Config::parse(p, &text).expect("integer rate");
+        assert_eq!(shipped.protection.portal_queries_per_second, 50.0);
+        let rate = |value: &str| {
+            let line = format!("portal_queries_per_second = {value}");
+            Config::parse(p, &text.replace("portal_queries_per_second = 50", &line))
+        };
+        let hourly = rate("0.0002777").expect("one an hour");
+        assert_eq!(hourly.protection.portal_queries_per_second, 0.0002777);
+        for bad in ["0", "-1", "0.00001", "1000001", "nan", "inf"] {
+            let e = rate(bad).expect_err(bad).to_string();
+            assert!(
+                e.contains("protection.portal_queries_per_second") && e.contains("/etc/guichet.toml"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -25,7 +25,9 @@ pub struct Protection {
 impl Protection {
     /// Builds the protection from validated settings.
     pub fn new(c: &ProtectionConfig) -> Protection {
-        let rate = NonZeroU32::new(c.portal_queries_per_second).unwrap_or(NonZeroU32::MIN);
+        // One query comes back every 1/rate seconds; a fraction of one per second is a
+        // quota per minute, hour or day.
+        let refill = Duration::from_secs_f64(1.0 / c.portal_queries_per_second);
         let burst = NonZeroU32::new(c.portal_burst).unwrap_or(NonZeroU32::MIN);
         let cache = c.cache_ttl.map(|ttl| {
             moka::sync::Cache::builder()
@@ -35,7 +37,9 @@ impl Protection {
                 .build()
         });
         Protection {
-            portals: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            portals: RateLimiter::keyed(Quota::with_period(refill)
+                .expect("validated: portal_queries_per_second ≤ 1e6, so the period is ≥ 1 µs")
+                .allow_burst(burst)),
             in_flight: Arc::new(Semaphore::new(c.max_queries_in_flight)),
             cache,
         }
