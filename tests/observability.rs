@@ -12,7 +12,7 @@ use guichet::sim::{Fault, Latency};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_covers_every_route_and_every_route_is_served() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
     let doc: serde_json::Value = fed
         .portal()
         .get(fed.url("/v1/openapi.json"))
@@ -146,7 +146,7 @@ async fn metrics_describe_the_federation_without_personal_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trace_runs_from_the_portal_through_the_offices_and_back() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
     let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let r = fed
         .portal()
