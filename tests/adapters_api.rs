@@ -71,7 +71,10 @@ async fn picked_up(m: &Managed, office: &str, timeout_ms: u64) -> Value {
         }
     })
     .await;
-    assert!(waited.is_ok(), "{office}: the watcher picked the edit up: {seen}");
+    assert!(
+        waited.is_ok(),
+        "{office}: the watcher picked the edit up: {seen}"
+    );
     seen
 }
 

@@ -144,7 +144,10 @@ async fn rotation_under_load_drops_no_query() {
         task.await.expect("load task");
     }
     assert_eq!(failed.load(Ordering::Relaxed), 0, "no query failed");
-    assert!(ok.load(Ordering::Relaxed) >= 6, "queries ran during the rotation");
+    assert!(
+        ok.load(Ordering::Relaxed) >= 6,
+        "queries ran during the rotation"
+    );
 
     // The gateway now uses the renewed client identity towards the offices.
     let status: serde_json::Value = admin(&fed)

@@ -223,13 +223,14 @@ async fn failing_offices_are_reported_and_the_rest_is_complete() {
         .portal()
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
         .send();
-    let got: serde_json::Value = tokio::time::timeout(Duration::from_secs(PATIENT_MS / 1000), query)
-        .await
-        .expect("the hanging office does not hold the answer back")
-        .expect("query")
-        .json()
-        .await
-        .expect("json");
+    let got: serde_json::Value =
+        tokio::time::timeout(Duration::from_secs(PATIENT_MS / 1000), query)
+            .await
+            .expect("the hanging office does not hold the answer back")
+            .expect("query")
+            .json()
+            .await
+            .expect("json");
     assert_eq!(got["complete"], false);
     let status_of = |office: &str| {
         got["sources"]

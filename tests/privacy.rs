@@ -186,8 +186,7 @@ async fn no_log_line_carries_an_ahv_number_an_amount_or_a_name() {
             Fault::Status(500),
         ),
     ]);
-    let fed =
-        Federation::launch(
+    let fed = Federation::launch(
         Latency::ZERO,
         common::PATIENT_MS,
         "cache_ttl_ms = 60000",

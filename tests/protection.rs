@@ -397,9 +397,14 @@ async fn cached_accounts_skip_the_offices_until_an_office_announces_a_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_accounts_are_not_cached() {
     let faults = BTreeMap::from([(id("001.000"), Fault::Status(503))]);
-    let fed =
-        Federation::launch(Latency::ZERO, PATIENT_MS, "cache_ttl_ms = 60000", &faults, |_| {})
-            .await;
+    let fed = Federation::launch(
+        Latency::ZERO,
+        PATIENT_MS,
+        "cache_ttl_ms = 60000",
+        &faults,
+        |_| {},
+    )
+    .await;
     let portal = fed.portal();
     let vn = Vn::from_serial(5);
     for _ in 0..2 {

@@ -66,6 +66,8 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
         .spawn()
         .expect("spawn serve");
     let stderr = child.stderr.take().expect("stderr");
+    // Killed and reaped however the test ends: a failed assertion leaves no server behind.
+    let child = Reaped(child);
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -93,7 +95,7 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
     renewed
         .write(&pki.gateway_server.cert, &pki.gateway_server.key)
         .expect("write");
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let hup = Command::new("kill")
         .args(["-HUP", &pid])
         .status()
@@ -138,6 +140,15 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(serial, renewed.serial_hex);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
+}
+
+/// A child process killed and waited for when dropped (also when the test panics).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

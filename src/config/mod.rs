@@ -424,7 +424,9 @@ impl Config {
             return Err(err("protection: hedge_budget_percent ≤ 100, breaker_open_ms and cache_ttl_ms ≤ 3600000".into()));
         }
         if p.max_queries_in_flight == 0 || p.portal_burst == 0 {
-            return Err(err("protection: max_queries_in_flight and portal_burst must be at least 1".into()));
+            return Err(err(
+                "protection: max_queries_in_flight and portal_burst must be at least 1".into(),
+            ));
         }
         if !(MIN_PORTAL_RATE..=MAX_PORTAL_RATE).contains(&p.portal_queries_per_second) {
             return Err(err(format!(
@@ -591,7 +593,8 @@ mod tests {
         for bad in ["0", "-1", "0.00001", "1000001", "nan", "inf"] {
             let e = rate(bad).expect_err(bad).to_string();
             assert!(
-                e.contains("protection.portal_queries_per_second") && e.contains("/etc/guichet.toml"),
+                e.contains("protection.portal_queries_per_second")
+                    && e.contains("/etc/guichet.toml"),
                 "{bad}: {e}"
             );
         }

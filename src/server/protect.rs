@@ -37,9 +37,11 @@ impl Protection {
                 .build()
         });
         Protection {
-            portals: RateLimiter::keyed(Quota::with_period(refill)
-                .expect("validated: portal_queries_per_second ≤ 1e6, so the period is ≥ 1 µs")
-                .allow_burst(burst)),
+            portals: RateLimiter::keyed(
+                Quota::with_period(refill)
+                    .expect("validated: portal_queries_per_second ≤ 1e6, so the period is ≥ 1 µs")
+                    .allow_burst(burst),
+            ),
             in_flight: Arc::new(Semaphore::new(c.max_queries_in_flight)),
             cache,
         }
