@@ -110,7 +110,7 @@ async fn metrics_describe_the_federation_without_personal_data() {
     assert_eq!(
         ask(vn).await.expect("query").status(),
         429,
-        "burst of 3 used up"
+        "burst of 3 used up (refilled once an hour)"
     );
     let text = portal
         .get(format!("http://{ops_addr}/metrics"))

@@ -11,8 +11,8 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
-use super::protect::request_timeout;
-use crate::audit::{Actor, Event};
+use super::protect::{CacheKey, CacheResult, Lookup, request_timeout};
+use crate::audit::{Actor, Event, Kind};
 use crate::fanout::Query;
 use crate::merge::YearRange;
 use crate::model::Vn;
@@ -98,6 +98,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/adapters/{office}/rollback"),
     ("POST", "/admin/v1/reload"),
     ("GET", "/admin/v1/certificates"),
+    ("GET", "/admin/v1/audit/head"),
 ];
 
 /// The OpenAPI 3.1 document (any valid client certificate).
@@ -156,13 +157,15 @@ async fn account(
         v.to_str()
             .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
     });
-    let (account, cache) = match state
-        .protection
-        .cached(vn, params.range)
-        .filter(|_| !bypass)
-    {
-        Some(account) => (account, "hit"),
-        None => {
+    let key = CacheKey {
+        portal: portal.name.clone(),
+        purpose: purpose.clone(),
+        vn,
+        range: params.range,
+    };
+    let (account, cache) = match state.protection.lookup(&key, bypass) {
+        Lookup::Hit(account) => (account, CacheResult::Hit),
+        Lookup::Ask(cache) => {
             let _slot = state.protection.enter()?;
             let q = Query {
                 vn,
@@ -172,21 +175,16 @@ async fn account(
                 trace,
             };
             let account = Arc::new(state.fanout.query(&q).await);
-            state.protection.remember(&account, params.range);
-            let cache = match (state.protection.caching(), bypass) {
-                (false, _) => "off",
-                (true, true) => "bypass",
-                (true, false) => "miss",
-            };
+            state.protection.remember(key, &account);
             (account, cache)
         }
     };
     let result = match (cache, account.complete) {
-        ("hit", _) => "cached",
+        (CacheResult::Hit, _) => "cached",
         (_, true) => "complete",
         (_, false) => "incomplete",
     };
-    let offices = if cache == "hit" {
+    let offices = if cache == CacheResult::Hit {
         Vec::new()
     } else {
         account
@@ -196,7 +194,7 @@ async fn account(
             .collect()
     };
     let event = Event {
-        kind: "account-query".into(),
+        kind: Kind::AccountQuery,
         actor: actor(portal),
         purpose: Some(purpose.clone()),
         person: Some(state.audit.person(vn)),
@@ -207,9 +205,11 @@ async fn account(
     record(state, event).await?;
     let m = &crate::metrics::METRICS;
     m.query_seconds.observe(started.elapsed().as_secs_f64());
-    if cache != "off" {
+    if cache != CacheResult::Off {
         m.cache
-            .get_or_create(&crate::metrics::KindLabels { kind: cache })
+            .get_or_create(&crate::metrics::KindLabels {
+                kind: cache.as_str(),
+            })
             .inc();
     }
     let failed = account
@@ -229,7 +229,7 @@ async fn account(
         trace = %trace.trace_hex(),
         "account query"
     );
-    let mut response = account_response(&account, cache)?;
+    let mut response = account_response(&account, cache.as_str())?;
     let h = response.headers_mut();
     if let Ok(v) = hyper::header::HeaderValue::from_str(&trace.header()) {
         h.insert("traceparent", v);
@@ -270,39 +270,15 @@ fn purpose(headers: &HeaderMap, portal: &Identity, state: &State) -> Result<Stri
     Ok(stated.to_owned())
 }
 
-/// The audit actor of an optional identity (`unknown` when the certificate has no role).
-pub(super) fn actor_of(peer: Option<&Identity>) -> Actor {
-    peer.map_or_else(
-        || Actor {
-            role: "unknown".into(),
-            name: String::new(),
-        },
-        actor,
-    )
-}
-
 fn actor(id: &Identity) -> Actor {
-    Actor {
-        role: id.role.to_string(),
-        name: id.name.clone(),
-    }
-}
-
-fn audit_unavailable(detail: &str) -> Problem {
-    Problem {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        slug: "audit-unavailable",
-        title: "Audit log unavailable",
-        detail: detail.into(),
-        retry_after: Some(5),
-    }
+    Actor::of(Some(id))
 }
 
 /// Appends to the audit log; an access that cannot be recorded is not served (`503`).
 pub(super) async fn record(state: &State, event: Event) -> Result<(), Problem> {
     state.audit.append(event).await.map(|_| ()).map_err(|e| {
         tracing::error!(error = %e, "audit log unavailable: refusing the request");
-        audit_unavailable("the access could not be recorded, so it is not served")
+        Problem::audit_unavailable("the access could not be recorded, so it is not served")
     })
 }
 
@@ -322,13 +298,14 @@ async fn accesses(
         ));
     }
     let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
+    state.protection.charge(&portal.name)?;
     let audit = state.audit.clone();
     let records = tokio::task::spawn_blocking(move || audit.accesses(vn))
         .await
-        .map_err(|_| audit_unavailable("the audit log could not be read"))?
+        .map_err(|_| Problem::audit_unavailable("the audit log could not be read"))?
         .map_err(|e| {
             tracing::error!(error = %e, "audit log unreadable");
-            audit_unavailable("the audit log could not be read")
+            Problem::audit_unavailable("the audit log could not be read")
         })?;
     let list: Vec<serde_json::Value> = records
         .iter()
@@ -341,7 +318,7 @@ async fn accesses(
         })
         .collect();
     let event = Event {
-        kind: "accesses-query".into(),
+        kind: Kind::AccessesQuery,
         actor: actor(portal),
         purpose: Some(purpose),
         person: Some(state.audit.person(vn)),
@@ -403,7 +380,7 @@ async fn account_changed(
     let vn = Vn::parse(&raw).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     state.protection.evict(vn);
     let event = Event {
-        kind: "account-changed".into(),
+        kind: Kind::AccountChanged,
         actor: actor(require(peer, &[Role::Office])?),
         purpose: None,
         person: Some(state.audit.person(vn)),
