@@ -507,7 +507,7 @@ impl Config {
                     &o.endpoint_networks,
                     o.allow_loopback,
                 )
-                .map_err(err)?,
+                .map_err(|e| err(e.to_string()))?,
             },
             simulator,
         })
