@@ -317,13 +317,15 @@ impl<'p> Walker<'p> {
         }
         match kind {
             RecordKind::Entry => {
-                let entry = build_entry(self.office, values.drain(..))
-                    .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
+                let entry = build_entry(self.office, values.drain(..)).map_err(|e| {
+                    AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
+                })?;
                 push_within(&mut self.entries, entry, self.max_records);
             }
             RecordKind::Case => {
-                let case = build_case(self.office, values.drain(..))
-                    .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
+                let case = build_case(self.office, values.drain(..)).map_err(|e| {
+                    AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
+                })?;
                 push_within(&mut self.cases, case, self.max_records);
             }
         }
