@@ -232,8 +232,7 @@ impl Matched<'_> {
         for (param, raw) in &self.raw {
             match param {
                 Param::Vn => {
-                    let vn = Vn::parse(raw)
-                        .map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
+                    let vn = Vn::parse(raw).map_err(Problem::from)?;
                     p.vn = Some(vn);
                 }
                 Param::Office => {
