@@ -1,5 +1,6 @@
 //! One record's converted values → an [`IkEntry`] or an [`IvCase`], with the checks
-//! that span fields (months in order, validity in order).
+//! that span fields (months in order, validity in order); records are kept within the
+//! per-answer cap without the vector reserving past it.
 
 use super::super::convert::Value;
 use super::super::error::RecordError;
@@ -97,4 +98,14 @@ pub(super) fn build_case(
         return Err(RecordError::ValidityOutOfOrder);
     }
     Ok(c)
+}
+
+/// Pushes without letting the vector's doubling reserve room past `cap` items (the
+/// caller has checked that `v` holds fewer than `cap`).
+pub(super) fn push_within<T>(v: &mut Vec<T>, item: T, cap: usize) {
+    if v.len() == v.capacity() {
+        let room = cap.saturating_sub(v.len()).max(1);
+        v.reserve_exact(v.len().max(16).min(room));
+    }
+    v.push(item);
 }
