@@ -45,6 +45,15 @@ impl Index {
         scan: &Scan,
     ) -> Result<(Index, IndexStart), AuditError> {
         let loaded = index_file::load(dir, secret, scan)?;
+        let s = &loaded.start;
+        tracing::info!(
+            dir = %dir.display(),
+            rebuilt = s.rebuilt.is_some(),
+            files_read = s.files_read,
+            records_read = s.records_read,
+            dropped = s.dropped,
+            "audit accesses index ready"
+        );
         let mut map: HashMap<String, Vec<Pos>> = HashMap::new();
         for e in loaded.entries {
             map.entry(e.person).or_default().push(e.tip.pos);
