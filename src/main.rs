@@ -13,7 +13,7 @@ use guichet::model::{OfficeId, Vn};
 use guichet::pki::Role;
 
 /// Thread-local, lock-free allocation: the fan-out allocates per office call on every
-/// worker thread (see the README's performance section for the measurement).
+/// worker thread (see docs/performance.md for the measurements).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -59,7 +59,7 @@ enum Command {
         /// Answer at once instead of the configured latency distribution.
         #[arg(long)]
         zero_latency: bool,
-        /// Fault file: which offices hang, fail, drip, lie… (see README).
+        /// Fault file: which offices hang, fail, drip, lie… (see config/faults.example.toml and docs/operating.md).
         #[arg(long)]
         faults: Option<PathBuf>,
     },

@@ -218,7 +218,7 @@ pub struct BenchArgs {
     /// p99 250 ms) instead of at once.
     #[arg(long)]
     pub office_latency: bool,
-    /// Also put the table between the performance markers of this file (e.g. README.md).
+    /// Also put the table between the performance markers of this file (e.g. docs/performance.md).
     #[arg(long)]
     pub update_readme: Option<PathBuf>,
 }

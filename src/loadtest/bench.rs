@@ -43,7 +43,7 @@ pub struct BenchOptions {
     pub command: String,
     /// The peer talks HTTP/1.1 to the offices (its default) instead of HTTP/2.
     pub peer_http1: bool,
-    /// Put the table between the performance markers of this file (the README).
+    /// Put the table between the performance markers of this file (e.g. docs/performance.md).
     pub update_readme: Option<PathBuf>,
 }
 
