@@ -133,5 +133,12 @@ impl Gateway {
         if let Some(ops) = ops {
             let _ = ops.await;
         }
+        // Drained: sign the audit log's head, so the newest records of the run are covered
+        // by a checkpoint too (see `audit::checkpoint`).
+        match self.state.audit.checkpoint() {
+            Ok(Some(c)) => tracing::info!(seq = c.seq, file = %c.file, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown not written"),
+        }
     }
 }

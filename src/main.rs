@@ -329,10 +329,14 @@ fn print_out(text: &str) -> anyhow::Result<()> {
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Verify every file of an audit folder; names the first altered, removed or reordered record.
+    /// Verify every file of an audit folder and its signed checkpoints; names the first
+    /// altered, removed or reordered record, a truncated tail or a recomputed chain.
     Verify {
         /// The audit folder (`audit/` by default configuration).
         dir: PathBuf,
+        /// The checkpoint public key (`certs/audit-checkpoint.pub`): checks the signatures.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
 }
 
@@ -348,28 +352,8 @@ fn main() -> ExitCode {
     );
     let result = match args.command {
         Command::Audit {
-            command: AuditCommand::Verify { dir },
-        } => {
-            return match guichet::audit::verify(&dir) {
-                Ok(report) => match report.problem {
-                    None => {
-                        println!(
-                            "intact: {} records in {} files",
-                            report.records, report.files
-                        );
-                        ExitCode::SUCCESS
-                    }
-                    Some(problem) => {
-                        println!("BROKEN after {} intact records: {problem}", report.records);
-                        ExitCode::FAILURE
-                    }
-                },
-                Err(e) => {
-                    eprintln!("guichet: audit {}: {e}", dir.display());
-                    ExitCode::from(2)
-                }
-            };
-        }
+            command: AuditCommand::Verify { dir, public_key },
+        } => return cli::audit_verify(&dir, public_key.as_deref()),
         Command::Certs { dir, action } => {
             return match cli::certs(&dir, action.into()) {
                 Ok((text, code)) => match print_out(&text) {

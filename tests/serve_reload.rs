@@ -138,6 +138,40 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(serial, renewed.serial_hex);
-    let _ = child.kill();
+
+    // SIGTERM: the gateway drains, then signs the audit log's head; the SIGHUP reload was
+    // recorded (by the operator) before it was applied.
+    let term = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    wait_for(&lines, |v| {
+        fields(v)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("audit checkpoint signed"))
+    });
     let _ = child.wait();
+    let audit = tmp.path().join("audit");
+    let text = std::fs::read_to_string(audit.join("audit-000001.jsonl")).expect("audit");
+    let sighup = text
+        .lines()
+        .map(|l| serde_json::from_str::<guichet::audit::Record>(l).expect("record"))
+        .find(|r| r.event.kind == guichet::audit::Kind::Reload && r.event.actor.name == "SIGHUP")
+        .expect("the SIGHUP reload is recorded");
+    assert_eq!(sighup.event.actor.role, guichet::audit::ActorRole::Operator);
+    let public = tmp.path().join("audit-checkpoint.pub");
+    let out = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["audit", "verify"])
+        .arg(&audit)
+        .arg("--public-key")
+        .arg(&public)
+        .output()
+        .expect("verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("1 checkpoints with valid signatures, 0 newer records"),
+        "{stdout}"
+    );
 }

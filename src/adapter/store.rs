@@ -25,6 +25,11 @@ pub trait Publish: Send + Sync {
     fn publish(&self, registry: Registry);
 }
 
+/// Called with the version about to be written, before any file changes: an administrative
+/// change is recorded before it is applied, and an error refuses it
+/// ([`StoreError::NotRecorded`]) with files and registry untouched.
+pub type Intent<'a> = &'a dyn Fn(&Meta) -> Result<(), crate::audit::AuditError>;
+
 /// Why a change was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +57,9 @@ pub enum StoreError {
     /// Writing the folder failed; the live registry is unchanged.
     #[error("cannot write the adapters folder: {0}")]
     Io(String),
+    /// The audit record of the change could not be written, so nothing was changed.
+    #[error("the change was not applied: {0}")]
+    NotRecorded(#[from] crate::audit::AuditError),
 }
 
 /// One office as the store knows it.
@@ -235,11 +243,13 @@ impl Store {
         expected: Option<u64>,
         by: &str,
         target: &dyn Publish,
+        intent: Intent<'_>,
     ) -> Result<Meta, StoreError> {
         let mut inner = self.lock();
         check(&inner, adapter.office, expected)?;
         let meta = Meta::next(current(&inner, adapter.office) + 1, by);
         let text = files::render(&def, &meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        intent(&meta)?;
         self.commit(&mut inner, adapter, def, meta.clone(), text)?;
         drop(inner);
         self.publish(target);
@@ -254,6 +264,7 @@ impl Store {
         expected: Option<u64>,
         by: &str,
         target: &dyn Publish,
+        intent: Intent<'_>,
     ) -> Result<Meta, StoreError> {
         let mut inner = self.lock();
         if !inner.entries.contains_key(&office) {
@@ -261,6 +272,7 @@ impl Store {
         }
         check(&inner, office, expected)?;
         let meta = Meta::next(current(&inner, office) + 1, by);
+        intent(&meta)?;
         self.tombstone(&mut inner, office, &meta)?;
         drop(inner);
         self.publish(target);

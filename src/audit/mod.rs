@@ -1,53 +1,182 @@
 //! The tamper-evident audit log: one JSON line per account query and per administrative
 //! change, each carrying the SHA-256 of the previous line, appended (and synced) before the
-//! answer leaves. The person concerned is recorded only as a keyed hash (HMAC-SHA-256), so
-//! "every access to person X" can be found without storing X in clear.
+//! answer leaves — and before an administrative change is applied. The person concerned is
+//! recorded only as a keyed hash (HMAC-SHA-256), so "every access to person X" can be found
+//! without storing X in clear.
 //!
 //! Files are `audit-NNNNNN.jsonl` in one folder, rotated by size; the chain runs on across
-//! files. [`verify`] checks a whole folder and names the first broken record.
+//! files. Every `checkpoint_every` records and at shutdown the gateway signs the head of the
+//! chain with its own Ed25519 key into `checkpoints.jsonl` ([`checkpoint`]), so that a
+//! deleted tail or a chain recomputed after an edit is found by [`verify`]. This module owns
+//! the files of the audit folder; it knows nothing of HTTP.
 
+mod chain;
+pub mod checkpoint;
+mod index;
+pub mod keys;
 mod verify;
+mod writer;
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use verify::{VerifyReport, verify};
+pub use chain::seal;
+pub use checkpoint::{Checkpoint, Signer};
+pub use verify::{VerifyReport, verify, verify_with};
+pub use writer::Fault;
 
 use crate::locks::lock;
 use crate::model::Vn;
+use writer::Writer;
 
 /// SHA-256 of nothing before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// An audit log that cannot be opened or written.
+/// What can go wrong with the audit log. Every variant names the file or folder; none
+/// carries record content.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("audit log {path}: {message}")]
-pub struct AuditError {
-    /// File or folder concerned.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub message: String,
+pub enum AuditError {
+    /// A file or folder cannot be read, written, synced or created.
+    #[error("audit log {path}: {what}: {message}")]
+    Io {
+        /// File or folder concerned.
+        path: PathBuf,
+        /// The operation (`cannot write`, `cannot sync`…).
+        what: &'static str,
+        /// The OS error.
+        message: String,
+    },
+    /// The files are not a valid log (a record that does not parse, a broken chain…).
+    #[error("audit log {path}: {message}")]
+    Damaged {
+        /// File concerned.
+        path: PathBuf,
+        /// What is wrong, with the line or record number.
+        message: String,
+    },
+    /// A key file is missing, malformed or readable by others.
+    #[error("audit key {path}: {message}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An earlier write failed in a way that could not be undone; nothing more is written
+    /// until a restart recovers the file.
+    #[error("audit log {0}: stopped after a failed write or sync; restart the gateway to recover")]
+    Stopped(PathBuf),
+    /// A record could not be serialized (a bug, not an input problem).
+    #[error("audit record cannot be serialized: {0}")]
+    Serialize(String),
+}
+
+impl AuditError {
+    pub(crate) fn io(path: &Path, what: &'static str, e: &std::io::Error) -> AuditError {
+        AuditError::Io {
+            path: path.to_owned(),
+            what,
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn damaged(path: &Path, message: impl Into<String>) -> AuditError {
+        AuditError::Damaged {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a record is about. Serialized in kebab-case; the names of older logs stay readable.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A portal read a person's account.
+    AccountQuery,
+    /// A portal read who looked at a person's account.
+    AccessesQuery,
+    /// An office said a person's account changed (cache eviction).
+    AccountChanged,
+    /// An adapter change is about to be applied (written before the files change).
+    AdapterIntent,
+    /// The outcome of an adapter change request (also refusals, which change nothing).
+    AdapterChange,
+    /// A TLS reload: written before the new material is swapped in, with what it swaps.
+    Reload,
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActorRole {
+    /// A portal's client certificate.
+    Portal,
+    /// An office's client certificate.
+    Office,
+    /// An administrator's client certificate.
+    Admin,
+    /// The gateway itself (a certificate with the gateway role).
+    Gateway,
+    /// The operator through the host: a signal or a changed file.
+    Operator,
+    /// A certificate without a known role.
+    Unknown,
+}
+
+impl From<crate::pki::Role> for ActorRole {
+    fn from(role: crate::pki::Role) -> ActorRole {
+        use crate::pki::Role;
+        match role {
+            Role::Portal => ActorRole::Portal,
+            Role::Office => ActorRole::Office,
+            Role::Admin => ActorRole::Admin,
+            Role::Gateway => ActorRole::Gateway,
+        }
+    }
 }
 
 /// Who did it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Actor {
-    /// Role of the client certificate (`portal`, `office`, `admin`).
-    pub role: String,
-    /// Name in the certificate.
+    /// Role of the client certificate, or `operator` for signals and file changes.
+    pub role: ActorRole,
+    /// Name in the certificate (or the trigger, for the operator).
     pub name: String,
+}
+
+impl Actor {
+    /// The actor of an optional client identity (`unknown` without one).
+    pub fn of(peer: Option<&crate::pki::Identity>) -> Actor {
+        peer.map_or_else(
+            || Actor {
+                role: ActorRole::Unknown,
+                name: String::new(),
+            },
+            |id| Actor {
+                role: id.role.into(),
+                name: id.name.clone(),
+            },
+        )
+    }
+
+    /// The operator, acting through `trigger` (`SIGHUP`, `file change`).
+    pub fn operator(trigger: &str) -> Actor {
+        Actor {
+            role: ActorRole::Operator,
+            name: trigger.to_owned(),
+        }
+    }
 }
 
 /// What is recorded, before the chain fields are added.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    /// `account-query`, `accesses-query`, `account-changed`, `adapter-change`, `reload`…
-    pub kind: String,
+    /// What the record is about.
+    pub kind: Kind,
     /// The caller.
     pub actor: Actor,
     /// The stated purpose, for queries.
@@ -59,7 +188,7 @@ pub struct Event {
     /// Offices contacted and their status (`office` → `ok`, `timeout`, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offices: Vec<(String, String)>,
-    /// The result: `complete`, `incomplete`, `cached`, `ok`, an error…
+    /// The result: `complete`, `incomplete`, `cached`, an HTTP status, `intent`…
     pub result: String,
     /// Free detail without personal data (the adapter changed, the request id…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,24 +210,49 @@ pub struct Record {
     pub prev: String,
 }
 
-struct Writer {
-    file: File,
-    path: PathBuf,
-    size: u64,
-    index: u32,
-    seq: u64,
-    prev: String,
+/// How the log is written.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Size at which a new file is started (at least 4096).
+    pub max_file_bytes: u64,
+    /// Sync every batch of records before confirming it.
+    pub fsync: bool,
+    /// A checkpoint after this many records (at least 1).
+    pub checkpoint_every: u64,
+    /// The checkpoint signing key; `None` writes no checkpoints (tests of the chain alone).
+    pub signer: Option<Arc<Signer>>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_file_bytes: 64 * 1024 * 1024,
+            fsync: true,
+            checkpoint_every: 1000,
+            signer: None,
+        }
+    }
+}
+
+/// The newest record of the chain.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Head {
+    /// File holding it.
+    pub file: String,
+    /// Its sequence number (0: empty log).
+    pub seq: u64,
+    /// Its hash ([`GENESIS`] for an empty log).
+    pub hash: String,
 }
 
 /// The audit log of one gateway. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
     dir: PathBuf,
-    max_bytes: u64,
-    fsync: bool,
     key: Arc<aws_lc_rs::hmac::Key>,
     writer: Arc<Mutex<Writer>>,
     pending: Arc<Mutex<Vec<(Event, Reply)>>>,
+    index: Arc<index::Index>,
 }
 
 /// Where a committed record's outcome is sent.
@@ -108,63 +262,41 @@ impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
             .field("dir", &self.dir)
-            .field("max_bytes", &self.max_bytes)
             .finish_non_exhaustive()
     }
 }
 
 impl AuditLog {
-    /// Opens (or starts) the log in `dir`, continuing the chain of the newest file.
-    /// `secret` keys the person hashes; it must be at least 32 bytes.
-    pub fn open(
-        dir: &Path,
-        secret: &[u8],
-        max_bytes: u64,
-        fsync: bool,
-    ) -> Result<AuditLog, AuditError> {
-        let err = |path: &Path, message: String| AuditError {
-            path: path.to_owned(),
-            message,
-        };
+    /// Opens (or starts) the log in `dir`, continuing the chain of the newest file. An
+    /// incomplete last line (a crash mid-write: never acknowledged) is cut off and logged;
+    /// a log that ends before its newest checkpoint refuses to open. `secret` keys the
+    /// person hashes; it must be at least 32 bytes.
+    pub fn open(dir: &Path, secret: &[u8], options: Options) -> Result<AuditLog, AuditError> {
         if secret.len() < 32 {
-            return Err(err(dir, "the HMAC secret must be at least 32 bytes".into()));
+            return Err(AuditError::Key {
+                path: dir.to_owned(),
+                message: "the HMAC secret must be at least 32 bytes".into(),
+            });
         }
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, format!("cannot create: {e}")))?;
-        let files = verify::log_files(dir).map_err(|m| err(dir, m))?;
-        let (index, seq, prev) = match files.last() {
-            Some((index, path)) => {
-                let (seq, prev) = verify::tail(path, &files).map_err(|m| err(path, m))?;
-                (*index, seq, prev)
-            }
-            None => (1, 0, GENESIS.to_owned()),
-        };
-        let path = file_name(dir, index);
-        let file = open_append(&path)
-            .map_err(|e| err(&path, format!("cannot open for appending: {e}")))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, "cannot create", &e))?;
+        let scan = chain::scan(dir)?;
+        let index = index::Index::from_scan(&scan);
+        let writer = Writer::open(dir, scan, options)?;
         Ok(AuditLog {
             dir: dir.to_owned(),
-            max_bytes: max_bytes.max(4096),
-            fsync,
             key: Arc::new(aws_lc_rs::hmac::Key::new(
                 aws_lc_rs::hmac::HMAC_SHA256,
                 secret,
             )),
-            writer: Arc::new(Mutex::new(Writer {
-                file,
-                path,
-                size,
-                index,
-                seq,
-                prev,
-            })),
+            writer: Arc::new(Mutex::new(writer)),
             pending: Arc::new(Mutex::new(Vec::new())),
+            index: Arc::new(index),
         })
     }
 
     /// The keyed hash under which a person appears in the log (hex).
     pub fn person(&self, vn: Vn) -> String {
-        hex(aws_lc_rs::hmac::sign(&self.key, vn.digits().as_bytes()).as_ref())
+        chain::hex(aws_lc_rs::hmac::sign(&self.key, vn.digits().as_bytes()).as_ref())
     }
 
     /// A short pseudonym of a person for log lines (the first 12 hex digits of the hash).
@@ -180,10 +312,8 @@ impl AuditLog {
         lock(&self.pending).push((event, tx));
         let this = self.clone();
         let _ = tokio::task::spawn_blocking(move || this.commit_pending()).await;
-        rx.await.map_err(|_| AuditError {
-            path: self.dir.clone(),
-            message: "the audit writer stopped before recording".into(),
-        })?
+        rx.await
+            .map_err(|_| AuditError::Stopped(self.dir.clone()))?
     }
 
     /// Takes the writer, then every pending record, and commits them together.
@@ -194,7 +324,7 @@ impl AuditLog {
             return; // an earlier commit took this task's record along
         }
         let (events, replies): (Vec<Event>, Vec<Reply>) = batch.into_iter().unzip();
-        for (result, reply) in self.write_batch(&mut w, events).into_iter().zip(replies) {
+        for (result, reply) in w.write_batch(events, &self.index).into_iter().zip(replies) {
             let _ = reply.send(result);
         }
     }
@@ -202,117 +332,38 @@ impl AuditLog {
     /// Appends one record from a blocking context.
     pub fn append_blocking(&self, event: Event) -> Result<u64, AuditError> {
         let mut w = lock(&self.writer);
-        self.write_batch(&mut w, vec![event])
+        w.write_batch(vec![event], &self.index)
             .pop()
-            .unwrap_or_else(|| {
-                Err(AuditError {
-                    path: w.path.clone(),
-                    message: "nothing was written".into(),
-                })
-            })
+            .unwrap_or_else(|| Err(AuditError::Stopped(self.dir.clone())))
     }
 
-    /// Writes records in order, then syncs once. A failure fails that record and every
-    /// later one; a failed sync fails them all (they may be on disk, but unconfirmed).
-    fn write_batch(&self, w: &mut Writer, events: Vec<Event>) -> Vec<Result<u64, AuditError>> {
-        let mut results = Vec::with_capacity(events.len());
-        let mut failed: Option<AuditError> = None;
-        for event in events {
-            if let Some(e) = &failed {
-                results.push(Err(e.clone()));
-                continue;
-            }
-            match self.write_one(w, event) {
-                Ok(seq) => results.push(Ok(seq)),
-                Err(e) => {
-                    failed = Some(e.clone());
-                    results.push(Err(e));
-                }
-            }
-        }
-        if self.fsync
-            && results.iter().any(Result::is_ok)
-            && let Err(e) = w.file.sync_data()
-        {
-            let e = AuditError {
-                path: w.path.clone(),
-                message: format!("cannot sync: {e}"),
-            };
-            return results.into_iter().map(|_| Err(e.clone())).collect();
-        }
-        results
+    /// Signs the current head now (at shutdown), unless the newest checkpoint already
+    /// covers it. `None` when the log has no signer or is empty.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
+        lock(&self.writer).checkpoint_now()
     }
 
-    fn write_one(&self, w: &mut Writer, event: Event) -> Result<u64, AuditError> {
-        if w.size >= self.max_bytes {
-            self.rotate(w)?;
-        }
-        let record = Record {
-            seq: w.seq + 1,
-            time: now(),
-            event,
-            prev: w.prev.clone(),
-        };
-        let (line, hash) = seal(&record).map_err(|m| AuditError {
-            path: w.path.clone(),
-            message: m,
-        })?;
-        w.file.write_all(line.as_bytes()).map_err(|e| AuditError {
-            path: w.path.clone(),
-            message: format!("cannot write: {e}"),
-        })?;
-        w.size += line.len() as u64;
-        w.seq = record.seq;
-        w.prev = hash;
-        Ok(record.seq)
+    /// The newest record of the chain and the newest checkpoint.
+    pub fn head(&self) -> (Head, Option<Checkpoint>) {
+        let w = lock(&self.writer);
+        (w.head(), w.last_checkpoint())
     }
 
-    fn rotate(&self, w: &mut Writer) -> Result<(), AuditError> {
-        if self.fsync {
-            w.file.sync_data().map_err(|e| AuditError {
-                path: w.path.clone(),
-                message: format!("cannot sync: {e}"),
-            })?;
-        }
-        let index = w.index + 1;
-        let path = file_name(&self.dir, index);
-        let file = open_append(&path).map_err(|e| AuditError {
-            path: path.clone(),
-            message: format!("cannot create: {e}"),
-        })?;
-        w.file = file;
-        w.path = path;
-        w.index = index;
-        w.size = 0;
-        Ok(())
+    /// The checkpoint verification key (hex of the raw Ed25519 public key), if any.
+    pub fn public_key(&self) -> Option<String> {
+        lock(&self.writer).public_key()
     }
 
-    /// Every `account-query` record about a person, oldest first.
+    /// Test hook: makes the next writes fail (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.writer).inject(fault);
+    }
+
+    /// Every `account-query` record about a person, oldest first, read through the index
+    /// (positions kept since start) rather than by scanning the files.
     pub fn accesses(&self, vn: Vn) -> Result<Vec<Record>, AuditError> {
         let person = self.person(vn);
-        let files = verify::log_files(&self.dir).map_err(|m| AuditError {
-            path: self.dir.clone(),
-            message: m,
-        })?;
-        let mut out = Vec::new();
-        for (_, path) in files {
-            let text = std::fs::read_to_string(&path).map_err(|e| AuditError {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            for line in text.lines() {
-                if !line.contains(&person) {
-                    continue;
-                }
-                if let Ok(r) = serde_json::from_str::<Record>(line)
-                    && r.event.kind == "account-query"
-                    && r.event.person.as_deref() == Some(person.as_str())
-                {
-                    out.push(r);
-                }
-            }
-        }
-        Ok(out)
+        self.index.read(&self.dir, &person)
     }
 
     /// The folder of the log.
@@ -321,48 +372,15 @@ impl AuditLog {
     }
 }
 
-/// The line to write (ending in `\n`) and its hash: the hash covers the record's JSON
-/// without the `hash` field, which is appended last.
-pub fn seal(record: &Record) -> Result<(String, String), String> {
-    let body = serde_json::to_string(record).map_err(|e| e.to_string())?;
-    let hash = sha256_hex(body.as_bytes());
-    let open = body
-        .strip_suffix('}')
-        .ok_or("record is not a JSON object")?;
-    Ok((format!("{open},\"hash\":\"{hash}\"}}\n"), hash))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-fn file_name(dir: &Path, index: u32) -> PathBuf {
-    dir.join(format!("audit-{index:06}.jsonl"))
-}
-
-fn open_append(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
-}
-
-fn now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+/// The body of `GET /admin/v1/audit/head`: the chain's head now, the newest signed
+/// checkpoint and the key that verifies it. Monitoring that keeps these elsewhere can later
+/// prove a truncation even if the checkpoint file itself was cut.
+pub fn head_json(log: &AuditLog) -> String {
+    let (head, checkpoint) = log.head();
+    serde_json::json!({
+        "head": head,
+        "checkpoint": checkpoint,
+        "publicKey": log.public_key(),
+    })
+    .to_string()
 }

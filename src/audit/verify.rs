@@ -1,9 +1,14 @@
-//! Checking a whole audit folder: every line's hash, the sequence, and the chain across
-//! files. The first broken record is named by file, line and what is wrong.
+//! Checking a whole audit folder: every line's hash, the sequence, the chain across files,
+//! and then every signed checkpoint against the chain. The first problem is named by file,
+//! line and what is wrong: an altered, removed or reordered record, a truncated tail (signed
+//! records or files missing at the end) or a recomputed chain (a checkpoint's hash differs).
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 
-use super::{GENESIS, Record, sha256_hex};
+use super::chain::{base_name, log_files, open_line};
+use super::checkpoint::{self, Checkpoint};
+use super::{AuditError, GENESIS};
 
 /// What `guichet audit verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,120 +17,147 @@ pub struct VerifyReport {
     pub files: usize,
     /// Records found intact before the first problem (all of them when intact).
     pub records: u64,
+    /// Checkpoints found consistent with the chain.
+    pub checkpoints: usize,
+    /// Whether the checkpoints' signatures were checked (a public key was given).
+    pub signatures_checked: bool,
+    /// Records newer than the newest checkpoint: protected by the chain alone.
+    pub unsigned_tail: u64,
     /// The first problem: `file line N: what`.
     pub problem: Option<String>,
 }
 
-/// The log files of a folder, by index.
-pub(crate) fn log_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read the folder: {e}"))?;
-    let mut files: Vec<(u32, PathBuf)> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let name = p.file_name()?.to_str()?;
-            let index = name
-                .strip_prefix("audit-")?
-                .strip_suffix(".jsonl")?
-                .parse()
-                .ok()?;
-            Some((index, p))
-        })
+/// Verifies the chain and the checkpoints' consistency with it, without signatures.
+pub fn verify(dir: &Path) -> Result<VerifyReport, AuditError> {
+    verify_with(dir, None)
+}
+
+/// Verifies the chain, then each checkpoint: its signature (with `public_key`, 32 raw
+/// bytes), and that the chain still holds the record it signed, with the same hash.
+pub fn verify_with(dir: &Path, public_key: Option<&[u8]>) -> Result<VerifyReport, AuditError> {
+    let checkpoints = checkpoint::read_all(dir)?;
+    let wanted: BTreeMap<u64, Option<(String, String)>> = checkpoints
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|c| (c.seq, None)))
         .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// Sequence number and hash of the last record of the log (to continue the chain).
-pub(crate) fn tail(_newest: &Path, files: &[(u32, PathBuf)]) -> Result<(u64, String), String> {
-    let mut last = (0, GENESIS.to_owned());
-    for (_, path) in files {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-        if !text.is_empty() && !text.ends_with('\n') {
-            return Err(format!(
-                "{} ends with a truncated record; run `guichet audit verify` and repair before writing on",
-                path.display()
-            ));
-        }
-        if let Some(line) = text.lines().last() {
-            let (record, hash) =
-                open_line(line).map_err(|m| format!("{}: last record: {m}", path.display()))?;
-            last = (record.seq, hash);
-        }
-    }
-    Ok(last)
-}
-
-/// Splits a line into its record and its stated hash, checking that the hash covers it.
-fn open_line(line: &str) -> Result<(Record, String), String> {
-    const MARK: &str = ",\"hash\":\"";
-    let at = line.rfind(MARK).ok_or("no hash field")?;
-    let stated = line[at + MARK.len()..]
-        .strip_suffix("\"}")
-        .ok_or("malformed hash field")?;
-    let body = format!("{}}}", &line[..at]);
-    let record: Record =
-        serde_json::from_str(&body).map_err(|e| format!("not an audit record: {e}"))?;
-    if sha256_hex(body.as_bytes()) != stated {
-        return Err("altered: its hash does not match its content".into());
-    }
-    Ok((record, stated.to_owned()))
-}
-
-/// Verifies every file of `dir` in order; intact only when `problem` is `None`.
-pub fn verify(dir: &Path) -> Result<VerifyReport, String> {
-    let files = log_files(dir)?;
     let mut report = VerifyReport {
-        files: files.len(),
+        files: 0,
         records: 0,
+        checkpoints: 0,
+        signatures_checked: public_key.is_some(),
+        unsigned_tail: 0,
         problem: None,
     };
-    let mut prev = GENESIS.to_owned();
-    for (expected_index, (index, path)) in (1u32..).zip(&files) {
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        if *index != expected_index {
-            report.problem = Some(format!(
-                "{name}: file audit-{expected_index:06}.jsonl is missing"
-            ));
+    let mut seen = wanted;
+    report.problem = walk_chain(dir, &mut report, &mut seen)?;
+    if report.problem.is_some() {
+        return Ok(report);
+    }
+    let mut covered = 0;
+    for (n, c) in checkpoints.iter().enumerate() {
+        let at = format!("{} line {}", checkpoint::FILE, n + 1);
+        let problem = match c {
+            Err(m) => Some(format!("{at}: {m}")),
+            Ok(c) => check_one(c, public_key, report.records, &seen, covered)
+                .map(|m| format!("{at}: {m}")),
+        };
+        if problem.is_some() {
+            report.problem = problem;
             return Ok(report);
         }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        report.checkpoints += 1;
+        covered = covered.max(c.as_ref().map_or(0, |c| c.seq));
+    }
+    report.unsigned_tail = report.records - covered;
+    Ok(report)
+}
+
+/// One checkpoint against the chain; the problem, if any.
+fn check_one(
+    c: &Checkpoint,
+    public_key: Option<&[u8]>,
+    records: u64,
+    seen: &BTreeMap<u64, Option<(String, String)>>,
+    covered: u64,
+) -> Option<String> {
+    if let Some(key) = public_key
+        && !c.verify(key)
+    {
+        return Some("invalid signature (forged, altered, or made with another key)".into());
+    }
+    if c.seq > records {
+        return Some(format!(
+            "truncated: the checkpoint signed {} covers record {} in {}, but the log ends at \
+             record {records}: the newest records or files were removed",
+            c.time, c.seq, c.file
+        ));
+    }
+    match seen.get(&c.seq) {
+        Some(Some((file, hash))) if *hash == c.hash && *file == c.file => None,
+        _ => Some(format!(
+            "recomputed chain: record {} differs from the checkpoint signed {}; a record \
+             between {} and {} was changed and every later hash recomputed",
+            c.seq,
+            c.time,
+            covered + 1,
+            c.seq
+        )),
+    }
+}
+
+/// Walks every file in order; records `(file, hash)` of the sequence numbers in `seen`.
+/// Returns the first problem of the chain itself.
+fn walk_chain(
+    dir: &Path,
+    report: &mut VerifyReport,
+    seen: &mut BTreeMap<u64, Option<(String, String)>>,
+) -> Result<Option<String>, AuditError> {
+    let files = log_files(dir)?;
+    report.files = files.len();
+    let mut prev = GENESIS.to_owned();
+    for (expected_index, (index, path)) in (1u32..).zip(&files) {
+        let name = base_name(path);
+        if *index != expected_index {
+            return Ok(Some(format!(
+                "{name}: file audit-{expected_index:06}.jsonl is missing"
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| AuditError::io(path, "cannot read", &e))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Ok(Some(format!("{name}: not UTF-8 text")));
+        };
         for (n, line) in text.split_inclusive('\n').enumerate() {
             let at = format!("{name} line {}", n + 1);
             let Some(line) = line.strip_suffix('\n') else {
-                report.problem = Some(format!("{at}: truncated record (no end of line)"));
-                return Ok(report);
+                return Ok(Some(format!("{at}: truncated record (no end of line)")));
             };
             let (record, hash) = match open_line(line) {
                 Ok(r) => r,
-                Err(m) => {
-                    report.problem = Some(format!("{at}: {m}"));
-                    return Ok(report);
-                }
+                Err(m) => return Ok(Some(format!("{at}: {m}"))),
             };
             let expected = report.records + 1;
             if record.seq != expected || record.prev != prev {
-                let what = if record.seq > expected {
-                    format!(
-                        "record {expected} is missing (found {}): removed",
-                        record.seq
-                    )
-                } else if record.seq < expected {
-                    format!(
-                        "record {} is out of order (expected {expected}): reordered",
-                        record.seq
-                    )
-                } else {
-                    "does not follow the previous record (chain broken)".to_owned()
-                };
-                report.problem = Some(format!("{at}: {what}"));
-                return Ok(report);
+                return Ok(Some(format!(
+                    "{at}: {}",
+                    sequence_problem(record.seq, expected)
+                )));
+            }
+            if let Some(slot) = seen.get_mut(&record.seq) {
+                *slot = Some((name.clone(), hash.clone()));
             }
             report.records = record.seq;
             prev = hash;
         }
     }
-    Ok(report)
+    Ok(None)
+}
+
+fn sequence_problem(found: u64, expected: u64) -> String {
+    if found > expected {
+        format!("record {expected} is missing (found {found}): removed")
+    } else if found < expected {
+        format!("record {found} is out of order (expected {expected}): reordered")
+    } else {
+        "does not follow the previous record (chain broken)".to_owned()
+    }
 }

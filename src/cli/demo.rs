@@ -134,9 +134,10 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         config.offices.adapters.display()
     );
     println!(
-        "  audit     {} (check it with `guichet audit verify {}`)",
+        "  audit     {} (check it with `guichet audit verify {} --public-key {}`)",
         config.audit.dir.display(),
-        config.audit.dir.display()
+        config.audit.dir.display(),
+        crate::audit::keys::public_key_path(&config.audit.checkpoint_key_file).display()
     );
     println!();
 

@@ -1,6 +1,7 @@
 //! Command implementations behind `src/main.rs`, kept in the library so tests call them.
 
 pub mod adapters;
+mod audit;
 mod certs;
 mod demo;
 mod loadtest;
@@ -8,6 +9,7 @@ mod offline;
 pub mod runtime;
 mod serve;
 
+pub use audit::audit_verify;
 pub use certs::{CertsAction, EXIT_EXPIRING, certs};
 pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};

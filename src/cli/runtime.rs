@@ -70,36 +70,42 @@ pub fn fanout_settings(config: &Config) -> FanoutSettings {
     }
 }
 
-/// Opens the audit log named by the configuration (its HMAC secret must exist).
+/// Opens the audit log named by the configuration: its HMAC secret and checkpoint key
+/// must exist and be `0600`; running without fsync is warned about.
 pub fn open_audit(config: &Config) -> anyhow::Result<crate::audit::AuditLog> {
+    use crate::audit::keys;
     let a = &config.audit;
-    let secret = std::fs::read(&a.hmac_key_file).with_context(|| {
-        format!(
-            "cannot read the audit HMAC secret {}",
-            a.hmac_key_file.display()
-        )
-    })?;
-    let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
-    Ok(crate::audit::AuditLog::open(
-        &a.dir,
-        &secret,
-        a.max_file_bytes,
-        a.fsync,
-    )?)
+    let secret = keys::read_hmac_secret(&a.hmac_key_file)?;
+    let signer = keys::read_signer(&a.checkpoint_key_file)?;
+    if !a.fsync {
+        tracing::warn!(
+            dir = %a.dir.display(),
+            "audit.unsafe_no_fsync is on: acknowledged audit records can be lost on a crash (benchmarks only)"
+        );
+    }
+    let options = crate::audit::Options {
+        max_file_bytes: a.max_file_bytes,
+        fsync: a.fsync,
+        checkpoint_every: a.checkpoint_every,
+        signer: Some(std::sync::Arc::new(signer)),
+    };
+    Ok(crate::audit::AuditLog::open(&a.dir, &secret, options)?)
 }
 
-/// Makes the audit HMAC secret if there is none (development federation only):
-/// 64 random hex digits, written `0600` atomically.
+/// Makes the audit HMAC secret (64 random hex digits) and the checkpoint signing key
+/// (`audit-checkpoint.p8` next to it, public key `.pub`) if there are none — development
+/// federation and benchmarks only; each written `0600` atomically.
 pub fn ensure_audit_secret(path: &Path) -> anyhow::Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("no randomness for the audit secret"))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    crate::pki::write_secret_file(path, &hex)?;
-    Ok(())
+    let checkpoint = path.with_file_name(crate::config::CHECKPOINT_KEY);
+    Ok(crate::audit::keys::ensure(path, &checkpoint)?)
+}
+
+/// [`ensure_audit_secret`] for the files a configuration names.
+pub fn ensure_audit_keys(audit: &crate::config::AuditConfig) -> anyhow::Result<()> {
+    Ok(crate::audit::keys::ensure(
+        &audit.hmac_key_file,
+        &audit.checkpoint_key_file,
+    )?)
 }
 
 /// The development PKI lives in the folder of the offices' CA (`certs/` by default).
@@ -110,7 +116,7 @@ pub fn dev_pki(config: &Config, registry: &Registry) -> anyhow::Result<DevPki> {
         .parent()
         .map_or_else(|| PathBuf::from("certs"), Path::to_owned);
     let offices: Vec<String> = registry.iter().map(|a| a.office.to_string()).collect();
-    ensure_audit_secret(&config.audit.hmac_key_file)?;
+    ensure_audit_keys(&config.audit)?;
     Ok(ensure_dev_pki(&dir, &offices)?)
 }
 

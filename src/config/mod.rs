@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod audit;
 mod breaker;
 mod listen;
 
+use audit::RawAudit;
+pub use audit::{AuditConfig, CHECKPOINT_KEY};
 pub use listen::ConnectionLimits;
 
 /// A configuration that cannot be used: which file, which field, what is wrong.
@@ -45,25 +48,6 @@ struct RawAdmin {
     listen: String,
     #[serde(default)]
     allow_remote: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAudit {
-    dir: PathBuf,
-    hmac_key_file: PathBuf,
-    #[serde(default = "default_audit_bytes")]
-    max_file_bytes: u64,
-    #[serde(default = "default_true")]
-    fsync: bool,
-}
-
-fn default_audit_bytes() -> u64 {
-    64 * 1024 * 1024
-}
-
-fn default_true() -> bool {
-    true
 }
 
 #[derive(Deserialize)]
@@ -226,19 +210,6 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
-}
-
-/// Where and how the audit log is written.
-#[derive(Debug, Clone)]
-pub struct AuditConfig {
-    /// Folder of the audit files.
-    pub dir: PathBuf,
-    /// File holding the HMAC secret that keys person hashes (≥ 32 bytes).
-    pub hmac_key_file: PathBuf,
-    /// Size at which a new file is started.
-    pub max_file_bytes: u64,
-    /// Sync every record to disk before the answer leaves.
-    pub fsync: bool,
 }
 
 /// Purpose binding.
@@ -451,12 +422,7 @@ impl Config {
                 )));
             }
         }
-        let audit = AuditConfig {
-            dir: at(&raw.audit.dir),
-            hmac_key_file: at(&raw.audit.hmac_key_file),
-            max_file_bytes: raw.audit.max_file_bytes.max(4096),
-            fsync: raw.audit.fsync,
-        };
+        let audit = raw.audit.validate(at).map_err(err)?;
         let privacy = PrivacyConfig {
             purposes: raw.privacy.purposes.clone(),
             portals: raw.privacy.portals.clone(),

@@ -13,6 +13,7 @@ use super::State;
 use super::problem::Problem;
 use super::routes::{json, require};
 use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry, Store, StoreError};
+use crate::audit::{Actor, AuditError, Event, Kind};
 use crate::model::OfficeId;
 use crate::pki::{Identity, Role};
 
@@ -68,9 +69,9 @@ pub(crate) async fn dispatch(
             Ok(r) => r.status().as_u16().to_string(),
             Err(p) => p.status.as_u16().to_string(),
         };
-        let event = crate::audit::Event {
-            kind: "adapter-change".into(),
-            actor: super::routes::actor_of(peer),
+        let event = Event {
+            kind: Kind::AdapterChange,
+            actor: Actor::of(peer),
             purpose: None,
             person: None,
             offices: vec![(
@@ -80,9 +81,39 @@ pub(crate) async fn dispatch(
             result: outcome,
             detail: result.as_ref().err().map(|p| p.detail.clone()),
         };
-        super::routes::record(state, event).await?;
+        // A change that was applied has its intent record already; if its outcome cannot
+        // be recorded, answering 503 would tell the caller it did not happen.
+        if let Err(p) = super::routes::record(state, event).await
+            && !result.as_ref().is_ok_and(|r| r.status().is_success())
+        {
+            return Err(p);
+        }
     }
     result
+}
+
+/// The `adapter-intent` record of a change, which the store writes under its lock with the
+/// version about to be written, before any file changes (an error refuses the change).
+fn intent(
+    state: &State,
+    peer: Option<&Identity>,
+    office: OfficeId,
+    action: &'static str,
+) -> impl Fn(&Meta) -> Result<(), AuditError> + Send + 'static {
+    let audit = state.audit.clone();
+    let actor = Actor::of(peer);
+    move |meta: &Meta| {
+        let event = Event {
+            kind: Kind::AdapterIntent,
+            actor: actor.clone(),
+            purpose: None,
+            person: None,
+            offices: vec![(office.to_string(), action.to_owned())],
+            result: "intent".into(),
+            detail: Some(format!("version {}", meta.version)),
+        };
+        audit.append_blocking(event).map(|_| ())
+    }
 }
 
 /// `GET /v1/adapters` (roles `admin`, `office`): the registry with versions and health.
@@ -215,12 +246,14 @@ async fn put(
         .await
         .map_err(|e| refused("probe", e))?;
     let by = who.to_string();
+    let intent = intent(state, peer, office, "PUT definition");
     let (st, store) = (Arc::clone(state), Arc::clone(&store));
-    let meta =
-        tokio::task::spawn_blocking(move || store.put(adapter, def, expected, &by, st.as_ref()))
-            .await
-            .map_err(|e| write_failed(e.to_string()))?
-            .map_err(problem)?;
+    let meta = tokio::task::spawn_blocking(move || {
+        store.put(adapter, def, expected, &by, st.as_ref(), &intent)
+    })
+    .await
+    .map_err(|e| write_failed(e.to_string()))?
+    .map_err(problem)?;
     let status = if meta.version == 1 {
         StatusCode::CREATED
     } else {
@@ -250,12 +283,14 @@ async fn delete(
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
     let by = who.to_string();
+    let intent = intent(state, peer, office, "DELETE definition");
     let (st, store) = (Arc::clone(state), Arc::clone(&store));
-    let meta =
-        tokio::task::spawn_blocking(move || store.delete(office, expected, &by, st.as_ref()))
-            .await
-            .map_err(|e| write_failed(e.to_string()))?
-            .map_err(problem)?;
+    let meta = tokio::task::spawn_blocking(move || {
+        store.delete(office, expected, &by, st.as_ref(), &intent)
+    })
+    .await
+    .map_err(|e| write_failed(e.to_string()))?
+    .map_err(problem)?;
     Ok(json(StatusCode::OK, changed(office, &meta).to_string()))
 }
 
@@ -270,11 +305,13 @@ async fn rollback(
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
     let by = who.to_string();
+    let intent = intent(state, peer, office, "POST rollback");
     let (st, store) = (Arc::clone(state), Arc::clone(&store));
-    let meta = tokio::task::spawn_blocking(move || store.rollback(office, &by, st.as_ref()))
-        .await
-        .map_err(|e| write_failed(e.to_string()))?
-        .map_err(problem)?;
+    let meta =
+        tokio::task::spawn_blocking(move || store.rollback(office, &by, st.as_ref(), &intent))
+            .await
+            .map_err(|e| write_failed(e.to_string()))?
+            .map_err(problem)?;
     let mut response = json(StatusCode::OK, changed(office, &meta).to_string());
     etag(&mut response, meta.version);
     Ok(response)
@@ -401,5 +438,9 @@ fn problem(e: StoreError) -> Problem {
         StoreError::NotFound(office) => no_adapter(office),
         StoreError::Invalid(why) => refused("validation", why),
         StoreError::Io(why) => write_failed(why),
+        StoreError::NotRecorded(e) => {
+            tracing::error!(error = %e, "adapter change refused: its audit record cannot be written");
+            Problem::audit_unavailable("the change could not be recorded, so it was not applied")
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The administration API (role `admin`): reload the TLS material, list what is loaded.
+//! The administration API (role `admin`): reload the TLS material, list what is loaded,
+//! show the audit log's head and newest signed checkpoint.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,21 +22,16 @@ pub(super) async fn route(
             require(peer, &[Role::Admin])?;
             let reloader = &state.reloader;
             let who = peer.map_or_else(String::new, ToString::to_string);
-            let outcome = reloader.reload_all(&state.fanout, &format!("admin API ({who})"));
-            let event = crate::audit::Event {
-                kind: "reload".into(),
-                actor: super::routes::actor_of(peer),
-                purpose: None,
-                person: None,
-                offices: Vec::new(),
-                result: if outcome.errors.is_empty() {
-                    "reloaded".into()
-                } else {
-                    "failed".into()
-                },
-                detail: (!outcome.errors.is_empty()).then(|| outcome.errors.join("; ")),
-            };
-            super::routes::record(state, event).await?;
+            let trigger = format!("admin API ({who})");
+            let actor = crate::audit::Actor::of(peer);
+            // Recorded before anything is swapped; an unrecorded reload does not happen.
+            let outcome = reloader
+                .reload_all(&state.fanout, &state.audit, actor, &trigger)
+                .map_err(|_| {
+                    Problem::audit_unavailable(
+                        "the reload could not be recorded, so it was not applied",
+                    )
+                })?;
             if outcome.errors.is_empty() {
                 let body = serde_json::json!({"status": "reloaded", "reload": outcome});
                 Ok(json(StatusCode::OK, body.to_string()))
@@ -52,6 +48,11 @@ pub(super) async fn route(
             Ok(json(StatusCode::OK, body))
         }
         "/admin/v1/certificates" => Err(Problem::method_not_allowed("GET")),
+        "/admin/v1/audit/head" if method == Method::GET => {
+            require(peer, &[Role::Admin])?;
+            Ok(json(StatusCode::OK, crate::audit::head_json(&state.audit)))
+        }
+        "/admin/v1/audit/head" => Err(Problem::method_not_allowed("GET")),
         _ => Err(Problem::not_found(path)),
     }
 }

@@ -80,6 +80,18 @@ impl Problem {
         }
     }
 
+    /// `503`: the audit record could not be written, so nothing was served or changed.
+    /// The detail says which; the audit error itself goes to the log only.
+    pub fn audit_unavailable(detail: impl Into<String>) -> Problem {
+        Problem {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            slug: "audit-unavailable",
+            title: "Audit log unavailable",
+            detail: detail.into(),
+            retry_after: Some(5),
+        }
+    }
+
     /// The response.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({

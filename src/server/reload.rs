@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use super::State;
 use super::conn::Connections;
+use crate::audit::{Actor, AuditError, AuditLog, Event, Kind};
 use crate::fanout::Fanout;
 use crate::locks::{lock, read, write};
 use crate::tls::{ClientPaths, Loaded, ServerPaths, load_client, load_server};
@@ -144,23 +145,45 @@ impl Reloader {
         warn_expiring(&self.status());
     }
 
-    /// Reloads both sets whatever their files look like (SIGHUP, admin API).
-    pub fn reload_all(&self, fanout: &Fanout, trigger: &str) -> ReloadOutcome {
-        self.reload(fanout, trigger, true)
+    /// Reloads both sets whatever their files look like (SIGHUP, admin API). `Err` when the
+    /// audit record cannot be written: then nothing is swapped.
+    pub fn reload_all(
+        &self,
+        fanout: &Fanout,
+        audit: &AuditLog,
+        actor: Actor,
+        trigger: &str,
+    ) -> Result<ReloadOutcome, AuditError> {
+        self.reload(fanout, audit, actor, trigger, true)
     }
 
     /// Reloads the sets whose files changed since the last attempt; `None` if none did.
-    pub fn reload_changed(&self, fanout: &Fanout) -> Option<ReloadOutcome> {
+    pub fn reload_changed(
+        &self,
+        fanout: &Fanout,
+        audit: &AuditLog,
+    ) -> Option<Result<ReloadOutcome, AuditError>> {
         {
             let last = lock(&self.stamps);
             if last.0 == stamps(&self.server.files()) && last.1 == stamps(&self.client.files()) {
                 return None;
             }
         }
-        Some(self.reload(fanout, "file change", false))
+        let trigger = "file change";
+        Some(self.reload(fanout, audit, Actor::operator(trigger), trigger, false))
     }
 
-    fn reload(&self, fanout: &Fanout, trigger: &str, force: bool) -> ReloadOutcome {
+    /// Loads the sets, records what is about to be swapped, then swaps. A set that fails
+    /// to load keeps its last good material; a record that cannot be written swaps nothing
+    /// and leaves the stamps, so the file watch tries again.
+    fn reload(
+        &self,
+        fanout: &Fanout,
+        audit: &AuditLog,
+        actor: Actor,
+        trigger: &str,
+        force: bool,
+    ) -> Result<ReloadOutcome, AuditError> {
         let mut last = lock(&self.stamps);
         let mut outcome = ReloadOutcome {
             at: now_rfc3339(),
@@ -168,32 +191,36 @@ impl Reloader {
             reloaded: Vec::new(),
             errors: Vec::new(),
         };
-        let mut loaded = self.status();
         // Stamps are taken before reading: a file replaced while we read is seen again.
         let server_stamps = stamps(&self.server.files());
-        if force || server_stamps != last.0 {
-            last.0 = server_stamps;
-            match load_server(&self.server).and_then(|l| Ok((l, load_verifier(&self.server)?))) {
-                Ok(((config, info), verifier)) => {
-                    self.tls.send_replace(config);
-                    self.cut_off(verifier, trigger);
-                    loaded.server = info;
-                    outcome.reloaded.push("server");
-                }
-                Err(e) => outcome.errors.push(format!("server material kept: {e}")),
-            }
-        }
+        let server = (force || server_stamps != last.0)
+            .then(|| load_server(&self.server).and_then(|l| Ok((l, load_verifier(&self.server)?))));
         let client_stamps = stamps(&self.client.files());
-        if force || client_stamps != last.1 {
-            last.1 = client_stamps;
-            match load_client(&self.client) {
-                Ok((tls, info)) => {
-                    fanout.set_tls(tls);
-                    loaded.client = info;
-                    outcome.reloaded.push("client");
-                }
-                Err(e) => outcome.errors.push(format!("client material kept: {e}")),
-            }
+        let client = (force || client_stamps != last.1).then(|| load_client(&self.client));
+        match &server {
+            Some(Ok(_)) => outcome.reloaded.push("server"),
+            Some(Err(e)) => outcome.errors.push(format!("server material kept: {e}")),
+            None => {}
+        }
+        match &client {
+            Some(Ok(_)) => outcome.reloaded.push("client"),
+            Some(Err(e)) => outcome.errors.push(format!("client material kept: {e}")),
+            None => {}
+        }
+        if let Err(e) = audit.append_blocking(reload_event(&outcome, actor)) {
+            tracing::error!(trigger, error = %e, "certificate reload not applied: its audit record cannot be written");
+            return Err(e);
+        }
+        (last.0, last.1) = (server_stamps, client_stamps);
+        let mut loaded = self.status();
+        if let Some(Ok(((config, info), verifier))) = server {
+            self.tls.send_replace(config);
+            self.cut_off(verifier, trigger);
+            loaded.server = info;
+        }
+        if let Some(Ok((tls, info))) = client {
+            fanout.set_tls(tls);
+            loaded.client = info;
         }
         loaded.last_reload = Some(outcome.clone());
         for e in &outcome.errors {
@@ -212,7 +239,29 @@ impl Reloader {
             warn_expiring(&loaded);
         }
         *write(&self.status) = loaded;
-        outcome
+        Ok(outcome)
+    }
+}
+
+/// The `reload` record: written before anything is swapped, saying what will be.
+fn reload_event(outcome: &ReloadOutcome, actor: Actor) -> Event {
+    let mut detail = format!("{}: swapping {:?}", outcome.trigger, outcome.reloaded);
+    for e in &outcome.errors {
+        detail.push_str("; ");
+        detail.push_str(e);
+    }
+    Event {
+        kind: Kind::Reload,
+        actor,
+        purpose: None,
+        person: None,
+        offices: Vec::new(),
+        result: if outcome.errors.is_empty() {
+            "reloaded".into()
+        } else {
+            "failed".into()
+        },
+        detail: Some(detail),
     }
 }
 
@@ -261,7 +310,8 @@ pub fn spawn_watch(state: &Arc<State>, interval: Duration) {
             tokio::time::sleep(interval).await;
             let Some(state) = weak.upgrade() else { break };
             let reloader = &state.reloader;
-            reloader.reload_changed(&state.fanout);
+            // A failure is logged (and retried at the next poll) inside.
+            let _ = reloader.reload_changed(&state.fanout, &state.audit);
             if last_warning.elapsed() >= DAILY {
                 last_warning = tokio::time::Instant::now();
                 reloader.warn_expiring();
@@ -281,7 +331,13 @@ pub fn spawn_sighup(state: &Arc<State>) {
                 tokio::spawn(async move {
                     while hup.recv().await.is_some() {
                         let Some(state) = weak.upgrade() else { break };
-                        state.reloader.reload_all(&state.fanout, "SIGHUP");
+                        // A failure is logged inside; nothing was swapped.
+                        let _ = state.reloader.reload_all(
+                            &state.fanout,
+                            &state.audit,
+                            Actor::operator("SIGHUP"),
+                            "SIGHUP",
+                        );
                     }
                 });
             }

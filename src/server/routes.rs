@@ -12,7 +12,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use super::State;
 use super::problem::Problem;
 use super::protect::request_timeout;
-use crate::audit::{Actor, Event};
+use crate::audit::{Actor, Event, Kind};
 use crate::fanout::Query;
 use crate::merge::YearRange;
 use crate::model::Vn;
@@ -98,6 +98,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/adapters/{office}/rollback"),
     ("POST", "/admin/v1/reload"),
     ("GET", "/admin/v1/certificates"),
+    ("GET", "/admin/v1/audit/head"),
 ];
 
 /// The OpenAPI 3.1 document (any valid client certificate).
@@ -196,7 +197,7 @@ async fn account(
             .collect()
     };
     let event = Event {
-        kind: "account-query".into(),
+        kind: Kind::AccountQuery,
         actor: actor(portal),
         purpose: Some(purpose.clone()),
         person: Some(state.audit.person(vn)),
@@ -270,39 +271,15 @@ fn purpose(headers: &HeaderMap, portal: &Identity, state: &State) -> Result<Stri
     Ok(stated.to_owned())
 }
 
-/// The audit actor of an optional identity (`unknown` when the certificate has no role).
-pub(super) fn actor_of(peer: Option<&Identity>) -> Actor {
-    peer.map_or_else(
-        || Actor {
-            role: "unknown".into(),
-            name: String::new(),
-        },
-        actor,
-    )
-}
-
 fn actor(id: &Identity) -> Actor {
-    Actor {
-        role: id.role.to_string(),
-        name: id.name.clone(),
-    }
-}
-
-fn audit_unavailable(detail: &str) -> Problem {
-    Problem {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        slug: "audit-unavailable",
-        title: "Audit log unavailable",
-        detail: detail.into(),
-        retry_after: Some(5),
-    }
+    Actor::of(Some(id))
 }
 
 /// Appends to the audit log; an access that cannot be recorded is not served (`503`).
 pub(super) async fn record(state: &State, event: Event) -> Result<(), Problem> {
     state.audit.append(event).await.map(|_| ()).map_err(|e| {
         tracing::error!(error = %e, "audit log unavailable: refusing the request");
-        audit_unavailable("the access could not be recorded, so it is not served")
+        Problem::audit_unavailable("the access could not be recorded, so it is not served")
     })
 }
 
@@ -322,13 +299,14 @@ async fn accesses(
         ));
     }
     let vn = Vn::parse(raw_vn).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
+    state.protection.charge(&portal.name)?;
     let audit = state.audit.clone();
     let records = tokio::task::spawn_blocking(move || audit.accesses(vn))
         .await
-        .map_err(|_| audit_unavailable("the audit log could not be read"))?
+        .map_err(|_| Problem::audit_unavailable("the audit log could not be read"))?
         .map_err(|e| {
             tracing::error!(error = %e, "audit log unreadable");
-            audit_unavailable("the audit log could not be read")
+            Problem::audit_unavailable("the audit log could not be read")
         })?;
     let list: Vec<serde_json::Value> = records
         .iter()
@@ -341,7 +319,7 @@ async fn accesses(
         })
         .collect();
     let event = Event {
-        kind: "accesses-query".into(),
+        kind: Kind::AccessesQuery,
         actor: actor(portal),
         purpose: Some(purpose),
         person: Some(state.audit.person(vn)),
@@ -403,7 +381,7 @@ async fn account_changed(
     let vn = Vn::parse(&raw).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))?;
     state.protection.evict(vn);
     let event = Event {
-        kind: "account-changed".into(),
+        kind: Kind::AccountChanged,
         actor: actor(require(peer, &[Role::Office])?),
         purpose: None,
         person: Some(state.audit.person(vn)),

@@ -272,6 +272,7 @@ dir = "{a}"
 hmac_key_file = "{c}/audit-hmac.key"
 max_file_bytes = 4096
 fsync = false
+unsafe_no_fsync = true
 "#,
         c = c.display(),
         r = repo().display(),

@@ -82,6 +82,7 @@ demo = ["self-service"]
 dir = "{d}/audit"
 hmac_key_file = "{c}/audit-hmac.key"
 fsync = false
+unsafe_no_fsync = true
 "#,
                 d = dir.path().display(),
                 c = certs.display(),

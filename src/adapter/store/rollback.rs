@@ -1,6 +1,6 @@
 //! Rollback: the version live before the current one comes back from the history.
 
-use super::{HISTORY, Meta, Publish, Store, StoreError, current, files};
+use super::{HISTORY, Intent, Meta, Publish, Store, StoreError, current, files};
 use crate::model::OfficeId;
 
 impl Store {
@@ -10,6 +10,7 @@ impl Store {
         office: OfficeId,
         by: &str,
         target: &dyn Publish,
+        intent: Intent<'_>,
     ) -> Result<Meta, StoreError> {
         let mut inner = self.lock();
         let now = current(&inner, office);
@@ -29,6 +30,7 @@ impl Store {
             .map_err(|e| StoreError::Invalid(format!("version {previous}: {e}")))?;
         let meta = Meta::next(now + 1, by);
         let text = files::render(&def, &meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        intent(&meta)?;
         self.commit(&mut inner, adapter, def, meta.clone(), text)?;
         drop(inner);
         tracing::info!(%office, restored = previous, version = meta.version, "adapter rolled back");

@@ -1,0 +1,216 @@
+//! The chain's file format: sealing a record into a line, opening a line back, the file
+//! names, and the start-up scan that finds the head, cuts an incomplete last line and
+//! collects the positions the accesses index needs.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{AuditError, GENESIS, Kind, Record};
+
+/// Where one record lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pos {
+    /// File index (`audit-NNNNNN.jsonl`).
+    pub file: u32,
+    /// Byte offset of the line.
+    pub offset: u64,
+    /// Length of the line without its `\n`.
+    pub len: u32,
+}
+
+/// What the start-up scan found.
+#[derive(Debug)]
+pub(crate) struct Scan {
+    /// Index of the newest file (1 for an empty folder).
+    pub index: u32,
+    /// Its size after recovery.
+    pub size: u64,
+    /// Name of the file holding the newest record (empty for an empty log).
+    pub head_file: String,
+    /// Sequence number of the newest record.
+    pub seq: u64,
+    /// Hash of the newest record.
+    pub prev: String,
+    /// `account-query` records: person hash → positions, oldest first.
+    pub accesses: Vec<(String, Pos)>,
+}
+
+/// The line to write (ending in `\n`) and its hash: the hash covers the record's JSON
+/// without the `hash` field, which is appended last.
+pub fn seal(record: &Record) -> Result<(String, String), AuditError> {
+    let body = serde_json::to_string(record).map_err(|e| AuditError::Serialize(e.to_string()))?;
+    let hash = sha256_hex(body.as_bytes());
+    let open = body
+        .strip_suffix('}')
+        .ok_or_else(|| AuditError::Serialize("record is not a JSON object".into()))?;
+    Ok((format!("{open},\"hash\":\"{hash}\"}}\n"), hash))
+}
+
+/// Splits a line into its record and its stated hash, checking that the hash covers it.
+/// The error says what is wrong, never what the line holds.
+pub(crate) fn open_line(line: &str) -> Result<(Record, String), String> {
+    const MARK: &str = ",\"hash\":\"";
+    let at = line.rfind(MARK).ok_or("no hash field")?;
+    let stated = line[at + MARK.len()..]
+        .strip_suffix("\"}")
+        .ok_or("malformed hash field")?;
+    let body = format!("{}}}", &line[..at]);
+    let record: Record = serde_json::from_str(&body)
+        .map_err(|e| format!("not an audit record (column {})", e.column()))?;
+    if sha256_hex(body.as_bytes()) != stated {
+        return Err("altered: its hash does not match its content".into());
+    }
+    Ok((record, stated.to_owned()))
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+pub(crate) fn file_name(dir: &Path, index: u32) -> PathBuf {
+    dir.join(format!("audit-{index:06}.jsonl"))
+}
+
+/// The file name of a path, for reports.
+pub(crate) fn base_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
+pub(crate) fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// The log files of a folder, by index.
+pub(crate) fn log_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, AuditError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| AuditError::io(dir, "cannot read the folder", &e))?;
+    let mut files: Vec<(u32, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let index = name
+                .strip_prefix("audit-")?
+                .strip_suffix(".jsonl")?
+                .parse()
+                .ok()?;
+            Some((index, p))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Cuts an incomplete last line (no `\n`: a write interrupted by a crash, which was never
+/// acknowledged to anyone) and says so in the log, without its content. Returns the text
+/// that remains.
+pub(crate) fn cut_incomplete_tail(path: &Path, text: String) -> Result<String, AuditError> {
+    if text.is_empty() || text.ends_with('\n') {
+        return Ok(text);
+    }
+    let keep = text.rfind('\n').map_or(0, |at| at + 1);
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| AuditError::io(path, "cannot open to cut an incomplete record", &e))?;
+    file.set_len(keep as u64)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| AuditError::io(path, "cannot cut an incomplete record", &e))?;
+    tracing::warn!(
+        file = %path.display(),
+        bytes = text.len() - keep,
+        "audit log: removed an incomplete last record (a write interrupted by a crash; it was never acknowledged)"
+    );
+    let mut text = text;
+    text.truncate(keep);
+    Ok(text)
+}
+
+#[derive(Deserialize)]
+struct Light {
+    kind: Kind,
+    #[serde(default)]
+    person: Option<String>,
+}
+
+/// Reads every file once: recovers the newest file's tail, finds the head of the chain and
+/// the positions of every `account-query` record.
+pub(crate) fn scan(dir: &Path) -> Result<Scan, AuditError> {
+    let files = log_files(dir)?;
+    let mut scan = Scan {
+        index: files.last().map_or(1, |(i, _)| *i),
+        size: 0,
+        head_file: String::new(),
+        seq: 0,
+        prev: GENESIS.to_owned(),
+        accesses: Vec::new(),
+    };
+    for (n, (index, path)) in files.iter().enumerate() {
+        let bytes = std::fs::read(path).map_err(|e| AuditError::io(path, "cannot read", &e))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| AuditError::damaged(path, "not UTF-8 text; run `guichet audit verify`"))?;
+        let text = if n + 1 == files.len() {
+            cut_incomplete_tail(path, text)?
+        } else {
+            text
+        };
+        let mut offset = 0u64;
+        for line in text.split_inclusive('\n') {
+            let body = line.strip_suffix('\n').unwrap_or(line);
+            if body.contains("\"kind\":\"account-query\"")
+                && let Ok(light) = serde_json::from_str::<Light>(body)
+                && light.kind == Kind::AccountQuery
+                && let Some(person) = light.person
+            {
+                let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+                let pos = Pos {
+                    file: *index,
+                    offset,
+                    len,
+                };
+                scan.accesses.push((person, pos));
+            }
+            offset += line.len() as u64;
+        }
+        if let Some(line) = text.lines().last() {
+            let (record, hash) = open_line(line).map_err(|m| {
+                AuditError::damaged(
+                    path,
+                    format!("last record: {m}; run `guichet audit verify`"),
+                )
+            })?;
+            scan.seq = record.seq;
+            scan.prev = hash;
+            scan.head_file = base_name(path);
+        }
+        if n + 1 == files.len() {
+            scan.size = offset;
+        }
+    }
+    Ok(scan)
+}

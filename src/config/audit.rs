@@ -1,0 +1,93 @@
+//! The `[audit]` section: where the audit log lives, its keys, how it is synced and how
+//! often it is checkpointed. Raw TOML in, a validated [`AuditConfig`] out.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `[audit]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    dir: PathBuf,
+    hmac_key_file: PathBuf,
+    #[serde(default)]
+    checkpoint_key_file: Option<PathBuf>,
+    #[serde(default = "default_checkpoint_every")]
+    checkpoint_every: u64,
+    #[serde(default = "default_audit_bytes")]
+    max_file_bytes: u64,
+    #[serde(default = "default_true")]
+    fsync: bool,
+    #[serde(default)]
+    unsafe_no_fsync: bool,
+}
+
+fn default_audit_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Where and how the audit log is written.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Folder of the audit files (and of `checkpoints.jsonl`).
+    pub dir: PathBuf,
+    /// File holding the HMAC secret that keys person hashes (raw bytes, ≥ 32, `0600`).
+    pub hmac_key_file: PathBuf,
+    /// The gateway's own Ed25519 checkpoint signing key (PKCS#8 DER, `0600`); its public
+    /// key is the same path with the extension `.pub` (64 hex digits).
+    pub checkpoint_key_file: PathBuf,
+    /// A signed checkpoint is written after this many records (and at shutdown).
+    pub checkpoint_every: u64,
+    /// Size at which a new file is started.
+    pub max_file_bytes: u64,
+    /// Sync every record to disk before the answer leaves (off only with
+    /// `unsafe_no_fsync = true`, for benchmarks).
+    pub fsync: bool,
+}
+
+/// The checkpoint key's default file name, next to the HMAC secret.
+pub const CHECKPOINT_KEY: &str = "audit-checkpoint.p8";
+
+impl RawAudit {
+    /// Validates the section; `at` resolves a path against the configuration's folder.
+    pub(super) fn validate(&self, at: impl Fn(&Path) -> PathBuf) -> Result<AuditConfig, String> {
+        if !self.fsync && !self.unsafe_no_fsync {
+            return Err(
+                "audit.fsync: false loses acknowledged records on a power cut; \
+                 it is accepted only together with audit.unsafe_no_fsync = true (benchmarks)"
+                    .into(),
+            );
+        }
+        if self.unsafe_no_fsync && self.fsync {
+            return Err("audit.unsafe_no_fsync: true only goes with audit.fsync = false".into());
+        }
+        if !(4096..=1 << 40).contains(&self.max_file_bytes) {
+            return Err("audit.max_file_bytes: between 4096 and 2^40".into());
+        }
+        if !(1..=1_000_000).contains(&self.checkpoint_every) {
+            return Err("audit.checkpoint_every: between 1 and 1000000 records".into());
+        }
+        let hmac_key_file = at(&self.hmac_key_file);
+        let checkpoint_key_file = match &self.checkpoint_key_file {
+            Some(p) => at(p),
+            None => hmac_key_file.with_file_name(CHECKPOINT_KEY),
+        };
+        Ok(AuditConfig {
+            dir: at(&self.dir),
+            hmac_key_file,
+            checkpoint_key_file,
+            checkpoint_every: self.checkpoint_every,
+            max_file_bytes: self.max_file_bytes,
+            fsync: self.fsync,
+        })
+    }
+}
