@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     }
     {
         let _sim = b.simulator(None)?;
-        let gw = b.gateway("cache_ttl_ms = 600000\ncache_max_entries = 1000")?;
+        let gw = b.gateway("cache_ttl_ms = 600000")?;
         rt.block_on(cache_phase(&b, gw.0.id()))?;
     }
     let tail = "[[fault]]\noffices = [\"002.000\", \"017.000\", \"040.000\", \"106.000\", \"322.000\"]\nkind = \"latency\"\nmedian_ms = 20\np99_ms = 2000\n";

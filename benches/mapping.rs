@@ -1,5 +1,5 @@
 //! Throughput of the answer translator per dialect, the merge of a full query
-//! (101 offices) and AHV number parsing.
+//! (101 offices) and of one hostile 36k-entry answer, and AHV number parsing.
 //!
 //! Run: `cargo bench --bench mapping -- --warm-up-time 1 --measurement-time 3`
 //!
@@ -240,6 +240,35 @@ fn bench_merge(c: &mut Criterion) {
             || outcomes.clone(),
             |o| merge(vn, o, range),
             BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    bench_merge_heavy(c, vn);
+}
+
+/// The hostile office of issue #12: 36,000 entries, 12,000 of them reversals that cancel
+/// nothing (quadratic before the merge indexed reversals: ~0.9 s per query).
+fn bench_merge_heavy(c: &mut Criterion, vn: Vn) {
+    let id = office("025.000");
+    let heavy = Answer {
+        status: AnswerStatus::Ok,
+        entries: guichet::sim::heavy_entries(id, 36_000, 12_000),
+        ..Answer::default()
+    };
+    let outcomes = vec![OfficeOutcome::answered(
+        id,
+        "Caisse 025",
+        heavy,
+        Duration::from_millis(40),
+    )];
+    let mut group = c.benchmark_group("merge");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(36_000));
+    group.bench_function("36k-entries-12k-unmatched-reversals", |b| {
+        b.iter_batched(
+            || outcomes.clone(),
+            |o| merge(vn, o, YearRange::default()),
+            BatchSize::LargeInput,
         )
     });
     group.finish();

@@ -77,6 +77,7 @@ fn settings(breaker: BreakerSettings, retry: RetrySettings) -> FanoutSettings {
         breaker,
         retry,
         hedge: None,
+        max_entries_per_answer: guichet::mapping::DEFAULT_MAX_ENTRIES_PER_ANSWER,
     }
 }
 

@@ -22,7 +22,7 @@ pub mod store;
 pub mod watch;
 
 pub use files::{Meta, Tombstone};
-pub use policy::EndpointPolicy;
+pub use policy::{EndpointPolicy, PolicyError};
 pub use store::{Listed, Publish, Store, StoreError};
 
 /// An adapter file that cannot be used: which file, which field, what is wrong.
@@ -135,6 +135,57 @@ pub struct Adapter {
     pub max_concurrency: Option<usize>,
 }
 
+/// `kind`: one of the office kinds by its snake_case name.
+fn parse_kind(kind: &str) -> Result<OfficeKind, DefError> {
+    let de = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(kind);
+    serde::Deserialize::deserialize(de).map_err(|_| {
+        DefError::field(
+            "kind",
+            format!("{kind:?} is not cantonal, federal, association or iv_office"),
+        )
+    })
+}
+
+/// `dialect`: a mapping of the set, or the list of known ones.
+fn find_mapping(mappings: &MappingSet, dialect: &str) -> Result<Arc<Mapping>, DefError> {
+    mappings.get(dialect).cloned().ok_or_else(|| {
+        let known: Vec<&str> = mappings.dialects().collect();
+        DefError::field(
+            "dialect",
+            format!("unknown dialect {dialect:?} (known: {})", known.join(", ")),
+        )
+    })
+}
+
+/// The numeric limits of a definition: time-out, answer size, rate and concurrency caps.
+fn check_limits(def: &AdapterDef) -> Result<(), DefError> {
+    if !(50..=30_000).contains(&def.timeout_ms) {
+        return Err(DefError::field(
+            "timeout_ms",
+            format!("{} is outside 50–30000", def.timeout_ms),
+        ));
+    }
+    if !(1024..=64 * 1024 * 1024).contains(&def.max_answer_bytes) {
+        return Err(DefError::field(
+            "max_answer_bytes",
+            format!("{} is outside 1 KiB–64 MiB", def.max_answer_bytes),
+        ));
+    }
+    if def
+        .max_rate_per_second
+        .is_some_and(|r| !(1..=100_000).contains(&r))
+    {
+        return Err(DefError::field("max_rate_per_second", "1–100000"));
+    }
+    if def
+        .max_concurrency
+        .is_some_and(|c| !(1..=10_000).contains(&c))
+    {
+        return Err(DefError::field("max_concurrency", "1–10000"));
+    }
+    Ok(())
+}
+
 impl Adapter {
     /// Validates a definition against the known dialects.
     pub fn from_def(def: &AdapterDef, mappings: &MappingSet) -> Result<Adapter, DefError> {
@@ -142,19 +193,7 @@ impl Adapter {
             .office
             .parse()
             .map_err(|e| DefError::field("office", format!("{e}")))?;
-        let kind: OfficeKind =
-            serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
-                serde::de::value::Error,
-            >::new(&def.kind))
-            .map_err(|_| {
-                DefError::field(
-                    "kind",
-                    format!(
-                        "{:?} is not cantonal, federal, association or iv_office",
-                        def.kind
-                    ),
-                )
-            })?;
+        let kind = parse_kind(&def.kind)?;
         let canton = def
             .canton
             .as_deref()
@@ -164,47 +203,14 @@ impl Adapter {
         if def.name.trim().is_empty() || def.name.len() > 200 {
             return Err(DefError::field("name", "1–200 characters"));
         }
-        let mapping = mappings.get(&def.dialect).cloned().ok_or_else(|| {
-            let known: Vec<&str> = mappings.dialects().collect();
-            DefError::field(
-                "dialect",
-                format!(
-                    "unknown dialect {:?} (known: {})",
-                    def.dialect,
-                    known.join(", ")
-                ),
-            )
-        })?;
+        let mapping = find_mapping(mappings, &def.dialect)?;
         let endpoint = parse_endpoint(&def.endpoint)?;
-        if !(50..=30_000).contains(&def.timeout_ms) {
-            return Err(DefError::field(
-                "timeout_ms",
-                format!("{} is outside 50–30000", def.timeout_ms),
-            ));
-        }
-        if !(1024..=64 * 1024 * 1024).contains(&def.max_answer_bytes) {
-            return Err(DefError::field(
-                "max_answer_bytes",
-                format!("{} is outside 1 KiB–64 MiB", def.max_answer_bytes),
-            ));
-        }
+        check_limits(def)?;
         let server_cert_sha256 = def
             .server_cert_sha256
             .as_deref()
             .map(parse_sha256)
             .transpose()?;
-        if def
-            .max_rate_per_second
-            .is_some_and(|r| !(1..=100_000).contains(&r))
-        {
-            return Err(DefError::field("max_rate_per_second", "1–100000"));
-        }
-        if def
-            .max_concurrency
-            .is_some_and(|c| !(1..=10_000).contains(&c))
-        {
-            return Err(DefError::field("max_concurrency", "1–10000"));
-        }
         Ok(Adapter {
             office,
             name: def.name.trim().to_owned(),

@@ -11,6 +11,17 @@ use std::path::Path;
 
 use super::{Adapter, AdapterError, DefError};
 
+/// A key of the endpoint policy that cannot be read; names the key and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// An entry of `offices.endpoint_host_suffixes` is not a DNS suffix.
+    #[error("offices.endpoint_host_suffixes: {0:?} is not a DNS suffix like \".ahv-iv.ch\"")]
+    Suffix(String),
+    /// An entry of `offices.endpoint_networks` is not an IP network.
+    #[error("offices.endpoint_networks: {0:?} is not a network like 10.20.0.0/16")]
+    Network(String),
+}
+
 /// Allowed endpoint hosts. The default allows any host except loopback and the
 /// addresses that are never an office (unspecified, multicast, link-local).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,7 +83,7 @@ impl EndpointPolicy {
         suffixes: &[String],
         networks: &[String],
         allow_loopback: bool,
-    ) -> Result<EndpointPolicy, String> {
+    ) -> Result<EndpointPolicy, PolicyError> {
         let mut out = EndpointPolicy {
             allow_loopback,
             ..EndpointPolicy::default()
@@ -84,16 +95,14 @@ impl EndpointPolicy {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
             if !ok {
-                return Err(format!(
-                    "offices.endpoint_host_suffixes: {s:?} is not a DNS suffix like \".ahv-iv.ch\""
-                ));
+                return Err(PolicyError::Suffix(s.clone()));
             }
             out.suffixes.push(norm.to_ascii_lowercase());
         }
         for n in networks {
-            out.networks.push(Network::parse(n.trim()).ok_or_else(|| {
-                format!("offices.endpoint_networks: {n:?} is not a network like 10.20.0.0/16")
-            })?);
+            let network =
+                Network::parse(n.trim()).ok_or_else(|| PolicyError::Network(n.clone()))?;
+            out.networks.push(network);
         }
         Ok(out)
     }
@@ -241,8 +250,11 @@ mod tests {
             assert!(EndpointPolicy::permissive().check(&url(u)).is_err(), "{u}");
         }
         let e = EndpointPolicy::new(&[], &["10.0.0.0/33".into()], false).expect_err("bad");
-        assert!(e.contains("offices.endpoint_networks"), "{e}");
+        assert!(e.to_string().contains("offices.endpoint_networks"), "{e}");
         let e = EndpointPolicy::new(&["a b".into()], &[], false).expect_err("bad");
-        assert!(e.contains("offices.endpoint_host_suffixes"), "{e}");
+        assert!(
+            e.to_string().contains("offices.endpoint_host_suffixes"),
+            "{e}"
+        );
     }
 }

@@ -84,9 +84,6 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
             ips,
             force,
         } => {
-            if !(1..=3650).contains(&days) {
-                bail!("--days must be 1–3650");
-            }
             let request = IssueRequest {
                 identity: Identity::new(role, name)?,
                 days,
@@ -95,9 +92,7 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
                 ips,
                 force,
             };
-            let e = manage::issue(&layout, &request)?;
-            describe(&mut out, &layout, "issued", &e)?;
-            0
+            issue(&mut out, &layout, &request)?
         }
         CertsAction::List { expiring, json } => list(&mut out, &layout, expiring, json)?,
         CertsAction::Renew {
@@ -105,38 +100,63 @@ pub fn certs(dir: &Path, action: CertsAction) -> anyhow::Result<(String, u8)> {
             name,
             role,
             days,
-        } => {
-            let (old, new) = manage::renew(&layout, &target(serial, name, role)?, days)?;
-            describe(&mut out, &layout, "renewed", &new)?;
-            writeln!(
-                out,
-                "previous       {} stays valid until {} (revoke it once every peer has reloaded)",
-                old.serial,
-                rfc3339(old.not_after)
-            )?;
-            0
-        }
+        } => renew(&mut out, &layout, &target(serial, name, role)?, days)?,
         CertsAction::Revoke {
             serial,
             name,
             role,
             reason,
         } => revoke(&mut out, &layout, target(serial, name, role)?, &reason)?,
-        CertsAction::Crl => {
-            let (ca, _) = layout.open_issuer()?;
-            let mut inventory = Inventory::load(&layout.inventory)?;
-            manage::publish_crl(&layout, &ca, &mut inventory)?;
-            inventory.save(&layout.inventory)?;
-            writeln!(
-                out,
-                "CRL            {} (number {})",
-                layout.crl.display(),
-                inventory.crl_number
-            )?;
-            0
-        }
+        CertsAction::Crl => crl(&mut out, &layout)?,
     };
     Ok((out.trim_end().to_owned(), status))
+}
+
+/// `issue`: the new certificate.
+fn issue(
+    out: &mut String,
+    layout: &FederationLayout,
+    request: &IssueRequest,
+) -> anyhow::Result<u8> {
+    if !(1..=3650).contains(&request.days) {
+        bail!("--days must be 1–3650");
+    }
+    let e = manage::issue(layout, request)?;
+    describe(out, layout, "issued", &e)?;
+    Ok(0)
+}
+
+/// `renew`: the new certificate, and until when the previous one stays valid.
+fn renew(
+    out: &mut String,
+    layout: &FederationLayout,
+    target: &CertTarget,
+    days: Option<u32>,
+) -> anyhow::Result<u8> {
+    let (old, new) = manage::renew(layout, target, days)?;
+    describe(out, layout, "renewed", &new)?;
+    writeln!(
+        out,
+        "previous       {} stays valid until {} (revoke it once every peer has reloaded)",
+        old.serial,
+        rfc3339(old.not_after)
+    )?;
+    Ok(0)
+}
+
+/// `crl`: a fresh CRL and its number.
+fn crl(out: &mut String, layout: &FederationLayout) -> anyhow::Result<u8> {
+    let (ca, _) = layout.open_issuer()?;
+    let mut inventory = Inventory::load(&layout.inventory)?;
+    manage::publish_crl(layout, &ca, &mut inventory)?;
+    inventory.save(&layout.inventory)?;
+    writeln!(
+        out,
+        "CRL            {} (number {})",
+        layout.crl.display(),
+        inventory.crl_number
+    )?;
+    Ok(0)
 }
 
 /// `init`: the files it made.

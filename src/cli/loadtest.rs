@@ -218,9 +218,10 @@ pub struct BenchArgs {
     /// p99 250 ms) instead of at once.
     #[arg(long)]
     pub office_latency: bool,
-    /// Also put the table between the performance markers of this file (e.g. docs/performance.md).
-    #[arg(long)]
-    pub update_readme: Option<PathBuf>,
+    /// Also put the table between the `<!-- performance:begin/end -->` markers of this file
+    /// (`docs/performance.md`).
+    #[arg(long, value_name = "FILE")]
+    pub update_docs: Option<PathBuf>,
 }
 
 /// Runs `guichet bench`; returns the markdown table.
@@ -245,7 +246,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<String> {
         peer: (!a.no_peer).then_some(a.peer),
         office_latency: a.office_latency,
         command,
-        update_readme: a.update_readme,
+        update_docs: a.update_docs,
         peer_http1: a.peer_http1,
     };
     run_bench(&options).await

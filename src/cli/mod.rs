@@ -1,17 +1,22 @@
-//! Command implementations behind `src/main.rs`, kept in the library so tests call them.
+//! Command implementations behind `src/main.rs`, kept in the library so tests call them:
+//! the command line ([`Args`]), what runs each command ([`run`]) and the commands.
 
 pub mod adapters;
+mod args;
 mod audit;
 mod certs;
 mod demo;
+mod dispatch;
 mod loadtest;
 mod offline;
 pub mod runtime;
 mod serve;
 
+pub use args::{AdaptersCommand, Args, AuditCommand, CertTarget, CertsCommand, Command};
 pub use audit::audit_verify;
 pub use certs::{CertsAction, EXIT_EXPIRING, certs};
 pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
+pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use serve::{serve, shutdown_signal, simulate};

@@ -67,6 +67,7 @@ pub fn fanout_settings(config: &Config) -> FanoutSettings {
         breaker: config.protection.breaker,
         retry: config.protection.retry,
         hedge: config.protection.hedge_budget,
+        max_entries_per_answer: config.protection.max_entries_per_answer,
     }
 }
 

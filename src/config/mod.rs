@@ -83,7 +83,10 @@ struct RawProtection {
     retry_max_per_call: u32,
     hedge_budget_percent: u32,
     cache_ttl_ms: u64,
-    cache_max_entries: u64,
+    cache_max_bytes: u64,
+    /// Replaced by `cache_max_bytes`: refused with a message saying so.
+    cache_max_entries: Option<u64>,
+    max_entries_per_answer: u64,
     max_queries_in_flight: usize,
     portal_queries_per_second: u32,
     portal_burst: u32,
@@ -102,7 +105,9 @@ impl Default for RawProtection {
             retry_max_per_call: 2,
             hedge_budget_percent: 0,
             cache_ttl_ms: 0,
-            cache_max_entries: 10_000,
+            cache_max_bytes: 64 * 1024 * 1024,
+            cache_max_entries: None,
+            max_entries_per_answer: crate::mapping::DEFAULT_MAX_ENTRIES_PER_ANSWER as u64,
             max_queries_in_flight: 512,
             portal_queries_per_second: 50,
             portal_burst: 100,
@@ -171,6 +176,11 @@ struct RawSimulator {
     #[serde(default = "default_p99")]
     latency_p99_ms: u64,
 }
+
+/// Bounds of `protection.cache_max_bytes`: one account of a few hundred entries at
+/// least, at most what a gateway host would spare.
+const MIN_CACHE_BYTES: u64 = 64 * 1024;
+const MAX_CACHE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 
 fn default_grace() -> u64 {
     10_000
@@ -241,8 +251,11 @@ pub struct ProtectionConfig {
     pub hedge_budget: Option<f64>,
     /// Lifetime of cached complete accounts; `None` disables the cache.
     pub cache_ttl: Option<Duration>,
-    /// Bound on cached accounts.
-    pub cache_max_entries: u64,
+    /// Budget of the account cache: the approximate bytes of all cached accounts.
+    pub cache_max_bytes: u64,
+    /// IK entries and IV cases together taken from one office's answer (1–1,000,000);
+    /// an answer with more is that office's `error` "answer too large".
+    pub max_entries_per_answer: usize,
     /// Queries in flight before new ones get a fast `503`.
     pub max_queries_in_flight: usize,
     /// Sustained queries per second of one portal identity.
@@ -388,6 +401,24 @@ impl Config {
         {
             return Err(err("protection: hedge_budget_percent ≤ 100, breaker_open_ms and cache_ttl_ms ≤ 3600000".into()));
         }
+        if p.cache_max_entries.is_some() {
+            return Err(err("protection.cache_max_entries: replaced by cache_max_bytes (the cache is bounded by the approximate bytes of its accounts)".into()));
+        }
+        if !(MIN_CACHE_BYTES..=MAX_CACHE_BYTES).contains(&p.cache_max_bytes) {
+            return Err(err(format!(
+                "protection.cache_max_bytes: {} is outside {MIN_CACHE_BYTES}–{MAX_CACHE_BYTES} (64 KiB–16 GiB)",
+                p.cache_max_bytes
+            )));
+        }
+        let max_entries_per_answer = usize::try_from(p.max_entries_per_answer)
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| {
+                err(format!(
+                    "protection.max_entries_per_answer: {} is outside 1–1000000",
+                    p.max_entries_per_answer
+                ))
+            })?;
         if p.max_queries_in_flight == 0 || p.portal_queries_per_second == 0 || p.portal_burst == 0 {
             return Err(err("protection: max_queries_in_flight, portal_queries_per_second and portal_burst must be at least 1".into()));
         }
@@ -399,7 +430,8 @@ impl Config {
             hedge_budget: (p.hedge_budget_percent > 0)
                 .then(|| f64::from(p.hedge_budget_percent) / 100.0),
             cache_ttl: (p.cache_ttl_ms > 0).then(|| Duration::from_millis(p.cache_ttl_ms)),
-            cache_max_entries: p.cache_max_entries.max(1),
+            cache_max_bytes: p.cache_max_bytes,
+            max_entries_per_answer,
             max_queries_in_flight: p.max_queries_in_flight,
             portal_queries_per_second: p.portal_queries_per_second,
             portal_burst: p.portal_burst,
@@ -461,7 +493,7 @@ impl Config {
                     &o.endpoint_networks,
                     o.allow_loopback,
                 )
-                .map_err(err)?,
+                .map_err(|e| err(e.to_string()))?,
             },
             simulator,
         })
@@ -519,6 +551,32 @@ mod tests {
         let e = Config::parse(p, &text.replace("deadline_ms = 2000", "deadline_ms = 5"))
             .expect_err("bad deadline");
         assert!(e.to_string().contains("offices.deadline_ms"), "{e}");
+        for (from, to, field) in [
+            (
+                "cache_max_bytes = 67108864",
+                "cache_max_bytes = 1024",
+                "protection.cache_max_bytes",
+            ),
+            (
+                "cache_max_bytes = 67108864",
+                "cache_max_entries = 10",
+                "protection.cache_max_entries",
+            ),
+            (
+                "max_entries_per_answer = 20000",
+                "max_entries_per_answer = 0",
+                "protection.max_entries_per_answer",
+            ),
+            (
+                "max_entries_per_answer = 20000",
+                "max_entries_per_answer = 1000001",
+                "protection.max_entries_per_answer",
+            ),
+        ] {
+            let e = Config::parse(p, &text.replace(from, to)).expect_err(to);
+            let m = e.to_string();
+            assert!(m.contains(field) && m.contains("/etc/guichet.toml"), "{m}");
+        }
         let e = Config::parse(p, &text.replace("[server]", "[server]\nbogus = 1"))
             .expect_err("unknown field");
         assert!(

@@ -395,8 +395,5 @@ async fn exchange(
         }
         bytes.extend_from_slice(&chunk);
     }
-    adapter
-        .mapping
-        .translate(adapter.office, &bytes, limit)
-        .map_err(|e| CallError::Answer(e.redacted()))
+    super::translate::answer(adapter, bytes, ctx.settings.max_entries_per_answer).await
 }

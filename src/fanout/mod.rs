@@ -10,6 +10,7 @@ mod clients;
 mod guard;
 mod plan;
 mod retry;
+mod translate;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -21,10 +22,11 @@ pub use call::{CallError, Step};
 pub use guard::{LastCall, OfficeGuard};
 pub use plan::plan;
 pub use retry::RetrySettings;
+pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};
 use crate::locks;
-use crate::merge::{ConsolidatedAccount, YearRange, merge};
+use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::{AnswerStatus, OfficeOutcome, SourceStatus, Vn};
 use crate::tls::OfficeTls;
 
@@ -75,6 +77,8 @@ pub struct FanoutSettings {
     pub retry: RetrySettings,
     /// Hedging budget (extra calls per call, e.g. 0.1), `None` disables hedging.
     pub hedge: Option<f64>,
+    /// IK entries and IV cases taken from one answer; beyond, the office is `error`.
+    pub max_entries_per_answer: usize,
 }
 
 /// One consolidated query.
@@ -164,7 +168,7 @@ impl Fanout {
             let status = SourceStatus::Unavailable("deregistered".into());
             OfficeOutcome::failed(office, name, status, Duration::ZERO)
         }));
-        merge(q.vn, outcomes, q.range)
+        translate::account(q.vn, outcomes, q.range).await
     }
 
     /// The conformance probe: calls `adapter` once for the test person with

@@ -2,14 +2,15 @@
 //! and the gateway (`guichet serve`) as child processes on loopback ports of its own, the
 //! naive Node.js peer against the same offices when node and npm are there, then runs the
 //! load generator at each concurrency level and one open-loop rate, alternating the
-//! targets, and writes a markdown table, `results.json` and one report folder per run.
+//! targets, and writes a markdown table, `results.json` and one report folder per run
+//! (and, with `--update-docs FILE`, the table between that file's performance markers).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
 
+use super::process::{Child, cpu_seconds, free_ports, loadavg, spawn};
 use super::table::{Row, Setup, markdown};
 use super::{HttpVersion, Load, Plan, random_population, write_report};
 use crate::adapter::Registry;
@@ -43,55 +44,123 @@ pub struct BenchOptions {
     pub command: String,
     /// The peer talks HTTP/1.1 to the offices (its default) instead of HTTP/2.
     pub peer_http1: bool,
-    /// Put the table between the performance markers of this file (e.g. docs/performance.md).
-    pub update_readme: Option<PathBuf>,
-}
-
-/// A child process killed (and reaped) when dropped.
-#[derive(Debug)]
-pub struct Child {
-    name: &'static str,
-    process: std::process::Child,
-}
-
-impl Child {
-    /// Wraps a started process.
-    pub fn new(name: &'static str, process: std::process::Child) -> Child {
-        Child { name, process }
-    }
-
-    fn pid(&self) -> u32 {
-        self.process.id()
-    }
-
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Ok(Some(status)) = self.process.try_wait() {
-            anyhow::bail!("{} exited early ({status})", self.name);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
+    /// Put the table between the performance markers of this file (`docs/performance.md`).
+    pub update_docs: Option<PathBuf>,
 }
 
 const DEADLINE_MS: u64 = 2000;
 
+/// The files and ports of one benchmark run, prepared before any process starts.
+struct Prepared {
+    /// The output folder, absolute (children run in other folders and get these paths).
+    out: PathBuf,
+    /// Where the children's logs go.
+    logs: PathBuf,
+    /// The offices, with the ports of this run.
+    registry: Registry,
+    /// The development PKI of this run.
+    pki: DevPki,
+    /// The gateway's configuration file.
+    config: PathBuf,
+    /// The gateway's port.
+    gateway_port: u16,
+    /// The Node.js peer's port.
+    peer_port: u16,
+}
+
+/// A process under load: its name in the table, its URL and the child to read CPU from.
+struct Target {
+    name: &'static str,
+    url: String,
+    pid: u32,
+}
+
 /// Runs the benchmark; returns the markdown table (also written to `results.md`).
 pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
-    // Absolute: children (node) run in other folders and get these paths.
-    let out = &std::path::absolute(&o.out)
+    let load_before = loadavg();
+    let run = prepare(o)?;
+    let exe = std::env::current_exe().context("cannot find the guichet executable")?;
+    let mut sim_args = vec!["simulate", "--config"];
+    if !o.office_latency {
+        sim_args.insert(1, "--zero-latency");
+    }
+    let log = |name: &str| run.logs.join(name);
+    let mut sim = spawn(
+        &exe,
+        &sim_args,
+        &run.config,
+        &log("simulate.log"),
+        "simulator",
+    )?;
+    let serve = ["serve", "--config"];
+    let mut gateway = spawn(&exe, &serve, &run.config, &log("serve.log"), "gateway")?;
+    let mut targets = vec![Target {
+        name: "guichet",
+        url: format!("https://127.0.0.1:{}", run.gateway_port),
+        pid: gateway.pid(),
+    }];
+    let (mut peer, mut peer_note) = start_peer(o, &run);
+    if let Some((url, child)) = &peer {
+        targets.push(Target {
+            name: "node peer",
+            url: url.clone(),
+            pid: child.pid(),
+        });
+    }
+    let tls = super::client_tls(&run.pki.portal.cert, &run.pki.portal.key, &run.pki.ca_cert)?;
+    wait_ready(&tls, &targets[0].url)
+        .await
+        .context("the gateway did not come up")?;
+    if let Some(target) = targets.get(1) {
+        if let Err(e) = wait_ready(&tls, &target.url).await {
+            peer_note = format!("peer skipped: it did not come up ({e:#}; see logs/peer.log)");
+            eprintln!("bench: {peer_note}");
+            targets.truncate(1);
+            peer = None;
+        }
+    }
+    sim.check_alive()?;
+    gateway.check_alive()?;
+    let rows = run_loads(o, &run.out, &targets, &tls).await?;
+    drop((peer, gateway, sim));
+    let setup = setup(o, &run, load_before, peer_note);
+    let table = write_results(&run.out, &setup, &rows)?;
+    if let Some(file) = &o.update_docs {
+        update_docs(file, &table)?;
+    }
+    Ok(table)
+}
+
+/// What the table's header says about this run.
+fn setup(o: &BenchOptions, run: &Prepared, load_before: String, peer_note: String) -> Setup {
+    Setup {
+        command: o.command.clone(),
+        load_before,
+        load_after: loadavg(),
+        offices: run.registry.len(),
+        office_latency: o.office_latency,
+        duration_s: o.duration.as_secs_f64(),
+        warmup_s: o.warmup.as_secs_f64(),
+        population: o.population,
+        peer_note,
+        peer_offices: if o.peer_http1 {
+            "HTTP/1.1"
+        } else {
+            "HTTP/2 (H2=1)"
+        },
+    }
+}
+
+/// Makes the output folders, the adapters with this run's ports, the development PKI and
+/// the gateway's configuration.
+fn prepare(o: &BenchOptions) -> anyhow::Result<Prepared> {
+    let out = std::path::absolute(&o.out)
         .with_context(|| format!("--out: bad path {}", o.out.display()))?;
     let fed = out.join("federation");
     let logs = out.join("logs");
     for d in [&fed, &logs] {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
-    let load_before = loadavg();
     let ports = free_ports(count_adapters(&o.adapters)? + 2)?;
     let (gateway_port, peer_port) = (ports[0], ports[1]);
     let adapters = fed.join("adapters");
@@ -101,76 +170,53 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
     let names: Vec<String> = registry.iter().map(|a| a.office.to_string()).collect();
     let pki = crate::pki::ensure_dev_pki(&fed.join("certs"), &names)?;
     let config = write_config(&fed, &pki, &adapters, &o.mappings, gateway_port)?;
+    Ok(Prepared {
+        out,
+        logs,
+        registry,
+        pki,
+        config,
+        gateway_port,
+        peer_port,
+    })
+}
 
-    let exe = std::env::current_exe().context("cannot find the guichet executable")?;
-    let mut sim_args = vec!["simulate", "--config"];
-    if !o.office_latency {
-        sim_args.insert(1, "--zero-latency");
+/// Installs and starts the Node.js peer when asked for and possible: its URL and process,
+/// and the note for the table (empty when it runs).
+fn start_peer(o: &BenchOptions, run: &Prepared) -> (Option<(String, Child)>, String) {
+    let src = match &o.peer {
+        None => return (None, "peer skipped (--no-peer)".to_owned()),
+        Some(src) => src,
+    };
+    if let Some(why) = super::peer::unavailable(src) {
+        let note = format!("peer skipped: {why}");
+        eprintln!("bench: {note}");
+        return (None, note);
     }
-    let mut sim = spawn(
-        &exe,
-        &sim_args,
-        &config,
-        &logs.join("simulate.log"),
-        "simulator",
-    )?;
-    let mut gateway = spawn(
-        &exe,
-        &["serve", "--config"],
-        &config,
-        &logs.join("serve.log"),
-        "gateway",
-    )?;
-    let mut targets = vec![(
-        "guichet",
-        format!("https://127.0.0.1:{gateway_port}"),
-        gateway.pid(),
-    )];
-    let mut peer_note = String::new();
-    let mut peer = None;
-    match &o.peer {
-        None => peer_note = "peer skipped (--no-peer)".to_owned(),
-        Some(src) => match super::peer::unavailable(src) {
-            Some(why) => peer_note = format!("peer skipped: {why}"),
-            None => {
-                let dir = out.join("peer-node");
-                eprintln!("bench: installing the Node.js peer in {}", dir.display());
-                let started = super::peer::install(src, &dir, &logs.join("npm.log"))
-                    .and_then(|()| super::peer::write_offices(&registry, &dir.join("offices.json")))
-                    .and_then(|()| {
-                        let log = logs.join("peer.log");
-                        super::peer::start(&dir, &pki, peer_port, DEADLINE_MS, !o.peer_http1, &log)
-                    });
-                match started {
-                    Ok(child) => {
-                        let url = format!("https://127.0.0.1:{peer_port}");
-                        targets.push(("node peer", url, child.pid()));
-                        peer = Some(child);
-                    }
-                    Err(e) => peer_note = format!("peer skipped: {e:#}"),
-                }
-            }
-        },
-    }
-    if !peer_note.is_empty() {
-        eprintln!("bench: {peer_note}");
-    }
-    let tls = super::client_tls(&pki.portal.cert, &pki.portal.key, &pki.ca_cert)?;
-    wait_ready(&tls, &targets[0].1)
-        .await
-        .context("the gateway did not come up")?;
-    if let Some((_, url, _)) = targets.get(1) {
-        if let Err(e) = wait_ready(&tls, url).await {
-            peer_note = format!("peer skipped: it did not come up ({e:#}; see logs/peer.log)");
-            eprintln!("bench: {peer_note}");
-            targets.truncate(1);
-            peer = None;
+    let dir = run.out.join("peer-node");
+    eprintln!("bench: installing the Node.js peer in {}", dir.display());
+    let started = super::peer::install(src, &dir, &run.logs.join("npm.log"))
+        .and_then(|()| super::peer::write_offices(&run.registry, &dir.join("offices.json")))
+        .and_then(|()| {
+            let log = run.logs.join("peer.log");
+            let h2 = !o.peer_http1;
+            super::peer::start(&dir, &run.pki, run.peer_port, DEADLINE_MS, h2, &log)
+        });
+    match started {
+        Ok(child) => {
+            let url = format!("https://127.0.0.1:{}", run.peer_port);
+            (Some((url, child)), String::new())
+        }
+        Err(e) => {
+            let note = format!("peer skipped: {e:#}");
+            eprintln!("bench: {note}");
+            (None, note)
         }
     }
-    sim.check_alive()?;
-    gateway.check_alive()?;
+}
 
-    let population = random_population(o.population, 1);
+/// The closed-loop levels, then the open-loop rate when it is not 0.
+fn loads(o: &BenchOptions) -> Vec<Load> {
     let mut loads: Vec<Load> = o
         .levels
         .iter()
@@ -182,16 +228,27 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
             max_in_flight: 4096,
         });
     }
+    loads
+}
+
+/// Runs every load against every target, alternating the targets within each load (same
+/// load, same AHV numbers); writes one report folder per run.
+async fn run_loads(
+    o: &BenchOptions,
+    out: &Path,
+    targets: &[Target],
+    tls: &rustls::ClientConfig,
+) -> anyhow::Result<Vec<Row>> {
+    let population = random_population(o.population, 1);
     let mut rows = Vec::new();
-    for load in loads {
-        // Alternate the targets within each load level, same load, same numbers.
-        for (name, url, pid) in &targets {
-            let tag = match load {
-                Load::Closed { concurrency } => format!("c{concurrency}"),
-                Load::Open { rate, .. } => format!("r{rate}"),
-            };
+    for load in loads(o) {
+        let tag = match load {
+            Load::Closed { concurrency } => format!("c{concurrency}"),
+            Load::Open { rate, .. } => format!("r{rate}"),
+        };
+        for target in targets {
             let plan = Plan {
-                target: super::parse_target(url)?,
+                target: super::parse_target(&target.url)?,
                 load,
                 duration: o.duration,
                 warmup: o.warmup,
@@ -199,42 +256,28 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
                 http: HttpVersion::Http1,
                 population: population.clone(),
                 progress: true,
-                label: format!("{name} {tag}"),
+                label: format!("{} {tag}", target.name),
             };
             eprintln!("bench: {} …", plan.label);
-            let cpu0 = cpu_seconds(*pid);
+            let cpu0 = cpu_seconds(target.pid);
             let report = super::run(&plan, tls.clone()).await?;
-            let cpu = cpu_seconds(*pid) - cpu0;
-            let dir = out.join(format!("{}-{tag}", name.replace(' ', "-")));
+            let cpu = cpu_seconds(target.pid) - cpu0;
+            let dir = out.join(format!("{}-{tag}", target.name.replace(' ', "-")));
             write_report(&report, &dir)?;
             eprint!("{}", report.summary());
             rows.push(Row {
-                target: (*name).to_owned(),
+                target: target.name.to_owned(),
                 report,
                 server_cpu_s: cpu,
             });
         }
     }
-    drop(peer);
-    drop(gateway);
-    drop(sim);
-    let setup = Setup {
-        command: o.command.clone(),
-        load_before,
-        load_after: loadavg(),
-        offices: registry.len(),
-        office_latency: o.office_latency,
-        duration_s: o.duration.as_secs_f64(),
-        warmup_s: o.warmup.as_secs_f64(),
-        population: o.population,
-        peer_note,
-        peer_offices: if o.peer_http1 {
-            "HTTP/1.1"
-        } else {
-            "HTTP/2 (H2=1)"
-        },
-    };
-    let table = markdown(&setup, &rows);
+    Ok(rows)
+}
+
+/// Writes `results.md` and `results.json`; returns the markdown table.
+fn write_results(out: &Path, setup: &Setup, rows: &[Row]) -> anyhow::Result<String> {
+    let table = markdown(setup, rows);
     std::fs::write(out.join("results.md"), &table)?;
     let json: Vec<_> = rows
         .iter()
@@ -250,18 +293,21 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
         out.join("results.json"),
         serde_json::to_string_pretty(&json)?,
     )?;
-    if let Some(readme) = &o.update_readme {
-        let text = std::fs::read_to_string(readme)
-            .with_context(|| format!("--update-readme: cannot read {}", readme.display()))?;
-        let new = super::table::splice(&text, &table).with_context(|| {
-            format!(
-                "--update-readme: {} has no <!-- performance:begin/end --> markers",
-                readme.display()
-            )
-        })?;
-        std::fs::write(readme, new)?;
-    }
     Ok(table)
+}
+
+/// Puts the table between the `<!-- performance:begin/end -->` markers of `file`.
+fn update_docs(file: &Path, table: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--update-docs: cannot read {}", file.display()))?;
+    let new = super::table::splice(&text, table).with_context(|| {
+        format!(
+            "--update-docs: {} has no <!-- performance:begin/end --> markers",
+            file.display()
+        )
+    })?;
+    std::fs::write(file, new)
+        .with_context(|| format!("--update-docs: cannot write {}", file.display()))
 }
 
 fn count_adapters(dir: &Path) -> anyhow::Result<usize> {
@@ -343,26 +389,6 @@ fn write_config(
     Ok(path)
 }
 
-fn spawn(
-    exe: &Path,
-    args: &[&str],
-    config: &Path,
-    log: &Path,
-    name: &'static str,
-) -> anyhow::Result<Child> {
-    let log_file = std::fs::File::create(log)?;
-    let process = Command::new(exe)
-        .args(args)
-        .arg(config)
-        .env("GUICHET_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file)
-        .spawn()
-        .with_context(|| format!("cannot start the {name}"))?;
-    Ok(Child::new(name, process))
-}
-
 /// Waits until the target answers any HTTP status over mTLS (10 s at most).
 async fn wait_ready(tls: &rustls::ClientConfig, url: &str) -> anyhow::Result<()> {
     let client = super::client(tls.clone(), HttpVersion::Http1, Duration::from_secs(2))?;
@@ -376,31 +402,32 @@ async fn wait_ready(tls: &rustls::ClientConfig, url: &str) -> anyhow::Result<()>
     anyhow::bail!("no answer from {url} within 10 s")
 }
 
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok().map(|a| a.port()))
-        .collect())
-}
+#[cfg(test)]
+mod tests {
+    use super::update_docs;
 
-/// utime + stime of a process in seconds (0 where /proc is not readable).
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
-}
+    #[test]
+    fn update_docs_writes_between_the_markers_and_names_a_file_without_them() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let doc = dir.path().join("performance.md");
+        let text = "# P\n<!-- performance:begin -->\nold\n<!-- performance:end -->\nafter\n";
+        std::fs::write(&doc, text).expect("write");
+        update_docs(&doc, "| new |\n").expect("markers present");
+        let written = std::fs::read_to_string(&doc).expect("read");
+        assert_eq!(
+            written,
+            "# P\n<!-- performance:begin -->\n| new |\n<!-- performance:end -->\nafter\n"
+        );
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+        let bare = dir.path().join("bare.md");
+        std::fs::write(&bare, "no markers\n").expect("write");
+        let e = update_docs(&bare, "| new |\n").expect_err("no markers");
+        let message = format!("{e:#}");
+        assert!(message.contains("--update-docs"), "{message}");
+        assert!(message.contains("bare.md"), "{message}");
+        assert_eq!(
+            std::fs::read_to_string(&bare).expect("read"),
+            "no markers\n"
+        );
+    }
 }

@@ -15,6 +15,7 @@ pub mod bench;
 mod html;
 mod peer;
 mod population;
+mod process;
 mod report;
 mod run;
 mod stats;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::adapter::Registry;
 use crate::pki::DevPki;
 
-use super::bench::Child;
+use super::process::Child;
 
 /// Why the peer is not part of a benchmark run (printed, never an error of the run).
 pub fn unavailable(source: &Path) -> Option<String> {

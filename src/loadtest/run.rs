@@ -71,26 +71,7 @@ fn kind(e: &reqwest::Error, otherwise: &'static str) -> &'static str {
 /// Runs one load test. Every request sent is awaited (answer, error or timeout) before this
 /// returns, so `sent = warmup_requests + measured` in the report.
 pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Report> {
-    anyhow::ensure!(
-        !plan.population.is_empty(),
-        "--population: at least one AHV number is needed"
-    );
-    match plan.load {
-        Load::Closed { concurrency } => {
-            anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1")
-        }
-        Load::Open {
-            rate,
-            max_in_flight,
-        } => {
-            anyhow::ensure!(
-                rate.is_finite() && rate > 0.0,
-                "--rate must be a positive number of requests per second"
-            );
-            anyhow::ensure!(max_in_flight >= 1, "--max-in-flight must be at least 1");
-        }
-    }
-    anyhow::ensure!(!plan.duration.is_zero(), "--duration must be longer than 0");
+    check(plan)?;
     let client = client(tls, plan.http, plan.timeout)?;
     let started = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -124,6 +105,43 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
     let _ = progress.await;
     let shared = Arc::try_unwrap(shared)
         .map_err(|_| anyhow::anyhow!("internal: a request outlived the run"))?;
+    let report = Report {
+        started,
+        sent: shared.sent.load(Ordering::Relaxed),
+        warmup_requests: shared.warmup_requests.load(Ordering::Relaxed),
+        ..report_head(plan)
+    };
+    let recorder = locks::into_inner(shared.recorder);
+    Ok(recorder.finish(report, plan.duration))
+}
+
+/// Refuses a plan that cannot run (no AHV number, no worker, no rate, no duration).
+fn check(plan: &Plan) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !plan.population.is_empty(),
+        "--population: at least one AHV number is needed"
+    );
+    match plan.load {
+        Load::Closed { concurrency } => {
+            anyhow::ensure!(concurrency >= 1, "--concurrency must be at least 1")
+        }
+        Load::Open {
+            rate,
+            max_in_flight,
+        } => {
+            anyhow::ensure!(
+                rate.is_finite() && rate > 0.0,
+                "--rate must be a positive number of requests per second"
+            );
+            anyhow::ensure!(max_in_flight >= 1, "--max-in-flight must be at least 1");
+        }
+    }
+    anyhow::ensure!(!plan.duration.is_zero(), "--duration must be longer than 0");
+    Ok(())
+}
+
+/// What the report says about the plan itself, before any request.
+fn report_head(plan: &Plan) -> Report {
     let (concurrency, rate, mode, from) = match plan.load {
         Load::Closed { concurrency } => (
             Some(concurrency),
@@ -138,7 +156,7 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
             "the request's scheduled time (open loop: queueing delay included)",
         ),
     };
-    let report = Report {
+    Report {
         label: plan.label.clone(),
         target: plan.target.as_str().trim_end_matches('/').to_owned(),
         mode: mode.to_owned(),
@@ -146,16 +164,11 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
         rate,
         http: plan.http.as_str().to_owned(),
         latency_from: from.to_owned(),
-        started,
         warmup_s: plan.warmup.as_secs_f64(),
         duration_s: plan.duration.as_secs_f64(),
         population: plan.population.len(),
-        sent: shared.sent.load(Ordering::Relaxed),
-        warmup_requests: shared.warmup_requests.load(Ordering::Relaxed),
         ..Report::default()
-    };
-    let recorder = locks::into_inner(shared.recorder);
-    Ok(recorder.finish(report, plan.duration))
+    }
 }
 
 async fn closed(shared: &Arc<Shared>, concurrency: usize, end: Instant) {

@@ -51,6 +51,14 @@ fn load_name(r: &Report) -> String {
 
 /// The whole markdown section.
 pub fn markdown(s: &Setup, rows: &[Row]) -> String {
+    let mut o = header(s);
+    runs(&mut o, rows);
+    ratios(&mut o, rows);
+    o
+}
+
+/// Date, command, machine and setup.
+fn header(s: &Setup) -> String {
     let mut o = String::new();
     let date = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -86,6 +94,11 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
     if !s.peer_note.is_empty() {
         let _ = writeln!(o, "\n{}", s.peer_note);
     }
+    o
+}
+
+/// One line per run.
+fn runs(o: &mut String, rows: &[Row]) {
     let _ = writeln!(
         o,
         "\n| load | target | throughput (req/s) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | incomplete | server CPU ms/req |"
@@ -110,6 +123,11 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
             row.server_cpu_s * 1000.0 / (r.sent.max(1) as f64)
         );
     }
+}
+
+/// guichet / peer ratios of throughput and p99, for each load both ran (nothing without a
+/// peer).
+fn ratios(o: &mut String, rows: &[Row]) {
     let mut ratios = Vec::new();
     for pair in rows.windows(2) {
         let [g, p] = pair else { continue };
@@ -124,20 +142,20 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
             ));
         }
     }
-    if !ratios.is_empty() {
-        let _ = writeln!(
-            o,
-            "\n| load | throughput guichet / peer | p99 guichet / peer |\n|---|---:|---:|"
-        );
-        for (load, t, p) in ratios {
-            let _ = writeln!(o, "| {load} | {}× | {}× |", ratio(t), ratio(p));
-        }
-        let _ = writeln!(
-            o,
-            "\nThroughput ratio > 1: guichet serves more; p99 ratio < 1: guichet's tail is shorter."
-        );
+    if ratios.is_empty() {
+        return;
     }
-    o
+    let _ = writeln!(
+        o,
+        "\n| load | throughput guichet / peer | p99 guichet / peer |\n|---|---:|---:|"
+    );
+    for (load, t, p) in ratios {
+        let _ = writeln!(o, "| {load} | {}× | {}× |", ratio(t), ratio(p));
+    }
+    let _ = writeln!(
+        o,
+        "\nThroughput ratio > 1: guichet serves more; p99 ratio < 1: guichet's tail is shorter."
+    );
 }
 
 /// Three significant digits at most, two decimals at least: `6.15`, `13.9`, `0.0028`.

@@ -139,6 +139,11 @@ pub enum AnswerErrorKind {
         /// The limit in bytes.
         limit: usize,
     },
+    /// More IK entries and IV cases than the gateway takes from one answer.
+    TooManyRecords {
+        /// The cap (entries and cases together).
+        limit: usize,
+    },
     /// Not UTF-8 / ISO-8859-1 as declared, or an unsupported encoding.
     Encoding(EncodingError),
     /// Not well-formed XML (with the parser's message).
@@ -217,6 +222,10 @@ impl AnswerError {
         use std::fmt::Write;
         let _ = match &self.kind {
             AnswerErrorKind::TooLarge { limit } => write!(out, "answer larger than {limit} bytes"),
+            AnswerErrorKind::TooManyRecords { limit } => write!(
+                out,
+                "answer too large: more than {limit} IK entries and IV cases"
+            ),
             AnswerErrorKind::Encoding(m) => write!(out, "encoding: {m}"),
             AnswerErrorKind::Syntax(m) => write!(out, "malformed XML: {m}"),
             AnswerErrorKind::Doctype => write!(out, "DOCTYPE refused (no entity expansion)"),

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use engine::DEFAULT_MAX_ENTRIES_PER_ANSWER;
 pub use error::{
     AnswerError, AnswerErrorKind, EncodingError, MappingError, TemplateError, ValueError,
 };
@@ -68,19 +69,32 @@ impl Mapping {
         self.template.render(params)
     }
 
-    /// Translates one answer of `office`. Bodies over `max_bytes` are refused unread.
+    /// Translates one answer of `office`. Bodies over `max_bytes` are refused unread;
+    /// at most [`DEFAULT_MAX_ENTRIES_PER_ANSWER`] records are taken.
     pub fn translate(
         &self,
         office: OfficeId,
         body: &[u8],
         max_bytes: usize,
     ) -> Result<Answer, AnswerError> {
+        self.translate_capped(office, body, max_bytes, DEFAULT_MAX_ENTRIES_PER_ANSWER)
+    }
+
+    /// [`Mapping::translate`] with a cap on IK entries and IV cases together: an answer
+    /// with more is refused as too large as soon as the record past the cap starts.
+    pub fn translate_capped(
+        &self,
+        office: OfficeId,
+        body: &[u8],
+        max_bytes: usize,
+        max_records: usize,
+    ) -> Result<Answer, AnswerError> {
         let result = if body.len() > max_bytes {
             Err(AnswerError::new(AnswerErrorKind::TooLarge {
                 limit: max_bytes,
             }))
         } else {
-            engine::run(&self.program, office, body)
+            engine::run(&self.program, office, body, max_records)
         };
         result.map_err(|mut e| {
             e.office = Some(office);

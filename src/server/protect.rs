@@ -1,5 +1,10 @@
 //! The gateway's own protection: a quota per portal identity (`429`), a cap on queries in
 //! flight (`503`), and the short-lived in-memory cache of complete accounts.
+//!
+//! The cache files an account under who asked and why as well as whom and which years
+//! ([`CacheKey`]): a portal never receives an account fetched for another portal or
+//! another purpose. It is bounded by the approximate bytes of its accounts, not by their
+//! number: one account of 36,000 entries weighs what thousands of ordinary ones do.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -14,12 +19,88 @@ use crate::config::ProtectionConfig;
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::Vn;
 
+/// What a cached account is filed under: the portal identity and the purpose it stated,
+/// the person, the years.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    /// The portal identity (name in its certificate).
+    pub portal: String,
+    /// The purpose the portal stated.
+    pub purpose: String,
+    /// The person.
+    pub vn: Vn,
+    /// The years asked for.
+    pub range: YearRange,
+}
+
+/// How an account query used the cache (the `guichet-cache` header, the metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheResult {
+    /// Served from the cache, no office asked.
+    Hit,
+    /// Not in the cache: the offices were asked.
+    Miss,
+    /// The portal asked not to use it (`Cache-Control: no-cache`).
+    Bypassed,
+    /// The cache is off (`cache_ttl_ms = 0`).
+    Off,
+}
+
+impl CacheResult {
+    /// The wire and metric name: `hit`, `miss`, `bypass`, `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Bypassed => "bypass",
+            CacheResult::Off => "off",
+        }
+    }
+}
+
+/// The answer of a cache lookup.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// The cached account.
+    Hit(Arc<ConsolidatedAccount>),
+    /// The offices must be asked, and why.
+    Ask(CacheResult),
+}
+
+/// What became of an account offered to the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remembered {
+    /// Kept for the cache's lifetime.
+    Stored,
+    /// Not kept: some office did not answer.
+    Incomplete,
+    /// Not kept: it alone would take more than [`MAX_SHARE`] of the byte budget.
+    TooLarge {
+        /// Its approximate size.
+        bytes: u64,
+    },
+    /// Not kept: the cache is off.
+    Off,
+}
+
+/// One account may take at most this share (1/n) of the cache's byte budget, so that a
+/// single huge account cannot flush every other portal's entries.
+pub const MAX_SHARE: u64 = 8;
+
+/// The account cache: keys → accounts, weighed in approximate bytes.
+#[derive(Debug)]
+struct AccountCache {
+    entries: moka::sync::Cache<CacheKey, Arc<ConsolidatedAccount>>,
+    /// The largest account kept (budget / [`MAX_SHARE`]).
+    max_account_bytes: u64,
+}
+
 /// Quotas, the in-flight cap and the account cache.
 #[derive(Debug)]
 pub struct Protection {
     portals: DefaultKeyedRateLimiter<String>,
     in_flight: Arc<Semaphore>,
-    cache: Option<moka::sync::Cache<(Vn, YearRange), Arc<ConsolidatedAccount>>>,
+    cache: Option<AccountCache>,
 }
 
 impl Protection {
@@ -27,12 +108,16 @@ impl Protection {
     pub fn new(c: &ProtectionConfig) -> Protection {
         let rate = NonZeroU32::new(c.portal_queries_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(c.portal_burst).unwrap_or(NonZeroU32::MIN);
-        let cache = c.cache_ttl.map(|ttl| {
-            moka::sync::Cache::builder()
-                .max_capacity(c.cache_max_entries)
+        let cache = c.cache_ttl.map(|ttl| AccountCache {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(c.cache_max_bytes)
+                .weigher(|key: &CacheKey, account: &Arc<ConsolidatedAccount>| {
+                    u32::try_from(weight(key, account)).unwrap_or(u32::MAX)
+                })
                 .time_to_live(ttl)
                 .support_invalidation_closures()
-                .build()
+                .build(),
+            max_account_bytes: c.cache_max_bytes / MAX_SHARE,
         });
         Protection {
             portals: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
@@ -89,43 +174,173 @@ impl Protection {
             })
     }
 
-    /// A cached complete account, if any.
-    pub fn cached(&self, vn: Vn, range: YearRange) -> Option<Arc<ConsolidatedAccount>> {
-        self.cache.as_ref()?.get(&(vn, range))
+    /// Looks `key` up, unless the cache is off or the portal bypasses it.
+    pub fn lookup(&self, key: &CacheKey, bypass: bool) -> Lookup {
+        match &self.cache {
+            None => Lookup::Ask(CacheResult::Off),
+            Some(_) if bypass => Lookup::Ask(CacheResult::Bypassed),
+            Some(c) => c
+                .entries
+                .get(key)
+                .map_or(Lookup::Ask(CacheResult::Miss), Lookup::Hit),
+        }
     }
 
-    /// Keeps a complete account for the cache's lifetime; incomplete ones are not kept.
-    pub fn remember(&self, account: &Arc<ConsolidatedAccount>, range: YearRange) {
-        if let Some(cache) = &self.cache
-            && account.complete
-        {
-            cache.insert((account.vn, range), Arc::clone(account));
+    /// Offers an account to the cache: only a complete one, small enough, is kept.
+    pub fn remember(&self, key: CacheKey, account: &Arc<ConsolidatedAccount>) -> Remembered {
+        let Some(cache) = &self.cache else {
+            return Remembered::Off;
+        };
+        if !account.complete {
+            return Remembered::Incomplete;
         }
+        let bytes = weight(&key, account);
+        if bytes > cache.max_account_bytes {
+            return Remembered::TooLarge { bytes };
+        }
+        cache.entries.insert(key, Arc::clone(account));
+        Remembered::Stored
     }
 
     /// Forgets every cached account of a person (all year ranges).
     pub fn evict(&self, vn: Vn) {
         if let Some(cache) = &self.cache {
             // Only fails when closures are not enabled, which `new` does.
-            let _ = cache.invalidate_entries_if(move |key, _| key.0 == vn);
+            let _ = cache
+                .entries
+                .invalidate_entries_if(move |key, _| key.vn == vn);
         }
     }
 
     /// Forgets every cached account (the registry changed).
     pub fn clear(&self) {
         if let Some(cache) = &self.cache {
-            cache.invalidate_all();
+            cache.entries.invalidate_all();
         }
     }
+}
 
-    /// Whether the cache is on.
-    pub fn caching(&self) -> bool {
-        self.cache.is_some()
-    }
+/// The approximate bytes an entry holds: its account, its key and the cache's overhead.
+fn weight(key: &CacheKey, account: &ConsolidatedAccount) -> u64 {
+    const OVERHEAD: u64 = 128;
+    let key_bytes = std::mem::size_of::<CacheKey>() + key.portal.len() + key.purpose.len();
+    account.approximate_bytes() + key_bytes as u64 + OVERHEAD
 }
 
 /// Parses a `Request-Timeout` header: seconds, decimals allowed (`1.5`).
 pub fn request_timeout(value: &str) -> Option<Duration> {
     let secs: f64 = value.trim().parse().ok()?;
     (secs.is_finite() && secs > 0.0 && secs <= 600.0).then(|| Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::merge::merge;
+    use crate::model::{Answer, AnswerStatus, OfficeId, OfficeOutcome};
+
+    fn protection(ttl_ms: u64, budget: u64) -> Protection {
+        Protection::new(&ProtectionConfig {
+            breaker: crate::fanout::BreakerSettings::DISABLED,
+            retry: crate::fanout::RetrySettings::DISABLED,
+            hedge_budget: None,
+            cache_ttl: (ttl_ms > 0).then(|| Duration::from_millis(ttl_ms)),
+            cache_max_bytes: budget,
+            max_entries_per_answer: 20_000,
+            max_queries_in_flight: 8,
+            portal_queries_per_second: 10,
+            portal_burst: 10,
+        })
+    }
+
+    fn account(entries: usize) -> Arc<ConsolidatedAccount> {
+        let office = OfficeId::new(25, 0).expect("office");
+        let answer = Answer {
+            status: AnswerStatus::Ok,
+            entries: crate::sim::heavy_entries(office, entries, 0),
+            ..Answer::default()
+        };
+        let outcome = OfficeOutcome::answered(office, "Caisse 025", answer, Duration::ZERO);
+        Arc::new(merge(
+            Vn::from_serial(1),
+            vec![outcome],
+            YearRange::default(),
+        ))
+    }
+
+    fn key(portal: &str, purpose: &str) -> CacheKey {
+        CacheKey {
+            portal: portal.into(),
+            purpose: purpose.into(),
+            vn: Vn::from_serial(1),
+            range: YearRange::default(),
+        }
+    }
+
+    #[test]
+    fn accounts_are_filed_by_portal_and_purpose() {
+        let p = protection(60_000, 1 << 20);
+        let a = account(10);
+        assert_eq!(p.remember(key("a", "self-service"), &a), Remembered::Stored);
+        assert!(matches!(
+            p.lookup(&key("a", "self-service"), false),
+            Lookup::Hit(_)
+        ));
+        for other in [key("b", "self-service"), key("a", "benefit-review")] {
+            assert!(matches!(
+                p.lookup(&other, false),
+                Lookup::Ask(CacheResult::Miss)
+            ));
+        }
+        assert!(matches!(
+            p.lookup(&key("a", "self-service"), true),
+            Lookup::Ask(CacheResult::Bypassed)
+        ));
+        p.evict(Vn::from_serial(1));
+        assert!(matches!(
+            p.lookup(&key("a", "self-service"), false),
+            Lookup::Ask(CacheResult::Miss)
+        ));
+    }
+
+    #[test]
+    fn weight_is_bytes_and_large_accounts_are_refused() {
+        let budget = 1 << 20;
+        let p = protection(60_000, budget);
+        let (small, large) = (account(10), account(5_000));
+        assert!(large.approximate_bytes() > 50 * small.approximate_bytes());
+        assert!(large.approximate_bytes() > budget / MAX_SHARE);
+        assert!(matches!(
+            p.remember(key("a", "x"), &large),
+            Remembered::TooLarge { .. }
+        ));
+        assert!(matches!(
+            p.lookup(&key("a", "x"), false),
+            Lookup::Ask(CacheResult::Miss)
+        ));
+        let mut incomplete = (*small).clone();
+        incomplete.complete = false;
+        assert_eq!(
+            p.remember(key("a", "x"), &Arc::new(incomplete)),
+            Remembered::Incomplete
+        );
+        let off = protection(0, budget);
+        assert_eq!(off.remember(key("a", "x"), &small), Remembered::Off);
+        assert!(matches!(
+            off.lookup(&key("a", "x"), false),
+            Lookup::Ask(CacheResult::Off)
+        ));
+        let names: Vec<_> = [
+            CacheResult::Hit,
+            CacheResult::Miss,
+            CacheResult::Bypassed,
+            CacheResult::Off,
+        ]
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+        assert_eq!(names, ["hit", "miss", "bypass", "off"]);
+    }
 }

@@ -11,7 +11,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
-use super::protect::request_timeout;
+use super::protect::{CacheKey, CacheResult, Lookup, request_timeout};
 use crate::audit::{Actor, Event, Kind};
 use crate::fanout::Query;
 use crate::merge::YearRange;
@@ -157,13 +157,15 @@ async fn account(
         v.to_str()
             .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
     });
-    let (account, cache) = match state
-        .protection
-        .cached(vn, params.range)
-        .filter(|_| !bypass)
-    {
-        Some(account) => (account, "hit"),
-        None => {
+    let key = CacheKey {
+        portal: portal.name.clone(),
+        purpose: purpose.clone(),
+        vn,
+        range: params.range,
+    };
+    let (account, cache) = match state.protection.lookup(&key, bypass) {
+        Lookup::Hit(account) => (account, CacheResult::Hit),
+        Lookup::Ask(cache) => {
             let _slot = state.protection.enter()?;
             let q = Query {
                 vn,
@@ -173,21 +175,16 @@ async fn account(
                 trace,
             };
             let account = Arc::new(state.fanout.query(&q).await);
-            state.protection.remember(&account, params.range);
-            let cache = match (state.protection.caching(), bypass) {
-                (false, _) => "off",
-                (true, true) => "bypass",
-                (true, false) => "miss",
-            };
+            state.protection.remember(key, &account);
             (account, cache)
         }
     };
     let result = match (cache, account.complete) {
-        ("hit", _) => "cached",
+        (CacheResult::Hit, _) => "cached",
         (_, true) => "complete",
         (_, false) => "incomplete",
     };
-    let offices = if cache == "hit" {
+    let offices = if cache == CacheResult::Hit {
         Vec::new()
     } else {
         account
@@ -208,9 +205,11 @@ async fn account(
     record(state, event).await?;
     let m = &crate::metrics::METRICS;
     m.query_seconds.observe(started.elapsed().as_secs_f64());
-    if cache != "off" {
+    if cache != CacheResult::Off {
         m.cache
-            .get_or_create(&crate::metrics::KindLabels { kind: cache })
+            .get_or_create(&crate::metrics::KindLabels {
+                kind: cache.as_str(),
+            })
             .inc();
     }
     let failed = account
@@ -230,7 +229,7 @@ async fn account(
         trace = %trace.trace_hex(),
         "account query"
     );
-    let mut response = account_response(&account, cache)?;
+    let mut response = account_response(&account, cache.as_str())?;
     let h = response.headers_mut();
     if let Ok(v) = hyper::header::HeaderValue::from_str(&trace.header()) {
         h.insert("traceparent", v);

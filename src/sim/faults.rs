@@ -56,9 +56,12 @@ pub enum FaultProblem {
     /// `p99_ms` below `median_ms`.
     #[error("latency needs median_ms ≤ p99_ms")]
     LatencyOrder,
+    /// `entries` or `unmatched_reversals` of `heavy` out of range.
+    #[error("heavy needs entries ≤ 1000000 and unmatched_reversals ≤ entries")]
+    HeavySize,
     /// A kind the simulator does not know.
     #[error(
-        "unknown kind {0:?} (hang, status, error-rate, slow-drip, malformed, oversized, wrong-certificate, refused, delay, latency)"
+        "unknown kind {0:?} (hang, status, error-rate, slow-drip, malformed, oversized, wrong-certificate, refused, delay, latency, heavy)"
     )]
     UnknownKind(String),
 }
@@ -82,6 +85,8 @@ struct RawFault {
     median_ms: Option<u64>,
     p99_ms: Option<u64>,
     delay_ms: Option<u64>,
+    entries: Option<usize>,
+    unmatched_reversals: Option<usize>,
 }
 
 /// Reads a fault file into one fault per office (a later entry wins).
@@ -149,6 +154,17 @@ fn fault_of(f: &RawFault) -> Result<Fault, FaultProblem> {
             }
             Fault::Latency(Latency { median, p99 })
         }
+        "heavy" => {
+            let entries = f.entries.unwrap_or(36_000);
+            let unmatched_reversals = f.unmatched_reversals.unwrap_or(entries / 3);
+            if entries > 1_000_000 || unmatched_reversals > entries {
+                return Err(FaultProblem::HeavySize);
+            }
+            Fault::Heavy {
+                entries,
+                unmatched_reversals,
+            }
+        }
         other => return Err(FaultProblem::UnknownKind(other.to_owned())),
     })
 }
@@ -173,9 +189,21 @@ offices = ["004.000"]
 kind = "latency"
 median_ms = 20
 p99_ms = 2000
+[[fault]]
+offices = ["025.000"]
+kind = "heavy"
+entries = 36000
+unmatched_reversals = 12000
 "#;
         let f = parse_faults(text).expect("valid");
-        assert_eq!(f.len(), 4);
+        assert_eq!(f.len(), 5);
+        assert_eq!(
+            f[&"025.000".parse::<OfficeId>().expect("id")],
+            Fault::Heavy {
+                entries: 36_000,
+                unmatched_reversals: 12_000
+            }
+        );
         assert_eq!(
             f[&"003.000".parse::<OfficeId>().expect("id")],
             Fault::ErrorRate {

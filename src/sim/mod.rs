@@ -10,6 +10,7 @@
 
 mod faults;
 mod federation;
+mod heavy;
 mod names;
 pub mod population;
 pub mod render;
@@ -17,6 +18,7 @@ mod server;
 
 pub use faults::{FaultError, FaultProblem, load_faults, parse_faults};
 pub use federation::{Federation, FederationOptions, StartError, offices_of};
+pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth};
 pub use render::{RequestError, SimRequest, parse_request, render_answer};
 pub use server::{Fault, Latency, Simulator};

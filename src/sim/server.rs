@@ -58,6 +58,14 @@ pub enum Fault {
     WrongCertificate,
     /// Nothing listens on its endpoint (takes effect when the listener is bound).
     Refused,
+    /// Answers a valid account of this many IK entries, `unmatched_reversals` of them
+    /// reversals that cancel nothing (IK dialects; see [`super::heavy_entries`]).
+    Heavy {
+        /// IK entries in the answer.
+        entries: usize,
+        /// Reversals among them that match no entry.
+        unmatched_reversals: usize,
+    },
 }
 
 /// Latency of every simulated office: log-normal by median and 99th percentile.
@@ -98,6 +106,7 @@ pub struct Simulator {
     reference_year: u16,
     requests: BTreeMap<OfficeId, AtomicU64>,
     connections: Arc<AtomicU64>,
+    heavy_answers: Arc<AtomicU64>,
     last_traceparent: Mutex<Option<String>>,
     faults: RwLock<HashMap<OfficeId, Fault>>,
     persons: Mutex<HashMap<Vn, Arc<Person>>>,
@@ -113,6 +122,7 @@ impl Simulator {
             reference_year,
             requests,
             connections: Arc::new(AtomicU64::new(0)),
+            heavy_answers: Arc::new(AtomicU64::new(0)),
             last_traceparent: Mutex::new(None),
             faults: RwLock::new(HashMap::new()),
             persons: Mutex::new(HashMap::new()),
@@ -165,6 +175,11 @@ impl Simulator {
 
     fn fault(&self, office: OfficeId) -> Option<Fault> {
         locks::read(&self.faults).get(&office).cloned()
+    }
+
+    /// Heavy answers (fault `heavy`) whose last byte has been handed to the connection.
+    pub fn heavy_answers(&self) -> u64 {
+        self.heavy_answers.load(Ordering::Relaxed)
     }
 
     /// The synthetic person behind an AHV number (memoised).
@@ -312,7 +327,23 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         return plain(StatusCode::NOT_FOUND, "unknown office");
     };
     let person = sim.person(request.vn);
-    match render_answer(&me.dialect, me, &person, &request) {
+    let rendered = match fault {
+        Some(Fault::Heavy {
+            entries,
+            unmatched_reversals,
+        }) => {
+            return match super::heavy::render(me, &person, request, entries, unmatched_reversals)
+                .await
+            {
+                Ok(bytes) => {
+                    super::heavy::counted(Bytes::from(bytes), Arc::clone(&sim.heavy_answers))
+                }
+                Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            };
+        }
+        _ => render_answer(&me.dialect, me, &person, &request),
+    };
+    match rendered {
         Ok(mut bytes) => match fault {
             Some(Fault::Oversized(n)) => {
                 pad(&mut bytes, n);

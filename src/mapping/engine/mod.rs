@@ -7,18 +7,34 @@ use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
+mod build;
+mod text;
+
+use build::{build_case, build_entry};
+use text::{plain_text, resolve_reference};
+
 use super::convert::{Value, check_range, convert, decode_document};
 use super::error::{AnswerError, AnswerErrorKind};
 use super::spec::{FieldSpec, Program, RecordKind, Role, Slot};
-use crate::model::{
-    Answer, AnswerStatus, Benefit, CaseStatus, CodeName, IkEntry, IvCase, Month, OfficeId, Vn,
-};
+use crate::model::{Answer, AnswerStatus, IkEntry, IvCase, OfficeId, Vn};
 
-/// Translates one answer of `office` (already size-checked by the caller).
-pub(crate) fn run(prog: &Program, office: OfficeId, bytes: &[u8]) -> Result<Answer, AnswerError> {
+/// How many IK entries and IV cases together one answer may carry unless configured
+/// otherwise (`[protection] max_entries_per_answer`). Real accounts hold at most a few
+/// thousand (fifty years of monthly entries at three employers is 1,800).
+pub const DEFAULT_MAX_ENTRIES_PER_ANSWER: usize = 20_000;
+
+/// Translates one answer of `office` (already size-checked by the caller). Parsing stops
+/// at the record past `max_records` (IK entries and IV cases together): the answer is
+/// refused as too large, and no more than `max_records` records are ever held.
+pub(crate) fn run(
+    prog: &Program,
+    office: OfficeId,
+    bytes: &[u8],
+    max_records: usize,
+) -> Result<Answer, AnswerError> {
     let text =
         decode_document(bytes).map_err(|m| AnswerError::new(AnswerErrorKind::Encoding(m)))?;
-    let mut walker = Walker::new(prog, office);
+    let mut walker = Walker::new(prog, office, max_records);
     walker.walk(&text)?;
     walker.finish()
 }
@@ -47,12 +63,14 @@ struct Walker<'p> {
     /// Converted values of the current record (kept to reuse its allocation).
     values: Vec<(Slot, Value)>,
     records_seen: usize,
+    /// Records (entries and cases) allowed in one answer.
+    max_records: usize,
     entries: Vec<IkEntry>,
     cases: Vec<IvCase>,
 }
 
 impl<'p> Walker<'p> {
-    fn new(prog: &'p Program, office: OfficeId) -> Self {
+    fn new(prog: &'p Program, office: OfficeId, max_records: usize) -> Self {
         let width = prog.entry_fields.len().max(prog.case_fields.len());
         Walker {
             prog,
@@ -72,6 +90,7 @@ impl<'p> Walker<'p> {
             record_text: String::new(),
             values: Vec::with_capacity(width),
             records_seen: 0,
+            max_records,
             entries: Vec::new(),
             cases: Vec::new(),
         }
@@ -201,6 +220,10 @@ impl<'p> Walker<'p> {
                 self.scope_first_case = self.cases.len();
             }
             Role::Record(_) => {
+                if self.records_seen >= self.max_records {
+                    let limit = self.max_records;
+                    return Err(AnswerError::new(AnswerErrorKind::TooManyRecords { limit }));
+                }
                 self.records_seen += 1;
                 self.record.iter_mut().for_each(|slot| *slot = None);
                 self.record_text.clear();
@@ -296,12 +319,12 @@ impl<'p> Walker<'p> {
             RecordKind::Entry => {
                 let entry = build_entry(self.office, values.drain(..))
                     .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
-                self.entries.push(entry);
+                push_within(&mut self.entries, entry, self.max_records);
             }
             RecordKind::Case => {
                 let case = build_case(self.office, values.drain(..))
                     .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
-                self.cases.push(case);
+                push_within(&mut self.cases, case, self.max_records);
             }
         }
         self.values = values;
@@ -370,145 +393,12 @@ impl<'p> Walker<'p> {
     }
 }
 
-/// The text of an event when `xml_content()` would return it unchanged: valid UTF-8
-/// (always, as the reader reads a `&str`) without any character that XML 1.1 end-of-line
-/// normalization rewrites (CR, NEL U+0085, LS U+2028: bytes 0x0D, and the lead bytes
-/// 0xC2 / 0xE2 of the latter two, checked conservatively).
-fn plain_text<'t>(t: &'t quick_xml::events::BytesText<'_>) -> Option<&'t str> {
-    let raw: &[u8] = t;
-    if raw.iter().any(|&b| matches!(b, b'\r' | 0xC2 | 0xE2)) {
-        return None;
+/// Pushes without letting the vector's doubling reserve room past `cap` items (the
+/// caller has checked that `v` holds fewer than `cap`).
+fn push_within<T>(v: &mut Vec<T>, item: T, cap: usize) {
+    if v.len() == v.capacity() {
+        let room = cap.saturating_sub(v.len()).max(1);
+        v.reserve_exact(v.len().max(16).min(room));
     }
-    std::str::from_utf8(raw).ok()
-}
-
-fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String> {
-    if r.is_char_ref() {
-        return match r.resolve_char_ref() {
-            Ok(Some(c)) => Ok(c),
-            _ => Err("invalid character reference".into()),
-        };
-    }
-    match r.decode().map_err(|e| e.to_string())?.as_ref() {
-        "amp" => Ok('&'),
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "quot" => Ok('"'),
-        "apos" => Ok('\''),
-        other => Err(format!(
-            "unknown entity &{other}; (no DTD entities are ever expanded)"
-        )),
-    }
-}
-
-fn build_entry(
-    office: OfficeId,
-    values: impl Iterator<Item = (Slot, Value)>,
-) -> Result<IkEntry, String> {
-    let mut e = IkEntry {
-        year: 0,
-        office,
-        account_number: String::new(),
-        month_from: Month::Unknown,
-        month_to: Month::Unknown,
-        income_code: crate::model::IncomeCode::new(0, 0).ok_or("income code")?,
-        income: crate::model::Money::ZERO,
-        care_credit_fraction: None,
-        employer: None,
-        booking_date: None,
-    };
-    for (slot, value) in values {
-        match (slot, value) {
-            (Slot::AccountNumber, Value::Text(t)) => e.account_number = t,
-            (Slot::IncomeCode, Value::Code(c)) => e.income_code = c,
-            (Slot::CareCreditFraction, Value::Int(i)) => {
-                e.care_credit_fraction = u8::try_from(i).ok()
-            }
-            (Slot::MonthFrom, Value::Int(i)) => {
-                e.month_from = Month::from_code(i).ok_or("month")?
-            }
-            (Slot::MonthTo, Value::Int(i)) => e.month_to = Month::from_code(i).ok_or("month")?,
-            (Slot::Year, Value::Int(i)) => e.year = u16::try_from(i).map_err(|_| "year")?,
-            (Slot::Income, Value::Money(m)) => e.income = m,
-            (Slot::Employer, Value::Text(t)) => e.employer = Some(t),
-            (Slot::BookingDate, Value::Date(d)) => e.booking_date = Some(d),
-            (slot, _) => return Err(format!("field {slot:?} does not belong to an IK entry")),
-        }
-    }
-    if let (Month::Known(a), Month::Known(b)) = (e.month_from, e.month_to)
-        && a > b
-    {
-        return Err(format!("monthFrom {a} is after monthTo {b}"));
-    }
-    Ok(e)
-}
-
-fn build_case(
-    office: OfficeId,
-    values: impl Iterator<Item = (Slot, Value)>,
-) -> Result<IvCase, String> {
-    let mut c = IvCase {
-        office,
-        decision_number: String::new(),
-        benefit: Benefit::Pension,
-        status: CaseStatus::Registered,
-        degree: None,
-        valid_from: None,
-        valid_to: None,
-    };
-    for (slot, value) in values {
-        match (slot, value) {
-            (Slot::DecisionNumber, Value::Text(t)) => c.decision_number = t,
-            (Slot::Benefit, Value::Name(n)) => {
-                c.benefit = Benefit::from_name(&n).ok_or("benefit")?
-            }
-            (Slot::Status, Value::Name(n)) => {
-                c.status = CaseStatus::from_name(&n).ok_or("status")?
-            }
-            (Slot::Degree, Value::Int(i)) => c.degree = u8::try_from(i).ok(),
-            (Slot::ValidFrom, Value::Date(d)) => c.valid_from = Some(d),
-            (Slot::ValidTo, Value::Date(d)) => c.valid_to = Some(d),
-            (slot, _) => return Err(format!("field {slot:?} does not belong to an IV case")),
-        }
-    }
-    if let (Some(from), Some(to)) = (c.valid_from, c.valid_to)
-        && from > to
-    {
-        return Err("validFrom is after validTo".into());
-    }
-    Ok(c)
-}
-
-#[cfg(test)]
-mod tests {
-    use quick_xml::events::BytesText;
-
-    use super::plain_text;
-
-    #[test]
-    fn plain_text_is_what_xml_content_would_give() {
-        let samples = [
-            "Horlogerie Léman SA",
-            "",
-            "a\r\nb",
-            "a\rb",
-            "a\u{85}b",
-            "a\r\u{85}b",
-            "a\u{2028}b",
-            "Indemnités ¡€",
-        ];
-        for s in samples {
-            let t = BytesText::from_escaped(s);
-            let expected = t.xml_content().expect("utf-8");
-            if let Some(plain) = plain_text(&t) {
-                assert_eq!(plain, expected, "{s:?}");
-            }
-        }
-        assert_eq!(
-            plain_text(&BytesText::from_escaped("1804.221")),
-            Some("1804.221")
-        );
-        assert_eq!(plain_text(&BytesText::from_escaped("a\r\nb")), None);
-        assert_eq!(plain_text(&BytesText::from_escaped("a\u{2028}b")), None);
-    }
+    v.push(item);
 }

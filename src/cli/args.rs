@@ -1,0 +1,279 @@
+//! The command line of `guichet` as clap types: every subcommand, its options and their
+//! documentation (what `--help` prints). Parsing only; [`super::dispatch`] runs them.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use super::{AnswerArg, BenchArgs, CertsAction, LoadtestArgs};
+use crate::model::{OfficeId, Vn};
+use crate::pki::Role;
+
+/// guichet — the integration gateway of the Swiss 1st-pillar online platform.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Translate one office answer into canonical JSON (offline check of an export).
+    Translate {
+        /// Dialect of the answer: ech-ik, vendor-ik, ech-iv, or any file in the mappings folder.
+        #[arg(long)]
+        dialect: String,
+        /// The office that sent it (its id is used where the dialect lacks one).
+        #[arg(long, default_value = "001.000")]
+        office: OfficeId,
+        /// Folder of mapping files.
+        #[arg(long, default_value = "mappings")]
+        mappings: PathBuf,
+        /// The answer file.
+        file: PathBuf,
+    },
+    /// Run the gateway: mutual TLS ingress, fan-out to every office of the adapters folder.
+    Serve {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+    },
+    /// Serve every office of the adapters folder as simulated offices on loopback.
+    Simulate {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// Print the consolidated account of this AHV number straight from the synthetic
+        /// population (no XML, no network) and exit.
+        #[arg(long)]
+        truth: Option<Vn>,
+        /// Answer at once instead of the configured latency distribution.
+        #[arg(long)]
+        zero_latency: bool,
+        /// Fault file: which offices hang, fail, drip, lie… (see config/faults.example.toml and docs/operating.md).
+        #[arg(long)]
+        faults: Option<PathBuf>,
+    },
+    /// One-command demo: dev PKI, simulated offices and the gateway on loopback, a sample query.
+    Demo {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// Exit after the sample query.
+        #[arg(long)]
+        once: bool,
+        /// Sample person (default: one with several funds and an IV case).
+        #[arg(long)]
+        vn: Option<Vn>,
+    },
+    /// Check the audit log's hash chain; exit 0 only when every record is intact.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Certificates for IT staff: init, issue, list, renew, revoke (folder `certs/` by default).
+    Certs {
+        /// Federation folder (root and issuing CA, inventory, CRL, issued files).
+        #[arg(long, global = true, default_value = "certs")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: CertsCommand,
+    },
+    /// Adapters for office IT staff: validate a definition, list the registry, run the probe.
+    Adapters {
+        #[command(subcommand)]
+        action: AdaptersCommand,
+    },
+    /// Load test a gateway: GET /v1/accounts/{vn} over mTLS, closed or open loop.
+    Loadtest(LoadtestArgs),
+    /// Benchmark: simulated offices + gateway (+ the Node.js peer), fixed loads, a table.
+    Bench(BenchArgs),
+    /// Merge several office answers into one consolidated account (JSON).
+    Consolidate {
+        /// Folder of mapping files.
+        #[arg(long, default_value = "mappings")]
+        mappings: PathBuf,
+        /// First contribution year kept.
+        #[arg(long)]
+        year_from: Option<u16>,
+        /// Last contribution year kept.
+        #[arg(long)]
+        year_to: Option<u16>,
+        /// Answers as OFFICE=DIALECT:FILE, e.g. 025.000=ech-ik:a.xml.
+        #[arg(required = true)]
+        answers: Vec<AnswerArg>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Create a root CA (its key may then go offline), an issuing CA, an empty CRL.
+    Init,
+    /// Issue a key and certificate (key 0600; existing files need --force).
+    Issue {
+        /// portal, office, admin or gateway.
+        #[arg(long)]
+        role: Role,
+        /// Name within the role (office id NNN.NNN for offices).
+        #[arg(long)]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Also a server certificate (serverAuth, SANs); always for offices.
+        #[arg(long)]
+        server: bool,
+        /// DNS name for a server certificate (repeatable; default localhost).
+        #[arg(long)]
+        dns: Vec<String>,
+        /// IP address for a server certificate (repeatable; default 127.0.0.1).
+        #[arg(long)]
+        ip: Vec<std::net::IpAddr>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The inventory; with --expiring exits 2 if a certificate in use expires within it.
+    List {
+        /// Window, e.g. 30d.
+        #[arg(long)]
+        expiring: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new certificate for the same identity; the old one stays valid (overlap).
+    Renew {
+        #[command(flatten)]
+        target: CertTarget,
+        /// Validity in days (default: the old certificate's).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Revoke a certificate and publish a fresh CRL.
+    Revoke {
+        #[command(flatten)]
+        target: CertTarget,
+        /// unspecified, key-compromise, ca-compromise, affiliation-changed, superseded,
+        /// cessation-of-operation, privilege-withdrawn, aa-compromise; or the RFC 5280 /
+        /// OpenSSL names (keyCompromise, cACompromise, ...).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Re-publish the CRL (it is valid 30 days).
+    Crl,
+}
+
+/// Which certificate `renew` / `revoke` acts on: a serial, or the one in use with a name.
+#[derive(clap::Args, Debug)]
+pub struct CertTarget {
+    /// Serial (hex) of the certificate.
+    #[arg(required_unless_present = "name", conflicts_with = "name")]
+    serial: Option<String>,
+    /// The certificate in use with this name instead.
+    #[arg(long)]
+    name: Option<String>,
+    /// Role, when several certificates carry the name.
+    #[arg(long)]
+    role: Option<Role>,
+}
+
+impl From<CertsCommand> for CertsAction {
+    fn from(c: CertsCommand) -> Self {
+        match c {
+            CertsCommand::Init => CertsAction::Init,
+            CertsCommand::Issue {
+                role,
+                name,
+                days,
+                server,
+                dns,
+                ip,
+                force,
+            } => CertsAction::Issue {
+                role,
+                name,
+                days,
+                server,
+                dns,
+                ips: ip,
+                force,
+            },
+            CertsCommand::List { expiring, json } => CertsAction::List { expiring, json },
+            CertsCommand::Renew {
+                target: CertTarget { serial, name, role },
+                days,
+            } => CertsAction::Renew {
+                serial,
+                name,
+                role,
+                days,
+            },
+            CertsCommand::Revoke {
+                target: CertTarget { serial, name, role },
+                reason,
+            } => CertsAction::Revoke {
+                serial,
+                name,
+                role,
+                reason,
+            },
+            CertsCommand::Crl => CertsAction::Crl,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdaptersCommand {
+    /// Validate an adapter definition offline (schema, ranges, known dialect); exit 1
+    /// naming the field.
+    Check {
+        /// Folder of mapping files (the known dialects).
+        #[arg(long, default_value = "mappings")]
+        mappings: PathBuf,
+        /// The definition (TOML, or JSON when it ends in .json).
+        file: PathBuf,
+    },
+    /// Print the registry with versions and live health from the gateway's API; the
+    /// adapters folder (no health) with --offline or when the gateway is not reachable.
+    List {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// Gateway base URL (default: https:// + the configured listen address).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Client certificate (role admin or office); default: the dev PKI's admin-ops.
+        #[arg(long, requires = "admin_key")]
+        admin_cert: Option<PathBuf>,
+        /// Its private key.
+        #[arg(long, requires = "admin_cert")]
+        admin_key: Option<PathBuf>,
+        /// Read the adapters folder instead of asking the gateway.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Run the conformance probe against the definition's endpoint with the gateway's
+    /// client identity: one test request (testDeliveryFlag) that must translate in time.
+    Probe {
+        /// Configuration file (client identity, CA, mappings).
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// The definition (TOML, or JSON when it ends in .json).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify every file of an audit folder and its signed checkpoints; names the first
+    /// altered, removed or reordered record, a truncated tail or a recomputed chain.
+    Verify {
+        /// The audit folder (`audit/` by default configuration).
+        dir: PathBuf,
+        /// The checkpoint public key (`certs/audit-checkpoint.pub`): checks the signatures.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
