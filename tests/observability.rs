@@ -28,7 +28,7 @@ async fn the_openapi_document_covers_every_route_and_every_route_is_served() {
             .is_some_and(|v| v.starts_with("3.1"))
     );
     let paths = doc["paths"].as_object().expect("paths");
-    for (method, path) in guichet::server::ROUTES {
+    for guichet::server::Route { method, path, .. } in guichet::server::ROUTES {
         let op = &paths
             .get(*path)
             .unwrap_or_else(|| panic!("{path} missing from the document"))[method.to_lowercase()];
@@ -37,7 +37,10 @@ async fn the_openapi_document_covers_every_route_and_every_route_is_served() {
     }
     let documented: usize = paths
         .values()
-        .map(|p| p.as_object().map_or(0, |o| o.len()))
+        .map(|p| {
+            p.as_object()
+                .map_or(0, |o| o.keys().filter(|k| *k != "parameters").count())
+        })
         .sum();
     assert_eq!(
         documented,
@@ -49,7 +52,7 @@ async fn the_openapi_document_covers_every_route_and_every_route_is_served() {
         Some((&fed.pki.admin.cert, &fed.pki.admin.key)),
         &fed.pki.ca_cert,
     );
-    for (method, path) in guichet::server::ROUTES {
+    for guichet::server::Route { method, path, .. } in guichet::server::ROUTES {
         let concrete = path
             .replace("{vn}", "7561234567897")
             .replace("{office}", "025.000");

@@ -272,8 +272,10 @@ fn parse_sha256(hex: &str) -> Result<[u8; 32], DefError> {
     let mut out = [0u8; 32];
     for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
         // Bytes, not string slices: a multi-byte character is refused, never sliced.
+        // Hex digits only: `from_str_radix` alone would take a sign (`+f`).
         *byte = std::str::from_utf8(pair)
             .ok()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|p| u8::from_str_radix(p, 16).ok())
             .ok_or_else(|| DefError::field("server_cert_sha256", "not hex"))?;
     }

@@ -11,6 +11,7 @@ use super::runtime;
 use crate::adapter::{Adapter, AdapterDef, Registry, Store, files};
 use crate::config::Config;
 use crate::mapping::MappingSet;
+use crate::view::{AdapterRow, AdaptersView, ProblemView};
 
 /// Reads and validates one definition file (TOML, or JSON when it ends in `.json`).
 fn load(file: &Path, mappings: &MappingSet) -> anyhow::Result<(AdapterDef, Adapter)> {
@@ -115,15 +116,25 @@ pub async fn list(opts: &ListOptions) -> anyhow::Result<String> {
     let store = Store::open(&config.offices.adapters, mappings)?;
     let rows = store.list().into_iter().map(|l| {
         let def = l.def.as_ref();
-        serde_json::json!({
-            "office": l.office.to_string(),
-            "state": if def.is_some() { "registered" } else { "deregistered" },
-            "version": l.meta.version,
-            "changedBy": l.meta.changed_by,
-            "changedAt": l.meta.changed_at,
-            "dialect": def.map(|d| d.dialect.as_str()),
-            "endpoint": def.map(|d| d.endpoint.as_str()),
-        })
+        AdapterRow {
+            office: l.office.to_string(),
+            name: def.map(|d| d.name.clone()).unwrap_or_default(),
+            state: if def.is_some() {
+                "registered"
+            } else {
+                "deregistered"
+            }
+            .to_owned(),
+            dialect: def.map(|d| d.dialect.clone()),
+            endpoint: def.map(|d| d.endpoint.clone()),
+            timeout_ms: None,
+            version: Some(l.meta.version),
+            changed_at: Some(l.meta.changed_at),
+            changed_by: Some(l.meta.changed_by),
+            circuit: None,
+            last_status: None,
+            last_latency_ms: None,
+        }
     });
     Ok(table(rows))
 }
@@ -155,16 +166,20 @@ async fn from_gateway(config: &Config, opts: &ListOptions) -> anyhow::Result<Str
         .send()
         .await?;
     let status = response.status();
-    let body: serde_json::Value = response.json().await?;
+    let body = response.bytes().await?;
     if !status.is_success() {
-        bail!("HTTP {status}: {}", body["detail"].as_str().unwrap_or(""));
+        let detail = serde_json::from_slice::<ProblemView>(&body)
+            .map(|p| p.detail)
+            .unwrap_or_default();
+        bail!("HTTP {status}: {detail}");
     }
-    let rows = body["adapters"].as_array().cloned().unwrap_or_default();
-    Ok(table(rows.into_iter()))
+    let view: AdaptersView =
+        serde_json::from_slice(&body).context("the gateway's adapter list is not understood")?;
+    Ok(table(view.adapters.into_iter()))
 }
 
 /// One line per office, aligned columns.
-fn table(rows: impl Iterator<Item = serde_json::Value>) -> String {
+fn table(rows: impl Iterator<Item = AdapterRow>) -> String {
     const COLUMNS: [&str; 9] = [
         "office",
         "state",
@@ -176,13 +191,23 @@ fn table(rows: impl Iterator<Item = serde_json::Value>) -> String {
         "changedBy",
         "endpoint",
     ];
-    let cell = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => "-".to_owned(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    let number = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let cells = |r: AdapterRow| {
+        vec![
+            r.office,
+            r.state,
+            number(r.version),
+            text(&r.dialect),
+            text(&r.circuit),
+            text(&r.last_status),
+            number(r.last_latency_ms),
+            text(&r.changed_by),
+            text(&r.endpoint),
+        ]
     };
     let mut lines: Vec<Vec<String>> = vec![COLUMNS.iter().map(|c| (*c).to_owned()).collect()];
-    lines.extend(rows.map(|r| COLUMNS.iter().map(|c| cell(&r[*c])).collect()));
+    lines.extend(rows.map(cells));
     let widths: Vec<usize> = (0..COLUMNS.len())
         .map(|i| {
             lines

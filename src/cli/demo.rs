@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::model::Vn;
 use crate::sim::{self, Latency};
+use crate::view::AccountView;
 
 /// Options of `guichet demo`.
 #[derive(Debug, Clone)]
@@ -151,15 +152,21 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         .await
         .context("the sample query failed")?;
     let status = response.status();
-    let body: serde_json::Value = response
-        .json()
+    let body = response
+        .bytes()
         .await
-        .context("the gateway's answer is not JSON")?;
+        .context("the gateway's answer could not be read")?;
     let elapsed = started.elapsed();
     if !status.is_success() {
-        anyhow::bail!("the gateway answered {status}: {body}");
+        let problem = serde_json::from_slice::<crate::view::ProblemView>(&body).map_or_else(
+            |_| String::from_utf8_lossy(&body).into_owned(),
+            |p| p.detail,
+        );
+        anyhow::bail!("the gateway answered {status}: {problem}");
     }
-    print!("{}", render_account(&body, vn, elapsed));
+    let account: crate::view::AccountView =
+        serde_json::from_slice(&body).context("the gateway's answer is not an account")?;
+    print!("{}", render_account(&account, vn, elapsed));
     println!();
     println!("Ask for anyone else (any valid AHV number; the population is synthetic):");
     println!(
@@ -236,125 +243,96 @@ fn sample_person(simulator: &sim::Simulator) -> Vn {
         .unwrap_or_else(|| Vn::from_serial(123_456_789))
 }
 
-fn s<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
-    v.get(key).and_then(serde_json::Value::as_str).unwrap_or("")
-}
-
-/// The consolidated account JSON as a person would read it.
-pub fn render_account(a: &serde_json::Value, vn: Vn, elapsed: std::time::Duration) -> String {
+/// The consolidated account as a person would read it.
+pub fn render_account(a: &AccountView, vn: Vn, elapsed: std::time::Duration) -> String {
     let mut out = String::new();
-    let empty = Vec::new();
-    let arr = |k: &str| {
-        a.get(k)
-            .and_then(serde_json::Value::as_array)
-            .unwrap_or(&empty)
-    };
-    let sources = arr("sources");
-    let answered = sources
+    let answered = a
+        .sources
         .iter()
-        .filter(|x| matches!(s(x, "status"), "ok" | "no_account"))
+        .filter(|x| matches!(x.status.as_str(), "ok" | "no_account"))
         .count();
-    let complete = a
-        .get("complete")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
     let _ = writeln!(
         out,
         "Consolidated account of {}: {} ({answered} of {} offices answered) in {} ms",
         vn.dotted(),
-        if complete { "complete" } else { "INCOMPLETE" },
-        sources.len(),
+        if a.complete { "complete" } else { "INCOMPLETE" },
+        a.sources.len(),
         elapsed.as_millis()
     );
     let _ = writeln!(out, "\n  Year   Net income CHF  Months  Offices");
-    for y in arr("years") {
-        let year = y
-            .get("year")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        let offices: std::collections::BTreeSet<&str> = arr("entries")
+    for y in &a.years {
+        let offices: std::collections::BTreeSet<&str> = a
+            .entries
             .iter()
-            .filter(|e| e.get("year").and_then(serde_json::Value::as_u64) == Some(year))
-            .map(|e| s(e, "office"))
+            .filter(|e| e.year == y.year)
+            .map(|e| e.office.as_str())
             .collect();
-        let months = y
-            .get("months")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
         let offices: Vec<&str> = offices.into_iter().collect();
         let _ = writeln!(
             out,
-            "  {year}  {:>15}  {months:>6}  {}",
-            swiss(s(y, "income")),
+            "  {}  {:>15}  {:>6}  {}",
+            y.year,
+            swiss(&y.income),
+            y.months,
             offices.join(" ")
         );
     }
-    let gaps: Vec<String> = arr("gaps").iter().map(ToString::to_string).collect();
-    let _ = writeln!(
-        out,
-        "  Gaps: {}",
-        if gaps.is_empty() {
-            "none".to_owned()
-        } else {
-            gaps.join(", ")
-        }
-    );
-    let reversals = arr("entries")
-        .iter()
-        .filter(|e| e.get("reversal").and_then(serde_json::Value::as_bool) == Some(true))
-        .count();
+    let gaps: Vec<String> = a.gaps.iter().map(ToString::to_string).collect();
+    let gaps = if gaps.is_empty() {
+        "none".to_owned()
+    } else {
+        gaps.join(", ")
+    };
+    let _ = writeln!(out, "  Gaps: {gaps}");
+    let reversals = a.entries.iter().filter(|e| e.reversal).count();
     let _ = writeln!(
         out,
         "  {} entries, {reversals} of them reversals (each matched to the entry it cancels)",
-        arr("entries").len()
+        a.entries.len()
     );
+    render_iv_cases(&mut out, a);
+    render_sources(&mut out, a);
+    out
+}
+
+fn render_iv_cases(out: &mut String, a: &AccountView) {
     let _ = writeln!(out, "\nIV cases");
-    if arr("ivCases").is_empty() {
+    if a.iv_cases.is_empty() {
         let _ = writeln!(out, "  none");
     }
-    for c in arr("ivCases") {
-        let degree = c
-            .get("degree")
-            .and_then(serde_json::Value::as_u64)
-            .map(|d| format!(" {d} %"))
-            .unwrap_or_default();
+    for c in &a.iv_cases {
+        let degree = c.degree.map(|d| format!(" {d} %")).unwrap_or_default();
         let _ = writeln!(
             out,
             "  {}  {}  {} {}{degree}",
-            s(c, "office"),
-            s(c, "decisionNumber"),
-            s(c, "benefit"),
-            s(c, "status")
+            c.office, c.decision_number, c.benefit, c.status
         );
     }
+}
+
+fn render_sources(out: &mut String, a: &AccountView) {
     let _ = writeln!(out, "\nOffices");
-    for x in sources.iter().filter(|x| s(x, "status") != "no_account") {
-        let latency = x
-            .get("latencyMs")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
+    for x in a.sources.iter().filter(|x| x.status != "no_account") {
         let detail = x
-            .get("detail")
-            .and_then(serde_json::Value::as_str)
+            .detail
+            .as_deref()
             .map(|d| format!(" — {d}"))
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {:<11} {}  {} ({latency} ms){detail}",
-            s(x, "status"),
-            s(x, "office"),
-            s(x, "name")
+            "  {:<11} {}  {} ({} ms){detail}",
+            x.status, x.office, x.name, x.latency_ms
         );
     }
-    let none = sources
+    let none = a
+        .sources
         .iter()
-        .filter(|x| s(x, "status") == "no_account")
+        .filter(|x| x.status == "no_account")
         .count();
     let _ = writeln!(
         out,
         "  no_account  {none} other offices hold nothing for this person"
     );
-    out
 }
 
 /// `1234567.50` → `1'234'567.50`, the Swiss way of writing francs.

@@ -12,7 +12,7 @@ mod ops;
 mod problem;
 mod protect;
 pub mod reload;
-mod routes;
+pub mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,7 +28,8 @@ pub use conn::Connections;
 pub use problem::Problem;
 pub use protect::Protection;
 pub use reload::Reloader;
-pub use routes::ROUTES;
+pub use routes::table::{Access, Handler, NoRoute, ROUTES, Route, resolve};
+pub use routes::{OPENAPI, inspect};
 
 use crate::config::ConnectionLimits;
 use crate::fanout::Fanout;

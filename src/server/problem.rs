@@ -1,8 +1,14 @@
 //! Errors as `application/problem+json` (RFC 9457): the one place an error becomes HTTP.
+//! Every status the server sends with a problem document is chosen here; the OpenAPI
+//! document lists each under the routes that can send it.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
+
+use crate::adapter::StoreError;
+use crate::model::OfficeId;
+use crate::view::ProblemView;
 
 /// A problem document about to be sent.
 #[derive(Debug, Clone)]
@@ -20,86 +26,160 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// `400`: the request itself is wrong.
-    pub fn bad_request(slug: &'static str, detail: impl Into<String>) -> Problem {
+    fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: String) -> Self {
         Problem {
-            status: StatusCode::BAD_REQUEST,
+            status,
             slug,
-            title: "Bad request",
-            detail: detail.into(),
+            title,
+            detail,
             retry_after: None,
         }
+    }
+
+    /// `400`: the request itself is wrong.
+    pub fn bad_request(slug: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, slug, "Bad request", detail.into())
     }
 
     /// `403`: the caller's role does not allow this.
     pub fn forbidden(detail: impl Into<String>) -> Problem {
-        Problem {
-            status: StatusCode::FORBIDDEN,
-            slug: "forbidden",
-            title: "Role not allowed",
-            detail: detail.into(),
-            retry_after: None,
-        }
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Role not allowed",
+            detail.into(),
+        )
     }
 
-    /// `404`: no such route.
+    /// `404`: no such route (digits are dropped from the echoed path: it may hold a person).
     pub fn not_found(path: &str) -> Problem {
         let shown: String = path
             .chars()
             .take(60)
             .filter(|c| !c.is_ascii_digit())
             .collect();
-        Problem {
-            status: StatusCode::NOT_FOUND,
-            slug: "not-found",
-            title: "Unknown route",
-            detail: format!("no route {shown}"),
-            retry_after: None,
-        }
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Unknown route",
+            format!("no route {shown}"),
+        )
     }
 
-    /// `405`: the route exists, not with this method.
-    pub fn method_not_allowed(allowed: &'static str) -> Problem {
-        Problem {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            slug: "method-not-allowed",
-            title: "Method not allowed",
-            detail: format!("use {allowed}"),
-            retry_after: None,
-        }
+    /// `405`: the route exists, not with this method; `allow` lists the methods it has
+    /// (the dispatcher sends it as the `Allow` header too, RFC 9110 §15.5.6).
+    pub fn method_not_allowed(allow: &str) -> Problem {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            format!("use {allow}"),
+        )
+    }
+
+    /// `413`: a request body over its limit.
+    pub fn too_large(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Body too large",
+            detail.into(),
+        )
+    }
+
+    /// `500`: a fault of the gateway itself (never the caller's input).
+    pub fn internal(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            detail.into(),
+        )
     }
 
     /// `500`: a reload failed; the previous material stays in use.
     pub fn reload_failed(detail: impl Into<String>) -> Problem {
-        Problem {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            slug: "reload-failed",
-            title: "Reload failed; the previous certificates stay in use",
-            detail: detail.into(),
-            retry_after: None,
-        }
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reload-failed",
+            "Reload failed; the previous certificates stay in use",
+            detail.into(),
+        )
     }
 
-    /// `503`: the audit record could not be written, so nothing was served or changed.
-    /// The detail says which; the audit error itself goes to the log only.
+    /// `503`: the audit log cannot be written or read, so the request is not served.
     pub fn audit_unavailable(detail: impl Into<String>) -> Problem {
         Problem {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            slug: "audit-unavailable",
-            title: "Audit log unavailable",
-            detail: detail.into(),
             retry_after: Some(5),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit-unavailable",
+                "Audit log unavailable",
+                detail.into(),
+            )
         }
     }
 
-    /// The response.
+    /// `503`: this gateway does not administer its adapters folder.
+    pub fn adapters_read_only() -> Problem {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "adapters-read-only",
+            "Adapter administration is off",
+            "this gateway does not administer its adapters folder (demo or test set-up)".into(),
+        )
+    }
+
+    /// `422`: an adapter definition refused by its validation.
+    pub fn adapter_invalid(why: impl std::fmt::Display) -> Problem {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "adapter-validation",
+            "Adapter refused: invalid definition",
+            format!("validation: {why}"),
+        )
+    }
+
+    /// `422`: an adapter whose conformance probe failed.
+    pub fn adapter_probe_failed(why: impl std::fmt::Display) -> Problem {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "adapter-probe",
+            "Adapter refused: conformance probe failed",
+            format!("probe: {why}"),
+        )
+    }
+
+    /// `404`: no adapter for this office.
+    pub fn no_adapter(office: OfficeId) -> Problem {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-adapter",
+            "No such adapter",
+            format!("office {office} has no adapter"),
+        )
+    }
+
+    /// `500`: an adapter change could not be written; the previous one stays live.
+    pub fn adapter_write_failed(detail: impl std::fmt::Display) -> Problem {
+        tracing::error!(error = %detail, "adapter change not written");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "adapter-write-failed",
+            "Adapter change not written",
+            format!("{detail}; the previous definition is still live"),
+        )
+    }
+
+    /// The response (with `Retry-After` when set).
     pub fn into_response(self) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({
-            "type": format!("urn:guichet:problem:{}", self.slug),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
+        let view = ProblemView {
+            kind: format!("urn:guichet:problem:{}", self.slug),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+        };
+        let body = serde_json::to_vec(&view).unwrap_or_else(|_| b"{}".to_vec());
         let mut builder = Response::builder()
             .status(self.status)
             .header("content-type", "application/problem+json")
@@ -108,7 +188,35 @@ impl Problem {
             builder = builder.header("retry-after", s.to_string());
         }
         builder
-            .body(Full::new(Bytes::from(body.to_string())))
+            .body(Full::new(Bytes::from(body)))
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"{}"))))
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Problem {
+        match e {
+            StoreError::Conflict { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "version-conflict",
+                "Stale adapter version",
+                e.to_string(),
+            ),
+            StoreError::NoHistory(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "no-history",
+                "Nothing to roll back to",
+                e.to_string(),
+            ),
+            StoreError::NotFound(office) => Problem::no_adapter(office),
+            StoreError::Invalid(why) => Problem::adapter_invalid(why),
+            StoreError::Io(why) => Problem::adapter_write_failed(why),
+            StoreError::NotRecorded(e) => {
+                tracing::error!(error = %e, "adapter change refused: its audit record cannot be written");
+                Problem::audit_unavailable(
+                    "the change could not be recorded, so it was not applied",
+                )
+            }
+        }
     }
 }

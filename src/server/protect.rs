@@ -8,7 +8,6 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -227,11 +226,8 @@ fn weight(key: &CacheKey, account: &ConsolidatedAccount) -> u64 {
     account.approximate_bytes() + key_bytes as u64 + OVERHEAD
 }
 
-/// Parses a `Request-Timeout` header: seconds, decimals allowed (`1.5`).
-pub fn request_timeout(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs > 0.0 && secs <= 600.0).then(|| Duration::from_secs_f64(secs))
-}
+// `Request-Timeout` is parsed by the account route (`routes/account.rs`, `seconds`), to
+// exactly the grammar the OpenAPI document states.
 
 #[cfg(test)]
 mod tests {
