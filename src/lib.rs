@@ -3,7 +3,8 @@
 //! Code map (see ARCHITECTURE.md for the invariants):
 //! - [`gateway`]: the composition root — `Gateway::build(&Config)` and `Gateway::serve`;
 //!   start reading here.
-//! - [`model`]: canonical types (AHV number, office id, IK entry, IV case); no I/O.
+//! - [`model`]: canonical types (AHV number, office id, IK entry, IV case, the peer
+//!   identity and role); no I/O.
 //! - [`mapping`]: declarative mapping files (`mappings/*.toml`) compiled at load;
 //!   office XML → canonical model, canonical query → office XML.
 //! - [`merge`]: pure: per-office outcomes → consolidated account.
@@ -12,7 +13,7 @@
 //! - [`fanout`]: planning and the concurrent, deadline-bounded office calls.
 //! - [`server`]: mTLS ingress, connection limits, routes, problem documents.
 //! - [`net`]: binding listeners (`SO_REUSEADDR`), used by every listener.
-//! - [`tls`], [`pki`]: rustls material, identities, the federation CA.
+//! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.

@@ -11,15 +11,26 @@ use std::path::Path;
 
 use super::{Adapter, AdapterError, DefError};
 
-/// A key of the endpoint policy that cannot be read; names the key and the value.
+/// An entry of the endpoint policy that cannot be read: the value and what it should be
+/// ([`PolicyError::key`] names the configuration key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     /// An entry of `offices.endpoint_host_suffixes` is not a DNS suffix.
-    #[error("offices.endpoint_host_suffixes: {0:?} is not a DNS suffix like \".ahv-iv.ch\"")]
+    #[error("{0:?} is not a DNS suffix like \".ahv-iv.ch\"")]
     Suffix(String),
     /// An entry of `offices.endpoint_networks` is not an IP network.
-    #[error("offices.endpoint_networks: {0:?} is not a network like 10.20.0.0/16")]
+    #[error("{0:?} is not a network like 10.20.0.0/16")]
     Network(String),
+}
+
+impl PolicyError {
+    /// The configuration key the refused entry belongs to.
+    pub fn key(&self) -> &'static str {
+        match self {
+            PolicyError::Suffix(_) => "offices.endpoint_host_suffixes",
+            PolicyError::Network(_) => "offices.endpoint_networks",
+        }
+    }
 }
 
 /// Allowed endpoint hosts. The default allows any host except loopback and the
@@ -250,11 +261,10 @@ mod tests {
             assert!(EndpointPolicy::permissive().check(&url(u)).is_err(), "{u}");
         }
         let e = EndpointPolicy::new(&[], &["10.0.0.0/33".into()], false).expect_err("bad");
-        assert!(e.to_string().contains("offices.endpoint_networks"), "{e}");
+        assert_eq!(e.key(), "offices.endpoint_networks");
+        assert!(e.to_string().contains("10.0.0.0/33"), "{e}");
         let e = EndpointPolicy::new(&["a b".into()], &[], false).expect_err("bad");
-        assert!(
-            e.to_string().contains("offices.endpoint_host_suffixes"),
-            "{e}"
-        );
+        assert_eq!(e.key(), "offices.endpoint_host_suffixes");
+        assert!(e.to_string().contains("a b"), "{e}");
     }
 }

@@ -126,9 +126,9 @@ pub enum ActorRole {
     Unknown,
 }
 
-impl From<crate::pki::Role> for ActorRole {
-    fn from(role: crate::pki::Role) -> ActorRole {
-        use crate::pki::Role;
+impl From<crate::model::Role> for ActorRole {
+    fn from(role: crate::model::Role) -> ActorRole {
+        use crate::model::Role;
         match role {
             Role::Portal => ActorRole::Portal,
             Role::Office => ActorRole::Office,
@@ -149,7 +149,7 @@ pub struct Actor {
 
 impl Actor {
     /// The actor of an optional client identity (`unknown` without one).
-    pub fn of(peer: Option<&crate::pki::Identity>) -> Actor {
+    pub fn of(peer: Option<&crate::model::Identity>) -> Actor {
         peer.map_or_else(
             || Actor {
                 role: ActorRole::Unknown,

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use super::{AnswerArg, BenchArgs, CertsAction, LoadtestArgs};
-use crate::model::{OfficeId, Vn};
-use crate::pki::Role;
+use crate::model::{OfficeId, Role, Vn};
 
 /// guichet — the integration gateway of the Swiss 1st-pillar online platform.
 #[derive(Parser, Debug)]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::FieldError;
+
 /// `[audit]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,23 +61,30 @@ pub const CHECKPOINT_KEY: &str = "audit-checkpoint.p8";
 
 impl RawAudit {
     /// Validates the section; `at` resolves a path against the configuration's folder.
-    pub(super) fn validate(&self, at: impl Fn(&Path) -> PathBuf) -> Result<AuditConfig, String> {
+    pub(super) fn validate(
+        &self,
+        at: impl Fn(&Path) -> PathBuf,
+    ) -> Result<AuditConfig, FieldError> {
         if !self.fsync && !self.unsafe_no_fsync {
-            return Err(
-                "audit.fsync: false loses acknowledged records on a power cut; \
-                 it is accepted only together with audit.unsafe_no_fsync = true (benchmarks)"
-                    .into(),
-            );
+            return Err(FieldError::new(
+                "audit.fsync",
+                "false loses acknowledged records on a power cut; \
+                 it is accepted only together with audit.unsafe_no_fsync = true (benchmarks)",
+            ));
         }
         if self.unsafe_no_fsync && self.fsync {
-            return Err("audit.unsafe_no_fsync: true only goes with audit.fsync = false".into());
+            return Err(FieldError::new(
+                "audit.unsafe_no_fsync",
+                "true only goes with audit.fsync = false",
+            ));
         }
-        if !(4096..=1 << 40).contains(&self.max_file_bytes) {
-            return Err("audit.max_file_bytes: between 4096 and 2^40".into());
-        }
-        if !(1..=1_000_000).contains(&self.checkpoint_every) {
-            return Err("audit.checkpoint_every: between 1 and 1000000 records".into());
-        }
+        FieldError::range("audit.max_file_bytes", self.max_file_bytes, 4096, 1 << 40)?;
+        FieldError::range(
+            "audit.checkpoint_every",
+            self.checkpoint_every,
+            1,
+            1_000_000,
+        )?;
         let hmac_key_file = at(&self.hmac_key_file);
         let checkpoint_key_file = match &self.checkpoint_key_file {
             Some(p) => at(p),

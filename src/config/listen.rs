@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{RawAdmin, RawServer};
+use super::FieldError;
+use super::raw::{RawAdmin, RawServer};
 
 /// Limits of the ingress's connections, applied to every listener the gateway serves
 /// (the portal listener and the operations listener).
@@ -37,19 +38,22 @@ impl Default for ConnectionLimits {
 }
 
 /// One numeric field: its default, its allowed range, its name.
-fn field(value: Option<u64>, default: u64, range: (u64, u64), name: &str) -> Result<u64, String> {
-    let v = value.unwrap_or(default);
-    if v < range.0 || v > range.1 {
-        return Err(format!(
-            "server.{name}: {v} is outside {}–{}",
-            range.0, range.1
-        ));
-    }
-    Ok(v)
+fn field(
+    value: Option<u64>,
+    default: u64,
+    range: (u64, u64),
+    name: &str,
+) -> Result<u64, FieldError> {
+    FieldError::range(
+        format!("server.{name}"),
+        value.unwrap_or(default),
+        range.0,
+        range.1,
+    )
 }
 
 /// The connection limits and the poll interval of `[server]`.
-pub(super) fn server_limits(raw: &RawServer) -> Result<(ConnectionLimits, Duration), String> {
+pub(super) fn server_limits(raw: &RawServer) -> Result<(ConnectionLimits, Duration), FieldError> {
     let d = ConnectionLimits::default();
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let limits = ConnectionLimits {
@@ -72,14 +76,14 @@ pub(super) fn server_limits(raw: &RawServer) -> Result<(ConnectionLimits, Durati
             (8 * 1024, 1024 * 1024),
             "max_header_bytes",
         )?)
-        .map_err(|_| "server.max_header_bytes: too large".to_owned())?,
+        .map_err(|_| FieldError::new("server.max_header_bytes", "too large"))?,
         max_connections: usize::try_from(field(
             raw.max_connections,
             d.max_connections as u64,
             (1, 1_000_000),
             "max_connections",
         )?)
-        .map_err(|_| "server.max_connections: too large".to_owned())?,
+        .map_err(|_| FieldError::new("server.max_connections", "too large"))?,
         handshake_timeout: Duration::from_millis(field(
             raw.handshake_timeout_ms,
             ms(d.handshake_timeout),
@@ -97,18 +101,21 @@ pub(super) fn server_limits(raw: &RawServer) -> Result<(ConnectionLimits, Durati
 }
 
 /// The operations listener's address: loopback only, unless `allow_remote = true`.
-pub(super) fn admin_listen(raw: Option<&RawAdmin>) -> Result<Option<SocketAddr>, String> {
+pub(super) fn admin_listen(raw: Option<&RawAdmin>) -> Result<Option<SocketAddr>, FieldError> {
     let Some(a) = raw else { return Ok(None) };
     let addr: SocketAddr = a.listen.parse().map_err(|_| {
-        format!(
-            "admin.listen: {:?} is not an address like 127.0.0.1:9464",
-            a.listen
+        FieldError::new(
+            "admin.listen",
+            format!("{:?} is not an address like 127.0.0.1:9464", a.listen),
         )
     })?;
     if !addr.ip().is_loopback() && !a.allow_remote {
-        return Err(format!(
-            "admin.listen: {addr} is not a loopback address; the operations listener is plain \
-             HTTP — set admin.allow_remote = true to serve it on a management network"
+        return Err(FieldError::new(
+            "admin.listen",
+            format!(
+                "{addr} is not a loopback address; the operations listener is plain \
+                 HTTP — set admin.allow_remote = true to serve it on a management network"
+            ),
         ));
     }
     Ok(Some(addr))

@@ -3,6 +3,7 @@
 
 mod ahv;
 mod entry;
+mod identity;
 mod income;
 mod money;
 mod office;
@@ -10,6 +11,9 @@ mod outcome;
 
 pub use ahv::{Vn, VnError};
 pub use entry::{Benefit, CaseStatus, CodeName, Date, IkEntry, IvCase, Month};
+pub use identity::{
+    Identity, IdentityError, MAX_NAME_LEN, Role, URI_PREFIX, is_office_id, validate_name,
+};
 pub use income::{Genre, IncomeCode, IncomeCodeError};
 pub use money::{Money, MoneyError};
 pub use office::{CANTONS, Canton, CantonError, OfficeId, OfficeIdError, OfficeKind};

@@ -74,7 +74,7 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
     let office_ids = offices
         .iter()
         .map(|id| Identity::new(Role::Office, id.as_str()))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
 
     let ca_paths = CertPaths::in_dir(dir, "federation-ca");
     let ca = if pair_exists(&ca_paths)? {

@@ -14,7 +14,8 @@
 //!
 //! Names are 1–64 characters of `[A-Za-z0-9._-]`; office names must additionally be office
 //! ids (three digits, a dot, three digits). The subject CN repeats the name for humans, but
-//! authorisation decisions read only the SAN URI (see [`crate::tls::peer_identity`]).
+//! authorisation decisions read only the SAN URI (see [`crate::tls::peer_identity`]). The
+//! scheme's types ([`Identity`], [`Role`]) live in [`crate::model`] and are re-exported here.
 //!
 //! Leaf keys are ECDSA P-256, serials are 16 random bytes (positive), and key files are
 //! written atomically with mode `0600` from the start (see [`write_pem_files`]).
@@ -24,7 +25,6 @@ mod crl;
 mod dev;
 mod files;
 mod hierarchy;
-mod identity;
 pub mod inventory;
 pub mod manage;
 
@@ -39,22 +39,18 @@ pub use crl::parse_reason;
 pub use dev::{CertPaths, DevPki, ensure_dev_pki};
 pub use files::{write_pem_files, write_secret_file};
 pub use hierarchy::FederationLayout;
-pub use identity::{Identity, MAX_NAME_LEN, Role, URI_PREFIX, is_office_id, validate_name};
+// The identity scheme lives in the model (the request path reads it without the CA); the
+// certificate authority issues it.
+pub use crate::model::{
+    Identity, IdentityError, MAX_NAME_LEN, Role, URI_PREFIX, is_office_id, validate_name,
+};
 
 /// Errors of the certificate authority; every file-related variant names the file.
 #[derive(Debug, Error)]
 pub enum PkiError {
-    /// A role string is not one of `portal`, `office`, `admin`, `gateway`.
-    #[error("unknown role `{0}` (expected portal, office, admin or gateway)")]
-    InvalidRole(String),
-    /// An identity name or URI does not follow the scheme.
-    #[error("invalid identity `{input}`: {reason}")]
-    InvalidIdentity {
-        /// The offending input.
-        input: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    /// A role or identity does not follow the scheme.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// A leaf specification is inconsistent (dates, usages, names).
     #[error("invalid certificate request for {identity}: {reason}")]
     InvalidSpec {

@@ -16,7 +16,7 @@ use super::routes::{drain, json, read_body};
 use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry, Store};
 use crate::audit::{Actor, AuditError, Event, Kind};
 use crate::model::OfficeId;
-use crate::pki::{Identity, Role};
+use crate::model::{Identity, Role};
 use crate::view::{AdapterRow, AdapterView, AdaptersView, ChangedView, ProbeView};
 
 /// Largest adapter definition accepted.

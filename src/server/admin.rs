@@ -8,7 +8,7 @@ use hyper::{Response, StatusCode};
 use super::State;
 use super::problem::Problem;
 use super::routes::{actor, json, raw_json};
-use crate::pki::Identity;
+use crate::model::Identity;
 use crate::view::ReloadView;
 
 /// `POST /admin/v1/reload`: every TLS set now; the outcome is audited.

@@ -5,7 +5,7 @@
 //! Both ends speak TLS 1.3 and 1.2 and advertise ALPN `h2` then `http/1.1`. The server always
 //! requires a client certificate chaining to the configured roots (and not revoked by the
 //! configured CRLs); the holder's role is then read from its SAN URI by [`peer_identity`]
-//! (scheme documented in [`crate::pki`]).
+//! (scheme and types in [`crate::model::Identity`]).
 
 mod material;
 mod office_verifier;
@@ -24,7 +24,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyD
 use thiserror::Error;
 use x509_parser::extensions::GeneralName;
 
-use crate::pki::{Identity, URI_PREFIX};
+use crate::model::{Identity, URI_PREFIX};
 
 pub use material::{
     CertInfo, ClientPaths, CrlInfo, Loaded, ServerPaths, days_left as material_days_left,

@@ -19,7 +19,7 @@ use rustls_pki_types::{
 
 use super::{ALPN, TlsError, VERSIONS, peer_identity, provider, root_store};
 use crate::model::OfficeId;
-use crate::pki::Role;
+use crate::model::Role;
 
 /// Why an office's certificate was refused after its chain verified. Carries no
 /// personal data; it travels inside `rustls::Error` so the caller can name the step.

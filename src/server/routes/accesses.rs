@@ -10,8 +10,8 @@ use super::super::State;
 use super::super::problem::Problem;
 use super::{actor, json, record};
 use crate::audit::{Event, Kind, Record};
+use crate::model::Identity;
 use crate::model::Vn;
-use crate::pki::Identity;
 use crate::view::{AccessView, AccessesView, CallerView};
 
 /// The accesses route.

@@ -16,8 +16,8 @@ use super::{actor, json, record};
 use crate::audit::{Event, Kind};
 use crate::fanout::Query;
 use crate::merge::{ConsolidatedAccount, YearRange};
+use crate::model::Identity;
 use crate::model::Vn;
-use crate::pki::Identity;
 use crate::trace::Trace;
 use crate::view::AccountView;
 

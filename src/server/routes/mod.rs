@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use super::State;
 use super::problem::Problem;
 use crate::audit::{Actor, Event};
-use crate::pki::Identity;
+use crate::model::Identity;
 use crate::view::HealthView;
 use table::{Handler, Matched, NoRoute};
 

@@ -11,8 +11,8 @@ use super::super::State;
 use super::super::problem::Problem;
 use super::{actor, read_body, record};
 use crate::audit::{Event, Kind};
+use crate::model::Identity;
 use crate::model::Vn;
-use crate::pki::Identity;
 
 /// Largest notification body.
 pub const MAX_BODY: usize = 1024;

@@ -4,8 +4,8 @@
 //! Paths are matched segment by segment; nothing here slices by byte offsets, and no
 //! input reaches a panic (a cargo-fuzz target and a proptest feed it arbitrary requests).
 
+use crate::model::{Identity, Role};
 use crate::model::{OfficeId, Vn};
-use crate::pki::{Identity, Role};
 
 use super::super::problem::Problem;
 

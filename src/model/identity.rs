@@ -1,9 +1,26 @@
-//! Owns the identity scheme: roles, names and the `urn:guichet:<role>:<name>` SAN URI.
+//! Owns the identity scheme: roles, names and the `urn:guichet:<role>:<name>` SAN URI that
+//! every certificate of the federation carries (issued by [`crate::pki`], read by
+//! [`crate::tls::peer_identity`]). Pure data: the request path reads identities without
+//! importing the certificate authority.
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::pki::PkiError;
+/// A role or identity that does not follow the scheme.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// A role string is not one of `portal`, `office`, `admin`, `gateway`.
+    #[error("unknown role `{0}` (expected portal, office, admin or gateway)")]
+    InvalidRole(String),
+    /// An identity name or URI does not follow the scheme.
+    #[error("invalid identity `{input}`: {reason}")]
+    InvalidIdentity {
+        /// The offending input.
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
 
 /// Prefix shared by every identity URI.
 pub const URI_PREFIX: &str = "urn:guichet:";
@@ -46,13 +63,13 @@ impl fmt::Display for Role {
 }
 
 impl FromStr for Role {
-    type Err = PkiError;
+    type Err = IdentityError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Role::ALL
             .into_iter()
             .find(|role| role.as_str() == s)
-            .ok_or_else(|| PkiError::InvalidRole(s.to_owned()))
+            .ok_or_else(|| IdentityError::InvalidRole(s.to_owned()))
     }
 }
 
@@ -67,7 +84,7 @@ pub struct Identity {
 
 impl Identity {
     /// Builds an identity after validating `name` for `role`.
-    pub fn new(role: Role, name: impl Into<String>) -> Result<Identity, PkiError> {
+    pub fn new(role: Role, name: impl Into<String>) -> Result<Identity, IdentityError> {
         let name = name.into();
         validate_name(role, &name)?;
         Ok(Identity { role, name })
@@ -79,8 +96,8 @@ impl Identity {
     }
 
     /// Parses and validates a `urn:guichet:<role>:<name>` URI.
-    pub fn parse_uri(uri: &str) -> Result<Identity, PkiError> {
-        let invalid = |reason: &'static str| PkiError::InvalidIdentity {
+    pub fn parse_uri(uri: &str) -> Result<Identity, IdentityError> {
+        let invalid = |reason: &'static str| IdentityError::InvalidIdentity {
             input: uri.to_owned(),
             reason,
         };
@@ -94,7 +111,7 @@ impl Identity {
             .parse::<Role>()
             .map_err(|_| invalid("unknown role (expected portal, office, admin or gateway)"))?;
         Identity::new(role, name).map_err(|err| match err {
-            PkiError::InvalidIdentity { reason, .. } => invalid(reason),
+            IdentityError::InvalidIdentity { reason, .. } => invalid(reason),
             other => other,
         })
     }
@@ -107,8 +124,8 @@ impl fmt::Display for Identity {
 }
 
 /// Checks a name: 1–64 chars of `[A-Za-z0-9._-]`, and `NNN.NNN` for offices.
-pub fn validate_name(role: Role, name: &str) -> Result<(), PkiError> {
-    let invalid = |reason: &'static str| PkiError::InvalidIdentity {
+pub fn validate_name(role: Role, name: &str) -> Result<(), IdentityError> {
+    let invalid = |reason: &'static str| IdentityError::InvalidIdentity {
         input: format!("{role}:{name}"),
         reason,
     };

@@ -1,0 +1,121 @@
+//! `[offices]` and `[simulator]`: where the adapters, mappings and the gateway's client
+//! identity live, the query deadline, the sedex participant ids and the endpoint policy;
+//! the simulated offices' certificates and latency. Raw values in, typed values out.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{RawOffices, RawSimulator, default_median, default_p99};
+use super::{FieldError, Resolve};
+
+/// Fan-out settings.
+#[derive(Debug, Clone)]
+pub struct OfficesConfig {
+    /// Adapters folder.
+    pub adapters: PathBuf,
+    /// Mappings folder.
+    pub mappings: PathBuf,
+    /// CA of the offices' server certificates.
+    pub ca: PathBuf,
+    /// Gateway client certificate.
+    pub client_cert: PathBuf,
+    /// Gateway client key.
+    pub client_key: PathBuf,
+    /// CRLs checked for offices' server certificates.
+    pub crl: Option<PathBuf>,
+    /// Overall deadline of a query.
+    pub deadline: Duration,
+    /// sedex participant id of the gateway.
+    pub sender_id: String,
+    /// Participant-id prefix of the environment.
+    pub participant_prefix: String,
+    /// eCH-0058 testDeliveryFlag on requests.
+    pub test_delivery: bool,
+    /// Which hosts adapters may name as endpoints.
+    pub endpoint_policy: crate::adapter::EndpointPolicy,
+}
+
+/// Simulator settings.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Folder of the simulated offices' certificates.
+    pub certs: PathBuf,
+    /// Median latency.
+    pub latency_median: Duration,
+    /// 99th-percentile latency.
+    pub latency_p99: Duration,
+}
+
+/// A sedex participant id (or prefix): 1–40 letters, digits and '-'.
+fn participant(field: &'static str, value: &str) -> Result<String, FieldError> {
+    let ok = !value.is_empty()
+        && value.len() <= 40
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        return Err(FieldError::new(
+            field,
+            format!("{value:?}: 1–40 letters, digits and '-' only"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+impl RawOffices {
+    /// Validates `[offices]`; `at` resolves paths against the configuration's folder.
+    pub(super) fn validate(&self, at: &Resolve<'_>) -> Result<OfficesConfig, FieldError> {
+        let deadline_ms = FieldError::range("offices.deadline_ms", self.deadline_ms, 100, 60_000)?;
+        let endpoint_policy = crate::adapter::EndpointPolicy::new(
+            &self.endpoint_host_suffixes,
+            &self.endpoint_networks,
+            self.allow_loopback,
+        )
+        .map_err(FieldError::from)?;
+        Ok(OfficesConfig {
+            adapters: at(&self.adapters),
+            mappings: at(&self.mappings),
+            ca: at(&self.ca),
+            client_cert: at(&self.client_cert),
+            client_key: at(&self.client_key),
+            crl: self.crl.as_deref().map(at),
+            deadline: Duration::from_millis(deadline_ms),
+            sender_id: participant("offices.sender_id", &self.sender_id)?,
+            participant_prefix: participant(
+                "offices.participant_prefix",
+                &self.participant_prefix,
+            )?,
+            test_delivery: self.test_delivery,
+            endpoint_policy,
+        })
+    }
+}
+
+/// Validates `[simulator]`; without the section, the development defaults next to the
+/// configuration (`base/../certs/offices`, median 20 ms, p99 250 ms).
+pub(super) fn simulator(
+    raw: Option<&RawSimulator>,
+    base: &Path,
+    at: &Resolve<'_>,
+) -> Result<SimulatorConfig, FieldError> {
+    let Some(s) = raw else {
+        return Ok(SimulatorConfig {
+            certs: base.join("../certs/offices"),
+            latency_median: Duration::from_millis(default_median()),
+            latency_p99: Duration::from_millis(default_p99()),
+        });
+    };
+    let p99 = FieldError::range("simulator.latency_p99_ms", s.latency_p99_ms, 0, 60_000)?;
+    if s.latency_median_ms > p99 {
+        return Err(FieldError::new(
+            "simulator.latency_median_ms",
+            format!(
+                "{} is above latency_p99_ms ({p99}); the median cannot exceed the 99th percentile",
+                s.latency_median_ms
+            ),
+        ));
+    }
+    Ok(SimulatorConfig {
+        certs: at(&s.certs),
+        latency_median: Duration::from_millis(s.latency_median_ms),
+        latency_p99: Duration::from_millis(p99),
+    })
+}

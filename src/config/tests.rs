@@ -1,0 +1,161 @@
+//! Whole-file configuration tests: the shipped file, paths, and one refusal per field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Config, normalize};
+
+#[test]
+fn shipped_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml");
+    let c = Config::load(&path).expect("shipped config");
+    assert_eq!(c.offices.deadline, Duration::from_secs(2));
+    assert!(c.offices.adapters.ends_with("adapters"));
+    assert!(!c.offices.adapters.to_string_lossy().contains(".."));
+    assert_eq!(
+        normalize(Path::new("config/../certs/./a.pem")),
+        PathBuf::from("certs/a.pem")
+    );
+    assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+}
+
+#[test]
+fn errors_name_the_field() {
+    let p = Path::new("/etc/guichet.toml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"))
+            .expect("read");
+    let e = Config::parse(p, &text.replace("127.0.0.1:8443", "localhost")).expect_err("bad listen");
+    assert!(e.to_string().contains("server.listen"), "{e}");
+    let e = Config::parse(p, &text.replace("deadline_ms = 2000", "deadline_ms = 5"))
+        .expect_err("bad deadline");
+    assert!(e.to_string().contains("offices.deadline_ms"), "{e}");
+    for (from, to, field) in [
+        (
+            "cache_max_bytes = 67108864",
+            "cache_max_bytes = 1024",
+            "protection.cache_max_bytes",
+        ),
+        (
+            "cache_max_bytes = 67108864",
+            "cache_max_entries = 10",
+            "protection.cache_max_entries",
+        ),
+        (
+            "max_entries_per_answer = 20000",
+            "max_entries_per_answer = 0",
+            "protection.max_entries_per_answer",
+        ),
+        (
+            "max_entries_per_answer = 20000",
+            "max_entries_per_answer = 1000001",
+            "protection.max_entries_per_answer",
+        ),
+    ] {
+        let e = Config::parse(p, &text.replace(from, to)).expect_err(to);
+        let m = e.to_string();
+        assert!(m.contains(field) && m.contains("/etc/guichet.toml"), "{m}");
+    }
+    let e = Config::parse(p, &text.replace("[server]", "[server]\nbogus = 1"))
+        .expect_err("unknown field");
+    assert!(
+        e.to_string().contains("bogus") && e.to_string().contains("line"),
+        "{e}"
+    );
+}
+
+fn shipped() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"))
+        .expect("read")
+}
+
+/// The shipped file with `from` replaced by `to` (which must occur in it).
+fn edited(from: &str, to: &str) -> String {
+    let text = shipped();
+    assert!(text.contains(from), "the shipped config has no {from:?}");
+    text.replacen(from, to, 1)
+}
+
+/// (shipped text, replacement, refused key, value the message quotes).
+#[rustfmt::skip]
+const OUT_OF_RANGE: &[(&str, &str, &str, &str)] = &[
+    ("grace_period_ms = 10000", "grace_period_ms = 300001", "server.grace_period_ms", "300001"),
+    ("sender_id = \"T6-000000-1\"", "sender_id = \"T6 000\"", "offices.sender_id", "T6 000"),
+    ("participant_prefix = \"T6\"", "participant_prefix = \"\"", "offices.participant_prefix", "\"\""),
+    ("latency_p99_ms = 250", "latency_p99_ms = 60001", "simulator.latency_p99_ms", "60001"),
+    ("latency_median_ms = 20", "latency_median_ms = 251", "simulator.latency_median_ms", "251"),
+    ("hedge_budget_percent = 10", "hedge_budget_percent = 101", "protection.hedge_budget_percent", "101"),
+    ("cache_ttl_ms = 10000", "cache_ttl_ms = 3600001", "protection.cache_ttl_ms", "3600001"),
+    ("breaker_open_ms = 5000", "breaker_open_ms = 3600001", "protection.breaker_open_ms", "3600001"),
+    ("breaker_window_ms = 10000", "breaker_window_ms = 99", "protection.breaker_window_ms", "99"),
+    ("breaker_min_calls = 20", "breaker_min_calls = 100001", "protection.breaker_min_calls", "100001"),
+    ("breaker_failure_rate_percent = 50", "breaker_failure_rate_percent = 0", "protection.breaker_failure_rate_percent", "0"),
+    ("breaker_half_open_calls = 3", "breaker_half_open_calls = 0", "protection.breaker_half_open_calls", "0"),
+    ("retry_budget_percent = 50", "retry_budget_percent = 101", "protection.retry_budget_percent", "101"),
+    ("retry_min_per_second = 10", "retry_min_per_second = 10001", "protection.retry_min_per_second", "10001"),
+    ("retry_max_per_call = 2", "retry_max_per_call = 6", "protection.retry_max_per_call", "6"),
+    ("cache_max_bytes = 67108864", "cache_max_bytes = 17179869185", "protection.cache_max_bytes", "17179869185"),
+    ("max_queries_in_flight = 512", "max_queries_in_flight = 0", "protection.max_queries_in_flight", "0"),
+    ("max_queries_in_flight = 512", "max_queries_in_flight = 1000001", "protection.max_queries_in_flight", "1000001"),
+    ("portal_queries_per_second = 50", "portal_queries_per_second = 0", "protection.portal_queries_per_second", "0"),
+    ("portal_burst = 100", "portal_burst = 0", "protection.portal_burst", "0"),
+    ("max_file_bytes = 67108864", "max_file_bytes = 4095", "audit.max_file_bytes", "4095"),
+    ("max_file_bytes = 67108864", "max_file_bytes = 1099511627777", "audit.max_file_bytes", "1099511627777"),
+    ("checkpoint_every = 1000", "checkpoint_every = 0", "audit.checkpoint_every", "0"),
+    ("idle_timeout_ms = 60000", "idle_timeout_ms = 99", "server.idle_timeout_ms", "99"),
+    ("watch_interval_ms = 1000", "watch_interval_ms = 60001", "server.watch_interval_ms", "60001"),
+    ("\nallow_loopback = true", "\nallow_loopback = true\nendpoint_networks = [\"10.0.0.0/33\"]", "offices.endpoint_networks", "10.0.0.0/33"),
+    ("\nallow_loopback = true", "\nallow_loopback = true\nendpoint_host_suffixes = [\"a b\"]", "offices.endpoint_host_suffixes", "a b"),
+];
+
+/// Every out-of-range value is refused with the file, the key and the value; none is
+/// clamped into range.
+#[test]
+fn out_of_range_values_are_refused_naming_file_field_and_value() {
+    let p = Path::new("/etc/guichet.toml");
+    for &(from, to, field, value) in OUT_OF_RANGE {
+        let e = Config::parse(p, &edited(from, to)).expect_err(to);
+        let m = e.to_string();
+        assert!(m.starts_with("config /etc/guichet.toml: "), "{m}");
+        assert!(m.contains(&format!("{field}: ")), "{to}: {m}");
+        assert!(m.contains(value), "{to}: {m}");
+        match e.problem {
+            super::ConfigProblem::Field(f) => assert_eq!(f.field, field, "{to}"),
+            other => panic!("{to}: not a field error: {other:?}"),
+        }
+    }
+}
+
+/// The bounds themselves are accepted and kept exactly as written.
+#[test]
+fn values_at_the_bounds_are_kept_as_written() {
+    let p = Path::new("/etc/guichet.toml");
+    let text = shipped()
+        .replacen("hedge_budget_percent = 10", "hedge_budget_percent = 100", 1)
+        .replacen(
+            "max_queries_in_flight = 512",
+            "max_queries_in_flight = 1000000",
+            1,
+        )
+        .replacen("cache_max_bytes = 67108864", "cache_max_bytes = 65536", 1)
+        .replacen("max_file_bytes = 67108864", "max_file_bytes = 4096", 1)
+        .replacen("grace_period_ms = 10000", "grace_period_ms = 300000", 1)
+        .replacen("latency_median_ms = 20", "latency_median_ms = 250", 1);
+    let c = Config::parse(p, &text).expect("bounds are valid");
+    assert_eq!(c.protection.hedge_budget, Some(1.0));
+    assert_eq!(c.protection.max_queries_in_flight, 1_000_000);
+    assert_eq!(c.protection.cache_max_bytes, 65_536);
+    assert_eq!(c.audit.max_file_bytes, 4096);
+    assert_eq!(c.server.grace_period, Duration::from_secs(300));
+    assert_eq!(c.simulator.latency_median, c.simulator.latency_p99);
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    let e = Config::load(Path::new("/nonexistent/guichet.toml")).expect_err("missing");
+    let m = e.to_string();
+    assert!(
+        m.starts_with("config /nonexistent/guichet.toml: cannot read"),
+        "{m}"
+    );
+}
