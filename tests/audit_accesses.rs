@@ -1,6 +1,6 @@
-//! The accesses listing over real mutual TLS: served from the index (rebuilt from the files
-//! at start, so a restarted gateway lists the same accesses) and charged to the portal's
-//! quota like an account query.
+//! The accesses listing over real mutual TLS: served from the index (kept next to the files,
+//! so a restarted gateway lists the same accesses) and charged to the portal's quota like an
+//! account query. The index file's own cases are in `audit_index.rs`.
 
 mod common;
 
@@ -41,7 +41,7 @@ async fn the_listing_comes_from_the_index_and_survives_a_restart() {
     assert_eq!(status, 200, "{list}");
     let served = list["accesses"].as_array().expect("list").len();
     assert_eq!(served, 3, "{list}");
-    // A restarted gateway (same folder, same key) rebuilds the same index from the files.
+    // A restarted gateway (same folder, same key) reads the same index from its file.
     let restarted = guichet::cli::runtime::open_audit(&fed.config).expect("reopen");
     let records = restarted.accesses(vn).expect("accesses");
     assert_eq!(records.len(), 3);

@@ -1,12 +1,13 @@
 //! The chain's file format: sealing a record into a line, opening a line back, the file
-//! names, and the start-up scan that finds the head, cuts an incomplete last line and
-//! collects the positions the accesses index needs.
+//! names, the start-up scan that finds the head and cuts an incomplete last line, and the
+//! reading of `account-query` positions for the accesses index.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::index::{Entry, Tip};
 use super::{AuditError, GENESIS, Kind, Record};
 
 /// Where one record lies.
@@ -33,8 +34,8 @@ pub(crate) struct Scan {
     pub seq: u64,
     /// Hash of the newest record.
     pub prev: String,
-    /// `account-query` records: person hash → positions, oldest first.
-    pub accesses: Vec<(String, Pos)>,
+    /// Where the newest record lies (`None` for an empty log).
+    pub tip: Option<Tip>,
 }
 
 /// The line to write (ending in `\n`) and its hash: the hash covers the record's JSON
@@ -151,15 +152,55 @@ pub(crate) fn cut_incomplete_tail(path: &Path, text: String) -> Result<String, A
     Ok(text)
 }
 
+/// The fields of a line the accesses index needs, read without checking the hash (the
+/// listing checks each line it serves).
 #[derive(Deserialize)]
 struct Light {
+    seq: u64,
     kind: Kind,
     #[serde(default)]
     person: Option<String>,
+    hash: String,
 }
 
-/// Reads every file once: recovers the newest file's tail, finds the head of the chain and
-/// the positions of every `account-query` record.
+/// The `account-query` records of `text`, which starts at byte `base` of file `file`.
+pub(crate) fn accesses_in(text: &str, file: u32, base: u64) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut offset = base;
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        if line.ends_with('\n')
+            && body.contains("\"kind\":\"account-query\"")
+            && let Ok(light) = serde_json::from_str::<Light>(body)
+            && light.kind == Kind::AccountQuery
+            && let Some(person) = light.person
+        {
+            let tip = Tip {
+                pos: Pos {
+                    file,
+                    offset,
+                    len: u32::try_from(body.len()).unwrap_or(u32::MAX),
+                },
+                seq: light.seq,
+                hash: light.hash,
+            };
+            out.push(Entry { person, tip });
+        }
+        offset += line.len() as u64;
+    }
+    out
+}
+
+/// Reads a log file as text.
+pub(crate) fn read_text(path: &Path) -> Result<String, AuditError> {
+    let bytes = std::fs::read(path).map_err(|e| AuditError::io(path, "cannot read", &e))?;
+    String::from_utf8(bytes)
+        .map_err(|_| AuditError::damaged(path, "not UTF-8 text; run `guichet audit verify`"))
+}
+
+/// Finds the head of the chain reading only the newest file (and, right after a rotation,
+/// the one before): recovers the newest file's tail and opens its last record. Older files
+/// are not read; the accesses index has its own file ([`super::index`]).
 pub(crate) fn scan(dir: &Path) -> Result<Scan, AuditError> {
     let files = log_files(dir)?;
     let mut scan = Scan {
@@ -168,49 +209,47 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, AuditError> {
         head_file: String::new(),
         seq: 0,
         prev: GENESIS.to_owned(),
-        accesses: Vec::new(),
+        tip: None,
     };
-    for (n, (index, path)) in files.iter().enumerate() {
-        let bytes = std::fs::read(path).map_err(|e| AuditError::io(path, "cannot read", &e))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| AuditError::damaged(path, "not UTF-8 text; run `guichet audit verify`"))?;
+    for (n, (index, path)) in files.iter().enumerate().rev() {
+        let text = read_text(path)?;
         let text = if n + 1 == files.len() {
-            cut_incomplete_tail(path, text)?
+            let text = cut_incomplete_tail(path, text)?;
+            scan.size = text.len() as u64;
+            text
         } else {
             text
         };
-        let mut offset = 0u64;
-        for line in text.split_inclusive('\n') {
-            let body = line.strip_suffix('\n').unwrap_or(line);
-            if body.contains("\"kind\":\"account-query\"")
-                && let Ok(light) = serde_json::from_str::<Light>(body)
-                && light.kind == Kind::AccountQuery
-                && let Some(person) = light.person
-            {
-                let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-                let pos = Pos {
-                    file: *index,
-                    offset,
-                    len,
-                };
-                scan.accesses.push((person, pos));
-            }
-            offset += line.len() as u64;
+        if text.is_empty() {
+            continue; // a file just started by a rotation: the head is in an older one
         }
-        if let Some(line) = text.lines().last() {
-            let (record, hash) = open_line(line).map_err(|m| {
-                AuditError::damaged(
-                    path,
-                    format!("last record: {m}; run `guichet audit verify`"),
-                )
-            })?;
-            scan.seq = record.seq;
-            scan.prev = hash;
-            scan.head_file = base_name(path);
-        }
-        if n + 1 == files.len() {
-            scan.size = offset;
-        }
+        let Some(body) = text.strip_suffix('\n') else {
+            return Err(AuditError::damaged(
+                path,
+                "its last record is incomplete; run `guichet audit verify`",
+            ));
+        };
+        let start = body.rfind('\n').map_or(0, |at| at + 1);
+        let line = &body[start..];
+        let (record, hash) = open_line(line).map_err(|m| {
+            AuditError::damaged(
+                path,
+                format!("last record: {m}; run `guichet audit verify`"),
+            )
+        })?;
+        scan.seq = record.seq;
+        scan.head_file = base_name(path);
+        scan.tip = Some(Tip {
+            pos: Pos {
+                file: *index,
+                offset: start as u64,
+                len: u32::try_from(line.len()).unwrap_or(u32::MAX),
+            },
+            seq: record.seq,
+            hash: hash.clone(),
+        });
+        scan.prev = hash;
+        break;
     }
     Ok(scan)
 }

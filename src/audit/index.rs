@@ -1,9 +1,10 @@
 //! The accesses index: person hash → positions of that person's `account-query` records.
-//! Built from the files at start, grown by every append; the listing reads only the lines
-//! it points at (and checks each one's hash) instead of scanning the whole folder.
+//! Loaded at start from its file next to the log ([`super::index_file`]), grown by every
+//! append; the listing reads only the lines it points at (and checks each one's hash)
+//! instead of scanning the whole folder.
 //!
 //! Invariant: the index holds keyed hashes and byte positions only, never an AHV number.
-//! It lives in memory (about 100 bytes per indexed record) and is rebuilt at every start.
+//! It lives in memory (about 100 bytes per indexed record) and on disk (about 130).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -11,32 +12,72 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::chain::{Pos, Scan, file_name, open_line};
+use super::index_file::{self, Disk, IndexStart};
 use super::{AuditError, Kind, Record, lock};
 
-/// Person hash → positions, oldest first.
-#[derive(Debug, Default)]
+/// A record of the log: where it lies, its sequence number and its hash (in the index file,
+/// the first 16 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tip {
+    pub pos: Pos,
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// An `account-query` record and the person hash it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub person: String,
+    pub tip: Tip,
+}
+
+/// Person hash → positions, oldest first, and the file that keeps them.
 pub(crate) struct Index {
     map: Mutex<HashMap<String, Vec<Pos>>>,
+    disk: Mutex<Disk>,
 }
 
 impl Index {
-    /// The index of what the start-up scan found.
-    pub(crate) fn from_scan(scan: &Scan) -> Index {
+    /// Loads (or rebuilds) the index for the log whose head `scan` found.
+    pub(crate) fn open(
+        dir: &Path,
+        secret: &aws_lc_rs::hmac::Key,
+        scan: &Scan,
+    ) -> Result<(Index, IndexStart), AuditError> {
+        let loaded = index_file::load(dir, secret, scan)?;
         let mut map: HashMap<String, Vec<Pos>> = HashMap::new();
-        for (person, pos) in &scan.accesses {
-            map.entry(person.clone()).or_default().push(*pos);
+        for e in loaded.entries {
+            map.entry(e.person).or_default().push(e.tip.pos);
         }
-        Index {
+        let index = Index {
             map: Mutex::new(map),
+            disk: Mutex::new(loaded.disk),
+        };
+        Ok((index, loaded.start))
+    }
+
+    /// Remembers records just committed (in memory and in the file) and, every `every`
+    /// records, marks how far the log is indexed. Called under the writer's lock, so the
+    /// lines follow the records' order.
+    pub(crate) fn add(&self, entries: Vec<Entry>, tip: Option<&Tip>, every: u64) {
+        {
+            let mut map = lock(&self.map);
+            for e in &entries {
+                map.entry(e.person.clone()).or_default().push(e.tip.pos);
+            }
+        }
+        let mut disk = lock(&self.disk);
+        let mark = tip.filter(|t| t.seq >= disk.covered.saturating_add(every.max(1)));
+        if !entries.is_empty() || mark.is_some() {
+            disk.append(entries, mark, false);
         }
     }
 
-    /// Remembers a record just written.
-    pub(crate) fn add(&self, person: &str, pos: Pos) {
-        lock(&self.map)
-            .entry(person.to_owned())
-            .or_default()
-            .push(pos);
+    /// Marks the head as indexed and syncs the file (at shutdown).
+    pub(crate) fn mark(&self, tip: &Tip) {
+        let mut disk = lock(&self.disk);
+        let mark = (tip.seq > disk.covered).then_some(tip);
+        disk.append(Vec::new(), mark, true);
     }
 
     /// The person's `account-query` records, oldest first. A position whose line no longer

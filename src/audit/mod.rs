@@ -13,6 +13,7 @@
 mod chain;
 pub mod checkpoint;
 mod index;
+mod index_file;
 pub mod keys;
 mod verify;
 mod writer;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use chain::seal;
 pub use checkpoint::{Checkpoint, Signer};
+pub use index_file::IndexStart;
 pub use verify::{VerifyReport, verify, verify_with};
 pub use writer::Fault;
 
@@ -253,6 +255,7 @@ pub struct AuditLog {
     writer: Arc<Mutex<Writer>>,
     pending: Arc<Mutex<Vec<(Event, Reply)>>>,
     index: Arc<index::Index>,
+    index_start: IndexStart,
 }
 
 /// Where a committed record's outcome is sent.
@@ -279,18 +282,17 @@ impl AuditLog {
             });
         }
         std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, "cannot create", &e))?;
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
         let scan = chain::scan(dir)?;
-        let index = index::Index::from_scan(&scan);
+        let (index, index_start) = index::Index::open(dir, &key, &scan)?;
         let writer = Writer::open(dir, scan, options)?;
         Ok(AuditLog {
             dir: dir.to_owned(),
-            key: Arc::new(aws_lc_rs::hmac::Key::new(
-                aws_lc_rs::hmac::HMAC_SHA256,
-                secret,
-            )),
+            key: Arc::new(key),
             writer: Arc::new(Mutex::new(writer)),
             pending: Arc::new(Mutex::new(Vec::new())),
             index: Arc::new(index),
+            index_start,
         })
     }
 
@@ -339,8 +341,19 @@ impl AuditLog {
 
     /// Signs the current head now (at shutdown), unless the newest checkpoint already
     /// covers it. `None` when the log has no signer or is empty.
+    /// The accesses index is marked up to the head and synced as well.
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
-        lock(&self.writer).checkpoint_now()
+        let mut w = lock(&self.writer);
+        if let Some(tip) = w.tip() {
+            self.index.mark(tip);
+        }
+        w.checkpoint_now()
+    }
+
+    /// How the accesses index was obtained when the log was opened: read from its file and
+    /// completed with the newest records, or rebuilt from every file (and why).
+    pub fn index_start(&self) -> &IndexStart {
+        &self.index_start
     }
 
     /// The newest record of the chain and the newest checkpoint.
@@ -360,7 +373,8 @@ impl AuditLog {
     }
 
     /// Every `account-query` record about a person, oldest first, read through the index
-    /// (positions kept since start) rather than by scanning the files.
+    /// (kept in `accesses.idx` next to the files) rather than by scanning the files; each
+    /// record's own hash is checked.
     pub fn accesses(&self, vn: Vn) -> Result<Vec<Record>, AuditError> {
         let person = self.person(vn);
         self.index.read(&self.dir, &person)

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::chain::{Pos, Scan, base_name, file_name, now, open_append, seal};
 use super::checkpoint::{Book, Checkpoint};
-use super::index::Index;
+use super::index::{Entry, Index, Tip};
 use super::{AuditError, Event, Head, Kind, Options, Record};
 
 /// A failure to inject into the writer (tests of the failure paths).
@@ -36,6 +36,7 @@ pub(crate) struct Writer {
     prev: String,
     options: Options,
     book: Book,
+    tip: Option<Tip>,
     fault: Fault,
     stopped: bool,
 }
@@ -61,6 +62,7 @@ impl Writer {
             prev: scan.prev,
             options,
             book,
+            tip: scan.tip,
             fault: Fault::None,
             stopped: false,
         })
@@ -80,6 +82,11 @@ impl Writer {
 
     pub(crate) fn last_checkpoint(&self) -> Option<Checkpoint> {
         self.book.last()
+    }
+
+    /// Where the newest record lies.
+    pub(crate) fn tip(&self) -> Option<&Tip> {
+        self.tip.as_ref()
     }
 
     pub(crate) fn public_key(&self) -> Option<String> {
@@ -111,8 +118,8 @@ impl Writer {
                 continue;
             }
             match self.write_one(event) {
-                Ok((seq, person)) => {
-                    indexed.extend(person);
+                Ok((seq, entry)) => {
+                    indexed.extend(entry);
                     results.push(Ok(seq));
                 }
                 Err(e) => {
@@ -130,9 +137,7 @@ impl Writer {
             tracing::error!(error = %e, "audit log stopped");
             return results.into_iter().map(|_| Err(e.clone())).collect();
         }
-        for (person, pos) in indexed {
-            index.add(&person, pos);
-        }
+        index.add(indexed, self.tip.as_ref(), self.options.checkpoint_every);
         if self.seq >= self.book.last_seq() + self.options.checkpoint_every
             && let Err(e) = self.checkpoint_now()
         {
@@ -144,7 +149,7 @@ impl Writer {
 
     /// One record; on success its sequence number and, for an account query, what the
     /// accesses index must learn.
-    fn write_one(&mut self, event: Event) -> Result<(u64, Option<(String, Pos)>), AuditError> {
+    fn write_one(&mut self, event: Event) -> Result<(u64, Option<Entry>), AuditError> {
         if self.size >= self.options.max_file_bytes {
             self.rotate()?;
         }
@@ -159,22 +164,28 @@ impl Writer {
             self.undo_partial();
             return Err(AuditError::io(&self.path, "cannot write", &e));
         }
-        let person = match (record.event.kind, record.event.person) {
-            (Kind::AccountQuery, Some(person)) => Some((
+        let tip = Tip {
+            pos: Pos {
+                file: self.index,
+                offset: self.size,
+                len: u32::try_from(line.len() - 1).unwrap_or(u32::MAX),
+            },
+            seq: record.seq,
+            hash: hash.clone(),
+        };
+        let entry = match (record.event.kind, record.event.person) {
+            (Kind::AccountQuery, Some(person)) => Some(Entry {
                 person,
-                Pos {
-                    file: self.index,
-                    offset: self.size,
-                    len: u32::try_from(line.len() - 1).unwrap_or(u32::MAX),
-                },
-            )),
+                tip: tip.clone(),
+            }),
             _ => None,
         };
         self.size += line.len() as u64;
         self.seq = record.seq;
         self.prev = hash;
         self.head_file = base_name(&self.path);
-        Ok((record.seq, person))
+        self.tip = Some(tip);
+        Ok((record.seq, entry))
     }
 
     /// Writes a line, or fails as the injected fault says.
