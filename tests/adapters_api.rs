@@ -6,15 +6,18 @@
 mod managed;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use guichet::adapter::Store;
 use guichet::mapping::MappingSet;
 use guichet::model::Vn;
 use guichet::pki::Role;
-use managed::{Managed, id};
+use managed::{Managed, PATIENT_MS, id};
 use serde_json::{Value, json};
+
+/// Bound for an awaited event; the tests assert what happens, never how fast.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 async fn account(m: &Managed, vn: Vn) -> Value {
     let r = m
@@ -51,6 +54,28 @@ async fn definition(m: &Managed, office: &str) -> Value {
     let (status, body) = send(m.admin().get(m.url(&format!("/v1/adapters/{office}")))).await;
     assert_eq!(status, 200, "{body}");
     body["definition"].clone()
+}
+
+/// Waits until the gateway's row of `office` shows `timeout_ms` (a hand edit picked up by
+/// the file watcher); returns the row.
+async fn picked_up(m: &Managed, office: &str, timeout_ms: u64) -> Value {
+    let url = m.url(&format!("/v1/adapters/{office}"));
+    let mut seen = Value::Null;
+    let waited = tokio::time::timeout(PATIENCE, async {
+        loop {
+            seen = send(m.admin().get(&url)).await.1;
+            if seen["timeoutMs"] == timeout_ms {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "{office}: the watcher picked the edit up: {seen}"
+    );
+    seen
 }
 
 fn restarted(m: &Managed) -> String {
@@ -234,11 +259,11 @@ async fn interrupted_write_and_hand_edits_keep_the_last_good_definition() {
     // A crash right before the rename: the old file is intact, the registry unchanged.
     m.store.crash_before_rename(Some(id("002.000")));
     let mut def = definition(&m, "002.000").await;
-    def["timeout_ms"] = json!(2500);
+    def["timeout_ms"] = json!(PATIENT_MS - 500);
     let (s, p) = send(office.put(&own).json(&def)).await;
     assert_eq!(s, 500, "{p}");
     assert_eq!(std::fs::read(&path).expect("file"), old);
-    assert_eq!(definition(&m, "002.000").await["timeout_ms"], 1500);
+    assert_eq!(definition(&m, "002.000").await["timeout_ms"], PATIENT_MS);
     let mappings = MappingSet::load_dir(&managed::repo().join("mappings")).expect("mappings");
     let again = Store::open(&m.adapters, mappings).expect("reopen after the crash");
     assert_eq!(
@@ -246,28 +271,19 @@ async fn interrupted_write_and_hand_edits_keep_the_last_good_definition() {
             .get(id("002.000"))
             .and_then(|l| l.def)
             .map(|d| d.timeout_ms),
-        Some(1500)
+        Some(PATIENT_MS)
     );
     assert_eq!(account(&m, vn).await, before);
 
     // A hand edit is picked up as the next version; the file gets the managed header.
-    let text = String::from_utf8(old)
-        .expect("utf-8")
-        .replace("timeout_ms = 1500", "timeout_ms = 1200");
-    std::fs::write(&path, text).expect("hand edit");
-    let mut seen = Value::Null;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        seen = send(m.admin().get(m.url("/v1/adapters/002.000"))).await.1;
-        if seen["timeoutMs"] == 1200 {
-            break;
-        }
-    }
-    assert_eq!(
-        (seen["timeoutMs"].as_u64(), seen["changedBy"].as_str()),
-        (Some(1200), Some("file")),
-        "{seen}"
+    let text = String::from_utf8(old).expect("utf-8").replace(
+        &format!("timeout_ms = {PATIENT_MS}"),
+        &format!("timeout_ms = {}", PATIENT_MS - 300),
     );
+    std::fs::write(&path, text).expect("hand edit");
+    let edited = PATIENT_MS - 300;
+    let seen = picked_up(&m, "002.000", edited).await;
+    assert_eq!(seen["changedBy"].as_str(), Some("file"), "{seen}");
     let version = seen["version"].as_u64().expect("version");
     assert!(
         std::fs::read_to_string(&path)
@@ -275,13 +291,21 @@ async fn interrupted_write_and_hand_edits_keep_the_last_good_definition() {
             .contains(&format!("# guichet-version = {version}"))
     );
 
-    // A broken hand edit is logged and ignored: the last good definition stays live.
+    // A broken hand edit is logged and ignored: the last good definition stays live. A
+    // good edit of another file written after it is the witness that the watcher has
+    // read the folder since (each sync reads every file), instead of a guessed sleep.
     std::fs::write(&path, "office = \"002.000\"\ntimeout_ms = \"soon\"\n").expect("bad edit");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let witness = m.adapters.join("004.000.toml");
+    let text = std::fs::read_to_string(&witness).expect("witness").replace(
+        &format!("timeout_ms = {PATIENT_MS}"),
+        &format!("timeout_ms = {}", PATIENT_MS - 100),
+    );
+    std::fs::write(&witness, text).expect("witness edit");
+    picked_up(&m, "004.000", PATIENT_MS - 100).await;
     let seen = send(m.admin().get(m.url("/v1/adapters/002.000"))).await.1;
     assert_eq!(
         (seen["timeoutMs"].as_u64(), seen["version"].as_u64()),
-        (Some(1200), Some(version))
+        (Some(edited), Some(version))
     );
     assert_eq!(account(&m, vn).await, before);
 }
@@ -294,8 +318,11 @@ async fn an_office_moves_to_a_new_port_and_dialect_while_queries_run() {
     let vn = Vn::from_serial(31);
     let before = account(&m, vn).await;
     let stop = Arc::new(AtomicBool::new(false));
+    // Queries done so far; the runner has one in flight at a time.
+    let done = Arc::new(AtomicU32::new(0));
     let runner = {
         let (client, url, stop) = (m.portal(), m.url(""), Arc::clone(&stop));
+        let done = Arc::clone(&done);
         tokio::spawn(async move {
             let (mut n, mut failures) = (0u32, Vec::new());
             while !stop.load(Ordering::Relaxed) {
@@ -315,11 +342,25 @@ async fn an_office_moves_to_a_new_port_and_dialect_while_queries_run() {
                         failures.push(format!("{} {} {}", s["office"], s["status"], s["detail"]));
                     }
                 }
+                done.fetch_add(1, Ordering::Relaxed);
             }
             (n, failures)
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Wait for the runner by what it did, not by the clock.
+    let reached = |n: u32| {
+        let done = Arc::clone(&done);
+        async move {
+            let waited = tokio::time::timeout(PATIENCE, async {
+                while done.load(Ordering::Relaxed) < n {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            assert!(waited.is_ok(), "the runner completed {n} queries");
+        }
+    };
+    reached(2).await;
     let mut def = definition(&m, "001.000").await;
     def["dialect"] = json!("vendor-ik");
     def["endpoint"] = json!(endpoint);
@@ -330,10 +371,13 @@ async fn an_office_moves_to_a_new_port_and_dialect_while_queries_run() {
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The query in flight when the move was answered may still have used the old
+    // endpoint; once it is done, every later query starts with the new definition.
+    let at_move = done.load(Ordering::Relaxed);
+    reached(at_move + 1).await;
     let old_calls = m.sim.requests(office);
     let new_calls = moved.requests(office);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    reached(at_move + 4).await;
     stop.store(true, Ordering::Relaxed);
     let (queries, failures) = runner.await.expect("runner");
     eprintln!("{queries} queries during the move");

@@ -23,7 +23,7 @@ async fn get(client: &reqwest::Client, fed: &Federation, path: &str) -> (u16, se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listing_comes_from_the_index_and_survives_a_restart() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
     let portal = fed.portal();
     let (vn, other) = (Vn::from_serial(31_337), Vn::from_serial(31_338));
     // Enough records to rotate the 4 KiB test files several times.
@@ -64,8 +64,9 @@ async fn the_listing_comes_from_the_index_and_survives_a_restart() {
 async fn the_listing_is_charged_to_the_portals_quota() {
     let fed = Federation::launch(
         Latency::ZERO,
-        2000,
-        "portal_queries_per_second = 1\nportal_burst = 2",
+        common::PATIENT_MS,
+        // Refilled once an hour: exactly the burst passes, whatever the machine's speed.
+        "portal_queries_per_second = 0.0002777\nportal_burst = 2",
         &BTreeMap::new(),
         |_| {},
     )

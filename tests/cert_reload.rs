@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Federation, write_crl};
+use common::{Federation, PATIENT_MS, write_crl};
 use guichet::pki::{Ca, Identity, LeafSpec, Role, write_pem_files};
 use guichet::sim::Latency;
 
 const VN: &str = "/v1/accounts/7561234567897";
+
+/// Bound for an awaited event; the tests assert what happens, never how fast.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 fn dev_ca(fed: &Federation) -> Ca {
     Ca::load(&fed.pki.ca_cert, &fed.pki.ca_key).expect("dev ca")
@@ -59,7 +62,7 @@ async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_under_load_drops_no_query() {
-    let fed = Arc::new(Federation::start(Latency::ZERO, 10_000).await);
+    let fed = Arc::new(Federation::start(Latency::ZERO, PATIENT_MS).await);
     let old_serial = served_serial(&fed).await;
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -72,10 +75,10 @@ async fn rotation_under_load_drops_no_query() {
                 // One task keeps its connections, the other handshakes every time.
                 let client = if fresh { fed.portal() } else { pooled.clone() };
                 let result = client.get(fed.url(VN)).send().await;
-                // Failed: no answer, not 200, or an office refused/failed (TLS). A
-                // timeout of an office is a slow answer, not a failure: the first queries
-                // after the client swap open 101 new connections, which on a loaded debug
-                // build can take longer than an adapter's 1.5 s.
+                // Failed: no answer, not 200, or any office not answering. Offices have
+                // all the time they need (the harness's patient budgets), so the first
+                // queries after the client swap may open 101 new connections slowly but
+                // must not lose one.
                 let good = match result {
                     Ok(r) if r.status() == 200 => match r.json::<serde_json::Value>().await {
                         Ok(v) => {
@@ -90,7 +93,7 @@ async fn rotation_under_load_drops_no_query() {
                             if !bad.is_empty() {
                                 eprintln!("not complete: {bad:?}");
                             }
-                            bad.iter().all(|s| s["status"] == "timeout")
+                            bad.is_empty()
                         }
                         Err(e) => {
                             eprintln!("bad body: {e}");
@@ -107,7 +110,10 @@ async fn rotation_under_load_drops_no_query() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Queries run before the swap…
+    let done = || ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed);
+    let running = eventually(PATIENCE, async || done() >= 2).await;
+    assert!(running, "queries ran before the rotation");
 
     // Renew the server and the gateway's client certificates; replace the files.
     let ca = dev_ca(&fed);
@@ -123,21 +129,23 @@ async fn rotation_under_load_drops_no_query() {
         .write(&fed.pki.gateway_client.cert, &fed.pki.gateway_client.key)
         .expect("write client");
 
-    let rotated = eventually(Duration::from_secs(10), async || {
+    let rotated = eventually(PATIENCE, async || {
         served_serial(&fed).await == server.serial_hex
     })
     .await;
     assert!(rotated, "new handshakes present the new serial");
     assert_ne!(old_serial, server.serial_hex);
-    // Keep the load going a little after the swap.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // …and after it: of four more queries done, at most two (one per task) started before.
+    let swapped_at = done();
+    let after_swap = eventually(PATIENCE, async || done() >= swapped_at + 4).await;
+    assert!(after_swap, "queries ran after the rotation");
     stop.store(true, Ordering::Relaxed);
     for task in load {
         task.await.expect("load task");
     }
     assert_eq!(failed.load(Ordering::Relaxed), 0, "no query failed");
     assert!(
-        ok.load(Ordering::Relaxed) >= 4,
+        ok.load(Ordering::Relaxed) >= 6,
         "queries ran during the rotation"
     );
 
@@ -180,7 +188,7 @@ async fn rotation_under_load_drops_no_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
-    let fed = Federation::start_full(Latency::ZERO, 5000, true, |_| {}).await;
+    let fed = Federation::start_full(Latency::ZERO, PATIENT_MS, true, |_| {}).await;
     let ca = dev_ca(&fed);
     let dir = fed.dir.path().join("portals");
     let leaked = ca
@@ -202,7 +210,6 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
         &[&leaked.serial_hex],
         &fed.dir.path().join("certs/federation.crl.pem"),
     );
-    let reloaded = Instant::now();
     let r = admin(&fed)
         .post(fed.url("/admin/v1/reload"))
         .send()
@@ -210,8 +217,8 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
         .expect("reload");
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
     // New connections of the revoked portal are refused at the handshake…
+    // (the very next handshake after the reload answered: no wait for the watcher).
     assert!(leaky().get(fed.url("/healthz")).send().await.is_err());
-    assert!(reloaded.elapsed() < Duration::from_secs(1));
     // …while another portal keeps working.
     let ok = fed.portal().get(fed.url(VN)).send().await.expect("q");
     assert_eq!(ok.status(), 200);
@@ -229,7 +236,7 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
         &[&leaked.serial_hex, &admin_serial],
         &fed.dir.path().join("certs/federation.crl.pem"),
     );
-    let refused = eventually(Duration::from_secs(5), async || {
+    let refused = eventually(PATIENCE, async || {
         admin(&fed).get(fed.url("/healthz")).send().await.is_err()
     })
     .await;
@@ -248,7 +255,7 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_or_expired_office_is_an_error_with_the_reason() {
     let mut revoked_serial = String::new();
-    let fed = Federation::start_full(Latency::ZERO, 5000, true, |pki| {
+    let fed = Federation::start_full(Latency::ZERO, PATIENT_MS, true, |pki| {
         let ca = Ca::load(&pki.ca_cert, &pki.ca_key).expect("ca");
         let dir = pki.dir.join("tweaked");
         let revoked = ca
@@ -321,7 +328,7 @@ async fn revoked_or_expired_office_is_an_error_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_or_mismatched_files_keep_the_old_material_and_are_reported() {
-    let fed = Federation::start(Latency::ZERO, 5000).await;
+    let fed = Federation::start(Latency::ZERO, PATIENT_MS).await;
     let serial = served_serial(&fed).await;
     let cert = &fed.pki.gateway_server.cert;
     std::fs::write(

@@ -162,8 +162,9 @@ fn translate_prints_canonical_json() {
 
 #[test]
 fn translate_refuses_invalid_input_with_exit_1() {
-    let dir = std::env::temp_dir().join(format!("guichet-translate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    // Removed when dropped, also when an assertion fails.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
     let bad = dir.join("bad.xml");
     let xml = std::fs::read_to_string(fixture("ik-response-ech.xml"))
         .expect("fixture")
@@ -186,13 +187,13 @@ fn translate_refuses_invalid_input_with_exit_1() {
     let out = guichet(&["translate", "--dialect", "nope", &bad.display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dialect"));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn consolidate_refuses_answers_about_different_persons() {
-    let dir = std::env::temp_dir().join(format!("guichet-persons-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    // Removed when dropped, also when an assertion fails.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
     let other = dir.join("other.xml");
     let xml = std::fs::read(fixture("ik-response-vendor.xml")).expect("fixture");
     let text: String = xml.iter().map(|&b| char::from(b)).collect(); // ISO-8859-1
@@ -211,5 +212,4 @@ fn consolidate_refuses_answers_about_different_persons() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("another person"));
     let out = guichet(&["consolidate", "025.000=ech-ik"]);
     assert_ne!(out.status.code(), Some(0));
-    std::fs::remove_dir_all(&dir).ok();
 }

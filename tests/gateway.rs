@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Federation;
+use common::{Federation, Options, PATIENT_MS};
 use guichet::merge::YearRange;
 use guichet::model::{OfficeId, Vn};
 use guichet::pki::{Ca, Identity, LeafSpec, Role};
@@ -26,7 +26,7 @@ fn comparable(mut v: serde_json::Value) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_random_people_match_the_truth_through_101_offices() {
-    let fed = Federation::start(Latency::ZERO, 5000).await;
+    let fed = Federation::start(Latency::ZERO, PATIENT_MS).await;
     assert_eq!(fed.registry.len(), 101);
     let portal = fed.portal();
     let offices = guichet::cli::runtime::sim_offices(&fed.registry);
@@ -59,7 +59,7 @@ async fn fifty_random_people_match_the_truth_through_101_offices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn year_range_is_applied() {
-    let fed = Federation::start(Latency::ZERO, 5000).await;
+    let fed = Federation::start(Latency::ZERO, PATIENT_MS).await;
     let vn = Vn::from_serial(987_654_321);
     let got: serde_json::Value = fed
         .portal()
@@ -94,7 +94,7 @@ async fn year_range_is_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_refuses_missing_foreign_and_expired_certificates() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, PATIENT_MS).await;
     let ca = &fed.pki.ca_cert;
     // No client certificate.
     let anonymous = fed.client_with(None, ca);
@@ -139,7 +139,7 @@ async fn handshake_refuses_missing_foreign_and_expired_certificates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_bad_input_get_problems_and_contact_no_office() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, PATIENT_MS).await;
     let office_cert = &fed.pki.offices["025.000"];
     let office = fed.client_with(
         Some((&office_cert.cert, &office_cert.key)),
@@ -204,7 +204,13 @@ async fn roles_and_bad_input_get_problems_and_contact_no_office() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_offices_are_reported_and_the_rest_is_complete() {
-    let fed = Federation::start(Latency::ZERO, 1000).await;
+    // 001.000 hangs for sure and has a budget of its own; every other office has all the
+    // time it needs, so "one timeout, 97 answers" holds however busy the machine is.
+    let o = Options {
+        office_timeouts: &[("001.000", 500)],
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
     let id = |s: &str| s.parse::<OfficeId>().expect("office");
     fed.sim.set_fault(id("001.000"), Some(Fault::Hang));
     fed.sim.set_fault(id("002.000"), Some(Fault::Garbage));
@@ -212,21 +218,19 @@ async fn failing_offices_are_reported_and_the_rest_is_complete() {
     fed.sim
         .set_fault(id("066.000"), Some(Fault::Oversized(5 * 1024 * 1024)));
     let vn = Vn::from_serial(42);
-    let started = Instant::now();
-    let got: serde_json::Value = fed
+    // 001.000 never answers: that an answer comes at all shows its budget ended the call.
+    let query = fed
         .portal()
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
-        .send()
-        .await
-        .expect("query")
-        .json()
-        .await
-        .expect("json");
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed < Duration::from_millis(1000 + 500),
-        "answer left {elapsed:?} after the query, deadline 1000 ms"
-    );
+        .send();
+    let got: serde_json::Value =
+        tokio::time::timeout(Duration::from_secs(PATIENT_MS / 1000), query)
+            .await
+            .expect("the hanging office does not hold the answer back")
+            .expect("query")
+            .json()
+            .await
+            .expect("json");
     assert_eq!(got["complete"], false);
     let status_of = |office: &str| {
         got["sources"]
@@ -240,8 +244,10 @@ async fn failing_offices_are_reported_and_the_rest_is_complete() {
             })
             .expect("source")
     };
-    assert_eq!(status_of("001.000").0, "timeout");
-    assert!(status_of("001.000").1.contains("no answer within"));
+    assert_eq!(
+        status_of("001.000"),
+        ("timeout".to_owned(), "no answer within 500 ms".to_owned())
+    );
     assert_eq!(status_of("002.000").0, "error");
     assert!(
         status_of("002.000").1.contains("malformed XML"),
@@ -280,7 +286,7 @@ async fn failing_offices_are_reported_and_the_rest_is_complete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_presenting_another_offices_certificate_is_not_believed() {
-    let fed = Federation::start_with(Latency::ZERO, 2000, |pki| {
+    let fed = Federation::start_with(Latency::ZERO, PATIENT_MS, |pki| {
         let other = pki.offices["026.001"].clone();
         pki.offices.insert("025.000".into(), other);
     })

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,19 +22,15 @@ use tokio_rustls::TlsConnector;
 
 use common::{Federation, Options, write_crl};
 use guichet::pki::{Ca, Role};
-use guichet::sim::Latency;
 
 /// Upper bound for an awaited event; the tests assert what happens, never how fast.
 const PATIENCE: Duration = Duration::from_secs(20);
 
 async fn launch(crl: bool, server: &str) -> Federation {
     let o = Options {
-        latency: Latency::ZERO,
-        deadline_ms: 4000,
-        protection: "",
-        faults: &BTreeMap::new(),
         crl,
         server,
+        ..Options::default()
     };
     Federation::build(o, |_| {}).await
 }
@@ -240,8 +235,62 @@ async fn oversized_request_heads_are_refused_on_http1_and_http2() {
     ended(c2, "HTTP/2 after a CONTINUATION flood").await;
 }
 
+/// Waits until the gateway accepts a new connection again: it counts a connection free
+/// once it has seen it close, which comes a little after the client saw it. Not a retry
+/// of a flaky step: the awaited event is bounded by `PATIENCE` and must happen.
+async fn a_place_frees_up(fed: &Federation) {
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while tls(fed, b"h2").await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "closed connections give their place back");
+}
+
+/// The cap holds while both connections are in use. The idle timeout stays at its
+/// default (60 s): a 300 ms one could close the first connection while the second is
+/// still shaking hands on a busy machine, and the third would then fit under the cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_are_closed_and_the_cap_holds() {
+async fn the_connection_cap_holds_and_a_closed_connection_frees_its_place() {
+    let fed = launch(false, "max_connections = 2").await;
+    let (mut one, one_conn) = h1(&fed).await;
+    assert_eq!(
+        one.send_request(get("/healthz", None))
+            .await
+            .expect("h1")
+            .status(),
+        200
+    );
+    let (mut two, _two_conn) = h2(&fed).await;
+    assert_eq!(
+        two.send_request(get("/healthz", None))
+            .await
+            .expect("h2")
+            .status(),
+        200
+    );
+    // A third connection is over the cap: closed at once, before any handshake.
+    assert!(tls(&fed, b"h2").await.is_err(), "over the cap");
+    // Both are still served: the refused one took nobody's place.
+    assert_eq!(
+        one.send_request(get("/healthz", None))
+            .await
+            .expect("h1 still open")
+            .status(),
+        200
+    );
+    // The client closes its HTTP/1.1 connection: its place is free again.
+    drop(one);
+    ended(one_conn, "HTTP/1.1 closed by the client").await;
+    a_place_frees_up(&fed).await;
+    let text = scrape(&fed).await;
+    let line = "guichet_connections_closed_total{listener=\"gateway\",reason=\"over-cap\"}";
+    assert!(text.contains(line), "{line} in {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_free_their_place() {
     let fed = launch(false, "idle_timeout_ms = 300\nmax_connections = 2").await;
     let (mut one, one_conn) = h1(&fed).await;
     assert_eq!(
@@ -259,29 +308,16 @@ async fn idle_connections_are_closed_and_the_cap_holds() {
             .status(),
         200
     );
-    // A third connection is over the cap: closed at once, before any handshake.
-    assert!(tls(&fed, b"h2").await.is_err(), "over the cap");
     // Both go idle and are closed by the gateway (HTTP/2 with GOAWAY).
     ended(one_conn, "idle HTTP/1.1").await;
     ended(two_conn, "idle HTTP/2").await;
     assert!(one.send_request(get("/healthz", None)).await.is_err());
     assert!(two.send_request(get("/healthz", None)).await.is_err());
     // Their places are free again.
-    let mut freed = false;
-    for _ in 0..50 {
-        if tls(&fed, b"h2").await.is_ok() {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(freed, "closed connections give their place back");
+    a_place_frees_up(&fed).await;
     let text = scrape(&fed).await;
-    for reason in ["over-cap", "idle"] {
-        let line =
-            format!("guichet_connections_closed_total{{listener=\"gateway\",reason=\"{reason}\"}}");
-        assert!(text.contains(&line), "{line} in {text}");
-    }
+    let line = "guichet_connections_closed_total{listener=\"gateway\",reason=\"idle\"}";
+    assert!(text.contains(line), "{line} in {text}");
 }
 
 /// Puts a client socket of `port` into TIME_WAIT: the client connects from that fixed
@@ -416,7 +452,9 @@ fn folder(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// either answered in full or refused before it is read, none is cut mid-answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_connections_are_closed_at_their_maximum_age() {
-    let fed = launch(false, "max_connection_age_ms = 1000").await;
+    // The age leaves ample time for both handshakes and a first answer on a busy machine
+    // (`answered > 0` below); what is asserted is how the close happens, not when.
+    let fed = launch(false, "max_connection_age_ms = 3000").await;
     let (mut one, one_conn) = h1(&fed).await;
     let (mut two, two_conn) = h2(&fed).await;
     let (mut answered, mut h1_open, mut h2_open) = (0, true, true);

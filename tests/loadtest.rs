@@ -236,6 +236,7 @@ async fn open_loop_reports_the_queueing_delay() {
         max_in_flight: 256,
     };
     let r = run(&t, &plan(t.addr, open, 1000, 0, HttpVersion::Http1)).await;
+    let open_p99 = r.latency.p99_ms;
     assert_eq!(r.measured, 40);
     assert!(r.latency.min_ms >= 45.0, "{}", r.summary());
     assert!(
@@ -262,7 +263,12 @@ async fn open_loop_reports_the_queueing_delay() {
         ),
     )
     .await;
-    assert!(r.latency.p99_ms < 400.0, "{}", r.summary());
+    // Compared with the open loop, not with a number: a busy machine slows both.
+    assert!(
+        r.latency.p99_ms < open_p99,
+        "no queue in a closed loop: {} (open loop p99 {open_p99} ms)",
+        r.summary()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

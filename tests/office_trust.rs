@@ -29,6 +29,10 @@ use guichet::pki::{DevPki, ensure_dev_pki};
 use guichet::sim::{Fault, Federation, FederationOptions, Latency, Simulator};
 use guichet::tls::{self, OfficeTls};
 
+/// Time budget of every office call that is expected to end on its own: a busy machine
+/// must not turn a slow handshake into a timeout. Tests of timeouts pass a short deadline.
+const PATIENT: Duration = Duration::from_secs(30);
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -59,7 +63,7 @@ fn adapter(office: &str, endpoint: &str, pin: Option<String>) -> Adapter {
         language: None,
         dialect: "ech-ik".into(),
         endpoint: endpoint.into(),
-        timeout_ms: 2000,
+        timeout_ms: PATIENT.as_millis() as u64,
         max_answer_bytes: 1 << 20,
         max_rate_per_second: None,
         max_concurrency: None,
@@ -73,7 +77,7 @@ fn settings(breaker: BreakerSettings, retry: RetrySettings) -> FanoutSettings {
         sender_id: "T6-000000-1".into(),
         participant_prefix: "T6".into(),
         test_delivery: true,
-        deadline: Duration::from_secs(3),
+        deadline: PATIENT,
         breaker,
         retry,
         hedge: None,
@@ -319,7 +323,11 @@ async fn simulated(dir: &Path, offices: &[&str]) -> (Registry, DevPki, Arc<Simul
     let chosen = all
         .iter()
         .filter(|a| offices.contains(&a.office.to_string().as_str()))
-        .cloned();
+        .map(|a| {
+            let mut a = a.as_ref().clone();
+            a.timeout = PATIENT;
+            Arc::new(a)
+        });
     let registry = Registry::from_parts(chosen, []);
     let pki = pki(dir, offices);
     let options = FederationOptions {

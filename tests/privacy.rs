@@ -80,7 +80,7 @@ fn bare_portal(fed: &Federation, name: &str) -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purposes_are_bound_to_portals_and_checked_before_any_office() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
     let demo = bare_portal(&fed, "demo");
     let vn = Vn::from_serial(1);
     assert_eq!(query(&demo, &fed, vn, None).await.0, 403, "no purpose");
@@ -110,7 +110,7 @@ async fn purposes_are_bound_to_portals_and_checked_before_any_office() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_access_is_recorded_and_the_person_can_see_who_looked() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
     let vn = Vn::from_serial(77_777);
     let demo = bare_portal(&fed, "demo");
     assert_eq!(
@@ -158,7 +158,7 @@ async fn every_access_is_recorded_and_the_person_can_see_who_looked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_that_cannot_be_recorded_is_not_served() {
-    let fed = Federation::start(Latency::ZERO, 2000).await;
+    let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
     let portal = fed.portal();
     let audit = fed.dir.path().join("audit");
     // The next file of the log cannot be created, so the rotation (at 4 KiB in tests,
@@ -186,8 +186,14 @@ async fn no_log_line_carries_an_ahv_number_an_amount_or_a_name() {
             Fault::Status(500),
         ),
     ]);
-    let fed =
-        Federation::launch(Latency::ZERO, 1500, "cache_ttl_ms = 60000", &faults, |_| {}).await;
+    let fed = Federation::launch(
+        Latency::ZERO,
+        common::PATIENT_MS,
+        "cache_ttl_ms = 60000",
+        &faults,
+        |_| {},
+    )
+    .await;
     let portal = fed.portal();
     let people: Vec<Vn> = (0..8)
         .map(|i| Vn::from_serial(600_000_000 + i * 7919))

@@ -66,6 +66,8 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
         .spawn()
         .expect("spawn serve");
     let stderr = child.stderr.take().expect("stderr");
+    // Killed and reaped however the test ends: a failed assertion leaves no server behind.
+    let mut child = Reaped(child);
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -93,7 +95,7 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
     renewed
         .write(&pki.gateway_server.cert, &pki.gateway_server.key)
         .expect("write");
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let hup = Command::new("kill")
         .args(["-HUP", &pid])
         .status()
@@ -151,7 +153,7 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
             .as_str()
             .is_some_and(|m| m.contains("audit checkpoint signed"))
     });
-    let _ = child.wait();
+    let _ = child.0.wait();
     let audit = tmp.path().join("audit");
     let text = std::fs::read_to_string(audit.join("audit-000001.jsonl")).expect("audit");
     let sighup = text
@@ -174,4 +176,14 @@ async fn serve_warns_about_expiry_and_reloads_on_sighup() {
         stdout.contains("1 checkpoints with valid signatures, 0 newer records"),
         "{stdout}"
     );
+}
+
+/// A child process killed and waited for when dropped (also when the test panics).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

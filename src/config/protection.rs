@@ -13,6 +13,11 @@ use crate::fanout::{BreakerSettings, RetrySettings};
 const MIN_CACHE_BYTES: u64 = 64 * 1024;
 const MAX_CACHE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 
+/// Bounds of `protection.portal_queries_per_second`: one query a day to a million a
+/// second (the refill period then stays between 1 µs and 24 h).
+const MIN_PORTAL_RATE: f64 = 1.0 / 86_400.0;
+const MAX_PORTAL_RATE: f64 = 1_000_000.0;
+
 /// Longest breaker opening and cache lifetime: one hour.
 const MAX_HOUR_MS: u64 = 3_600_000;
 
@@ -34,8 +39,9 @@ pub struct ProtectionConfig {
     pub max_entries_per_answer: usize,
     /// Queries in flight before new ones get a fast `503`.
     pub max_queries_in_flight: usize,
-    /// Sustained queries per second of one portal identity.
-    pub portal_queries_per_second: u32,
+    /// Sustained queries per second of one portal identity; fractions allowed (one a
+    /// day to a million a second), `0.1` is one query every ten seconds.
+    pub portal_queries_per_second: f64,
     /// Burst of one portal identity.
     pub portal_burst: u32,
 }
@@ -77,12 +83,17 @@ impl RawProtection {
             1,
             1_000_000,
         )?;
-        let per_second = FieldError::range(
-            "protection.portal_queries_per_second",
-            self.portal_queries_per_second,
-            1,
-            u32::MAX,
-        )?;
+        // Not `FieldError::range`: a NaN compares false both ways and would pass it.
+        let per_second = self.portal_queries_per_second;
+        if !(MIN_PORTAL_RATE..=MAX_PORTAL_RATE).contains(&per_second) {
+            return Err(FieldError::new(
+                "protection.portal_queries_per_second",
+                format!(
+                    "{per_second} is outside {MIN_PORTAL_RATE}–{MAX_PORTAL_RATE} (one a day to \
+                     a million a second)"
+                ),
+            ));
+        }
         let burst = FieldError::range("protection.portal_burst", self.portal_burst, 1, u32::MAX)?;
         Ok(ProtectionConfig {
             breaker: self.breaker()?,

@@ -75,7 +75,7 @@ pub(super) struct RawProtection {
     pub(super) cache_max_entries: Option<u64>,
     pub(super) max_entries_per_answer: u64,
     pub(super) max_queries_in_flight: usize,
-    pub(super) portal_queries_per_second: u32,
+    pub(super) portal_queries_per_second: f64,
     pub(super) portal_burst: u32,
 }
 
@@ -96,7 +96,7 @@ impl Default for RawProtection {
             cache_max_entries: None,
             max_entries_per_answer: crate::mapping::DEFAULT_MAX_ENTRIES_PER_ANSWER as u64,
             max_queries_in_flight: 512,
-            portal_queries_per_second: 50,
+            portal_queries_per_second: 50.0,
             portal_burst: 100,
         }
     }

@@ -98,6 +98,10 @@ const OUT_OF_RANGE: &[(&str, &str, &str, &str)] = &[
     ("max_queries_in_flight = 512", "max_queries_in_flight = 0", "protection.max_queries_in_flight", "0"),
     ("max_queries_in_flight = 512", "max_queries_in_flight = 1000001", "protection.max_queries_in_flight", "1000001"),
     ("portal_queries_per_second = 50", "portal_queries_per_second = 0", "protection.portal_queries_per_second", "0"),
+    ("portal_queries_per_second = 50", "portal_queries_per_second = 0.00001", "protection.portal_queries_per_second", "0.00001"),
+    ("portal_queries_per_second = 50", "portal_queries_per_second = 1000001", "protection.portal_queries_per_second", "1000001"),
+    ("portal_queries_per_second = 50", "portal_queries_per_second = nan", "protection.portal_queries_per_second", "NaN"),
+    ("portal_queries_per_second = 50", "portal_queries_per_second = -1", "protection.portal_queries_per_second", "-1"),
     ("portal_burst = 100", "portal_burst = 0", "protection.portal_burst", "0"),
     ("max_file_bytes = 67108864", "max_file_bytes = 4095", "audit.max_file_bytes", "4095"),
     ("max_file_bytes = 67108864", "max_file_bytes = 1099511627777", "audit.max_file_bytes", "1099511627777"),
@@ -158,4 +162,18 @@ fn an_unreadable_file_is_named() {
         m.starts_with("config /nonexistent/guichet.toml: cannot read"),
         "{m}"
     );
+}
+
+/// A portal quota may refill slower than one query a second (an integer still reads).
+#[test]
+fn portal_quotas_may_refill_slower_than_one_a_second() {
+    let p = Path::new("/etc/guichet.toml");
+    let shipped = Config::parse(p, &shipped()).expect("integer rate");
+    assert_eq!(shipped.protection.portal_queries_per_second, 50.0);
+    let hourly = edited(
+        "portal_queries_per_second = 50",
+        "portal_queries_per_second = 0.0002777",
+    );
+    let c = Config::parse(p, &hourly).expect("one an hour");
+    assert_eq!(c.protection.portal_queries_per_second, 0.0002777);
 }

@@ -8,6 +8,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -105,7 +106,9 @@ pub struct Protection {
 impl Protection {
     /// Builds the protection from validated settings.
     pub fn new(c: &ProtectionConfig) -> Protection {
-        let rate = NonZeroU32::new(c.portal_queries_per_second).unwrap_or(NonZeroU32::MIN);
+        // One query comes back every 1/rate seconds; a fraction of one per second is a
+        // quota per minute, hour or day.
+        let refill = Duration::from_secs_f64(1.0 / c.portal_queries_per_second);
         let burst = NonZeroU32::new(c.portal_burst).unwrap_or(NonZeroU32::MIN);
         let cache = c.cache_ttl.map(|ttl| AccountCache {
             entries: moka::sync::Cache::builder()
@@ -119,7 +122,11 @@ impl Protection {
             max_account_bytes: c.cache_max_bytes / MAX_SHARE,
         });
         Protection {
-            portals: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            portals: RateLimiter::keyed(
+                Quota::with_period(refill)
+                    .expect("validated: portal_queries_per_second ≤ 1e6, so the period is ≥ 1 µs")
+                    .allow_burst(burst),
+            ),
             in_flight: Arc::new(Semaphore::new(c.max_queries_in_flight)),
             cache,
         }
@@ -246,7 +253,7 @@ mod tests {
             cache_max_bytes: budget,
             max_entries_per_answer: 20_000,
             max_queries_in_flight: 8,
-            portal_queries_per_second: 10,
+            portal_queries_per_second: 10.0,
             portal_burst: 10,
         })
     }

@@ -6,6 +6,10 @@
 
 #[path = "../support/issue.rs"]
 mod issue;
+#[path = "../support/timeouts.rs"]
+mod timeouts;
+
+pub use timeouts::PATIENT_MS;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -59,6 +63,26 @@ pub struct Options<'a> {
     pub crl: bool,
     /// Extra lines for `[server]` (connection limits).
     pub server: &'a str,
+    /// Offices with an adapter timeout of their own (ms); every other adapter gets
+    /// [`PATIENT_MS`] so that a busy machine never turns a healthy office into a timeout.
+    pub office_timeouts: &'a [(&'a str, u64)],
+}
+
+static NO_FAULTS: BTreeMap<OfficeId, Fault> = BTreeMap::new();
+
+impl Default for Options<'_> {
+    /// Healthy offices without latency, a patient deadline, nothing else.
+    fn default() -> Self {
+        Options {
+            latency: Latency::ZERO,
+            deadline_ms: PATIENT_MS,
+            protection: "",
+            faults: &NO_FAULTS,
+            crl: false,
+            server: "",
+            office_timeouts: &[],
+        }
+    }
 }
 
 impl Federation {
@@ -88,8 +112,7 @@ impl Federation {
             deadline_ms,
             protection,
             faults,
-            crl: false,
-            server: "",
+            ..Options::default()
         };
         Federation::build(o, tweak).await
     }
@@ -105,10 +128,8 @@ impl Federation {
         let o = Options {
             latency,
             deadline_ms,
-            protection: "",
-            faults: &BTreeMap::new(),
             crl,
-            server: "",
+            ..Options::default()
         };
         Federation::build(o, tweak).await
     }
@@ -142,6 +163,7 @@ impl Federation {
         offices
             .write_adapters(&repo().join("adapters"), &config.offices.adapters)
             .expect("adapters");
+        timeouts::set_office_timeouts(&config.offices.adapters, o.office_timeouts);
         let gateway = Gateway::build(&config).expect("gateway");
         let state = Arc::clone(gateway.state());
         let listener = guichet::net::bind("127.0.0.1:0")

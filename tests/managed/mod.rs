@@ -1,11 +1,16 @@
 //! A gateway that administers its own adapters folder, for the adapter API tests: the 101
 //! shipped adapters copied into a temporary folder with the endpoints of simulated offices
 //! bound on 127.0.0.1 port 0 (`sim::Federation`), the gateway built by `Gateway::build`
-//! (store, file watcher polling every 200 ms) and served on port 0.
+//! (store, file watcher polling every 200 ms) and served on port 0. Every adapter copy
+//! has a timeout of [`PATIENT_MS`], as has the query deadline.
 #![allow(dead_code)]
 
 #[path = "../support/issue.rs"]
 mod issue;
+#[path = "../support/timeouts.rs"]
+mod timeouts;
+
+pub use timeouts::PATIENT_MS;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -71,7 +76,7 @@ mappings = "{r}/mappings"
 ca = "{c}/federation-ca.pem"
 client_cert = "{c}/gateway-client.pem"
 client_key = "{c}/gateway-client.key"
-deadline_ms = 4000
+deadline_ms = {patient}
 test_delivery = true
 allow_loopback = true
 
@@ -87,7 +92,8 @@ unsafe_no_fsync = true
                 d = dir.path().display(),
                 c = certs.display(),
                 a = adapters.display(),
-                r = repo().display()
+                r = repo().display(),
+                patient = PATIENT_MS,
             ),
         )
         .expect("write config");
@@ -107,6 +113,8 @@ unsafe_no_fsync = true
         offices
             .write_adapters(&repo().join("adapters"), &adapters)
             .expect("adapters");
+        // Every office answers in its own time: these tests are about administration.
+        timeouts::set_office_timeouts(&adapters, &[]);
         let gateway = Gateway::build(&config).expect("gateway");
         let (state, store) = (Arc::clone(gateway.state()), Arc::clone(gateway.store()));
         let listener = guichet::net::bind("127.0.0.1:0")
