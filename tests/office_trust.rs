@@ -364,16 +364,19 @@ async fn an_office_failing_half_its_calls_is_answered_in_most_queries() {
         registry,
         settings(p.breaker, p.retry),
     ));
+    // The office fails at random: 1,600 queries keep the share answered within a few
+    // points of its mean (74–79 % in 8 runs; with 400 queries one run of 12 fell to
+    // 70.75 %), so the 70 % bound tests the retries and the breaker, not the dice.
     let started = std::time::Instant::now();
     let mut ok = 0usize;
-    for _ in 0..200 {
+    for _ in 0..800 {
         ok += usize::from(answered(&status_of(&fanout, office, None).await));
     }
     let concurrent = (0..8).map(|_| {
         let fanout = Arc::clone(&fanout);
         tokio::spawn(async move {
             let mut ok = 0usize;
-            for _ in 0..25 {
+            for _ in 0..100 {
                 ok += usize::from(answered(&status_of(&fanout, office, None).await));
             }
             ok
@@ -382,7 +385,8 @@ async fn an_office_failing_half_its_calls_is_answered_in_most_queries() {
     for task in futures_util::future::join_all(concurrent).await {
         ok += task.expect("task");
     }
-    let queries = 400usize;
+    let queries = 1600usize;
+    eprintln!("answered {ok} of {queries} queries");
     assert!(ok * 100 >= queries * 70, "answered {ok} of {queries}");
     // The retry budget bounds the extra load: 50 % of the calls plus a reserve of 10
     // retries that refills at 10 per second.

@@ -14,55 +14,17 @@ use serde::Deserialize;
 
 use crate::mapping::{Mapping, MappingSet};
 use crate::model::{Canton, OfficeId, OfficeKind};
-use crate::toml_error::TomlError;
 
+mod error;
 pub mod files;
 pub mod policy;
 pub mod store;
 pub mod watch;
 
+pub use error::{AdapterError, DefError};
 pub use files::{Meta, Tombstone};
 pub use policy::{EndpointPolicy, PolicyError};
 pub use store::{Listed, Publish, Store, StoreError};
-
-/// An adapter file that cannot be used: which file, which field, what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("adapter {file}: {message}")]
-pub struct AdapterError {
-    /// The file (or folder).
-    pub file: PathBuf,
-    /// What is wrong, naming the field.
-    pub message: String,
-}
-
-/// What is wrong with one adapter definition: its text, or one of its fields.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DefError {
-    /// The text is not TOML of the adapter's shape (line, column, what).
-    #[error(transparent)]
-    Syntax(#[from] TomlError),
-    /// A field's value is refused.
-    #[error("field {field}: {problem}")]
-    Field {
-        /// The field, as named in the file.
-        field: &'static str,
-        /// What is wrong with its value.
-        problem: String,
-    },
-    /// The definition cannot be written back as TOML.
-    #[error("cannot render the adapter: {0}")]
-    Render(String),
-}
-
-impl DefError {
-    /// A refused value of `field`.
-    pub fn field(field: &'static str, problem: impl Into<String>) -> DefError {
-        DefError::Field {
-            field,
-            problem: problem.into(),
-        }
-    }
-}
 
 /// An adapter as written in its TOML file.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]

@@ -49,19 +49,35 @@ pub fn seal(record: &Record) -> Result<(String, String), AuditError> {
     Ok((format!("{open},\"hash\":\"{hash}\"}}\n"), hash))
 }
 
+/// What is wrong with one line of an audit file; never what the line holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// The line has no `"hash"` field at its end.
+    #[error("no hash field")]
+    NoHash,
+    /// The `"hash"` field is not closed as written by [`seal`].
+    #[error("malformed hash field")]
+    MalformedHash,
+    /// The line without its hash is not a record (the column where parsing stopped).
+    #[error("not an audit record (column {0})")]
+    NotRecord(usize),
+    /// The stated hash does not cover the content.
+    #[error("altered: its hash does not match its content")]
+    Altered,
+}
+
 /// Splits a line into its record and its stated hash, checking that the hash covers it.
-/// The error says what is wrong, never what the line holds.
-pub(crate) fn open_line(line: &str) -> Result<(Record, String), String> {
+pub(crate) fn open_line(line: &str) -> Result<(Record, String), LineError> {
     const MARK: &str = ",\"hash\":\"";
-    let at = line.rfind(MARK).ok_or("no hash field")?;
+    let at = line.rfind(MARK).ok_or(LineError::NoHash)?;
     let stated = line[at + MARK.len()..]
         .strip_suffix("\"}")
-        .ok_or("malformed hash field")?;
+        .ok_or(LineError::MalformedHash)?;
     let body = format!("{}}}", &line[..at]);
-    let record: Record = serde_json::from_str(&body)
-        .map_err(|e| format!("not an audit record (column {})", e.column()))?;
+    let record: Record =
+        serde_json::from_str(&body).map_err(|e| LineError::NotRecord(e.column()))?;
     if sha256_hex(body.as_bytes()) != stated {
-        return Err("altered: its hash does not match its content".into());
+        return Err(LineError::Altered);
     }
     Ok((record, stated.to_owned()))
 }

@@ -215,8 +215,21 @@ impl Book {
     }
 }
 
-/// Every checkpoint of a folder, in order; `(line, problem)` for lines that are not one.
-pub(crate) fn read_all(dir: &Path) -> Result<Vec<Result<Checkpoint, String>>, AuditError> {
+/// A line of `checkpoints.jsonl` that is not a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointLineError {
+    /// The last line has no newline: a write was cut off.
+    #[error("incomplete line")]
+    Incomplete,
+    /// The line is not a checkpoint's JSON (what serde says).
+    #[error("not a checkpoint: {0}")]
+    NotCheckpoint(String),
+}
+
+/// Every checkpoint of a folder, in order; the problem for lines that are not one.
+pub(crate) fn read_all(
+    dir: &Path,
+) -> Result<Vec<Result<Checkpoint, CheckpointLineError>>, AuditError> {
     let path = dir.join(FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -226,8 +239,9 @@ pub(crate) fn read_all(dir: &Path) -> Result<Vec<Result<Checkpoint, String>>, Au
     Ok(text
         .split_inclusive('\n')
         .map(|line| match line.strip_suffix('\n') {
-            None => Err("incomplete line".to_owned()),
-            Some(l) => serde_json::from_str(l).map_err(|e| format!("not a checkpoint: {e}")),
+            None => Err(CheckpointLineError::Incomplete),
+            Some(l) => serde_json::from_str(l)
+                .map_err(|e| CheckpointLineError::NotCheckpoint(e.to_string())),
         })
         .collect())
 }

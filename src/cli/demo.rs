@@ -113,8 +113,33 @@ impl Running {
 /// Runs the demo; returns when done (`--once`) or on Ctrl-C.
 pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()> {
     let run = Running::start(config_path).await?;
-    let (config, pki, addr) = (&run.config, &run.pki, run.addr);
-    let registry = run.federation.endpoints();
+    print_banner(&run);
+    let vn = options.vn.unwrap_or_else(|| sample_person(run.simulator()));
+    let portal = portal_client(&run.pki)?;
+    let started = Instant::now();
+    let account = sample_query(&portal, run.addr, vn).await?;
+    print!("{}", render_account(&account, vn, started.elapsed()));
+    println!();
+    println!("Ask for anyone else (any valid AHV number; the population is synthetic):");
+    println!(
+        "  curl -H 'Purpose: self-service' --cert {} --key {} --cacert {} https://{}/v1/accounts/756.1234.5678.97",
+        run.pki.portal.cert.display(),
+        run.pki.portal.key.display(),
+        run.pki.ca_cert.display(),
+        run.addr
+    );
+    if !options.once {
+        println!();
+        println!("Serving until Ctrl-C.");
+        shutdown_signal().await;
+    }
+    run.stop().await;
+    Ok(())
+}
+
+/// What runs where: PKI, offices, gateway, metrics, adapters, audit.
+fn print_banner(run: &Running) {
+    let (config, pki) = (&run.config, &run.pki);
     println!("guichet demo — a development federation on loopback");
     println!(
         "  PKI       {} (federation CA, gateway, portal, {} offices; keys 0600, git-ignored)",
@@ -123,10 +148,10 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     );
     println!(
         "  offices   {} simulated offices on 127.0.0.1 ({})",
-        registry.len(),
+        run.federation.endpoints().len(),
         dialect_summary(run.simulator())
     );
-    println!("  gateway   https://{addr}");
+    println!("  gateway   https://{}", run.addr);
     if let Some(a) = run.ops {
         println!("  metrics   http://{a}/metrics");
     }
@@ -141,11 +166,16 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         crate::audit::keys::public_key_path(&config.audit.checkpoint_key_file).display()
     );
     println!();
+}
 
-    let vn = options.vn.unwrap_or_else(|| sample_person(run.simulator()));
-    let portal = portal_client(pki)?;
+/// `GET /v1/accounts/{vn}` with the portal certificate; a problem document becomes an
+/// error with its detail.
+async fn sample_query(
+    portal: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    vn: Vn,
+) -> anyhow::Result<crate::view::AccountView> {
     let url = format!("https://{addr}/v1/accounts/{}", vn.digits());
-    let started = Instant::now();
     let response = portal
         .get(&url)
         .send()
@@ -156,7 +186,6 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         .bytes()
         .await
         .context("the gateway's answer could not be read")?;
-    let elapsed = started.elapsed();
     if !status.is_success() {
         let problem = serde_json::from_slice::<crate::view::ProblemView>(&body).map_or_else(
             |_| String::from_utf8_lossy(&body).into_owned(),
@@ -164,24 +193,7 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         );
         anyhow::bail!("the gateway answered {status}: {problem}");
     }
-    let account: crate::view::AccountView =
-        serde_json::from_slice(&body).context("the gateway's answer is not an account")?;
-    print!("{}", render_account(&account, vn, elapsed));
-    println!();
-    println!("Ask for anyone else (any valid AHV number; the population is synthetic):");
-    println!(
-        "  curl -H 'Purpose: self-service' --cert {} --key {} --cacert {} https://{addr}/v1/accounts/756.1234.5678.97",
-        pki.portal.cert.display(),
-        pki.portal.key.display(),
-        pki.ca_cert.display()
-    );
-    if !options.once {
-        println!();
-        println!("Serving until Ctrl-C.");
-        shutdown_signal().await;
-    }
-    run.stop().await;
-    Ok(())
+    serde_json::from_slice(&body).context("the gateway's answer is not an account")
 }
 
 /// A folder under the system's temporary folder, removed when dropped.

@@ -126,7 +126,7 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
     let setup = setup(o, &run, load_before, peer_note);
     let table = write_results(&run.out, &setup, &rows)?;
     if let Some(file) = &o.update_docs {
-        update_docs(file, &table)?;
+        super::table::update_docs(file, &table)?;
     }
     Ok(table)
 }
@@ -296,20 +296,6 @@ fn write_results(out: &Path, setup: &Setup, rows: &[Row]) -> anyhow::Result<Stri
     Ok(table)
 }
 
-/// Puts the table between the `<!-- performance:begin/end -->` markers of `file`.
-fn update_docs(file: &Path, table: &str) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("--update-docs: cannot read {}", file.display()))?;
-    let new = super::table::splice(&text, table).with_context(|| {
-        format!(
-            "--update-docs: {} has no <!-- performance:begin/end --> markers",
-            file.display()
-        )
-    })?;
-    std::fs::write(file, new)
-        .with_context(|| format!("--update-docs: cannot write {}", file.display()))
-}
-
 fn count_adapters(dir: &Path) -> anyhow::Result<usize> {
     Ok(adapter_files(dir)?.len())
 }
@@ -400,34 +386,4 @@ async fn wait_ready(tls: &rustls::ClientConfig, url: &str) -> anyhow::Result<()>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     anyhow::bail!("no answer from {url} within 10 s")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::update_docs;
-
-    #[test]
-    fn update_docs_writes_between_the_markers_and_names_a_file_without_them() {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let doc = dir.path().join("performance.md");
-        let text = "# P\n<!-- performance:begin -->\nold\n<!-- performance:end -->\nafter\n";
-        std::fs::write(&doc, text).expect("write");
-        update_docs(&doc, "| new |\n").expect("markers present");
-        let written = std::fs::read_to_string(&doc).expect("read");
-        assert_eq!(
-            written,
-            "# P\n<!-- performance:begin -->\n| new |\n<!-- performance:end -->\nafter\n"
-        );
-
-        let bare = dir.path().join("bare.md");
-        std::fs::write(&bare, "no markers\n").expect("write");
-        let e = update_docs(&bare, "| new |\n").expect_err("no markers");
-        let message = format!("{e:#}");
-        assert!(message.contains("--update-docs"), "{message}");
-        assert!(message.contains("bare.md"), "{message}");
-        assert_eq!(
-            std::fs::read_to_string(&bare).expect("read"),
-            "no markers\n"
-        );
-    }
 }

@@ -1,7 +1,11 @@
 //! The benchmark's markdown: setup (machine, command, date, load), one row per run, and the
-//! guichet / peer ratios for throughput and p99 per load level.
+//! guichet / peer ratios for throughput and p99 per load level; and the file it goes into
+//! (between the `<!-- performance:begin/end -->` markers of `docs/performance.md`).
 
 use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
 
 use super::Report;
 
@@ -199,9 +203,23 @@ pub fn splice(text: &str, table: &str) -> Option<String> {
     ))
 }
 
+/// Puts the table between the `<!-- performance:begin/end -->` markers of `file`.
+pub fn update_docs(file: &Path, table: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--update-docs: cannot read {}", file.display()))?;
+    let new = splice(&text, table).with_context(|| {
+        format!(
+            "--update-docs: {} has no <!-- performance:begin/end --> markers",
+            file.display()
+        )
+    })?;
+    std::fs::write(file, new)
+        .with_context(|| format!("--update-docs: cannot write {}", file.display()))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::splice;
+    use super::{splice, update_docs};
 
     #[test]
     fn splices_between_the_markers() {
@@ -215,5 +233,30 @@ mod tests {
         assert_eq!(super::ratio(13.94), "13.9");
         assert_eq!(super::ratio(6.153), "6.15");
         assert_eq!(super::ratio(0.00276), "0.0028");
+    }
+
+    #[test]
+    fn update_docs_writes_between_the_markers_and_names_a_file_without_them() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let doc = dir.path().join("performance.md");
+        let text = "# P\n<!-- performance:begin -->\nold\n<!-- performance:end -->\nafter\n";
+        std::fs::write(&doc, text).expect("write");
+        update_docs(&doc, "| new |\n").expect("markers present");
+        let written = std::fs::read_to_string(&doc).expect("read");
+        assert_eq!(
+            written,
+            "# P\n<!-- performance:begin -->\n| new |\n<!-- performance:end -->\nafter\n"
+        );
+
+        let bare = dir.path().join("bare.md");
+        std::fs::write(&bare, "no markers\n").expect("write");
+        let e = update_docs(&bare, "| new |\n").expect_err("no markers");
+        let message = format!("{e:#}");
+        assert!(message.contains("--update-docs"), "{message}");
+        assert!(message.contains("bare.md"), "{message}");
+        assert_eq!(
+            std::fs::read_to_string(&bare).expect("read"),
+            "no markers\n"
+        );
     }
 }

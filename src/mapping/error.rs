@@ -131,6 +131,47 @@ pub enum TemplateError {
     NotOneRoot,
 }
 
+/// A record whose values do not make an IK entry or an IV case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// A converted value is not one the record's field allows (`month`, `year`, …).
+    #[error("{0}")]
+    Value(&'static str),
+    /// A field of the other kind of record (a mapping error the compiler lets through).
+    #[error("field {field} does not belong to an {record}")]
+    Foreign {
+        /// The field's slot, as the mapping names it.
+        field: String,
+        /// `IK entry` or `IV case`.
+        record: &'static str,
+    },
+    /// `monthFrom` is after `monthTo`.
+    #[error("monthFrom {from} is after monthTo {to}")]
+    MonthsOutOfOrder {
+        /// The first month.
+        from: u8,
+        /// The last month.
+        to: u8,
+    },
+    /// `validFrom` is after `validTo`.
+    #[error("validFrom is after validTo")]
+    ValidityOutOfOrder,
+}
+
+/// An XML entity or character reference that is not expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    /// `&#…;` that names no character.
+    #[error("invalid character reference")]
+    InvalidCharacter,
+    /// The reference's name cannot be decoded.
+    #[error("{0}")]
+    Undecodable(String),
+    /// A named entity other than the five predefined ones.
+    #[error("unknown entity &{0}; (no DTD entities are ever expanded)")]
+    UnknownEntity(String),
+}
+
 /// What is wrong with an office's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnswerErrorKind {

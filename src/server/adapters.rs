@@ -232,9 +232,7 @@ async fn put(
         }
         (h, b) => h.or(b),
     };
-    let adapter = store
-        .validate(office, &def)
-        .map_err(Problem::adapter_invalid)?;
+    let adapter = store.validate(office, &def).map_err(Problem::from)?;
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
     store

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
-use crate::adapter::StoreError;
-use crate::model::OfficeId;
+use crate::adapter::{DefError, StoreError};
+use crate::model::{OfficeId, VnError};
 use crate::view::ProblemView;
 
 /// A problem document about to be sent.
@@ -120,6 +120,33 @@ impl Problem {
         }
     }
 
+    /// `429`: a portal identity used up its quota; it may retry in `secs` (at least 1).
+    pub fn rate_limited(portal: &str, secs: u64) -> Problem {
+        let secs = secs.max(1);
+        Problem {
+            retry_after: Some(secs),
+            ..Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many queries",
+                format!("the quota of portal {portal} is used up; retry in {secs} s"),
+            )
+        }
+    }
+
+    /// `503`: every slot for a query in flight is taken.
+    pub fn overloaded() -> Problem {
+        Problem {
+            retry_after: Some(1),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Gateway busy",
+                "too many queries in flight; retry shortly".into(),
+            )
+        }
+    }
+
     /// `503`: this gateway does not administer its adapters folder.
     pub fn adapters_read_only() -> Problem {
         Problem::new(
@@ -190,6 +217,21 @@ impl Problem {
         builder
             .body(Full::new(Bytes::from(body)))
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"{}"))))
+    }
+}
+
+impl From<VnError> for Problem {
+    /// An AHV number in the request that is not one: `400 invalid-vn` (the error never
+    /// carries the input).
+    fn from(e: VnError) -> Problem {
+        Problem::bad_request("invalid-vn", e.to_string())
+    }
+}
+
+impl From<DefError> for Problem {
+    /// An adapter definition refused by its validation: `422`.
+    fn from(e: DefError) -> Problem {
+        Problem::adapter_invalid(e)
     }
 }
 

@@ -146,16 +146,7 @@ impl Protection {
                     .inc();
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                Err(Problem {
-                    status: hyper::StatusCode::TOO_MANY_REQUESTS,
-                    slug: "rate-limited",
-                    title: "Too many queries",
-                    detail: format!(
-                        "the quota of portal {portal} is used up; retry in {} s",
-                        secs.max(1)
-                    ),
-                    retry_after: Some(secs.max(1)),
-                })
+                Err(Problem::rate_limited(portal, secs))
             }
         }
     }
@@ -170,13 +161,7 @@ impl Protection {
                     .rejections
                     .get_or_create(&rejected)
                     .inc();
-                Problem {
-                    status: hyper::StatusCode::SERVICE_UNAVAILABLE,
-                    slug: "overloaded",
-                    title: "Gateway busy",
-                    detail: "too many queries in flight; retry shortly".into(),
-                    retry_after: Some(1),
-                }
+                Problem::overloaded()
             })
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::server::{Fault, Latency};
+use super::behaviour::{Fault, Latency};
 use crate::model::{OfficeId, OfficeIdError};
 use crate::toml_error::TomlError;
 

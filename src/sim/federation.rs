@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::behaviour::{Fault, Latency};
 use super::population::SimOffice;
-use super::server::{Fault, Latency, OfficeListener, Simulator, endpoints, spawn};
+use super::server::{OfficeListener, Simulator, endpoints, spawn};
 use crate::adapter::Registry;
 use crate::model::OfficeId;
 use crate::pki::DevPki;

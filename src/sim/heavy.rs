@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::Response;
 use hyper::body::Frame;
 
+use super::render::RenderError;
 use super::{Person, SimOffice, SimRequest, render_answer};
 use crate::model::{IkEntry, IncomeCode, Money, Month, OfficeId};
 
@@ -50,7 +51,7 @@ pub(super) async fn render(
     request: SimRequest,
     entries: usize,
     unmatched_reversals: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, RenderError> {
     let (office, mut person) = (office.clone(), person.clone());
     tokio::task::spawn_blocking(move || {
         let heavy = heavy_entries(office.id, entries, unmatched_reversals);
@@ -58,7 +59,7 @@ pub(super) async fn render(
         render_answer(&office.dialect, &office, &person, &request)
     })
     .await
-    .unwrap_or_else(|_| Err("rendering the heavy answer failed".into()))
+    .unwrap_or(Err(RenderError::Interrupted))
 }
 
 /// Sends `body` in 256 KiB frames and counts it in `sent` once its last frame is taken.

@@ -8,6 +8,7 @@
 //! reads it on the gateway's side. [`server`] serves every office over mutual TLS on
 //! loopback, with latency, fault injection and request counters.
 
+mod behaviour;
 mod faults;
 mod federation;
 mod heavy;
@@ -16,9 +17,10 @@ pub mod population;
 pub mod render;
 mod server;
 
+pub use behaviour::{Fault, Latency};
 pub use faults::{FaultError, FaultProblem, load_faults, parse_faults};
 pub use federation::{Federation, FederationOptions, StartError, offices_of};
 pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth};
-pub use render::{RequestError, SimRequest, parse_request, render_answer};
-pub use server::{Fault, Latency, Simulator};
+pub use render::{RenderError, RequestError, SimRequest, parse_request, render_answer};
+pub use server::Simulator;

@@ -25,6 +25,20 @@ const UTC_MILLIS: &[FormatItem<'static>] =
 const LOCAL_SECONDS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
 
+/// Why a simulated office could not write its answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The office's dialect is none the simulator writes.
+    #[error("unknown dialect {0:?}")]
+    UnknownDialect(String),
+    /// The answer's timestamp could not be written.
+    #[error("{0}")]
+    Clock(String),
+    /// The blocking task that renders a heavy answer did not finish.
+    #[error("rendering the heavy answer failed")]
+    Interrupted,
+}
+
 /// The office's answer in its dialect (`ech-ik`, `vendor-ik`, `ech-iv`), in the style of
 /// the contract examples. Only entries within the request's years; an office where the
 /// person has nothing answers with its negative report. Unknown dialect → `Err`.
@@ -33,22 +47,23 @@ pub fn render_answer(
     office: &SimOffice,
     person: &Person,
     request: &SimRequest,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, RenderError> {
     let now = OffsetDateTime::now_utc();
+    let clock = |e: time::error::Format| RenderError::Clock(e.to_string());
     match dialect {
         "ech-ik" => {
-            let date = now.format(UTC_MILLIS).map_err(|e| e.to_string())?;
+            let date = now.format(UTC_MILLIS).map_err(clock)?;
             Ok(ech_ik(office, person, request, &date).into_bytes())
         }
         "vendor-ik" => {
-            let date = now.format(LOCAL_SECONDS).map_err(|e| e.to_string())?;
+            let date = now.format(LOCAL_SECONDS).map_err(clock)?;
             Ok(vendor_ik(office, person, request, &date))
         }
         "ech-iv" => {
-            let date = now.format(UTC_MILLIS).map_err(|e| e.to_string())?;
+            let date = now.format(UTC_MILLIS).map_err(clock)?;
             Ok(ech_iv(office, person, request, &date).into_bytes())
         }
-        other => Err(format!("unknown dialect {other:?}")),
+        other => Err(RenderError::UnknownDialect(other.to_owned())),
     }
 }
 

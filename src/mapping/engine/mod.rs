@@ -10,7 +10,7 @@ use quick_xml::name::ResolveResult;
 mod build;
 mod text;
 
-use build::{build_case, build_entry};
+use build::{build_case, build_entry, push_within};
 use text::{plain_text, resolve_reference};
 
 use super::convert::{Value, check_range, convert, decode_document};
@@ -317,13 +317,15 @@ impl<'p> Walker<'p> {
         }
         match kind {
             RecordKind::Entry => {
-                let entry = build_entry(self.office, values.drain(..))
-                    .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
+                let entry = build_entry(self.office, values.drain(..)).map_err(|e| {
+                    AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
+                })?;
                 push_within(&mut self.entries, entry, self.max_records);
             }
             RecordKind::Case => {
-                let case = build_case(self.office, values.drain(..))
-                    .map_err(|m| AnswerError::new(AnswerErrorKind::Invalid(m)).at(self.path()))?;
+                let case = build_case(self.office, values.drain(..)).map_err(|e| {
+                    AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
+                })?;
                 push_within(&mut self.cases, case, self.max_records);
             }
         }
@@ -391,14 +393,4 @@ impl<'p> Walker<'p> {
             iv_cases: self.cases,
         })
     }
-}
-
-/// Pushes without letting the vector's doubling reserve room past `cap` items (the
-/// caller has checked that `v` holds fewer than `cap`).
-fn push_within<T>(v: &mut Vec<T>, item: T, cap: usize) {
-    if v.len() == v.capacity() {
-        let room = cap.saturating_sub(v.len()).max(1);
-        v.reserve_exact(v.len().max(16).min(room));
-    }
-    v.push(item);
 }

@@ -13,22 +13,29 @@ pub(super) fn plain_text<'t>(t: &'t quick_xml::events::BytesText<'_>) -> Option<
     std::str::from_utf8(raw).ok()
 }
 
-pub(super) fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String> {
+use super::super::error::ReferenceError;
+
+/// The character of a predefined entity or a character reference.
+pub(super) fn resolve_reference(
+    r: &quick_xml::events::BytesRef<'_>,
+) -> Result<char, ReferenceError> {
     if r.is_char_ref() {
         return match r.resolve_char_ref() {
             Ok(Some(c)) => Ok(c),
-            _ => Err("invalid character reference".into()),
+            _ => Err(ReferenceError::InvalidCharacter),
         };
     }
-    match r.decode().map_err(|e| e.to_string())?.as_ref() {
+    match r
+        .decode()
+        .map_err(|e| ReferenceError::Undecodable(e.to_string()))?
+        .as_ref()
+    {
         "amp" => Ok('&'),
         "lt" => Ok('<'),
         "gt" => Ok('>'),
         "quot" => Ok('"'),
         "apos" => Ok('\''),
-        other => Err(format!(
-            "unknown entity &{other}; (no DTD entities are ever expanded)"
-        )),
+        other => Err(ReferenceError::UnknownEntity(other.to_owned())),
     }
 }
 

@@ -59,5 +59,5 @@ fn parse(body: &[u8]) -> Result<Vn, Problem> {
     } else {
         text.trim().to_owned()
     };
-    Vn::parse(&raw).map_err(|e| Problem::bad_request("invalid-vn", e.to_string()))
+    Vn::parse(&raw).map_err(Problem::from)
 }
