@@ -10,6 +10,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::model::OfficeId;
+
 /// `route`, `status` of an answered request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -42,6 +44,16 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// One office and why one of its answers was refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedAnswerLabels {
+    /// Office id.
+    pub office: String,
+    /// `entry-cap` (more IK entries and IV cases than `max_entries_per_answer`) or
+    /// `byte-limit` (larger than the adapter's `max_answer_bytes`).
+    pub reason: &'static str,
+}
+
 /// A listener and why the ingress closed (or refused) one of its connections.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabels {
@@ -69,6 +81,12 @@ pub struct Metrics {
     pub rejections: Family<KindLabels, Counter>,
     /// Connections the ingress refused or closed, by listener and reason.
     pub connections_closed: Family<ConnectionLabels, Counter>,
+    /// Office calls tried again (after a `503` or a failed connection), per office.
+    pub office_retries: Family<OfficeLabels, Counter>,
+    /// Retries wanted but refused by the office's retry budget, per office.
+    pub office_retries_refused: Family<OfficeLabels, Counter>,
+    /// Office answers refused by a size cap, per office and cap.
+    pub answers_refused: Family<RefusedAnswerLabels, Counter>,
 }
 
 /// The process's metrics.
@@ -121,8 +139,29 @@ impl Metrics {
             "Connections refused or closed by the ingress, by listener and reason",
             connections_closed.clone(),
         );
+        let office_retries = Family::<OfficeLabels, Counter>::default();
+        registry.register(
+            "office_retries",
+            "Office calls tried again after a 503 or a failed connection, per office",
+            office_retries.clone(),
+        );
+        let office_retries_refused = Family::<OfficeLabels, Counter>::default();
+        registry.register(
+            "office_retries_refused",
+            "Retries wanted but refused by the office's retry budget, per office",
+            office_retries_refused.clone(),
+        );
+        let answers_refused = Family::<RefusedAnswerLabels, Counter>::default();
+        registry.register(
+            "office_answers_refused",
+            "Office answers refused by a size cap (entry-cap, byte-limit), per office",
+            answers_refused.clone(),
+        );
         Metrics {
             connections_closed,
+            office_retries,
+            office_retries_refused,
+            answers_refused,
             registry,
             requests,
             query_seconds,
@@ -131,6 +170,30 @@ impl Metrics {
             cache,
             rejections,
         }
+    }
+
+    /// Counts a retry of an office call: started, or refused by the office's budget.
+    pub fn retry(&self, office: OfficeId, started: bool) {
+        let family = if started {
+            &self.office_retries
+        } else {
+            &self.office_retries_refused
+        };
+        family
+            .get_or_create(&OfficeLabels {
+                office: office.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an office answer refused by a size cap (`entry-cap`, `byte-limit`).
+    pub fn answer_refused(&self, office: OfficeId, reason: &'static str) {
+        self.answers_refused
+            .get_or_create(&RefusedAnswerLabels {
+                office: office.to_string(),
+                reason,
+            })
+            .inc();
     }
 
     /// The registry in the Prometheus text format, followed by `extra` gauge lines

@@ -44,6 +44,123 @@ fn check_accepts_a_shipped_adapter_and_names_the_bad_field() {
     );
 }
 
+/// A configuration next to `dir` from the shipped one, with its `[offices]` policy changed.
+fn config_with(dir: &std::path::Path, policy: &str) -> String {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml");
+    let text = std::fs::read_to_string(shipped).expect("shipped config");
+    assert!(
+        text.contains("\nallow_loopback = true\n"),
+        "the shipped policy line"
+    );
+    let path = dir.join("guichet.toml");
+    std::fs::write(&path, text.replace("\nallow_loopback = true\n", policy)).expect("write");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+/// An adapter definition like the shipped 001.000 with another endpoint.
+fn adapter_at(dir: &std::path::Path, endpoint: &str) -> String {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/001.000.toml");
+    let text = std::fs::read_to_string(shipped).expect("shipped adapter");
+    let path = dir.join("001.000.toml");
+    let line = "endpoint = \"https://127.0.0.1:18101/ik/v5/extract\"";
+    assert!(text.contains(line), "the shipped endpoint line");
+    std::fs::write(
+        &path,
+        text.replace(line, &format!("endpoint = \"{endpoint}\"")),
+    )
+    .expect("write");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+#[test]
+fn check_with_a_config_judges_the_endpoint_policy_offline() {
+    // The development configuration allows the shipped loopback endpoints.
+    let (ok, out, err) = guichet(&[
+        "adapters",
+        "check",
+        "adapters/001.000.toml",
+        "--config",
+        "config/guichet.toml",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("endpoint allowed by the policy of config/guichet.toml"),
+        "{out}"
+    );
+    let (ok, out, _) = guichet(&["adapters", "check", "adapters/001.000.toml"]);
+    assert!(ok && out.contains("endpoint policy not checked"), "{out}");
+
+    // A production policy refuses loopback, naming the file, the field and the config.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prod = config_with(dir.path(), "\nallow_loopback = false\n");
+    let args = [
+        "adapters",
+        "check",
+        "adapters/001.000.toml",
+        "--mappings",
+        "mappings",
+    ];
+    let (ok, _, err) = guichet(&[&args[..], &["--config", &prod]].concat());
+    assert!(!ok);
+    assert!(
+        err.contains("001.000.toml")
+            && err.contains("field endpoint")
+            && err.contains("allow_loopback")
+            && err.contains(&prod),
+        "{err}"
+    );
+
+    // A list of host suffixes: names are judged as written, without resolving them.
+    let listed = config_with(
+        dir.path(),
+        "\nallow_loopback = false\nendpoint_host_suffixes = [\".ahv-iv.ch\"]\n",
+    );
+    let defs = tempfile::tempdir().expect("tempdir");
+    let inside = adapter_at(defs.path(), "https://ik.zh.ahv-iv.ch/ik/v5/extract");
+    let check = |file: &str| {
+        guichet(&[
+            "adapters",
+            "check",
+            file,
+            "--mappings",
+            "mappings",
+            "--config",
+            &listed,
+        ])
+    };
+    let (ok, _, err) = check(&inside);
+    assert!(ok, "{err}");
+    let outside = adapter_at(defs.path(), "https://ik.zh.example.org/ik/v5/extract");
+    let (ok, _, err) = check(&outside);
+    assert!(!ok);
+    assert!(
+        err.contains("outside offices.endpoint_host_suffixes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_never_connects_to_the_endpoint() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let defs = tempfile::tempdir().expect("tempdir");
+    let file = adapter_at(defs.path(), &format!("https://127.0.0.1:{port}/ik"));
+    let (ok, _, err) = guichet(&[
+        "adapters",
+        "check",
+        &file,
+        "--config",
+        "config/guichet.toml",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        listener.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "no connection was made"
+    );
+}
+
 #[test]
 fn list_offline_prints_every_shipped_adapter() {
     let (ok, out, err) = guichet(&["adapters", "list", "--offline"]);

@@ -187,3 +187,84 @@ async fn a_trace_runs_from_the_portal_through_the_offices_and_back() {
     let trace_id = &own[3..35];
     assert!(fed.sim.last_traceparent().expect("seen").contains(trace_id));
 }
+
+/// The value of the sample line starting with `series` (`0` when absent).
+fn sample(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_refused_retries_and_capped_answers_are_counted_per_office() {
+    let faults = BTreeMap::from([
+        (
+            "003.000".parse::<OfficeId>().expect("id"),
+            Fault::Status(503),
+        ),
+        (
+            "025.000".parse::<OfficeId>().expect("id"),
+            Fault::Heavy {
+                entries: 1_000,
+                unmatched_reversals: 0,
+            },
+        ),
+    ]);
+    // No earned budget, a reserve of one retry: the first 503 is retried, the second
+    // retry is refused by the budget (the reserve refills at one per second).
+    let fed = Federation::launch(
+        Latency::ZERO,
+        2000,
+        "max_entries_per_answer = 200\nretry_budget_percent = 0\nretry_min_per_second = 1\nretry_max_per_call = 3",
+        &faults,
+        |_| {},
+    )
+    .await;
+    let vn = Vn::from_serial(515_151);
+    let r = fed
+        .portal()
+        .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(r.status(), 200);
+    let account: serde_json::Value = r.json().await.expect("account");
+    let status_of = |office: &str| {
+        account["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .find(|s| s["office"] == office)
+            .map(|s| s["status"].clone())
+    };
+    assert_eq!(status_of("003.000"), Some("error".into()), "{account}");
+    assert_eq!(status_of("025.000"), Some("error".into()), "{account}");
+    let text = fed
+        .portal()
+        .get(format!("http://{}/metrics", fed.ops))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let retries = sample(&text, "guichet_office_retries_total{office=\"003.000\"}");
+    let refused = sample(
+        &text,
+        "guichet_office_retries_refused_total{office=\"003.000\"}",
+    );
+    let capped = sample(
+        &text,
+        "guichet_office_answers_refused_total{office=\"025.000\",reason=\"entry-cap\"}",
+    );
+    assert!(retries >= 1 && refused >= 1 && capped >= 1, "{text}");
+    assert_eq!(
+        sample(&text, "guichet_office_retries_total{office=\"001.000\"}"),
+        0,
+        "an office that answers is not retried"
+    );
+    assert!(
+        !text.contains(&vn.digits()) && !text.contains("756."),
+        "no AHV number in metrics"
+    );
+}

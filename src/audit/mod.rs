@@ -385,16 +385,3 @@ impl AuditLog {
         &self.dir
     }
 }
-
-/// The body of `GET /admin/v1/audit/head`: the chain's head now, the newest signed
-/// checkpoint and the key that verifies it. Monitoring that keeps these elsewhere can later
-/// prove a truncation even if the checkpoint file itself was cut.
-pub fn head_json(log: &AuditLog) -> String {
-    let (head, checkpoint) = log.head();
-    serde_json::json!({
-        "head": head,
-        "checkpoint": checkpoint,
-        "publicKey": log.public_key(),
-    })
-    .to_string()
-}

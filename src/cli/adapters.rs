@@ -40,12 +40,36 @@ fn load(file: &Path, mappings: &MappingSet) -> anyhow::Result<(AdapterDef, Adapt
     Ok((def, adapter))
 }
 
-/// `guichet adapters check FILE`: schema and ranges, offline. Exit 1 names the field.
-pub fn check(file: &Path, mappings: &Path) -> anyhow::Result<String> {
-    let mappings = MappingSet::load_dir(mappings)?;
+/// `guichet adapters check FILE [--config C]`: schema and ranges and, with a configuration,
+/// its endpoint policy — offline, nothing is contacted. Exit 1 names the file and field.
+pub fn check(
+    file: &Path,
+    mappings: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<String> {
+    let config = config.map(Config::load).transpose()?;
+    let mappings = match (mappings, &config) {
+        (Some(dir), _) => dir.to_owned(),
+        (None, Some(c)) => c.offices.mappings.clone(),
+        (None, None) => PathBuf::from("mappings"),
+    };
+    let mappings = MappingSet::load_dir(&mappings)?;
     let (_, a) = load(file, &mappings)?;
+    let policy = match &config {
+        Some(c) => {
+            c.offices.endpoint_policy.check(&a.endpoint).map_err(|e| {
+                anyhow::anyhow!(
+                    "adapter {}: {e} (endpoint policy of {})",
+                    file.display(),
+                    c.file.display()
+                )
+            })?;
+            format!("endpoint allowed by the policy of {}", c.file.display())
+        }
+        None => "endpoint policy not checked (no --config)".to_owned(),
+    };
     Ok(format!(
-        "ok: office {} ({}), dialect {}, endpoint {}, timeout {} ms, answers up to {} bytes",
+        "ok: office {} ({}), dialect {}, endpoint {}, timeout {} ms, answers up to {} bytes; {policy}",
         a.office,
         a.name,
         a.dialect,

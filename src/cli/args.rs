@@ -225,12 +225,17 @@ impl From<CertsCommand> for CertsAction {
 
 #[derive(Subcommand, Debug)]
 pub enum AdaptersCommand {
-    /// Validate an adapter definition offline (schema, ranges, known dialect); exit 1
-    /// naming the field.
+    /// Validate an adapter definition offline (schema, ranges, known dialect and, with
+    /// --config, the endpoint policy); exit 1 naming the field. Nothing is contacted.
     Check {
-        /// Folder of mapping files (the known dialects).
-        #[arg(long, default_value = "mappings")]
-        mappings: PathBuf,
+        /// Folder of mapping files (the known dialects); default: the configuration's
+        /// `offices.mappings` with --config, else `mappings`.
+        #[arg(long)]
+        mappings: Option<PathBuf>,
+        /// Configuration whose `[offices]` endpoint policy the endpoint must pass
+        /// (`endpoint_host_suffixes`, `endpoint_networks`, `allow_loopback`).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// The definition (TOML, or JSON when it ends in .json).
         file: PathBuf,
     },

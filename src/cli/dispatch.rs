@@ -83,7 +83,11 @@ fn certs(dir: &std::path::Path, action: super::CertsAction) -> ExitCode {
 fn adapters(action: AdaptersCommand) -> anyhow::Result<String> {
     use super::adapters as cmd;
     match action {
-        AdaptersCommand::Check { mappings, file } => cmd::check(&file, &mappings),
+        AdaptersCommand::Check {
+            mappings,
+            config,
+            file,
+        } => cmd::check(&file, mappings.as_deref(), config.as_deref()),
         AdaptersCommand::List {
             config,
             gateway,

@@ -122,6 +122,9 @@ pub enum CallError {
     /// The answer exceeds the adapter's size limit.
     #[error("answer larger than {0} bytes")]
     TooLarge(usize),
+    /// The answer holds more IK entries and IV cases than the gateway takes from one.
+    #[error("answer too large: more than {0} IK entries and IV cases")]
+    TooManyRecords(usize),
     /// The answer does not translate (redacted: no values).
     #[error("{0}")]
     Answer(String),
@@ -139,7 +142,18 @@ impl CallError {
             CallError::Identity(_) => Step::Identity,
             CallError::Redirect(_) | CallError::Status(_) => Step::HttpStatus,
             CallError::Transport => Step::Transport,
-            CallError::TooLarge(_) | CallError::Answer(_) => Step::Translation,
+            CallError::TooLarge(_) | CallError::TooManyRecords(_) | CallError::Answer(_) => {
+                Step::Translation
+            }
+        }
+    }
+
+    /// The size cap that refused the answer, as a metric label.
+    fn cap(&self) -> Option<&'static str> {
+        match self {
+            CallError::TooLarge(_) => Some("byte-limit"),
+            CallError::TooManyRecords(_) => Some("entry-cap"),
+            _ => None,
         }
     }
 
@@ -238,7 +252,12 @@ pub(crate) async fn call(
             SourceStatus::Error("the answer is about another person".into()),
             latency,
         ),
-        Ok(Err(e)) => failed(SourceStatus::Error(e.to_string()), latency),
+        Ok(Err(e)) => {
+            if let Some(cap) = e.cap() {
+                crate::metrics::METRICS.answer_refused(adapter.office, cap);
+            }
+            failed(SourceStatus::Error(e.to_string()), latency)
+        }
         Err(_) => {
             let budget = budget_end.saturating_duration_since(started);
             let ms = budget.as_micros().div_ceil(1000);
@@ -319,9 +338,13 @@ async fn retried(a: &Attempt<'_>) -> Result<Answer, CallError> {
             Err(e)
                 if e.retryable()
                     && retries < a.env.retry.max_per_call
-                    && a.budget_end.saturating_duration_since(Instant::now()) > MIN_RETRY_TIME
-                    && a.guard.spend_retry() =>
+                    && a.budget_end.saturating_duration_since(Instant::now()) > MIN_RETRY_TIME =>
             {
+                let spent = a.guard.spend_retry();
+                crate::metrics::METRICS.retry(a.adapter.office, spent);
+                if !spent {
+                    return Err(e);
+                }
                 retries += 1;
                 tracing::debug!(office = %a.adapter.office, error = %e, retries, "retrying");
             }

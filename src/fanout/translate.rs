@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::call::CallError;
 use crate::adapter::Adapter;
+use crate::mapping::AnswerErrorKind;
 use crate::merge::{ConsolidatedAccount, YearRange, merge};
 use crate::model::{Answer, OfficeOutcome, Vn};
 
@@ -70,7 +71,10 @@ pub(crate) async fn answer(
     } else {
         translate()
     };
-    result.map_err(|e| CallError::Answer(e.redacted()))
+    result.map_err(|e| match e.kind {
+        AnswerErrorKind::TooManyRecords { limit } => CallError::TooManyRecords(limit),
+        _ => CallError::Answer(e.redacted()),
+    })
 }
 
 /// Merges the outcomes of one query, on the blocking pool when the account is large.

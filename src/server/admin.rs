@@ -7,9 +7,9 @@ use hyper::{Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
-use super::routes::{actor, json, raw_json};
+use super::routes::{actor, json};
 use crate::model::Identity;
-use crate::view::ReloadView;
+use crate::view::{AuditHeadView, ReloadView};
 
 /// `POST /admin/v1/reload`: every TLS set now; the outcome is audited.
 pub(super) async fn reload(
@@ -41,8 +41,9 @@ pub(super) fn certificates(state: &State) -> Result<Response<Full<Bytes>>, Probl
 }
 
 /// `GET /admin/v1/audit/head`: the chain's head, the newest signed checkpoint and the
-/// checkpoint public key (the shape is the audit module's, `audit::head_json`).
-pub(super) fn audit_head(state: &State) -> Response<Full<Bytes>> {
-    let body = crate::audit::head_json(&state.audit);
-    raw_json(StatusCode::OK, Bytes::from(body))
+/// checkpoint public key ([`AuditHeadView`]).
+pub(super) fn audit_head(state: &State) -> Result<Response<Full<Bytes>>, Problem> {
+    let (head, checkpoint) = state.audit.head();
+    let view = AuditHeadView::new(head, checkpoint, state.audit.public_key());
+    json(StatusCode::OK, &view)
 }

@@ -5,6 +5,7 @@
 
 mod account;
 mod api;
+mod audit;
 
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
@@ -13,3 +14,4 @@ pub use api::{
     AccessView, AccessesView, AdapterRow, AdapterView, AdaptersView, CallerView, ChangedView,
     HealthView, ProbeView, ProblemView, ReloadView,
 };
+pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};

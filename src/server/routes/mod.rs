@@ -138,7 +138,7 @@ async fn serve(
         }
         Handler::AdminReload => super::admin::reload(who()?, state).await,
         Handler::AdminCertificates => super::admin::certificates(state),
-        Handler::AdminAuditHead => Ok(super::admin::audit_head(state)),
+        Handler::AdminAuditHead => super::admin::audit_head(state),
     }
 }
 
