@@ -233,3 +233,33 @@ fn an_index_of_another_log_is_rebuilt() {
     assert!(reason.contains("does not match the log"), "{reason}");
     assert_eq!(listing(&log), listed);
 }
+
+#[test]
+fn log_files_deleted_by_retention_leave_the_index_without_error() {
+    let (dir, (a, b)) = filled();
+    let oldest = log_files(dir.path()).remove(0);
+    let kept_from = {
+        let text = std::fs::read_to_string(&oldest).expect("read");
+        text.lines().count() as u64 + 1
+    };
+    std::fs::remove_file(&oldest).expect("retention");
+    let log = open(dir.path());
+    let start = log.index_start().clone();
+    assert_eq!(start.rebuilt, None, "{start:?}");
+    assert!(start.dropped > 0, "{start:?}");
+    let keep = |v: &Vec<u64>| {
+        v.iter()
+            .copied()
+            .filter(|s| *s >= kept_from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listing(&log),
+        (keep(&a), keep(&b)),
+        "the listing of the files kept"
+    );
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(log.index_start().dropped, 0, "the index file was compacted");
+    assert_eq!(listing(&log), (keep(&a), keep(&b)));
+}

@@ -69,7 +69,8 @@ impl Index {
         let mut disk = lock(&self.disk);
         let mark = tip.filter(|t| t.seq >= disk.covered.saturating_add(every.max(1)));
         if !entries.is_empty() || mark.is_some() {
-            disk.append(entries, mark, false);
+            // A failure is logged and stops the file; the next start catches up from the log.
+            let _ = disk.append(&entries, mark, false);
         }
     }
 
@@ -77,7 +78,7 @@ impl Index {
     pub(crate) fn mark(&self, tip: &Tip) {
         let mut disk = lock(&self.disk);
         let mark = (tip.seq > disk.covered).then_some(tip);
-        disk.append(Vec::new(), mark, true);
+        let _ = disk.append(&[], mark, true);
     }
 
     /// The person's `account-query` records, oldest first. A position whose line no longer

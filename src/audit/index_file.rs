@@ -14,6 +14,7 @@
 //!
 //! Invariant: the file holds keyed person hashes and positions, never an AHV number.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub struct IndexStart {
     pub files_read: usize,
     /// `account-query` records found in the log files read (not in the index).
     pub records_read: usize,
+    /// Index entries dropped because their log file no longer exists (deleted by a
+    /// retention job); the index file was then rewritten without them.
+    pub dropped: usize,
 }
 
 /// What start-up hands to the in-memory index.
@@ -128,23 +132,28 @@ fn mac(key: &hmac::Key, prev: &str, body: &str) -> String {
 impl Disk {
     /// Appends lines for `entries` and, when given, a mark; synced when `sync`. A failed write
     /// stops further writes (the in-memory index stays right; the next start catches up).
-    pub(crate) fn append(&mut self, entries: Vec<Entry>, mark: Option<&Tip>, sync: bool) {
+    pub(crate) fn append(
+        &mut self,
+        entries: &[Entry],
+        mark: Option<&Tip>,
+        sync: bool,
+    ) -> std::io::Result<()> {
         let mut text = String::new();
         for e in entries {
             self.covered = self.covered.max(e.tip.seq);
-            text.push_str(&self.seal(&Line::Access(e)));
+            text.push_str(&self.seal(&Line::Access(e.clone())));
         }
         if let Some(t) = mark {
             self.covered = self.covered.max(t.seq);
             text.push_str(&self.seal(&Line::Mark(t.clone())));
         }
         let Some(file) = self.file.as_mut() else {
-            return;
+            return Err(std::io::Error::other("stopped after an earlier failure"));
         };
         let written = file
             .write_all(text.as_bytes())
             .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
+        if let Err(e) = &written {
             self.file = None;
             tracing::warn!(
                 file = %self.path.display(),
@@ -152,6 +161,7 @@ impl Disk {
                 "audit accesses index: write failed; the index file is no longer written until a restart catches it up"
             );
         }
+        written
     }
 
     fn seal(&mut self, line: &Line) -> String {
@@ -179,21 +189,8 @@ pub(crate) fn load(dir: &Path, secret: &hmac::Key, scan: &Scan) -> Result<Loaded
         Err(reason) => return rebuild(dir, key, scan, reason),
     };
     let from = lines.last().map_or((0, 0), |l| end_of(&l.tip().pos));
-    let mut disk = Disk {
-        file: Some(open_append(&path).map_err(|e| AuditError::io(&path, "cannot open", &e))?),
-        path,
-        key,
-        prev,
-        covered: lines.last().map_or(0, |l| l.tip().seq),
-    };
+    let covered = lines.last().map_or(0, |l| l.tip().seq);
     let (caught, files_read) = catch_up(dir, from, scan)?;
-    let start = IndexStart {
-        rebuilt: None,
-        files_read,
-        records_read: caught.len(),
-    };
-    let mark = scan.tip.as_ref().filter(|t| t.seq > disk.covered);
-    disk.append(caught.clone(), mark, false);
     let mut entries: Vec<Entry> = lines
         .into_iter()
         .filter_map(|l| match l {
@@ -201,7 +198,34 @@ pub(crate) fn load(dir: &Path, secret: &hmac::Key, scan: &Scan) -> Result<Loaded
             Line::Mark(_) => None,
         })
         .collect();
-    entries.extend(caught);
+    // Log files deleted by a retention job: their entries go, and the file is compacted.
+    let present: HashSet<u32> = log_files(dir)?.into_iter().map(|(i, _)| i).collect();
+    let before = entries.len();
+    entries.retain(|e| present.contains(&e.tip.pos.file));
+    let start = IndexStart {
+        rebuilt: None,
+        files_read,
+        records_read: caught.len(),
+        dropped: before - entries.len(),
+    };
+    let disk = if start.dropped > 0 {
+        entries.extend(caught);
+        write_fresh(dir, key, &entries, scan.tip.as_ref())?
+    } else {
+        let file = open_append(&path).map_err(|e| AuditError::io(&path, "cannot open", &e))?;
+        let mut disk = Disk {
+            file: Some(file),
+            path,
+            key,
+            prev,
+            covered,
+        };
+        let mark = scan.tip.as_ref().filter(|t| t.seq > covered);
+        // A failure is logged and stops the file; the next start catches up again.
+        let _ = disk.append(&caught, mark, false);
+        entries.extend(caught);
+        disk
+    };
     Ok(Loaded {
         entries,
         disk,
@@ -314,6 +338,27 @@ fn rebuild(dir: &Path, key: hmac::Key, scan: &Scan, reason: String) -> Result<Lo
         tracing::warn!(dir = %dir.display(), reason = %reason, "audit accesses index rebuilt from every log file");
     }
     let (entries, files_read) = catch_up(dir, (0, 0), scan)?;
+    let disk = write_fresh(dir, key, &entries, scan.tip.as_ref())?;
+    Ok(Loaded {
+        start: IndexStart {
+            rebuilt: (!fresh).then_some(reason),
+            files_read,
+            records_read: entries.len(),
+            dropped: 0,
+        },
+        entries,
+        disk,
+    })
+}
+
+/// Writes an index of `entries` and a mark of `tip` to a temporary file, syncs it and
+/// renames it over `accesses.idx`; the file stays open for appending.
+fn write_fresh(
+    dir: &Path,
+    key: hmac::Key,
+    entries: &[Entry],
+    tip: Option<&Tip>,
+) -> Result<Disk, AuditError> {
     let path = dir.join(FILE);
     let tmp = dir.join(format!("{FILE}.tmp"));
     let _ = std::fs::remove_file(&tmp);
@@ -325,24 +370,11 @@ fn rebuild(dir: &Path, key: hmac::Key, scan: &Scan, reason: String) -> Result<Lo
         prev: START.to_owned(),
         covered: 0,
     };
-    disk.append(entries.clone(), scan.tip.as_ref(), true);
-    if disk.file.is_none() {
-        return Err(AuditError::Io {
-            path: tmp,
-            what: "cannot write",
-            message: "the rebuilt accesses index".into(),
-        });
+    if let Err(e) = disk.append(entries, tip, true) {
+        return Err(AuditError::io(&tmp, "cannot write the new index", &e));
     }
     std::fs::rename(&tmp, &path).map_err(|e| AuditError::io(&path, "cannot replace", &e))?;
     let _ = File::open(dir).and_then(|d| d.sync_all());
     disk.path = path;
-    Ok(Loaded {
-        start: IndexStart {
-            rebuilt: (!fresh).then_some(reason),
-            files_read,
-            records_read: entries.len(),
-        },
-        entries,
-        disk,
-    })
+    Ok(disk)
 }
