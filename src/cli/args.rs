@@ -50,7 +50,7 @@ pub enum Command {
         /// Answer at once instead of the configured latency distribution.
         #[arg(long)]
         zero_latency: bool,
-        /// Fault file: which offices hang, fail, drip, lie… (see README).
+        /// Fault file: which offices hang, fail, drip, lie… (see config/faults.example.toml and docs/operating.md).
         #[arg(long)]
         faults: Option<PathBuf>,
     },

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use crate::adapter::{Adapter, Registry};
 use crate::locks::{lock, read, write};
@@ -84,14 +83,5 @@ impl OfficeClients {
 
 fn build(tls: &OfficeTls, adapter: &Adapter) -> Result<reqwest::Client, reqwest::Error> {
     let config = tls.for_office(adapter.office, adapter.server_cert_sha256);
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
-        .connect_timeout(Duration::from_secs(5))
-        .http2_adaptive_window(true)
-        .tcp_nodelay(true)
-        .build()
+    super::client_builder(config).build()
 }

@@ -222,9 +222,15 @@ impl Fanout {
 /// `http/1.1`): pooled keep-alive connections, no proxy, no redirects. For talking to
 /// the gateway itself (CLI, tests); offices get per-office clients that verify them.
 pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, reqwest::Error> {
+    client_builder(tls).tls_info(true).build()
+}
+
+/// What every outgoing client of the gateway shares: the given rustls config, redirects
+/// never followed (a 3xx is an answer, not a hop), no proxy, pooled keep-alive, a 5 s
+/// connect time-out.
+pub(crate) fn client_builder(tls: rustls::ClientConfig) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
-        .tls_info(true)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .pool_idle_timeout(Duration::from_secs(90))
@@ -232,5 +238,4 @@ pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, reqwest::Err
         .connect_timeout(Duration::from_secs(5))
         .http2_adaptive_window(true)
         .tcp_nodelay(true)
-        .build()
 }
