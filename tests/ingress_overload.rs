@@ -1,0 +1,197 @@
+//! Two ingress bounds over real mutual TLS that THREAT_MODEL.md listed as open: a client
+//! that never finishes its handshake is disconnected after `handshake_timeout_ms` and
+//! gives its place under `max_connections` back; beyond `max_queries_in_flight` an
+//! account query gets `503` with `Retry-After` and contacts no office.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use common::{Federation, Options};
+use guichet::model::Vn;
+use guichet::sim::Fault;
+
+/// Upper bound for an awaited event; the tests assert what happens, never how fast.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A full mutual-TLS handshake as the demo portal.
+async fn tls(fed: &Federation) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let roots = guichet::tls::load_certs(&fed.pki.ca_cert).expect("ca");
+    let identity = (
+        guichet::tls::load_certs(&fed.pki.portal.cert).expect("cert"),
+        guichet::tls::load_key(&fed.pki.portal.key).expect("key"),
+    );
+    let config = guichet::tls::client_config(&roots, Some(identity)).expect("client tls");
+    let tcp = TcpStream::connect(fed.gateway).await?;
+    let name = ServerName::try_from("localhost").expect("name");
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+/// Reads until the gateway closes the socket: end of stream or a reset. Fails the test
+/// if the gateway keeps it open (nothing it may send to a silent client is expected, and
+/// an alert would be a few bytes before the close).
+async fn closed_by_the_gateway(socket: &mut TcpStream, what: &str) {
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{what}: the gateway kept the socket open");
+}
+
+/// Waits until the gateway accepts a full handshake: it frees a place once its
+/// connection task has ended, which comes a little after the client saw the close.
+/// Bounded by `PATIENCE`: the place must come back.
+async fn a_place_frees_up(fed: &Federation, what: &str) {
+    let waited = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(stream) = tls(fed).await {
+                return stream;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{what}: the timed-out socket kept its place");
+}
+
+/// The start of a ClientHello: a handshake record announcing 512 bytes, of which only
+/// the handshake header, the version and the random arrive.
+fn half_a_client_hello() -> Vec<u8> {
+    let mut bytes = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+    bytes.extend_from_slice(&[0x5a; 32]);
+    bytes
+}
+
+/// With one place under the cap, a socket that sends nothing and one that stops in the
+/// middle of its ClientHello are each closed by the gateway while the client still holds
+/// them open, and a full handshake then gets the place. Were the timeout missing, the
+/// read would never end; were the place kept, no later handshake would fit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_or_stalled_handshake_is_closed_and_frees_its_place() {
+    // One second: a full handshake on a busy machine fits in it (`a_place_frees_up`).
+    let o = Options {
+        server: "handshake_timeout_ms = 1000\nmax_connections = 1",
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
+
+    let mut silent = TcpStream::connect(fed.gateway).await.expect("connect");
+    closed_by_the_gateway(&mut silent, "silent client").await;
+    a_place_frees_up(&fed, "silent client").await;
+
+    let mut stalled = TcpStream::connect(fed.gateway).await.expect("connect");
+    stalled
+        .write_all(&half_a_client_hello())
+        .await
+        .expect("half a ClientHello");
+    closed_by_the_gateway(&mut stalled, "stalled ClientHello").await;
+    a_place_frees_up(&fed, "stalled ClientHello").await;
+
+    // Both client sockets are still held here: the places came back by the timeout.
+    drop((silent, stalled));
+    let text = scrape(&fed).await;
+    let line = "guichet_connections_closed_total{listener=\"gateway\",reason=\"handshake-timeout\"} 2";
+    assert!(text.contains(line), "{line} in {text}");
+}
+
+/// `GET /metrics` on the operations listener (plain HTTP).
+async fn scrape(fed: &Federation) -> String {
+    let r = fed
+        .portal()
+        .get(format!("http://{}/metrics", fed.ops))
+        .send()
+        .await;
+    r.expect("scrape").text().await.expect("text")
+}
+
+async fn account(client: &reqwest::Client, fed: &Federation, vn: Vn) -> reqwest::Response {
+    client
+        .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .send()
+        .await
+        .expect("query")
+}
+
+/// Waits until every office has received a request: the first query is then in flight.
+async fn every_office_contacted(fed: &Federation) {
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while fed.sim.offices().iter().any(|o| fed.sim.requests(o.id) == 0) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the first query reaches every office");
+}
+
+/// One query in flight at most. The first one waits on offices that all hang (until its
+/// deadline); a second one, for another person, is refused at once with a `503` problem
+/// and `Retry-After`, and no office receives anything for it. Once the first query has
+/// ended, its place is free: a third one is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_in_flight_cap_a_query_gets_503_and_contacts_no_office() {
+    // The deadline keeps the first query in flight long after the second is answered on
+    // a busy machine; the test checks that ordering rather than assuming it.
+    let o = Options {
+        deadline_ms: 8000,
+        protection: "max_queries_in_flight = 1\nretry_budget_percent = 0\nretry_min_per_second = 0",
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
+    let offices: Vec<_> = fed.sim.offices().iter().map(|o| o.id).collect();
+    for &office in &offices {
+        fed.sim.set_fault(office, Some(Fault::Hang));
+    }
+    let first = {
+        let (client, url) = (
+            fed.portal(),
+            fed.url(&format!("/v1/accounts/{}", Vn::from_serial(1).digits())),
+        );
+        tokio::spawn(async move { client.get(url).send().await.expect("first").status() })
+    };
+    every_office_contacted(&fed).await;
+    let contacted = fed.sim.total_requests();
+
+    let r = account(&fed.portal(), &fed, Vn::from_serial(2)).await;
+    assert!(!first.is_finished(), "the first query is still in flight");
+    assert_eq!(r.status(), 503);
+    let retry = r.headers().get("retry-after").map(|v| v.to_str().ok());
+    assert_eq!(retry, Some(Some("1")), "Retry-After");
+    let kind = r.headers().get("content-type").cloned();
+    assert_eq!(
+        kind.as_ref().and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let problem: serde_json::Value = r.json().await.expect("problem");
+    assert_eq!(problem["status"], 503, "{problem}");
+    assert_eq!(fed.sim.total_requests(), contacted, "no office contacted");
+    assert!(!first.is_finished(), "the first query is still in flight");
+    let text = scrape(&fed).await;
+    assert!(text.contains("kind=\"in-flight\""), "rejection counted: {text}");
+
+    // The first query ends at its deadline (every office timed out) and frees its place.
+    for &office in &offices {
+        fed.sim.set_fault(office, None);
+    }
+    let status = tokio::time::timeout(PATIENCE, first)
+        .await
+        .expect("the deadline ends the first query")
+        .expect("first task");
+    assert_eq!(status, 200);
+    let r = account(&fed.portal(), &fed, Vn::from_serial(3)).await;
+    assert_eq!(r.status(), 200, "the place is free again");
+    assert!(fed.sim.total_requests() > contacted);
+}
