@@ -65,13 +65,18 @@ async fn a_place_frees_up(fed: &Federation, what: &str) {
         }
     })
     .await;
-    assert!(waited.is_ok(), "{what}: the timed-out socket kept its place");
+    assert!(
+        waited.is_ok(),
+        "{what}: the timed-out socket kept its place"
+    );
 }
 
 /// The start of a ClientHello: a handshake record announcing 512 bytes, of which only
 /// the handshake header, the version and the random arrive.
 fn half_a_client_hello() -> Vec<u8> {
-    let mut bytes = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+    let mut bytes = vec![
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
     bytes.extend_from_slice(&[0x5a; 32]);
     bytes
 }
@@ -104,7 +109,8 @@ async fn a_silent_or_stalled_handshake_is_closed_and_frees_its_place() {
     // Both client sockets are still held here: the places came back by the timeout.
     drop((silent, stalled));
     let text = scrape(&fed).await;
-    let line = "guichet_connections_closed_total{listener=\"gateway\",reason=\"handshake-timeout\"} 2";
+    let line =
+        "guichet_connections_closed_total{listener=\"gateway\",reason=\"handshake-timeout\"} 2";
     assert!(text.contains(line), "{line} in {text}");
 }
 
@@ -129,7 +135,12 @@ async fn account(client: &reqwest::Client, fed: &Federation, vn: Vn) -> reqwest:
 /// Waits until every office has received a request: the first query is then in flight.
 async fn every_office_contacted(fed: &Federation) {
     let waited = tokio::time::timeout(PATIENCE, async {
-        while fed.sim.offices().iter().any(|o| fed.sim.requests(o.id) == 0) {
+        while fed
+            .sim
+            .offices()
+            .iter()
+            .any(|o| fed.sim.requests(o.id) == 0)
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -180,7 +191,10 @@ async fn beyond_the_in_flight_cap_a_query_gets_503_and_contacts_no_office() {
     assert_eq!(fed.sim.total_requests(), contacted, "no office contacted");
     assert!(!first.is_finished(), "the first query is still in flight");
     let text = scrape(&fed).await;
-    assert!(text.contains("kind=\"in-flight\""), "rejection counted: {text}");
+    assert!(
+        text.contains("kind=\"in-flight\""),
+        "rejection counted: {text}"
+    );
 
     // The first query ends at its deadline (every office timed out) and frees its place.
     for &office in &offices {
