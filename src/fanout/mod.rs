@@ -7,6 +7,7 @@
 mod breaker;
 mod call;
 mod clients;
+mod error;
 mod guard;
 mod plan;
 mod retry;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use breaker::{BreakerSettings, BreakerState, Outcome};
-pub use call::{CallError, Step};
+pub use error::{CallError, Step};
 pub use guard::{LastCall, OfficeGuard};
 pub use plan::plan;
 pub use retry::RetrySettings;

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 
-use super::call::CallError;
+use super::error::CallError;
 use crate::adapter::Adapter;
 use crate::mapping::AnswerErrorKind;
 use crate::merge::{ConsolidatedAccount, YearRange, merge};
