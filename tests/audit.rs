@@ -46,13 +46,11 @@ fn fill(dir: &Path, n: u32) {
 }
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().contains("audit-"))
-        .collect();
-    v.sort();
-    v
+    guichet::audit::log_files(dir)
+        .expect("audit folder")
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect()
 }
 
 fn cli(dir: &Path) -> (Option<i32>, String) {

@@ -84,13 +84,11 @@ fn cli(dir: &Path, k: &Keys) -> (Option<i32>, String) {
 }
 
 fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().contains("audit-"))
-        .collect();
-    v.sort();
-    v
+    guichet::audit::log_files(dir)
+        .expect("audit folder")
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect()
 }
 
 #[test]

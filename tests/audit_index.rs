@@ -71,13 +71,11 @@ fn index(dir: &Path) -> PathBuf {
 }
 
 fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().contains("audit-"))
-        .collect();
-    v.sort();
-    v
+    guichet::audit::log_files(dir)
+        .expect("audit folder")
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect()
 }
 
 /// A folder with 30 records over several files, closed at shutdown; and its listing.

@@ -123,8 +123,8 @@ pub(crate) fn now() -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-/// The log files of a folder, by index.
-pub(crate) fn log_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, AuditError> {
+/// The log files (`audit-<n>.jsonl`) of a folder, in chain order (by index).
+pub fn log_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, AuditError> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| AuditError::io(dir, "cannot read the folder", &e))?;
     let mut files: Vec<(u32, PathBuf)> = entries

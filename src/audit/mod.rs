@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use chain::seal;
+pub use chain::{log_files, seal};
 pub use checkpoint::{Checkpoint, Signer};
 pub use index_file::IndexStart;
 pub use verify::{VerifyReport, verify, verify_with};

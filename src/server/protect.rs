@@ -218,9 +218,6 @@ fn weight(key: &CacheKey, account: &ConsolidatedAccount) -> u64 {
     account.approximate_bytes() + key_bytes as u64 + OVERHEAD
 }
 
-// `Request-Timeout` is parsed by the account route (`routes/account.rs`, `seconds`), to
-// exactly the grammar the OpenAPI document states.
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
