@@ -69,7 +69,7 @@ impl Gateway {
             protection: crate::server::Protection::new(&config.protection),
             audit: open_audit(config).map_err(BuildError::Audit)?,
             privacy: config.privacy.clone(),
-            adapters: Some(Arc::clone(&store)),
+            adapters: Arc::clone(&store),
         });
         let every = config.server.watch_interval;
         let watcher = crate::adapter::watch::spawn(

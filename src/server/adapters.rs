@@ -13,7 +13,7 @@ use super::State;
 use super::problem::Problem;
 use super::routes::table::{Handler, Matched};
 use super::routes::{drain, json, read_body};
-use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry, Store};
+use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry};
 use crate::audit::{Actor, AuditError, Event, Kind};
 use crate::model::OfficeId;
 use crate::model::{Identity, Role};
@@ -123,11 +123,7 @@ fn intent(
 /// `GET /v1/adapters` (roles `admin`, `office`): the registry with versions and health.
 pub(super) fn list(state: &State) -> Result<Response<Full<Bytes>>, Problem> {
     let registry = state.fanout.registry();
-    let listed = state
-        .adapters
-        .as_ref()
-        .map(|s| s.list())
-        .unwrap_or_default();
+    let listed = state.adapters.list();
     let meta = |office: OfficeId| listed.iter().find(|l| l.office == office);
     let mut rows: Vec<AdapterRow> = registry
         .iter()
@@ -145,7 +141,7 @@ pub(super) fn list(state: &State) -> Result<Response<Full<Bytes>>, Problem> {
 /// `GET /v1/adapters/{office}` (roles `admin`, `office`): one row and its definition.
 pub(super) fn one(office: OfficeId, state: &State) -> Result<Response<Full<Bytes>>, Problem> {
     let registry = state.fanout.registry();
-    let listed = state.adapters.as_ref().and_then(|s| s.get(office));
+    let listed = state.adapters.get(office);
     let deregistered = registry.deregistered().find(|(o, _)| *o == office);
     let row = match (registry.get(office), deregistered) {
         (Some(a), _) => row(state, office, &a.name, listed.as_ref(), false),
@@ -220,7 +216,7 @@ async fn put(
             who.name
         )));
     }
-    let store = store(state)?;
+    let store = Arc::clone(&state.adapters);
     let header_version = if_match(headers)?;
     let (def, body_version) = parse_body(&body, office)?;
     let expected = match (header_version, body_version) {
@@ -275,7 +271,7 @@ async fn delete(
     who: &Identity,
     state: &Arc<State>,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    let store = store(state)?;
+    let store = Arc::clone(&state.adapters);
     let expected = if_match(headers)?;
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
@@ -297,7 +293,7 @@ async fn rollback(
     who: &Identity,
     state: &Arc<State>,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    let store = store(state)?;
+    let store = Arc::clone(&state.adapters);
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
     let by = who.to_string();
@@ -352,13 +348,6 @@ pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
                 "If-Match carries the adapter's version, e.g. \"3\"",
             )
         })
-}
-
-fn store(state: &State) -> Result<Arc<Store>, Problem> {
-    state
-        .adapters
-        .clone()
-        .ok_or_else(Problem::adapters_read_only)
 }
 
 fn changed(office: OfficeId, meta: &Meta) -> ChangedView {

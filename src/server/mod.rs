@@ -49,7 +49,7 @@ pub struct State {
     /// The reloadable TLS material and the ingress's live connections.
     pub reloader: Reloader,
     /// The adapters folder this gateway administers (`/v1/adapters` writes go there).
-    pub adapters: Option<Arc<crate::adapter::Store>>,
+    pub adapters: Arc<crate::adapter::Store>,
 }
 
 /// How the portal and operations listeners are run.

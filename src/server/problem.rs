@@ -147,16 +147,6 @@ impl Problem {
         }
     }
 
-    /// `503`: this gateway does not administer its adapters folder.
-    pub fn adapters_read_only() -> Problem {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "adapters-read-only",
-            "Adapter administration is off",
-            "this gateway does not administer its adapters folder (demo or test set-up)".into(),
-        )
-    }
-
     /// `422`: an adapter definition refused by its validation.
     pub fn adapter_invalid(why: impl std::fmt::Display) -> Problem {
         Problem::new(
