@@ -14,10 +14,11 @@ use tokio::net::TcpListener;
 
 use crate::adapter::watch::Watcher;
 use crate::adapter::{AdapterError, Publish, Store};
-use crate::cli::runtime::{client_paths, fanout_settings, open_audit, server_paths};
 use crate::config::Config;
+use crate::fanout::FanoutSettings;
 use crate::mapping::{MappingError, MappingSet};
 use crate::server::{Connections, Reloader, Serving, State};
+use crate::tls;
 
 /// Why the gateway could not be built; each names the file or the part.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,7 @@ pub enum BuildError {
     Adapters(#[from] AdapterError),
     /// TLS material of the ingress or of the office client.
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] tls::TlsError),
     /// The audit log (its folder or its HMAC secret).
     #[error("audit log: {0:#}")]
     Audit(anyhow::Error),
@@ -141,4 +142,63 @@ impl Gateway {
             Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown not written"),
         }
     }
+}
+
+/// The ingress's TLS files.
+pub fn server_paths(config: &Config) -> tls::ServerPaths {
+    let s = &config.server;
+    tls::ServerPaths {
+        cert: s.cert.clone(),
+        key: s.key.clone(),
+        client_ca: s.client_ca.clone(),
+        crl: s.crl.clone(),
+    }
+}
+
+/// The gateway's client-side TLS files (towards offices).
+pub fn client_paths(config: &Config) -> tls::ClientPaths {
+    let o = &config.offices;
+    tls::ClientPaths {
+        ca: o.ca.clone(),
+        cert: o.client_cert.clone(),
+        key: o.client_key.clone(),
+        crl: o.crl.clone(),
+    }
+}
+
+/// The fan-out settings of the configuration.
+pub fn fanout_settings(config: &Config) -> FanoutSettings {
+    let o = &config.offices;
+    FanoutSettings {
+        sender_id: o.sender_id.clone(),
+        participant_prefix: o.participant_prefix.clone(),
+        test_delivery: o.test_delivery,
+        deadline: o.deadline,
+        breaker: config.protection.breaker,
+        retry: config.protection.retry,
+        hedge: config.protection.hedge_budget,
+        max_entries_per_answer: config.protection.max_entries_per_answer,
+    }
+}
+
+/// Opens the audit log named by the configuration: its HMAC secret and checkpoint key
+/// must exist and be `0600`; running without fsync is warned about.
+pub fn open_audit(config: &Config) -> anyhow::Result<crate::audit::AuditLog> {
+    use crate::audit::keys;
+    let a = &config.audit;
+    let secret = keys::read_hmac_secret(&a.hmac_key_file)?;
+    let signer = keys::read_signer(&a.checkpoint_key_file)?;
+    if !a.fsync {
+        tracing::warn!(
+            dir = %a.dir.display(),
+            "audit.unsafe_no_fsync is on: acknowledged audit records can be lost on a crash (benchmarks only)"
+        );
+    }
+    let options = crate::audit::Options {
+        max_file_bytes: a.max_file_bytes,
+        fsync: a.fsync,
+        checkpoint_every: a.checkpoint_every,
+        signer: Some(std::sync::Arc::new(signer)),
+    };
+    Ok(crate::audit::AuditLog::open(&a.dir, &secret, options)?)
 }

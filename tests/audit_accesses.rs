@@ -42,7 +42,7 @@ async fn the_listing_comes_from_the_index_and_survives_a_restart() {
     let served = list["accesses"].as_array().expect("list").len();
     assert_eq!(served, 3, "{list}");
     // A restarted gateway (same folder, same key) reads the same index from its file.
-    let restarted = guichet::cli::runtime::open_audit(&fed.config).expect("reopen");
+    let restarted = guichet::gateway::open_audit(&fed.config).expect("reopen");
     let records = restarted.accesses(vn).expect("accesses");
     assert_eq!(records.len(), 3);
     assert!(

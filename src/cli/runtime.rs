@@ -1,6 +1,6 @@
-//! Helpers shared by the commands: configuration → registry, TLS file sets, fan-out
-//! settings, the audit log, the development PKI, portal clients. The gateway itself is
-//! assembled in [`crate::gateway`] only. Every failure names the file.
+//! Helpers shared by the commands: configuration → registry, the offline fan-out of the
+//! probe, the development PKI and audit keys, portal clients. The gateway itself, and the
+//! configuration → parts mapping it uses, live in [`crate::gateway`] only. Every failure names the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +9,8 @@ use anyhow::Context;
 
 use crate::adapter::Registry;
 use crate::config::Config;
-use crate::fanout::{Fanout, FanoutSettings};
+use crate::fanout::Fanout;
+use crate::gateway;
 use crate::mapping::MappingSet;
 use crate::pki::{DevPki, ensure_dev_pki};
 use crate::sim::{Latency, Simulator};
@@ -30,67 +31,12 @@ pub fn load_registry(config: &Config) -> anyhow::Result<Registry> {
 
 /// The fan-out engine with the gateway's client identity.
 pub fn build_fanout(config: &Config, registry: Registry) -> anyhow::Result<Fanout> {
-    let (client_tls, _) = tls::load_client(&client_paths(config))?;
-    Ok(Fanout::new(client_tls, registry, fanout_settings(config)))
-}
-
-/// The ingress's TLS files.
-pub fn server_paths(config: &Config) -> tls::ServerPaths {
-    let s = &config.server;
-    tls::ServerPaths {
-        cert: s.cert.clone(),
-        key: s.key.clone(),
-        client_ca: s.client_ca.clone(),
-        crl: s.crl.clone(),
-    }
-}
-
-/// The gateway's client-side TLS files (towards offices).
-pub fn client_paths(config: &Config) -> tls::ClientPaths {
-    let o = &config.offices;
-    tls::ClientPaths {
-        ca: o.ca.clone(),
-        cert: o.client_cert.clone(),
-        key: o.client_key.clone(),
-        crl: o.crl.clone(),
-    }
-}
-
-/// The fan-out settings of the configuration.
-pub fn fanout_settings(config: &Config) -> FanoutSettings {
-    let o = &config.offices;
-    FanoutSettings {
-        sender_id: o.sender_id.clone(),
-        participant_prefix: o.participant_prefix.clone(),
-        test_delivery: o.test_delivery,
-        deadline: o.deadline,
-        breaker: config.protection.breaker,
-        retry: config.protection.retry,
-        hedge: config.protection.hedge_budget,
-        max_entries_per_answer: config.protection.max_entries_per_answer,
-    }
-}
-
-/// Opens the audit log named by the configuration: its HMAC secret and checkpoint key
-/// must exist and be `0600`; running without fsync is warned about.
-pub fn open_audit(config: &Config) -> anyhow::Result<crate::audit::AuditLog> {
-    use crate::audit::keys;
-    let a = &config.audit;
-    let secret = keys::read_hmac_secret(&a.hmac_key_file)?;
-    let signer = keys::read_signer(&a.checkpoint_key_file)?;
-    if !a.fsync {
-        tracing::warn!(
-            dir = %a.dir.display(),
-            "audit.unsafe_no_fsync is on: acknowledged audit records can be lost on a crash (benchmarks only)"
-        );
-    }
-    let options = crate::audit::Options {
-        max_file_bytes: a.max_file_bytes,
-        fsync: a.fsync,
-        checkpoint_every: a.checkpoint_every,
-        signer: Some(std::sync::Arc::new(signer)),
-    };
-    Ok(crate::audit::AuditLog::open(&a.dir, &secret, options)?)
+    let (client_tls, _) = tls::load_client(&gateway::client_paths(config))?;
+    Ok(Fanout::new(
+        client_tls,
+        registry,
+        gateway::fanout_settings(config),
+    ))
 }
 
 /// Makes the audit HMAC secret (64 random hex digits) and the checkpoint signing key
