@@ -122,6 +122,10 @@ pub enum ActorRole {
     Admin,
     /// The gateway itself (a certificate with the gateway role).
     Gateway,
+    /// The account register's certificate (it answers, it never calls the gateway).
+    Register,
+    /// The seal's certificate (it signs receipts, it is never a TLS identity).
+    Seal,
     /// The operator through the host: a signal or a changed file.
     Operator,
     /// A certificate without a known role.
@@ -136,6 +140,8 @@ impl From<crate::model::Role> for ActorRole {
             Role::Office => ActorRole::Office,
             Role::Admin => ActorRole::Admin,
             Role::Gateway => ActorRole::Gateway,
+            Role::Register => ActorRole::Register,
+            Role::Seal => ActorRole::Seal,
         }
     }
 }

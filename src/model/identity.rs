@@ -39,11 +39,24 @@ pub enum Role {
     Admin,
     /// The gateway itself (server side and outgoing client side).
     Gateway,
+    /// The Central Compensation Office's register of individual accounts, which the
+    /// gateway asks which offices hold data for a person (`urn:guichet:register:<name>`).
+    Register,
+    /// The gateway's seal: the key that signs legally binding receipts (JWS, `x5c`).
+    /// Never a TLS identity.
+    Seal,
 }
 
 impl Role {
     /// All roles, in declaration order.
-    pub const ALL: [Role; 4] = [Role::Portal, Role::Office, Role::Admin, Role::Gateway];
+    pub const ALL: [Role; 6] = [
+        Role::Portal,
+        Role::Office,
+        Role::Admin,
+        Role::Gateway,
+        Role::Register,
+        Role::Seal,
+    ];
 
     /// The lowercase name used in URIs and configuration.
     pub fn as_str(self) -> &'static str {
@@ -52,6 +65,8 @@ impl Role {
             Role::Office => "office",
             Role::Admin => "admin",
             Role::Gateway => "gateway",
+            Role::Register => "register",
+            Role::Seal => "seal",
         }
     }
 }
