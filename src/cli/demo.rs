@@ -61,8 +61,12 @@ impl Running {
             latency,
             faults: &no_faults,
             ephemeral: true,
+            register: Some(sim::REGISTER_EPHEMERAL),
         };
         let federation = sim::Federation::start(&registry, &pki, options).await?;
+        federation
+            .simulator()
+            .set_register_lag(runtime::register_lag(&config));
         let scratch = Scratch::new()?;
         federation.write_adapters(&config.offices.adapters, &scratch.0)?;
         config.offices.adapters = scratch.0.clone();

@@ -19,4 +19,4 @@ pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
 pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
-pub use serve::{serve, shutdown_signal, simulate};
+pub use serve::{serve, shutdown_signal, simulate, truth_view};
