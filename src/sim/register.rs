@@ -224,11 +224,10 @@ pub fn register_record(
             record.accounts.remove(i);
         }
     }
-    if stale {
-        if let Some(account) = stale_account(&mut rng, person, offices, reference_year, as_of) {
-            record.accounts.push(account);
-            record.accounts.sort_by_key(|a| a.office);
-        }
+    if stale && let Some(account) = stale_account(&mut rng, person, offices, reference_year, as_of)
+    {
+        record.accounts.push(account);
+        record.accounts.sort_by_key(|a| a.office);
     }
     record
 }
