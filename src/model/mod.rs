@@ -2,6 +2,7 @@
 //! Pure data with its validation; no I/O, no XML, no HTTP types.
 
 mod ahv;
+pub mod claim;
 mod entry;
 mod identity;
 mod income;
@@ -11,6 +12,7 @@ mod outcome;
 mod register;
 
 pub use ahv::{Vn, VnError};
+pub use claim::{ApgClaim, ClaimErrors, ClaimRouting, FieldError};
 pub use entry::{Benefit, CaseStatus, CodeName, Date, IkEntry, IvCase, Month};
 pub use identity::{
     Identity, IdentityError, MAX_NAME_LEN, Role, URI_PREFIX, is_office_id, validate_name,
