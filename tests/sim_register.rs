@@ -563,3 +563,41 @@ fn rendered_answers_have_the_shape_of_the_contract_examples() {
     );
     assert_eq!(read_answer(&rendered).expect("xml").action, "8");
 }
+
+/// The gateway's own mapping (`mappings/ech-register.toml`) reads what the simulated
+/// register says, field for field, with and without lag, known and unknown persons.
+#[test]
+fn the_gateway_mapping_reads_the_simulated_register_exactly() {
+    use guichet::mapping::DEFAULT_MAX_ANSWER_BYTES;
+    let set = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    let mapping = set.get("ech-register").expect("ech-register");
+    let offices = offices_of(&registry());
+    let sim = Simulator::new(offices, Latency::ZERO, 2026);
+    let mut known = 0;
+    for lag in [
+        RegisterLag::COMPLETE,
+        RegisterLag {
+            lag_days: 400,
+            missing_newest_share: 0.4,
+            stale_closed_share: 0.4,
+        },
+    ] {
+        sim.set_register_lag(lag);
+        for vn in vns(300, 21) {
+            let record = sim.register_record(vn);
+            let request = guichet::sim::parse_request(request_for(vn).as_bytes()).expect("req");
+            let body = guichet::sim::register::render_register(&record, &request).expect("xml");
+            let read = mapping
+                .translate_register(vn, &body, DEFAULT_MAX_ANSWER_BYTES)
+                .expect("the mapping reads the simulator's answer");
+            assert_eq!(
+                read,
+                record.to_answer(),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+            known += usize::from(read.known);
+        }
+    }
+    assert!(known > 0);
+}

@@ -30,6 +30,7 @@ use time::OffsetDateTime;
 
 use super::population::{Person, SimOffice};
 use super::render::{RenderError, SimRequest, raw, text};
+use crate::model::{Affiliation, IvFile, RegisterAccount, RegisterAnswer, YearMonth};
 use crate::model::{Date, IkEntry, Month, OfficeId, Vn};
 
 /// The register's name in its certificate: `urn:guichet:register:zas`.
@@ -113,6 +114,43 @@ impl RegisterRecord {
     /// Nothing known: the register answers "person unknown" (action 8).
     pub fn is_unknown(&self) -> bool {
         self.accounts.is_empty() && self.iv_files.is_empty()
+    }
+
+    /// The canonical form the gateway should read from this record's rendered answer
+    /// (what `mappings/ech-register.toml` must produce from [`render_register`]).
+    pub fn to_answer(&self) -> RegisterAnswer {
+        let mut answer = RegisterAnswer {
+            as_of: Some(self.as_of),
+            accounts: self
+                .accounts
+                .iter()
+                .map(|a| RegisterAccount {
+                    office: a.office,
+                    opened: YearMonth::new(
+                        u16::try_from(a.opened.year()).unwrap_or(0),
+                        u8::from(a.opened.month()),
+                    ),
+                    last_reported_year: a.last_reported_year,
+                    affiliation: Some(Affiliation {
+                        current: a.current,
+                        genre: a.genre,
+                        since: a.since,
+                        until: a.until,
+                    }),
+                })
+                .collect(),
+            iv_files: self
+                .iv_files
+                .iter()
+                .map(|f| IvFile {
+                    office: f.office,
+                    since: Some(f.since),
+                })
+                .collect(),
+            known: !self.is_unknown(),
+        };
+        answer.normalize();
+        answer
     }
 }
 
