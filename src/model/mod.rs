@@ -1,6 +1,7 @@
 //! The canonical model: what guichet knows about persons, offices, accounts and cases.
 //! Pure data with its validation; no I/O, no XML, no HTTP types.
 
+mod ack;
 mod ahv;
 mod entry;
 mod identity;
@@ -9,6 +10,7 @@ mod money;
 mod office;
 mod outcome;
 
+pub use ack::{AckOutcome, ApgAck, RejectReason};
 pub use ahv::{Vn, VnError};
 pub use entry::{Benefit, CaseStatus, CodeName, Date, IkEntry, IvCase, Month};
 pub use identity::{
