@@ -19,7 +19,9 @@ fn fixture(name: &str) -> String {
 
 fn apg() -> Arc<SubmissionMapping> {
     let set = MappingSet::load_dir(&root().join("mappings")).expect("shipped mappings load");
-    set.submission("ech-apg").expect("ech-apg is a submission dialect").clone()
+    set.submission("ech-apg")
+        .expect("ech-apg is a submission dialect")
+        .clone()
 }
 
 fn read(xml: &str) -> Result<ApgAck, guichet::mapping::AnswerError> {
@@ -171,7 +173,10 @@ fn garbage_is_refused_naming_the_path() {
 fn documents_that_are_not_acknowledgements_are_refused() {
     let wrong_root = fixture("ik-response-ech.xml");
     let err = read(&wrong_root).expect_err("an IK extract");
-    assert!(matches!(err.kind, AnswerErrorKind::WrongRoot { .. }), "{err}");
+    assert!(
+        matches!(err.kind, AnswerErrorKind::WrongRoot { .. }),
+        "{err}"
+    );
 
     let doctype = accepted_with(
         "<apg:message",
@@ -183,12 +188,18 @@ fn documents_that_are_not_acknowledgements_are_refused() {
     let xml = fixture("apg-ack-accepted.xml");
     let err = read(&xml[..xml.len() / 2]).expect_err("truncated");
     assert!(
-        matches!(err.kind, AnswerErrorKind::Truncated | AnswerErrorKind::Syntax(_)),
+        matches!(
+            err.kind,
+            AnswerErrorKind::Truncated | AnswerErrorKind::Syntax(_)
+        ),
         "{err}"
     );
     let err = read("not xml at all").expect_err("text");
     assert!(
-        matches!(err.kind, AnswerErrorKind::Truncated | AnswerErrorKind::Syntax(_)),
+        matches!(
+            err.kind,
+            AnswerErrorKind::Truncated | AnswerErrorKind::Syntax(_)
+        ),
         "{err}"
     );
     let err = apg()

@@ -50,7 +50,12 @@ pub(super) enum AckField {
 /// (name in mapping files, field, must be mapped, longest value in characters)
 pub(super) const ACK_FIELDS: &[(&str, AckField, bool, usize)] = &[
     ("messageId", AckField::MessageId, true, 100),
-    ("referenceMessageId", AckField::ReferenceMessageId, true, 100),
+    (
+        "referenceMessageId",
+        AckField::ReferenceMessageId,
+        true,
+        100,
+    ),
     ("businessProcessId", AckField::BusinessProcessId, false, 100),
     ("outcome", AckField::Outcome, true, 40),
     ("caseNumber", AckField::CaseNumber, true, 60),
@@ -103,10 +108,8 @@ impl AckProgram {
             e
         };
         loop {
-            let capturing = skip == 0
-                && stack
-                    .last()
-                    .is_some_and(|&n| self.nodes[n].field.is_some());
+            let capturing =
+                skip == 0 && stack.last().is_some_and(|&n| self.nodes[n].field.is_some());
             match reader.read_event() {
                 Err(e) => return Err(syntax(e.to_string(), reader.error_position())),
                 Ok(Event::Start(start)) => {
@@ -137,9 +140,7 @@ impl AckProgram {
                                     String::from_utf8_lossy(uri),
                                     String::from_utf8_lossy(local)
                                 );
-                                return Err(AnswerError::new(AnswerErrorKind::WrongRoot {
-                                    found,
-                                }));
+                                return Err(AnswerError::new(AnswerErrorKind::WrongRoot { found }));
                             }
                             stack.push(0);
                         }

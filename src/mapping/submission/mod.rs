@@ -121,7 +121,10 @@ impl SubmissionMapping {
         let s = &raw.submission;
         let form = s.form.get_ref().trim().to_owned();
         if form.is_empty() {
-            return ctx.err(s.form.span(), "form names the canonical form, e.g. \"apg-claim\"");
+            return ctx.err(
+                s.form.span(),
+                "form names the canonical form, e.g. \"apg-claim\"",
+            );
         }
         if !(1..=999_999).contains(s.message_type.get_ref()) {
             return ctx.err(s.message_type.span(), "message_type is 1–999999");
@@ -173,7 +176,11 @@ impl SubmissionMapping {
 
     /// The message for one delivery of `form` (the canonical JSON, whose `type` must be
     /// this dialect's form).
-    pub fn render(&self, p: &SubmissionParams<'_>, form: &Value) -> Result<String, SubmissionError> {
+    pub fn render(
+        &self,
+        p: &SubmissionParams<'_>,
+        form: &Value,
+    ) -> Result<String, SubmissionError> {
         let found = form.get("type").and_then(Value::as_str).unwrap_or_default();
         if found != self.form {
             return Err(SubmissionError::WrongForm {
@@ -205,7 +212,9 @@ impl SubmissionMapping {
     /// message). Bodies over `max_bytes` are refused unread.
     pub fn read_ack(&self, body: &[u8], max_bytes: usize) -> Result<ApgAck, AnswerError> {
         if body.len() > max_bytes {
-            return Err(AnswerError::new(AnswerErrorKind::TooLarge { limit: max_bytes }));
+            return Err(AnswerError::new(AnswerErrorKind::TooLarge {
+                limit: max_bytes,
+            }));
         }
         self.ack.read(body)
     }
@@ -241,7 +250,11 @@ impl<'a> Ctx<'a> {
         Ok(ctx)
     }
 
-    fn err<T>(&self, span: std::ops::Range<usize>, m: impl Into<String>) -> Result<T, MappingError> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        m: impl Into<String>,
+    ) -> Result<T, MappingError> {
         Err(MappingError::at(
             self.file,
             Some(Position::of_span(self.text, &span)),
@@ -258,7 +271,8 @@ impl<'a> Ctx<'a> {
                 Some((prefix, local)) => match self.namespaces.get(prefix) {
                     Some(uri) => (uri.clone(), local),
                     None => {
-                        let m = format!("prefix {prefix:?} of {raw:?} is not declared in [namespaces]");
+                        let m =
+                            format!("prefix {prefix:?} of {raw:?} is not declared in [namespaces]");
                         return self.err(path.span(), m);
                     }
                 },
@@ -269,7 +283,10 @@ impl<'a> Ctx<'a> {
                     .chars()
                     .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
             if !ok {
-                return self.err(path.span(), format!("{step:?} in {raw:?} is not an element name"));
+                return self.err(
+                    path.span(),
+                    format!("{step:?} in {raw:?} is not an element name"),
+                );
             }
             out.push((uri, local.to_owned(), step.to_owned()));
         }
@@ -311,7 +328,11 @@ fn compile_ack(ctx: &Ctx<'_>, raw: &RawAck) -> Result<AckProgram, MappingError> 
     for (name, f) in &raw.fields {
         let Some(&(_, field, _, _)) = ACK_FIELDS.iter().find(|d| d.0 == name.get_ref()) else {
             let known: Vec<&str> = ACK_FIELDS.iter().map(|d| d.0).collect();
-            let m = format!("unknown field {:?}; known: {}", name.get_ref(), known.join(", "));
+            let m = format!(
+                "unknown field {:?}; known: {}",
+                name.get_ref(),
+                known.join(", ")
+            );
             return ctx.err(name.span(), m);
         };
         insert(ctx, &mut nodes, &f.path, field)?;
@@ -319,7 +340,12 @@ fn compile_ack(ctx: &Ctx<'_>, raw: &RawAck) -> Result<AckProgram, MappingError> 
         let (target, canonical) = match field {
             ack::AckField::Outcome => (&mut outcomes, AckOutcome::NAMES),
             ack::AckField::ReasonCode => (&mut reasons, reason_names.as_slice()),
-            _ => return ctx.err(f.path.span(), format!("field {} takes no table", name.get_ref())),
+            _ => {
+                return ctx.err(
+                    f.path.span(),
+                    format!("field {} takes no table", name.get_ref()),
+                );
+            }
         };
         *target = Vec::new();
         for (wire, c) in table {
@@ -332,7 +358,10 @@ fn compile_ack(ctx: &Ctx<'_>, raw: &RawAck) -> Result<AckProgram, MappingError> 
     }
     for (name, field, required, _) in ACK_FIELDS {
         if *required && !nodes.iter().any(|n| n.field == Some(*field)) {
-            return ctx.err(raw.root.span(), format!("required field {name} is not mapped"));
+            return ctx.err(
+                raw.root.span(),
+                format!("required field {name} is not mapped"),
+            );
         }
     }
     Ok(AckProgram {
@@ -359,7 +388,10 @@ fn insert(
     let mut at = 0;
     for (uri, local, display) in ctx.steps(path)? {
         if nodes[at].field.is_some() {
-            return ctx.err(path.span(), format!("{:?} lies inside a value element", path.get_ref()));
+            return ctx.err(
+                path.span(),
+                format!("{:?} lies inside a value element", path.get_ref()),
+            );
         }
         let existing = nodes[at]
             .children
@@ -383,7 +415,10 @@ fn insert(
         };
     }
     if at == 0 || nodes[at].field.is_some() || !nodes[at].children.is_empty() {
-        let m = format!("{:?} is already mapped or holds mapped elements", path.get_ref());
+        let m = format!(
+            "{:?} is already mapped or holds mapped elements",
+            path.get_ref()
+        );
         return ctx.err(path.span(), m);
     }
     nodes[at].field = Some(field);

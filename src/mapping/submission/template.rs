@@ -216,7 +216,9 @@ fn trim_standalone(tokens: &mut [Token]) {
         let Some(nl) = after.find('\n') else {
             continue;
         };
-        let blank_after = after[..nl].chars().all(|c| c == ' ' || c == '\t' || c == '\r');
+        let blank_after = after[..nl]
+            .chars()
+            .all(|c| c == ' ' || c == '\t' || c == '\r');
         if blank_before && starts_line && blank_after {
             if let Token::Text(before) = &mut tokens[i - 1] {
                 before.truncate(line_start);
@@ -318,7 +320,10 @@ impl Parser<'_> {
     fn path(&self, text: &str, line: usize) -> Result<Path, TemplateSyntaxError> {
         let steps: Vec<&str> = text.split('.').collect();
         if !steps.iter().all(|s| is_name(s)) {
-            return Err(syntax(line, format!("{text:?} is not a path like form.a.b")));
+            return Err(syntax(
+                line,
+                format!("{text:?} is not a path like form.a.b"),
+            ));
         }
         let root = steps[0];
         if let Some(i) = self.vars.iter().rposition(|v| v == root) {
@@ -464,7 +469,10 @@ mod tests {
 
     fn render(template: &str, form: Value) -> Result<String, RenderError> {
         let t = DocumentTemplate::compile(template).expect("compiles");
-        t.render(&json!({"messageId": "m-1", "routing": {"rule": "r"}}), &form)
+        t.render(
+            &json!({"messageId": "m-1", "routing": {"rule": "r"}}),
+            &form,
+        )
     }
 
     #[test]
@@ -475,7 +483,10 @@ mod tests {
             "<a>m-1<x>&lt;&amp;&quot;&apos;&gt;</x></a>"
         );
         assert_eq!(render(t, json!({})).expect("renders"), "<a>m-1</a>");
-        assert_eq!(render(t, json!({"x": null})).expect("renders"), "<a>m-1</a>");
+        assert_eq!(
+            render(t, json!({"x": null})).expect("renders"),
+            "<a>m-1</a>"
+        );
     }
 
     #[test]
@@ -502,8 +513,7 @@ mod tests {
     fn missing_values_and_objects_are_errors_naming_the_placeholder_not_the_value() {
         let err = render("<a>{{form.vn}}</a>", json!({})).expect_err("missing");
         assert_eq!(err.to_string(), "form.vn: required value is missing");
-        let err = render("<a>{{form.p}}</a>", json!({"p": {"secret": "756"}}))
-            .expect_err("object");
+        let err = render("<a>{{form.p}}</a>", json!({"p": {"secret": "756"}})).expect_err("object");
         assert!(!err.to_string().contains("756"), "{err}");
         assert_eq!(err.problem, RenderProblem::NotScalar);
     }
@@ -511,7 +521,10 @@ mod tests {
     #[test]
     fn block_tags_alone_on_their_line_take_the_line_with_them() {
         let t = "<a>\n  {{#if form.x}}\n  <x/>\n  {{/if}}\n</a>\n";
-        assert_eq!(render(t, json!({"x": 1})).expect("x"), "<a>\n  <x/>\n</a>\n");
+        assert_eq!(
+            render(t, json!({"x": 1})).expect("x"),
+            "<a>\n  <x/>\n</a>\n"
+        );
         assert_eq!(render(t, json!({})).expect("none"), "<a>\n</a>\n");
     }
 
@@ -527,7 +540,11 @@ mod tests {
             ("{{#while form.x}}", 1, "unknown block"),
             ("{{#if form.x == a}}{{/if}}", 1, "quoted"),
             ("{{form..x}}", 1, "not a path"),
-            ("{{#each form.a as k}}{{/each}}{{k.x}}", 1, "unknown name \"k\""),
+            (
+                "{{#each form.a as k}}{{/each}}{{k.x}}",
+                1,
+                "unknown name \"k\"",
+            ),
         ];
         for (text, line, needle) in cases {
             let err = DocumentTemplate::compile(text).expect_err(text);
