@@ -9,6 +9,7 @@ mod income;
 mod money;
 mod office;
 mod outcome;
+mod register;
 
 pub use ack::{AckOutcome, ApgAck, RejectReason};
 pub use ahv::{Vn, VnError};
@@ -20,3 +21,4 @@ pub use income::{Genre, IncomeCode, IncomeCodeError};
 pub use money::{Money, MoneyError};
 pub use office::{CANTONS, Canton, CantonError, OfficeId, OfficeIdError, OfficeKind};
 pub use outcome::{Answer, AnswerStatus, OfficeOutcome, SourceStatus, same_person};
+pub use register::{Affiliation, IvFile, RegisterAccount, RegisterAnswer, YearMonth};
