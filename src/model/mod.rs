@@ -3,6 +3,7 @@
 
 mod ack;
 mod ahv;
+pub mod claim;
 mod entry;
 mod identity;
 mod income;
@@ -13,6 +14,7 @@ mod register;
 
 pub use ack::{AckOutcome, ApgAck, RejectReason};
 pub use ahv::{Vn, VnError};
+pub use claim::{ApgClaim, ClaimErrors, ClaimRouting, FieldError};
 pub use entry::{Benefit, CaseStatus, CodeName, Date, IkEntry, IvCase, Month};
 pub use identity::{
     Identity, IdentityError, MAX_NAME_LEN, Role, URI_PREFIX, is_office_id, validate_name,
