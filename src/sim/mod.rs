@@ -8,8 +8,11 @@
 //! reads it on the gateway's side. [`server`] serves every office over mutual TLS on
 //! loopback, with latency, fault injection and request counters. [`register`] plays the
 //! central account register (dialect `ech-register`) from the same population, with a
-//! configurable lag; [`Federation::start`] serves it beside the offices.
+//! configurable lag; [`Federation::start`] serves it beside the offices. [`apg`] plays the
+//! funds taking loss-of-earnings claims, synchronously or through a simulated sedex client
+//! (`sedex_client.rs`) per sedex fund.
 
+pub mod apg;
 mod behaviour;
 mod faults;
 mod federation;
@@ -18,6 +21,7 @@ mod names;
 pub mod population;
 pub mod register;
 pub mod render;
+mod sedex_client;
 mod server;
 
 pub use behaviour::{Fault, Latency};
@@ -29,4 +33,5 @@ pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth, truth_among};
 pub use register::{RegisterLag, RegisterRecord, RegisteredAccount, RegisteredIvFile};
 pub use render::{RenderError, RequestError, SimRequest, parse_request, render_answer};
+pub use sedex_client::{FOLDERS as SEDEX_FOLDERS, SedexError, SedexOptions};
 pub use server::Simulator;

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use super::apg::Funds;
 use super::behaviour::{Fault, Latency};
 use super::population::{Person, SimOffice, person};
 use super::register::{
@@ -50,6 +51,7 @@ pub struct Simulator {
     register_requests: AtomicU64,
     register_fault: RwLock<Option<Fault>>,
     register_lag: RwLock<RegisterLag>,
+    funds: Funds,
 }
 
 impl Simulator {
@@ -70,6 +72,7 @@ impl Simulator {
             register_requests: AtomicU64::new(0),
             register_fault: RwLock::new(None),
             register_lag: RwLock::new(RegisterLag::COMPLETE),
+            funds: Funds::default(),
         }
     }
 
@@ -125,7 +128,12 @@ impl Simulator {
         };
     }
 
-    fn fault(&self, office: OfficeId) -> Option<Fault> {
+    /// The funds' loss-of-earnings claims: counters, acknowledgements, transports.
+    pub fn funds(&self) -> &Funds {
+        &self.funds
+    }
+
+    pub(super) fn fault(&self, office: OfficeId) -> Option<Fault> {
         locks::read(&self.faults).get(&office).cloned()
     }
 
@@ -279,7 +287,7 @@ impl Drop for OpenConnection {
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Body of a simulated answer: whole, or dripped.
-type SimBody = BoxBody<Bytes, Infallible>;
+pub(super) type SimBody = BoxBody<Bytes, Infallible>;
 
 async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Response<SimBody> {
     if let Some(c) = sim.requests.get(&office) {
@@ -305,6 +313,9 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
     let fault = sim.fault(office);
     if let Some(early) = misbehave(fault.as_ref(), sim.latency).await {
         return early;
+    }
+    if super::apg::is_claim(&body) {
+        return super::apg::answer(sim, office, &body);
     }
     let request = match parse_request(&body) {
         Ok(r) => r,
@@ -499,18 +510,18 @@ fn failure(code: u16) -> Response<SimBody> {
     )
 }
 
-fn empty() -> SimBody {
+pub(super) fn empty() -> SimBody {
     Full::new(Bytes::new()).boxed()
 }
 
-fn xml(body: Bytes) -> Response<SimBody> {
+pub(super) fn xml(body: Bytes) -> Response<SimBody> {
     Response::builder()
         .header("content-type", "application/xml")
         .body(Full::new(body).boxed())
         .unwrap_or_else(|_| Response::new(empty()))
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<SimBody> {
+pub(super) fn plain(status: StatusCode, text: &str) -> Response<SimBody> {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain")
