@@ -18,6 +18,7 @@
 //!   sedex client; eCH-0090 envelopes and receipts.
 //! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
+//! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -40,6 +41,7 @@ pub mod pki;
 pub mod sedex;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod tls;
 pub mod toml_error;
 pub mod trace;
