@@ -32,6 +32,12 @@ pub fn run(command: Command) -> ExitCode {
             mappings,
             file,
         } => super::translate(&mappings, &dialect, office, &file).and_then(|j| print_out(&j)),
+        Command::Route {
+            claim,
+            register,
+            rules,
+            json,
+        } => super::route(&claim, register.as_deref(), &rules, json).and_then(|t| print_out(&t)),
         Command::Consolidate {
             mappings,
             year_from,

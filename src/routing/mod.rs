@@ -15,8 +15,8 @@ pub use expr::{OfficeExpr, Selector};
 pub use rules::{Condition, Rule, RulesError};
 pub use transfer::{MAX_OFFICES, OfficeHistory, TransferError, check_transfer};
 
-use crate::model::claim::{ApgClaim, ClaimRouting};
 use crate::model::RegisterAnswer;
+use crate::model::claim::{ApgClaim, ClaimRouting};
 use crate::model::{Canton, OfficeId};
 
 /// The rules file shipped with guichet, relative to the repository / working directory.

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::expr::{OfficeExpr, Selector};
-use crate::model::claim::{Activity, ApgClaim, ServiceKind, ServiceType};
 use crate::model::RegisterAnswer;
+use crate::model::claim::{Activity, ApgClaim, ServiceKind, ServiceType};
 use crate::model::{CANTONS, Canton, OfficeId};
 use crate::toml_error::{Position, TomlError};
 
@@ -99,7 +99,14 @@ impl Condition {
         match self {
             Condition::Abroad(abroad) => (
                 address.is_abroad() == *abroad,
-                format!("residence {}", if address.is_abroad() { "abroad" } else { "in Switzerland" }),
+                format!(
+                    "residence {}",
+                    if address.is_abroad() {
+                        "abroad"
+                    } else {
+                        "in Switzerland"
+                    }
+                ),
             ),
             Condition::Activity(names) => {
                 let name = claim.activity_before_service.name();
@@ -111,7 +118,10 @@ impl Condition {
             },
             Condition::ServiceKind(kinds) => {
                 let kind = claim.service_period.service_type.kind();
-                (kinds.contains(&kind), format!("service kind {}", kind.name()))
+                (
+                    kinds.contains(&kind),
+                    format!("service kind {}", kind.name()),
+                )
             }
             Condition::ServiceType(types) => {
                 let t = claim.service_period.service_type;
@@ -123,7 +133,10 @@ impl Condition {
             }
             Condition::RegisterKnown(known) => (
                 register.known == *known,
-                format!("person {} to the register", if register.known { "known" } else { "unknown" }),
+                format!(
+                    "person {} to the register",
+                    if register.known { "known" } else { "unknown" }
+                ),
             ),
         }
     }
@@ -168,12 +181,12 @@ pub(super) fn compile(text: &str, file: &str) -> Result<Compiled, RulesError> {
     let table_line = line_of(raw.cantonal_funds.span());
     let mut cantonal = BTreeMap::new();
     for (k, v) in raw.cantonal_funds.into_inner() {
-        let canton: Canton = k
-            .parse()
-            .map_err(|e: crate::model::CantonError| err(Some(table_line), None, format!("cantonal_funds: {e}")))?;
-        let office: OfficeId = v
-            .parse()
-            .map_err(|e: crate::model::OfficeIdError| err(Some(table_line), None, format!("cantonal_funds.{k}: {e}")))?;
+        let canton: Canton = k.parse().map_err(|e: crate::model::CantonError| {
+            err(Some(table_line), None, format!("cantonal_funds: {e}"))
+        })?;
+        let office: OfficeId = v.parse().map_err(|e: crate::model::OfficeIdError| {
+            err(Some(table_line), None, format!("cantonal_funds.{k}: {e}"))
+        })?;
         cantonal.insert(canton, office);
     }
     let missing: Vec<&str> = CANTONS
@@ -190,7 +203,11 @@ pub(super) fn compile(text: &str, file: &str) -> Result<Compiled, RulesError> {
     }
 
     if raw.rules.is_empty() {
-        return Err(err(None, None, "no [[rule]]: at least one rule is needed".into()));
+        return Err(err(
+            None,
+            None,
+            "no [[rule]]: at least one rule is needed".into(),
+        ));
     }
     let mut seen = BTreeSet::new();
     let mut rules: Vec<Rule> = Vec::new();
@@ -198,8 +215,15 @@ pub(super) fn compile(text: &str, file: &str) -> Result<Compiled, RulesError> {
         let line = line_of(r.id.span());
         let id = r.id.into_inner();
         let fail = |l: usize, m: String| err(Some(l), Some(&id), m);
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(fail(line, "an id is lower-case letters, digits and '-'".into()));
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(fail(
+                line,
+                "an id is lower-case letters, digits and '-'".into(),
+            ));
         }
         if !seen.insert(id.clone()) {
             return Err(fail(line, "this id is used by an earlier rule".into()));
@@ -207,7 +231,10 @@ pub(super) fn compile(text: &str, file: &str) -> Result<Compiled, RulesError> {
         if let Some(earlier) = rules.iter().find(|e| always_decides(e)) {
             return Err(fail(
                 line,
-                format!("unreachable: rule {:?} before it always decides", earlier.id),
+                format!(
+                    "unreachable: rule {:?} before it always decides",
+                    earlier.id
+                ),
             ));
         }
         let conditions = match r.when {
@@ -227,7 +254,10 @@ pub(super) fn compile(text: &str, file: &str) -> Result<Compiled, RulesError> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| fail(ol, format!("office: {m}")))?;
         if offices.is_empty() {
-            return Err(fail(ol, "office: give at least one office expression".into()));
+            return Err(fail(
+                ol,
+                "office: give at least one office expression".into(),
+            ));
         }
         rules.push(Rule {
             id,
@@ -242,7 +272,11 @@ pub(super) fn compile(text: &str, file: &str) -> Result<Compiled, RulesError> {
 
 /// A rule without conditions whose office expressions include a fixed office.
 fn always_decides(rule: &Rule) -> bool {
-    rule.conditions.is_empty() && rule.offices.iter().any(|o| matches!(o, OfficeExpr::Fixed(_)))
+    rule.conditions.is_empty()
+        && rule
+            .offices
+            .iter()
+            .any(|o| matches!(o, OfficeExpr::Fixed(_)))
 }
 
 fn compile_when(w: RawWhen) -> Result<Vec<Condition>, String> {
@@ -251,17 +285,23 @@ fn compile_when(w: RawWhen) -> Result<Vec<Condition>, String> {
         c.push(Condition::Abroad(match r.as_str() {
             "abroad" => true,
             "switzerland" => false,
-            _ => return Err(format!("residence: {r:?} is neither \"abroad\" nor \"switzerland\"")),
+            _ => {
+                return Err(format!(
+                    "residence: {r:?} is neither \"abroad\" nor \"switzerland\""
+                ));
+            }
         }));
     }
     if let Some(a) = w.activity {
         let names = non_empty("activity", a.into_vec())?
             .iter()
             .map(|n| {
-                Activity::NAMES
-                    .into_iter()
-                    .find(|k| k == n)
-                    .ok_or_else(|| format!("activity: {n:?} is not one of {}", Activity::NAMES.join(", ")))
+                Activity::NAMES.into_iter().find(|k| k == n).ok_or_else(|| {
+                    format!(
+                        "activity: {n:?} is not one of {}",
+                        Activity::NAMES.join(", ")
+                    )
+                })
             })
             .collect::<Result<_, _>>()?;
         c.push(Condition::Activity(names));
@@ -296,7 +336,11 @@ fn compile_when(w: RawWhen) -> Result<Vec<Condition>, String> {
         c.push(Condition::RegisterKnown(match r.as_str() {
             "known" => true,
             "unknown" => false,
-            _ => return Err(format!("register: {r:?} is neither \"known\" nor \"unknown\"")),
+            _ => {
+                return Err(format!(
+                    "register: {r:?} is neither \"known\" nor \"unknown\""
+                ));
+            }
         }));
     }
     Ok(c)

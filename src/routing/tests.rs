@@ -20,8 +20,7 @@ fn claim(activity: &str, canton: Option<&str>) -> ApgClaim {
     match canton {
         Some(c) => v["claimant"]["address"]["canton"] = json!(c),
         None => {
-            v["claimant"]["address"] =
-                json!({"street": "Via Roma 1", "postalCode": "00100", "town": "Roma", "country": "IT"})
+            v["claimant"]["address"] = json!({"street": "Via Roma 1", "postalCode": "00100", "town": "Roma", "country": "IT"})
         }
     }
     ApgClaim::from_json(&serde_json::to_vec(&v).expect("json")).expect("valid claim")
@@ -66,10 +65,23 @@ fn decide(c: &ApgClaim, r: &RegisterAnswer) -> (String, String) {
 
 #[test]
 fn every_shipped_rule_fires_for_a_crafted_claim() {
-    let employed_at_025 = register(&[("025.000", 1, true, "2019-01-01"), ("066.000", 1, false, "2015-03-01")]);
+    let employed_at_025 = register(&[
+        ("025.000", 1, true, "2019-01-01"),
+        ("066.000", 1, false, "2015-03-01"),
+    ]);
     let cases: Vec<(ApgClaim, RegisterAnswer, &str, &str)> = vec![
-        (claim("employee", None), employed_at_025.clone(), "residence-abroad", "027.000"),
-        (claim("employee", Some("VD")), employed_at_025, "employee-current-affiliation", "025.000"),
+        (
+            claim("employee", None),
+            employed_at_025.clone(),
+            "residence-abroad",
+            "027.000",
+        ),
+        (
+            claim("employee", Some("VD")),
+            employed_at_025,
+            "employee-current-affiliation",
+            "025.000",
+        ),
         (
             claim("selfEmployed", Some("ZH")),
             register(&[("066.000", 3, true, "2021-05-01")]),
@@ -100,7 +112,12 @@ fn every_shipped_rule_fires_for_a_crafted_claim() {
             "not-employed-affiliation-or-canton",
             "021.000",
         ),
-        (claim("employee", Some("GE")), RegisterAnswer::default(), "cantonal-fund-of-residence", "025.000"),
+        (
+            claim("employee", Some("GE")),
+            RegisterAnswer::default(),
+            "cantonal-fund-of-residence",
+            "025.000",
+        ),
         (
             claim("selfEmployed", Some("SG")),
             register(&[("025.000", 1, true, "2019-01-01")]),
@@ -110,11 +127,16 @@ fn every_shipped_rule_fires_for_a_crafted_claim() {
     ];
     let mut fired = std::collections::BTreeSet::new();
     for (i, (c, r, rule, office)) in cases.iter().enumerate() {
-        assert_eq!(decide(c, r), (rule.to_string(), office.to_string()), "case {i}");
+        assert_eq!(
+            decide(c, r),
+            (rule.to_string(), office.to_string()),
+            "case {i}"
+        );
         fired.insert(*rule);
     }
     let shipped = rules();
-    let all: std::collections::BTreeSet<&str> = shipped.rules().iter().map(|r| r.id.as_str()).collect();
+    let all: std::collections::BTreeSet<&str> =
+        shipped.rules().iter().map(|r| r.id.as_str()).collect();
     assert_eq!(fired, all, "every shipped rule fires in some case");
 }
 
@@ -122,31 +144,59 @@ fn every_shipped_rule_fires_for_a_crafted_claim() {
 fn the_contract_example_is_routed_as_its_routing_element_says() {
     let c = ApgClaim::from_json(CLAIM.as_bytes()).expect("valid");
     let d = rules()
-        .decide(&c, &register(&[("025.000", 1, true, "2019-01-01"), ("066.000", 1, false, "2015-03-01")]))
+        .decide(
+            &c,
+            &register(&[
+                ("025.000", 1, true, "2019-01-01"),
+                ("066.000", 1, false, "2015-03-01"),
+            ]),
+        )
         .expect("decides");
-    assert_eq!(d.routing(), crate::model::ClaimRouting {
-        rule: "employee-current-affiliation".into(),
-        competent_office: office("025.000"),
-    });
+    assert_eq!(
+        d.routing(),
+        crate::model::ClaimRouting {
+            rule: "employee-current-affiliation".into(),
+            competent_office: office("025.000"),
+        }
+    );
     assert_eq!(
         d.explanation,
         "activity employee → affiliation (genre 1, current) at 025.000 since 2019-01-01"
     );
-    assert_eq!(d.skipped, vec![("residence-abroad".to_string(), "condition not met: residence in Switzerland".to_string())]);
+    assert_eq!(
+        d.skipped,
+        vec![(
+            "residence-abroad".to_string(),
+            "condition not met: residence in Switzerland".to_string()
+        )]
+    );
 }
 
 #[test]
 fn of_two_current_affiliations_the_most_recent_decides() {
-    let r = register(&[("066.000", 1, true, "2018-01-01"), ("025.000", 1, true, "2024-06-01")]);
-    let d = rules().decide(&claim("employee", Some("GE")), &r).expect("decides");
+    let r = register(&[
+        ("066.000", 1, true, "2018-01-01"),
+        ("025.000", 1, true, "2024-06-01"),
+    ]);
+    let d = rules()
+        .decide(&claim("employee", Some("GE")), &r)
+        .expect("decides");
     assert_eq!(d.office, office("025.000"));
-    assert!(d.explanation.contains("the most recent of 2 matching affiliations"), "{}", d.explanation);
+    assert!(
+        d.explanation
+            .contains("the most recent of 2 matching affiliations"),
+        "{}",
+        d.explanation
+    );
 }
 
 #[test]
 fn explanations_never_name_the_person() {
     let c = ApgClaim::from_json(CLAIM.as_bytes()).expect("valid");
-    for r in [RegisterAnswer::default(), register(&[("025.000", 1, true, "2019-01-01")])] {
+    for r in [
+        RegisterAnswer::default(),
+        register(&[("025.000", 1, true, "2019-01-01")]),
+    ] {
         let d = rules().decide(&c, &r).expect("decides");
         let all = format!("{d:?}");
         for secret in ["7561234567897", "Dupont", "Claire", "CH93", "1979"] {
@@ -165,22 +215,38 @@ fn conditions_on_service_canton_and_register() {
     let rules = RoutingRules::parse(&text, "t.toml").expect("compiles");
     let c = claim("employee", Some("GE"));
     let during = register(&[("025.000", 1, true, "2019-01-01")]);
-    assert_eq!(rules.decide(&c, &during).map(|d| d.rule_id), Ok("geneva-army-known".into()));
+    assert_eq!(
+        rules.decide(&c, &during).map(|d| d.rule_id),
+        Ok("geneva-army-known".into())
+    );
     let before = register(&[("025.000", 1, false, "2019-01-01")]);
     let d = rules.decide(&c, &before).expect("decides");
     assert_eq!(d.rule_id, "cantonal-fund-of-residence");
-    assert!(d.skipped[0].1.contains("0 affiliation(s) (genre 1, during the service)"), "{:?}", d.skipped);
+    assert!(
+        d.skipped[0]
+            .1
+            .contains("0 affiliation(s) (genre 1, during the service)"),
+        "{:?}",
+        d.skipped
+    );
     assert_eq!(
-        rules.decide(&claim("employee", Some("VD")), &during).map(|d| d.rule_id),
+        rules
+            .decide(&claim("employee", Some("VD")), &during)
+            .map(|d| d.rule_id),
         Ok("employee-current-affiliation".into())
     );
 }
 
 #[test]
 fn without_a_catch_all_rule_no_decision_lists_every_rule() {
-    let text = SHIPPED.replace("office = \"027.000\"", "office = \"affiliation(genre=0).office\"");
+    let text = SHIPPED.replace(
+        "office = \"027.000\"",
+        "office = \"affiliation(genre=0).office\"",
+    );
     let rules = RoutingRules::parse(&text, "t.toml").expect("compiles");
-    let err = rules.decide(&claim("employee", None), &RegisterAnswer::default()).expect_err("abroad, no rule");
+    let err = rules
+        .decide(&claim("employee", None), &RegisterAnswer::default())
+        .expect_err("abroad, no rule");
     assert_eq!(err.skipped.len(), 5);
     assert_eq!(err.skipped[4].1, "residence abroad has no cantonal fund");
 }
@@ -192,23 +258,45 @@ fn error_of(text: &str) -> RulesError {
 
 #[test]
 fn file_errors_name_file_line_and_rule() {
-    let e = error_of(&SHIPPED.replace("affiliation(genre=1,current).office", "affiliation(genre=one).office"));
+    let e = error_of(&SHIPPED.replace(
+        "affiliation(genre=1,current).office",
+        "affiliation(genre=one).office",
+    ));
     assert_eq!(e.rule.as_deref(), Some("employee-current-affiliation"));
-    let line = SHIPPED.lines().position(|l| l.contains("affiliation(genre=1,current)")).expect("line") + 1;
+    let line = SHIPPED
+        .lines()
+        .position(|l| l.contains("affiliation(genre=1,current)"))
+        .expect("line")
+        + 1;
     assert_eq!(e.line, Some(line));
-    assert!(e.to_string().starts_with(&format!("bad.toml: line {line}: rule \"employee-current-affiliation\": office: ")), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "bad.toml: line {line}: rule \"employee-current-affiliation\": office: "
+        )),
+        "{e}"
+    );
 
     let e = error_of(&SHIPPED.replace("activity = \"selfEmployed\"", "activity = \"freelance\""));
     assert_eq!(e.rule.as_deref(), Some("self-employed-affiliation"));
     assert!(e.message.contains("freelance"), "{e}");
     assert!(e.line.is_some());
 
-    let e = error_of(&SHIPPED.replace("when = { residence = \"abroad\" }", "when = { residense = \"abroad\" }"));
-    let line = SHIPPED.lines().position(|l| l.contains("residence = \"abroad\" }")).expect("line") + 1;
+    let e = error_of(&SHIPPED.replace(
+        "when = { residence = \"abroad\" }",
+        "when = { residense = \"abroad\" }",
+    ));
+    let line = SHIPPED
+        .lines()
+        .position(|l| l.contains("residence = \"abroad\" }"))
+        .expect("line")
+        + 1;
     assert_eq!(e.line, Some(line), "{e}");
     assert!(e.message.contains("residense"), "{e}");
 
-    let e = error_of(&SHIPPED.replace("id = \"self-employed-affiliation\"", "id = \"employee-current-affiliation\""));
+    let e = error_of(&SHIPPED.replace(
+        "id = \"self-employed-affiliation\"",
+        "id = \"employee-current-affiliation\"",
+    ));
     assert!(e.message.contains("earlier rule"), "{e}");
 
     let e = error_of(&SHIPPED.replace("JU = \"150.000\"\n", ""));
@@ -228,5 +316,9 @@ fn file_errors_name_file_line_and_rule() {
 
     let e = error_of("[[rule]\nid = 1\n");
     assert_eq!(e.line, Some(1), "{e}");
-    assert!(error_of("[cantonal_funds]\nZH = \"001.000\"\n").message.contains("lacks"));
+    assert!(
+        error_of("[cantonal_funds]\nZH = \"001.000\"\n")
+            .message
+            .contains("lacks")
+    );
 }

@@ -31,7 +31,11 @@ pub enum TransferError {
 }
 
 fn path(offices: &[OfficeId]) -> String {
-    offices.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → ")
+    offices
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// Checks a transfer to `to` after the claim visited `visited` (in order, the current
@@ -107,7 +111,10 @@ mod tests {
             "transfer loop: 025.000 → 066.000 → 001.000 → 066.000 (already visited)"
         );
         assert_eq!(h.offices(), &[fund(25), fund(66), fund(1)]);
-        assert!(matches!(h.transfer(fund(1)), Err(TransferError::Loop { .. })));
+        assert!(matches!(
+            h.transfer(fund(1)),
+            Err(TransferError::Loop { .. })
+        ));
         assert_eq!(h.to_string(), "025.000 → 066.000 → 001.000");
     }
 
@@ -117,7 +124,10 @@ mod tests {
         for n in 2..=MAX_OFFICES as u16 {
             assert_eq!(h.transfer(fund(n)), Ok(()));
         }
-        assert!(matches!(h.transfer(fund(99)), Err(TransferError::TooMany { .. })));
+        assert!(matches!(
+            h.transfer(fund(99)),
+            Err(TransferError::TooMany { .. })
+        ));
         assert_eq!(h.offices().len(), MAX_OFFICES);
     }
 }
