@@ -6,6 +6,7 @@
 mod account;
 mod api;
 mod audit;
+mod register;
 mod routing;
 
 pub use account::{
@@ -16,4 +17,5 @@ pub use api::{
     HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
+pub use register::{AffiliationView, IvFileView, RegisterAccountView, RegisterAnswerView};
 pub use routing::{RoutingDecisionView, SkippedRuleView};
