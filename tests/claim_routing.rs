@@ -60,6 +60,39 @@ fn the_contract_claim_goes_to_the_employers_fund_with_the_rule_that_fired() {
 }
 
 #[test]
+fn the_register_answer_is_read_from_its_xml_and_must_be_about_the_claimant() {
+    let out = route(&[
+        "--claim",
+        "tests/fixtures/claims/apg-claim.json",
+        "--register",
+        "tests/fixtures/contract/register-response.xml",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("register: 2 account(s)"), "{text}");
+    assert!(
+        text.contains("competent office: 025.000 (rule employee-current-affiliation)"),
+        "{text}"
+    );
+
+    // The contract's "unknown" answer is about another AHV number: refused, not used.
+    let out = route(&[
+        "--claim",
+        "tests/fixtures/claims/apg-claim.json",
+        "--register",
+        "tests/fixtures/contract/register-response-unknown.xml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another person"), "{err}");
+    assert!(!err.contains("756"), "{err}");
+}
+
+#[test]
 fn an_invalid_claim_lists_every_error_without_the_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let claim = dir.path().join("claim.json");

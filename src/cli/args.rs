@@ -94,13 +94,17 @@ pub enum Command {
         /// The claim as JSON (the body of POST /v1/submissions).
         #[arg(long)]
         claim: PathBuf,
-        /// The central register's answer for the claimant, as JSON (the shape `guichet
-        /// translate` prints for a register answer); without it, the person counts as unknown.
+        /// The central register's answer for the claimant: its XML (dialect ech-register)
+        /// or that answer's JSON as `guichet translate` prints it; without it, the person
+        /// counts as unknown to the register.
         #[arg(long)]
         register: Option<PathBuf>,
         /// The routing rules file.
         #[arg(long, default_value = crate::routing::DEFAULT_RULES)]
         rules: PathBuf,
+        /// Folder of mapping files (for an XML register answer).
+        #[arg(long, default_value = "mappings")]
+        mappings: PathBuf,
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,

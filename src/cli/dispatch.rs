@@ -36,8 +36,17 @@ pub fn run(command: Command) -> ExitCode {
             claim,
             register,
             rules,
+            mappings,
             json,
-        } => super::route(&claim, register.as_deref(), &rules, json).and_then(|t| print_out(&t)),
+        } => {
+            let files = super::RouteFiles {
+                claim: &claim,
+                register: register.as_deref(),
+                rules: &rules,
+                mappings: &mappings,
+            };
+            super::route(files, json).and_then(|t| print_out(&t))
+        }
         Command::Consolidate {
             mappings,
             year_from,

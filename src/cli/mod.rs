@@ -20,5 +20,5 @@ pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
 pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
-pub use route::route;
+pub use route::{RouteFiles, route};
 pub use serve::{serve, shutdown_signal, simulate};

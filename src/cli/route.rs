@@ -5,24 +5,36 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use serde::Deserialize;
-
+use crate::mapping::{DEFAULT_MAX_ANSWER_BYTES, Mapping};
 use crate::model::{
-    Affiliation, ApgClaim, Date, IvFile, OfficeId, RegisterAccount, RegisterAnswer, YearMonth,
+    Affiliation, ApgClaim, Date, IvFile, OfficeId, RegisterAccount, RegisterAnswer, Vn, YearMonth,
 };
 use crate::routing::RoutingRules;
-use crate::view::RoutingDecisionView;
+use crate::view::{RegisterAnswerView, RoutingDecisionView};
+use anyhow::{Context, bail};
 
-/// The decision for the claim in `claim`, given the register's answer in `register`
-/// (JSON as `guichet translate` prints a register answer; none: unknown to the register),
-/// as text, or as JSON with `json`.
-pub fn route(
-    claim: &Path,
-    register: Option<&Path>,
-    rules: &Path,
-    json: bool,
-) -> anyhow::Result<String> {
+/// What `guichet route` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteFiles<'a> {
+    /// The claim (JSON).
+    pub claim: &'a Path,
+    /// The register's answer for the claimant (XML `ech-register` or its JSON); none:
+    /// the person counts as unknown to the register.
+    pub register: Option<&'a Path>,
+    /// The routing rules file.
+    pub rules: &'a Path,
+    /// The mappings folder (for an XML register answer).
+    pub mappings: &'a Path,
+}
+
+/// The decision for a claim as text, or as JSON with `json`.
+pub fn route(files: RouteFiles<'_>, json: bool) -> anyhow::Result<String> {
+    let RouteFiles {
+        claim,
+        register,
+        rules,
+        mappings,
+    } = files;
     let body = std::fs::read(claim)
         .with_context(|| format!("{}: cannot read the claim", claim.display()))?;
     let claim_value = match ApgClaim::from_json(&body) {
@@ -41,7 +53,7 @@ pub fn route(
         }
     };
     let answer = match register {
-        Some(path) => read_register(path)?,
+        Some(path) => read_register(path, mappings, claim_value.claimant.vn)?,
         None => RegisterAnswer::default(),
     };
     let rules_value = RoutingRules::load(rules)?;
@@ -87,67 +99,39 @@ fn pointer_label(pointer: &str) -> &str {
     }
 }
 
-/// The register answer's JSON (the shape `guichet translate` prints for `ech-register`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawRegister {
-    known: bool,
-    #[serde(default)]
-    as_of: Option<String>,
-    #[serde(default)]
-    accounts: Vec<RawAccount>,
-    #[serde(default)]
-    iv_files: Vec<RawIvFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawAccount {
-    office: OfficeId,
-    #[serde(default)]
-    opened: Option<String>,
-    #[serde(default)]
-    last_reported_year: Option<u16>,
-    #[serde(default)]
-    affiliation: Option<RawAffiliation>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAffiliation {
-    current: bool,
-    genre: u8,
-    since: String,
-    #[serde(default)]
-    until: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIvFile {
-    office: OfficeId,
-    #[serde(default)]
-    since: Option<String>,
-}
-
-/// Reads a register answer from JSON.
-fn read_register(path: &Path) -> anyhow::Result<RegisterAnswer> {
+/// Reads a register answer: XML in the `ech-register` dialect (the mapping file
+/// `mappings/ech-register.toml`), or JSON as `guichet translate` prints one. The XML must
+/// be about the claimant.
+fn read_register(path: &Path, mappings: &Path, claimant: Vn) -> anyhow::Result<RegisterAnswer> {
     let file = path.display();
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{file}: cannot read the register answer"))?;
-    let raw: RawRegister = serde_json::from_str(&text)
-        .with_context(|| format!("{file}: not a register answer (JSON)"))?;
+    let body =
+        std::fs::read(path).with_context(|| format!("{file}: cannot read the register answer"))?;
+    if body.trim_ascii_start().starts_with(b"<") {
+        let mapping = Mapping::load(&mappings.join("ech-register.toml"))?;
+        return mapping
+            .translate_register(claimant, &body, DEFAULT_MAX_ANSWER_BYTES)
+            .map_err(|e| anyhow::anyhow!("{file}: {}", e.redacted()));
+    }
+    let view: RegisterAnswerView = serde_json::from_slice(&body)
+        .with_context(|| format!("{file}: not a register answer (XML or JSON)"))?;
+    from_view(view).with_context(|| format!("{file}: not a register answer"))
+}
+
+/// The model of a register answer read back from its JSON view.
+fn from_view(v: RegisterAnswerView) -> anyhow::Result<RegisterAnswer> {
     let date = |what: &str, s: &str| -> anyhow::Result<Date> {
         let f = time::macros::format_description!("[year]-[month]-[day]");
-        Date::parse(s, f).with_context(|| format!("{file}: {what} is not a date YYYY-MM-DD"))
+        Date::parse(s, f).with_context(|| format!("{what} is not a date YYYY-MM-DD"))
+    };
+    let office = |what: &str, s: &str| -> anyhow::Result<OfficeId> {
+        s.parse()
+            .with_context(|| format!("{what} is not an office id"))
     };
     let mut accounts = Vec::new();
-    for (i, a) in raw.accounts.into_iter().enumerate() {
+    for (i, a) in v.accounts.into_iter().enumerate() {
         let at = format!("accounts[{i}]");
         let opened = match a.opened.as_deref() {
-            Some(s) => {
-                Some(year_month(s).with_context(|| format!("{file}: {at}.opened is not YYYY-MM"))?)
-            }
+            Some(s) => Some(year_month(s).with_context(|| format!("{at}.opened is not YYYY-MM"))?),
             None => None,
         };
         let affiliation = match a.affiliation {
@@ -163,28 +147,27 @@ fn read_register(path: &Path) -> anyhow::Result<RegisterAnswer> {
             None => None,
         };
         accounts.push(RegisterAccount {
-            office: a.office,
+            office: office(&format!("{at}.office"), &a.office)?,
             opened,
             last_reported_year: a.last_reported_year,
             affiliation,
         });
     }
     let mut iv_files = Vec::new();
-    for (i, f) in raw.iv_files.into_iter().enumerate() {
-        let since = f
-            .since
-            .map(|s| date(&format!("ivFiles[{i}].since"), &s))
-            .transpose()?;
+    for (i, f) in v.iv_files.into_iter().enumerate() {
         iv_files.push(IvFile {
-            office: f.office,
-            since,
+            office: office(&format!("ivFiles[{i}].office"), &f.office)?,
+            since: f
+                .since
+                .map(|s| date(&format!("ivFiles[{i}].since"), &s))
+                .transpose()?,
         });
     }
     let mut answer = RegisterAnswer {
-        as_of: raw.as_of.map(|s| date("asOf", &s)).transpose()?,
+        as_of: v.as_of.map(|s| date("asOf", &s)).transpose()?,
         accounts,
         iv_files,
-        known: raw.known,
+        known: v.known,
     };
     answer.normalize();
     Ok(answer)
