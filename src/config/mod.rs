@@ -14,6 +14,7 @@ mod privacy;
 mod protection;
 mod raw;
 mod server;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +24,7 @@ pub use offices::{OfficesConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
 pub use server::ServerConfig;
+pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
 
 use crate::toml_error::TomlError;
 
@@ -115,6 +117,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// Submissions, receipts and the outbox.
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -156,6 +160,7 @@ impl Config {
             privacy: raw.privacy.validate()?,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
+            store: raw.store.validate(at)?,
         })
     }
 }
