@@ -7,6 +7,7 @@ mod account;
 mod api;
 mod audit;
 mod register;
+mod routing;
 mod truth;
 
 pub use account::{
@@ -18,4 +19,5 @@ pub use api::{
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
 pub use register::{AffiliationView, IvFileView, RegisterAccountView, RegisterAnswerView};
+pub use routing::{RoutingDecisionView, SkippedRuleView};
 pub use truth::{HolderView, RegisterTruthView, TruthView};
