@@ -14,6 +14,8 @@
 //! - [`server`]: mTLS ingress, connection limits, routes, problem documents.
 //! - [`net`]: binding listeners (`SO_REUSEADDR`), used by every listener.
 //! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
+//! - [`receipt`]: signed receipts (compact JWS by the seal identity, `x5c`), their
+//!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod pki;
+pub mod receipt;
 pub mod server;
 pub mod sim;
 pub mod tls;

@@ -13,6 +13,7 @@ mod offices;
 mod privacy;
 mod protection;
 mod raw;
+mod seal;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ pub use listen::ConnectionLimits;
 pub use offices::{OfficesConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
+pub use seal::SealConfig;
 pub use server::ServerConfig;
 
 use crate::toml_error::TomlError;
@@ -115,6 +117,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The seal that signs receipts; `None`: receipts are off.
+    pub seal: Option<SealConfig>,
 }
 
 impl Config {
@@ -156,6 +160,7 @@ impl Config {
             privacy: raw.privacy.validate()?,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
+            seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
         })
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::seal::RawSeal;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -24,6 +25,8 @@ pub(super) struct Raw {
     pub(super) privacy: RawPrivacy,
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub(super) seal: Option<RawSeal>,
 }
 
 /// `[admin]`: the operations listener.
