@@ -240,7 +240,7 @@ fn the_population_is_plausible() {
 }
 
 fn request(p: &Person, i: usize) -> SimRequest {
-    let (year_from, year_to) = if i % 2 == 0 {
+    let (year_from, year_to) = if i.is_multiple_of(2) {
         (None, None)
     } else {
         (Some(1990), Some(2020))
