@@ -408,4 +408,31 @@ mod tests {
         spec.identity.name = "bad name".into();
         assert!(ca.issue(&spec).is_err());
     }
+
+    #[test]
+    fn seal_leaves_sign_documents_only() {
+        let ca = Ca::create("test CA", 1).expect("ca");
+        let id = Identity::new(Role::Seal, "guichet").expect("id");
+        let leaf = ca.issue(&LeafSpec::seal(id.clone(), 1)).expect("seal");
+        let (_, parsed) = x509_parser::parse_x509_certificate(&leaf.cert_der).expect("parse");
+        let eku = parsed
+            .extended_key_usage()
+            .expect("eku")
+            .expect("present")
+            .value;
+        assert!(!eku.server_auth && !eku.client_auth && eku.other.len() == 1);
+        let usage = parsed.key_usage().expect("ku").expect("present").value;
+        assert!(usage.digital_signature() && usage.non_repudiation());
+        for spec in [
+            LeafSpec::new(id.clone(), 1),
+            LeafSpec::server(id.clone(), 1),
+            LeafSpec {
+                dns_names: vec!["localhost".into()],
+                ..LeafSpec::seal(id, 1)
+            },
+        ] {
+            let err = ca.issue(&spec).expect_err("TLS usage or names on a seal");
+            assert!(err.to_string().contains("seal"), "{err}");
+        }
+    }
 }
