@@ -109,14 +109,27 @@ fn parse_kind(kind: &str) -> Result<OfficeKind, DefError> {
 }
 
 /// `dialect`: a mapping of the set, or the list of known ones.
+/// A register dialect (records naming their own offices) is not an office's.
 fn find_mapping(mappings: &MappingSet, dialect: &str) -> Result<Arc<Mapping>, DefError> {
-    mappings.get(dialect).cloned().ok_or_else(|| {
-        let known: Vec<&str> = mappings.dialects().collect();
+    let mapping = mappings.get(dialect).cloned().ok_or_else(|| {
+        let known: Vec<&str> = mappings
+            .dialects()
+            .filter(|d| mappings.get(d).is_some_and(|m| !m.is_register()))
+            .collect();
         DefError::field(
             "dialect",
             format!("unknown dialect {dialect:?} (known: {})", known.join(", ")),
         )
-    })
+    })?;
+    if mapping.is_register() {
+        return Err(DefError::field(
+            "dialect",
+            format!(
+                "{dialect:?} is the account register's dialect, not an office's ([routing] uses it)"
+            ),
+        ));
+    }
+    Ok(mapping)
 }
 
 /// The numeric limits of a definition: time-out, answer size, rate and concurrency caps.

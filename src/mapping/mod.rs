@@ -21,7 +21,7 @@ pub use error::{
 };
 pub use request::{RequestParams, Template};
 
-use crate::model::{Answer, OfficeId};
+use crate::model::{Answer, AnswerStatus, OfficeId, RegisterAnswer, Vn};
 
 /// Default answer size limit (the contract's 4 MiB).
 pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -96,10 +96,66 @@ impl Mapping {
         } else {
             engine::run(&self.program, office, body, max_records)
         };
-        result.map_err(|mut e| {
+        result.map(|t| t.answer).map_err(|mut e| {
             e.office = Some(office);
             e
         })
+    }
+
+    /// Whether this dialect reads the central account register's answer (records that
+    /// name their own office: `office.from = "record"`) rather than an office's.
+    pub fn is_register(&self) -> bool {
+        self.program.is_register()
+    }
+
+    /// Translates the central register's answer about `asked`. Bodies over `max_bytes`
+    /// are refused unread; an answer about another person is refused; no account and no
+    /// IV file (with `empty_is_no_account`, or the dialect's negative report) means the
+    /// register does not know the person.
+    pub fn translate_register(
+        &self,
+        asked: Vn,
+        body: &[u8],
+        max_bytes: usize,
+    ) -> Result<RegisterAnswer, AnswerError> {
+        let (vn, answer) = self.read_register(body, max_bytes)?;
+        if vn.is_some_and(|vn| vn != asked) {
+            let m = "the answer is about another person".to_owned();
+            return Err(AnswerError::new(AnswerErrorKind::Inconsistent(m)));
+        }
+        Ok(answer)
+    }
+
+    /// Reads a register's answer without knowing whom it should be about: the person it
+    /// names (when the dialect maps one) and what it says (`guichet translate`).
+    pub fn read_register(
+        &self,
+        body: &[u8],
+        max_bytes: usize,
+    ) -> Result<(Option<Vn>, RegisterAnswer), AnswerError> {
+        if !self.is_register() {
+            let m = format!("dialect {} does not read a register's answer", self.dialect);
+            return Err(AnswerError::new(AnswerErrorKind::Inconsistent(m)));
+        }
+        if body.len() > max_bytes {
+            return Err(AnswerError::new(AnswerErrorKind::TooLarge {
+                limit: max_bytes,
+            }));
+        }
+        // The register's records name their offices: the walker's office is never used.
+        let unused = OfficeId {
+            number: 999,
+            agency: 0,
+        };
+        let t = engine::run(&self.program, unused, body, DEFAULT_MAX_ENTRIES_PER_ANSWER)?;
+        let mut answer = RegisterAnswer {
+            as_of: t.as_of,
+            accounts: t.accounts,
+            iv_files: t.iv_files,
+            known: t.answer.status == AnswerStatus::Ok,
+        };
+        answer.normalize();
+        Ok((t.answer.vn, answer))
     }
 }
 
