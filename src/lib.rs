@@ -17,6 +17,7 @@
 //! - [`receipt`]: signed receipts (compact JWS by the seal identity, `x5c`), their
 //!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
+//! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -39,6 +40,7 @@ pub mod pki;
 pub mod receipt;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod tls;
 pub mod toml_error;
 pub mod trace;

@@ -15,6 +15,7 @@ mod protection;
 mod raw;
 mod seal;
 mod server;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +26,7 @@ pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
 pub use seal::SealConfig;
 pub use server::ServerConfig;
+pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
 
 use crate::toml_error::TomlError;
 
@@ -119,6 +121,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// The seal that signs receipts; `None`: receipts are off.
     pub seal: Option<SealConfig>,
+    /// Submissions, receipts and the outbox.
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -161,6 +165,7 @@ impl Config {
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
+            store: raw.store.validate(at)?,
         })
     }
 }
