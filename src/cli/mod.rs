@@ -10,6 +10,7 @@ mod dispatch;
 mod loadtest;
 mod offline;
 mod receipts;
+mod route;
 pub mod runtime;
 mod serve;
 
@@ -23,4 +24,5 @@ pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use receipts::receipts_verify;
+pub use route::{RouteFiles, route};
 pub use serve::{serve, shutdown_signal, simulate};
