@@ -112,6 +112,9 @@ pub async fn simulate(
     let simulator = federation.simulator();
     simulator.set_register_lag(runtime::register_lag(&config));
     simulator.set_register_fault(faults.register.clone());
+    let sedex = &config.simulator.sedex;
+    federation.start_sedex(&sim::SedexOptions::new(&sedex.dir, sedex.delay))?;
+    tracing::info!(dir = %sedex.dir.display(), delay_ms = sedex.delay.as_millis() as u64, "simulated sedex clients watching the sedex funds' folders");
     for (office, fault) in &faults.offices {
         tracing::info!(%office, ?fault, "fault injected");
     }

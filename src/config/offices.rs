@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawOffices, RawSimulator, default_median, default_p99, default_register_listen};
+use super::raw::{
+    RawOffices, RawSimulator, default_median, default_p99, default_register_listen,
+    default_sedex_delay,
+};
 use super::{FieldError, Resolve};
 
 /// Fan-out settings.
@@ -53,6 +56,42 @@ pub struct SimulatorConfig {
     pub register_missing_newest_share: f64,
     /// Share (0–1) of persons with a closed account the simulated register still lists.
     pub register_stale_closed_share: f64,
+    /// Simulated sedex clients: folders and delivery delay.
+    pub sedex: SimSedexConfig,
+}
+
+/// The simulated sedex clients of the sedex funds (`[simulator]` `sedex_dir`,
+/// `sedex_delay_ms`).
+#[derive(Debug, Clone)]
+pub struct SimSedexConfig {
+    /// Each sedex fund's folder is `<dir>/<office>/` (absolute: the adapters name it).
+    pub dir: PathBuf,
+    /// From pickup to delivery.
+    pub delay: Duration,
+}
+
+/// Where the shipped adapters' sedex funds have their folders.
+pub const DEFAULT_SEDEX_DIR: &str = "/tmp/guichet-sedex";
+
+fn sim_sedex(raw: Option<&RawSimulator>) -> Result<SimSedexConfig, FieldError> {
+    let dir = raw
+        .and_then(|s| s.sedex_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SEDEX_DIR));
+    if !dir.is_absolute() {
+        return Err(FieldError::new(
+            "simulator.sedex_dir",
+            format!(
+                "{} must be an absolute path (adapters name the folders under it)",
+                dir.display()
+            ),
+        ));
+    }
+    let delay_ms = raw.map_or_else(default_sedex_delay, |s| s.sedex_delay_ms);
+    let delay_ms = FieldError::range("simulator.sedex_delay_ms", delay_ms, 0, 600_000)?;
+    Ok(SimSedexConfig {
+        dir,
+        delay: Duration::from_millis(delay_ms),
+    })
 }
 
 /// A sedex participant id (or prefix): 1–40 letters, digits and '-'.
@@ -114,6 +153,7 @@ pub(super) fn simulator(
             register_lag_days: 0,
             register_missing_newest_share: 0.0,
             register_stale_closed_share: 0.0,
+            sedex: sim_sedex(None)?,
         });
     };
     let p99 = FieldError::range("simulator.latency_p99_ms", s.latency_p99_ms, 0, 60_000)?;
@@ -152,6 +192,7 @@ pub(super) fn simulator(
             "simulator.register_stale_closed_share",
             s.register_stale_closed_share,
         )?,
+        sedex: sim_sedex(Some(s))?,
     })
 }
 
