@@ -13,6 +13,7 @@ mod offices;
 mod privacy;
 mod protection;
 mod raw;
+mod routing;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ pub use listen::ConnectionLimits;
 pub use offices::{OfficesConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
+pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
 pub use server::ServerConfig;
 
 use crate::toml_error::TomlError;
@@ -115,6 +117,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// `[routing]`; `None` when absent (every query asks every office).
+    pub routing: Option<RoutingConfig>,
 }
 
 impl Config {
@@ -147,15 +151,19 @@ impl Config {
                 base.join(p)
             })
         };
+        let server = raw.server.validate(&at)?;
+        let offices = raw.offices.validate(&at)?;
+        let routing = routing::validate(raw.routing.as_ref(), &offices.endpoint_policy)?;
         Ok(Config {
             file: path.to_owned(),
-            server: raw.server.validate(&at)?,
-            offices: raw.offices.validate(&at)?,
+            server,
+            offices,
             simulator: offices::simulator(raw.simulator.as_ref(), &base, &at)?,
             protection: raw.protection.validate()?,
             privacy: raw.privacy.validate()?,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
+            routing,
         })
     }
 }

@@ -24,6 +24,8 @@ pub(super) struct Raw {
     pub(super) privacy: RawPrivacy,
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub(super) routing: Option<super::routing::RawRouting>,
 }
 
 /// `[admin]`: the operations listener.

@@ -21,4 +21,7 @@ pub use income::{Genre, IncomeCode, IncomeCodeError};
 pub use money::{Money, MoneyError};
 pub use office::{CANTONS, Canton, CantonError, OfficeId, OfficeIdError, OfficeKind};
 pub use outcome::{Answer, AnswerStatus, OfficeOutcome, SourceStatus, same_person};
-pub use register::{Affiliation, IvFile, RegisterAccount, RegisterAnswer, YearMonth};
+pub use register::{
+    Affiliation, Discrepancy, DiscrepancyKind, IvFile, RegisterAccount, RegisterAnswer,
+    RegisterCall, RegisterStatus, RoutingMode, RoutingReport, YearMonth,
+};
