@@ -10,6 +10,7 @@ mod engine;
 mod error;
 mod request;
 mod spec;
+mod submission;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +21,10 @@ pub use error::{
     AnswerError, AnswerErrorKind, EncodingError, MappingError, TemplateError, ValueError,
 };
 pub use request::{RequestParams, Template};
+pub use submission::{
+    DocumentTemplate, RenderError, RenderProblem, SubmissionError, SubmissionMapping,
+    SubmissionParams, TemplateSyntaxError,
+};
 
 use crate::model::{Answer, AnswerStatus, OfficeId, RegisterAnswer, Vn};
 
@@ -159,10 +164,17 @@ impl Mapping {
     }
 }
 
-/// Every dialect the gateway speaks, by name.
+/// Every dialect the gateway speaks, by name: query dialects (`[request]` +
+/// `[answer]`) and submission dialects (`[submission]` + `[acknowledgement]`).
 #[derive(Debug, Clone, Default)]
 pub struct MappingSet {
     by_dialect: BTreeMap<String, Arc<Mapping>>,
+    submissions: BTreeMap<String, Arc<SubmissionMapping>>,
+}
+
+/// True when a mapping file's text declares a submission dialect.
+fn is_submission_file(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("submission"))
 }
 
 impl MappingSet {
@@ -179,24 +191,31 @@ impl MappingSet {
         paths.sort();
         let mut set = MappingSet::default();
         for path in paths {
-            let mapping = Mapping::load(&path)?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| MappingError::file(&path, format!("cannot read: {e}")))?;
             let stem = path
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default();
-            if stem != mapping.dialect {
+            let dialect = if is_submission_file(&text) {
+                let mapping = SubmissionMapping::from_toml(&path, &text)?;
+                let dialect = mapping.dialect().to_owned();
+                set.submissions.insert(dialect.clone(), Arc::new(mapping));
+                dialect
+            } else {
+                let mapping = Mapping::from_toml(&path, &text)?;
+                let dialect = mapping.dialect.clone();
+                set.by_dialect.insert(dialect.clone(), Arc::new(mapping));
+                dialect
+            };
+            if stem != dialect {
                 return Err(MappingError::file(
                     &path,
-                    format!(
-                        "dialect {:?} must be named {}.toml",
-                        mapping.dialect, mapping.dialect
-                    ),
+                    format!("dialect {dialect:?} must be named {dialect}.toml"),
                 ));
             }
-            set.by_dialect
-                .insert(mapping.dialect.clone(), Arc::new(mapping));
         }
-        if set.by_dialect.is_empty() {
+        if set.by_dialect.is_empty() && set.submissions.is_empty() {
             return Err(MappingError::file(
                 dir,
                 "no mapping (*.toml) in this folder",
@@ -210,8 +229,18 @@ impl MappingSet {
         self.by_dialect.get(dialect)
     }
 
-    /// Dialect names, sorted.
+    /// Query dialect names, sorted.
     pub fn dialects(&self) -> impl Iterator<Item = &str> {
         self.by_dialect.keys().map(String::as_str)
+    }
+
+    /// The mapping of a submission dialect.
+    pub fn submission(&self, dialect: &str) -> Option<&Arc<SubmissionMapping>> {
+        self.submissions.get(dialect)
+    }
+
+    /// Submission dialect names, sorted.
+    pub fn submission_dialects(&self) -> impl Iterator<Item = &str> {
+        self.submissions.keys().map(String::as_str)
     }
 }

@@ -214,7 +214,7 @@ fn sample_params() -> RequestParams<'static> {
     }
 }
 
-fn check_well_formed(xml: &str) -> Result<(), TemplateError> {
+pub(crate) fn check_well_formed(xml: &str) -> Result<(), TemplateError> {
     let mut reader = quick_xml::NsReader::from_str(xml);
     let mut depth = 0usize;
     let mut roots = 0usize;

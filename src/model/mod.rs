@@ -1,6 +1,7 @@
 //! The canonical model: what guichet knows about persons, offices, accounts and cases.
 //! Pure data with its validation; no I/O, no XML, no HTTP types.
 
+mod ack;
 mod ahv;
 pub mod claim;
 mod entry;
@@ -11,6 +12,7 @@ mod office;
 mod outcome;
 mod register;
 
+pub use ack::{AckOutcome, ApgAck, RejectReason};
 pub use ahv::{Vn, VnError};
 pub use claim::{ApgClaim, ClaimErrors, ClaimRouting, FieldError};
 pub use entry::{Benefit, CaseStatus, CodeName, Date, IkEntry, IvCase, Month};

@@ -8,7 +8,7 @@ use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
 mod build;
-mod text;
+pub(super) mod text;
 
 use build::{build_case, build_entry, build_file, build_holder, push_within};
 use text::{plain_text, resolve_reference};
