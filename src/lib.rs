@@ -15,6 +15,7 @@
 //! - [`net`]: binding listeners (`SO_REUSEADDR`), used by every listener.
 //! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
+//! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -36,6 +37,7 @@ pub mod net;
 pub mod pki;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod tls;
 pub mod toml_error;
 pub mod trace;

@@ -15,6 +15,7 @@ mod protection;
 mod raw;
 mod routing;
 mod server;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +26,7 @@ pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
 pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
 pub use server::ServerConfig;
+pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
 
 use crate::toml_error::TomlError;
 
@@ -119,6 +121,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// `[routing]`; `None` when absent (every query asks every office).
     pub routing: Option<RoutingConfig>,
+    /// Submissions, receipts and the outbox.
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -164,6 +168,7 @@ impl Config {
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
             routing,
+            store: raw.store.validate(at)?,
         })
     }
 }

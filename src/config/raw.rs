@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::store::RawStore;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -26,6 +27,8 @@ pub(super) struct Raw {
     pub(super) admin: Option<RawAdmin>,
     #[serde(default)]
     pub(super) routing: Option<super::routing::RawRouting>,
+    #[serde(default)]
+    pub(super) store: RawStore,
 }
 
 /// `[admin]`: the operations listener.
