@@ -9,6 +9,8 @@
 //!   office XML → canonical model, canonical query → office XML.
 //! - [`merge`]: pure: per-office outcomes → consolidated account.
 //! - [`view`]: the JSON shapes of the public API.
+//! - [`routing`]: routing as data — the competent fund of a claim from ordered rules
+//!   (`config/routing/apg.toml`); transfers and their loops.
 //! - [`adapter`]: adapter files (`adapters/*.toml`) and the registry snapshot.
 //! - [`fanout`]: planning and the concurrent, deadline-bounded office calls.
 //! - [`server`]: mTLS ingress, connection limits, routes, problem documents.
@@ -35,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod pki;
+pub mod routing;
 pub mod server;
 pub mod sim;
 pub mod store;

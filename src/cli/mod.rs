@@ -9,6 +9,7 @@ mod demo;
 mod dispatch;
 mod loadtest;
 mod offline;
+mod route;
 pub mod runtime;
 mod serve;
 
@@ -19,4 +20,5 @@ pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
 pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
+pub use route::{RouteFiles, route};
 pub use serve::{serve, shutdown_signal, simulate};

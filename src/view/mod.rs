@@ -7,6 +7,7 @@ mod account;
 mod api;
 mod audit;
 mod register;
+mod routing;
 
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
@@ -20,3 +21,4 @@ pub use register::{
     AffiliationView, DiscrepancyView, IvFileView, RegisterAccountView, RegisterAnswerView,
     RegisterCallView, RoutingView,
 };
+pub use routing::{RoutingDecisionView, SkippedRuleView};
