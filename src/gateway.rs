@@ -4,8 +4,9 @@
 //! `State`, a reloader or a listener by hand.
 //!
 //! Build order: mappings → adapter store (the administered folder) → TLS material
-//! (reloader, with the registry of live connections) → fan-out (per-office clients) → audit log →
-//! state; then the watchers (adapters folder, TLS files) that live as long as the state.
+//! (reloader, with the registry of live connections) → fan-out (per-office clients) → seal
+//! (receipts, if configured) → audit log → state; then the watchers (adapters folder, TLS
+//! and seal files) that live as long as the state.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +44,9 @@ pub enum BuildError {
         /// What is wrong.
         problem: String,
     },
+    /// The seal's files (`[seal]`).
+    #[error(transparent)]
+    Seal(#[from] crate::receipt::ReceiptError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -76,6 +80,10 @@ impl Gateway {
         if let Some(routing) = routing {
             fanout = fanout.with_routing(routing);
         }
+        let sealer = match &config.seal {
+            Some(seal) => Some(Arc::new(crate::receipt::Sealer::load(seal.paths())?)),
+            None => None,
+        };
         let state = Arc::new(State {
             fanout,
             reloader,
@@ -83,6 +91,7 @@ impl Gateway {
             audit: open_audit(config).map_err(BuildError::Audit)?,
             privacy: config.privacy.clone(),
             adapters: Arc::clone(&store),
+            sealer,
         });
         let every = config.server.watch_interval;
         let watcher = crate::adapter::watch::spawn(

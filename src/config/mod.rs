@@ -14,6 +14,7 @@ mod privacy;
 mod protection;
 mod raw;
 mod routing;
+mod seal;
 mod server;
 mod store;
 #[cfg(test)]
@@ -21,10 +22,11 @@ mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
 pub use listen::ConnectionLimits;
-pub use offices::{OfficesConfig, SimulatorConfig};
+pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
 pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
+pub use seal::SealConfig;
 pub use server::ServerConfig;
 pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
 
@@ -121,6 +123,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// `[routing]`; `None` when absent (every query asks every office).
     pub routing: Option<RoutingConfig>,
+    /// The seal that signs receipts; `None`: receipts are off.
+    pub seal: Option<SealConfig>,
     /// Submissions, receipts and the outbox.
     pub store: StoreConfig,
 }
@@ -168,6 +172,7 @@ impl Config {
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
             routing,
+            seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
         })
     }
