@@ -18,6 +18,9 @@ pub use api::{
     HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
-pub use register::{AffiliationView, IvFileView, RegisterAccountView, RegisterAnswerView};
+pub use register::{
+    AffiliationView, DiscrepancyView, IvFileView, RegisterAccountView, RegisterAnswerView,
+    RegisterCallView, RoutingView,
+};
 pub use routing::{RoutingDecisionView, SkippedRuleView};
 pub use truth::{HolderView, RegisterTruthView, TruthView};
