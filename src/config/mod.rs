@@ -20,7 +20,7 @@ mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
 pub use listen::ConnectionLimits;
-pub use offices::{OfficesConfig, SimulatorConfig};
+pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
 pub use server::ServerConfig;
