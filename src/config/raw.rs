@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::seal::RawSeal;
 use super::store::RawStore;
 
 /// The whole file.
@@ -25,6 +26,8 @@ pub(super) struct Raw {
     pub(super) privacy: RawPrivacy,
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub(super) seal: Option<RawSeal>,
     #[serde(default)]
     pub(super) store: RawStore,
 }
