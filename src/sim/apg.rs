@@ -137,6 +137,12 @@ impl Funds {
             .push(status);
     }
 
+    /// The sedex folder of `office` once the sedex clients run, when it uses sedex
+    /// (sedex-only funds and funds answering `202`).
+    pub fn sedex_folder(&self, office: OfficeId) -> Option<PathBuf> {
+        self.sedex()?.folders.get(&office).cloned()
+    }
+
     pub(crate) fn set_sedex(&self, setup: SedexSetup) {
         *locks::write(&self.sedex) = Some(Arc::new(setup));
     }
