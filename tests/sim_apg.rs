@@ -530,3 +530,18 @@ async fn adapters_written_for_a_federation_name_its_sedex_folders() {
         assert!(declared.sedex_folder.is_some(), "{fund}");
     }
 }
+
+#[tokio::test]
+async fn an_office_fault_answers_before_the_fund_and_is_not_a_delivery() {
+    let s = Sim::start().await;
+    let fund = id("025.000");
+    s.sim().set_fault(fund, Some(Fault::Status(503)));
+    let (status, _) = s.post("025.000", CLAIM).await;
+    assert_eq!(status, 503);
+    assert_eq!(s.fed.claims(fund).deliveries, 0);
+    s.sim().set_fault(fund, None);
+    let (status, ack) = s.post("025.000", CLAIM).await;
+    assert_eq!(status, 200, "{ack}");
+    let counts = s.fed.claims(fund);
+    assert_eq!((counts.distinct, counts.deliveries), (1, 1));
+}

@@ -175,6 +175,7 @@ impl Federation {
     /// Sets up the sedex funds' folders under `options.root` and starts their simulated
     /// sedex clients (until the federation stops). Before this every fund takes claims on
     /// its listener; after it each fund uses its [`transport_of`](super::apg::transport_of).
+    /// Call it once per federation.
     pub fn start_sedex(&self, options: &SedexOptions) -> Result<(), SedexError> {
         let setup = sedex_client::prepare(self.simulator.offices(), options)?;
         sedex_client::spawn_clients(
@@ -190,12 +191,7 @@ impl Federation {
     /// The sedex folder of `office` (`outbox/`, `inbox/`, `receipts/`, `processed/`) once
     /// [`Federation::start_sedex`] ran, when the office uses sedex.
     pub fn sedex_folder(&self, office: OfficeId) -> Option<std::path::PathBuf> {
-        self.simulator
-            .funds()
-            .sedex()?
-            .folders
-            .get(&office)
-            .cloned()
+        self.simulator.funds().sedex_folder(office)
     }
 
     /// Stops serving (also on drop).
