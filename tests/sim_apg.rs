@@ -638,3 +638,57 @@ async fn the_gateway_mapping_and_the_simulated_funds_understand_each_other() {
         "{ack}"
     );
 }
+
+#[tokio::test]
+async fn the_gateway_sedex_folder_and_the_simulated_sedex_client_understand_each_other() {
+    use guichet::model::AckOutcome;
+    use guichet::sedex::{Envelope, SedexFolder, SedexStatus};
+    let s = Sim::start().await;
+    s.start_sedex(Duration::ZERO);
+    let sedex = s.fund_with(ClaimTransport::Sedex);
+    let (vn, fund) = s.person_with(|f| sedex.contains(&f));
+    let folder = SedexFolder::open(&s.fed.sedex_folder(fund).expect("folder")).expect("open");
+    let claim = claim_for(vn, CLAIM_ID, "2026-10-05", "2026-10-23");
+    let envelope = Envelope::new(
+        CLAIM_ID,
+        2014,
+        0,
+        "T6-000000-1",
+        &fund.participant_id("T6"),
+        time::OffsetDateTime::now_utc(),
+    );
+    folder.send(claim.as_bytes(), &envelope).expect("send");
+    let receipt = wait_for("the final receipt", || {
+        folder
+            .receipt(CLAIM_ID)
+            .expect("receipt readable")
+            .filter(|r| r.status.is_final())
+    })
+    .await;
+    assert_eq!(receipt.status, SedexStatus::Delivered);
+    let message = wait_for("the acknowledgement in inbox/", || {
+        folder
+            .inbox()
+            .expect("inbox")
+            .into_iter()
+            .next()
+            .map(|m| m.expect("a readable pair"))
+    })
+    .await;
+    assert_eq!(
+        message.envelope.reference_message_id.as_deref(),
+        Some(CLAIM_ID)
+    );
+    assert_eq!(message.envelope.sender_id, fund.participant_id("T6"));
+    let ack = gateway_reads(&String::from_utf8(message.data).expect("utf-8"));
+    assert_eq!(ack.reference_message_id, CLAIM_ID);
+    assert!(
+        matches!(ack.outcome, AckOutcome::Accepted { .. }),
+        "{:?}",
+        ack.outcome
+    );
+    folder
+        .mark_processed(&message.envelope.message_id)
+        .expect("processed");
+    assert_eq!(s.fed.claims(fund).distinct, 1);
+}
