@@ -48,6 +48,7 @@ impl Sim {
             latency: Latency::ZERO,
             faults: &faults,
             ephemeral: true,
+            register: None,
         };
         let fed = Federation::start(&registry, &pki, options)
             .await
