@@ -624,7 +624,10 @@ async fn killed_mid_write_leaves_nothing_half_written(db: &Db) {
         if let Some(status) = child.try_wait().expect("child status") {
             panic!("the child ended by itself ({status}) after {n} submissions");
         }
-        assert!(std::time::Instant::now() < bound, "the child wrote only {n} submissions");
+        assert!(
+            std::time::Instant::now() < bound,
+            "the child wrote only {n} submissions"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("kill -9"); // SIGKILL: no destructor, no rollback by the child
@@ -645,4 +648,35 @@ async fn killed_mid_write_leaves_nothing_half_written(db: &Db) {
     let ids: HashSet<_> = due.iter().map(|d| d.message_id.clone()).collect();
     assert_eq!(ids.len(), due.len());
     after.close().await;
+}
+
+/// `guichet migrate --config`: creates the schema once, then finds it up to date.
+#[tokio::test]
+async fn migrate_command_creates_then_finds_up_to_date() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml");
+    let text = std::fs::read_to_string(&shipped).expect("shipped config");
+    let from = "url = \"sqlite://../data/guichet.db\"";
+    assert!(
+        text.contains(from),
+        "the shipped config names its SQLite file"
+    );
+    let config = dir.path().join("guichet.toml");
+    std::fs::write(&config, text.replace(from, "url = \"sqlite://state/g.db\"")).expect("write");
+    let latest = guichet::store::MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .max()
+        .expect("a migration");
+    let first = guichet::cli::migrate(&config).await.expect("migrate");
+    assert!(
+        first.ends_with(&format!("schema created, version {latest}")),
+        "{first}"
+    );
+    assert!(dir.path().join("state/g.db").exists());
+    let second = guichet::cli::migrate(&config).await.expect("again");
+    assert!(
+        second.ends_with(&format!("schema version {latest}, up to date")),
+        "{second}"
+    );
 }
