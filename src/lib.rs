@@ -6,14 +6,21 @@
 //! - [`model`]: canonical types (AHV number, office id, IK entry, IV case, the peer
 //!   identity and role); no I/O.
 //! - [`mapping`]: declarative mapping files (`mappings/*.toml`) compiled at load;
-//!   office XML → canonical model, canonical query → office XML.
+//!   office XML → canonical model, canonical query → office XML, canonical form (claim)
+//!   → office XML and its acknowledgement → canonical.
 //! - [`merge`]: pure: per-office outcomes → consolidated account.
 //! - [`view`]: the JSON shapes of the public API.
+//! - [`routing`]: routing as data — the competent fund of a claim from ordered rules
+//!   (`config/routing/apg.toml`); transfers and their loops.
 //! - [`adapter`]: adapter files (`adapters/*.toml`) and the registry snapshot.
 //! - [`fanout`]: planning and the concurrent, deadline-bounded office calls.
 //! - [`server`]: mTLS ingress, connection limits, routes, problem documents.
 //! - [`net`]: binding listeners (`SO_REUSEADDR`), used by every listener.
+//! - [`sedex`]: the sedex file interface (outbox, receipts, inbox) shared with a fund's
+//!   sedex client; eCH-0090 envelopes and receipts.
 //! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
+//! - [`receipt`]: signed receipts (compact JWS by the seal identity, `x5c`), their
+//!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`config`], [`cli`]: configuration and the commands.
@@ -35,6 +42,9 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod pki;
+pub mod receipt;
+pub mod routing;
+pub mod sedex;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -78,6 +78,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Receipts signed by the gateway's seal: verify one offline.
+    Receipts {
+        #[command(subcommand)]
+        command: ReceiptsCommand,
+    },
     /// Certificates for IT staff: init, issue, list, renew, revoke (folder `certs/` by default).
     Certs {
         /// Federation folder (root and issuing CA, inventory, CRL, issued files).
@@ -95,6 +100,27 @@ pub enum Command {
     Loadtest(LoadtestArgs),
     /// Benchmark: simulated offices + gateway (+ the Node.js peer), fixed loads, a table.
     Bench(BenchArgs),
+    /// Which fund is competent for an APG claim (offline): validates the claim, applies the
+    /// routing rules and shows the rule that fired and why the ones before did not.
+    Route {
+        /// The claim as JSON (the body of POST /v1/submissions).
+        #[arg(long)]
+        claim: PathBuf,
+        /// The central register's answer for the claimant: its XML (dialect ech-register)
+        /// or that answer's JSON as `guichet translate` prints it; without it, the person
+        /// counts as unknown to the register.
+        #[arg(long)]
+        register: Option<PathBuf>,
+        /// The routing rules file.
+        #[arg(long, default_value = crate::routing::DEFAULT_RULES)]
+        rules: PathBuf,
+        /// Folder of mapping files (for an XML register answer).
+        #[arg(long, default_value = "mappings")]
+        mappings: PathBuf,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge several office answers into one consolidated account (JSON).
     Consolidate {
         /// Folder of mapping files.
@@ -118,7 +144,8 @@ pub enum CertsCommand {
     Init,
     /// Issue a key and certificate (key 0600; existing files need --force).
     Issue {
-        /// portal, office, admin or gateway.
+        /// portal, office, admin, gateway, register or seal (seal: signs receipts only,
+        /// never a TLS identity; see docs/operating.md).
         #[arg(long)]
         role: Role,
         /// Name within the role (office id NNN.NNN for offices).
@@ -273,6 +300,21 @@ pub enum AdaptersCommand {
         config: PathBuf,
         /// The definition (TOML, or JSON when it ends in .json).
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptsCommand {
+    /// Verify a receipt (compact JWS) offline against the federation's root certificate:
+    /// signature, seal certificate, chain valid at the signing time. Exit 0 with the
+    /// payload as JSON on stdout, 1 with the reason.
+    Verify {
+        /// The receipt file (the compact JWS text).
+        file: PathBuf,
+        /// The federation's root certificate(s), PEM (`certs/root-ca.pem`, or
+        /// `certs/federation-ca.pem` for the development federation).
+        #[arg(long)]
+        ca: PathBuf,
     },
 }
 

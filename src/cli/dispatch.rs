@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::args::{AdaptersCommand, AuditCommand, Command};
+use super::args::{AdaptersCommand, AuditCommand, Command, ReceiptsCommand};
 use crate::merge::YearRange;
 
 impl Command {
@@ -25,6 +25,12 @@ pub fn run(command: Command) -> ExitCode {
             command: AuditCommand::Verify { dir, public_key },
         } => return super::audit_verify(&dir, public_key.as_deref()),
         Command::Certs { dir, action } => return certs(&dir, action.into()),
+        Command::Receipts {
+            command: ReceiptsCommand::Verify { file, ca },
+        } => super::receipts_verify(&file, &ca).and_then(|(json, who)| {
+            eprintln!("{who}");
+            print_out(&json)
+        }),
         Command::Adapters { action } => adapters(action).and_then(|out| print_out(&out)),
         Command::Translate {
             dialect,
@@ -32,6 +38,21 @@ pub fn run(command: Command) -> ExitCode {
             mappings,
             file,
         } => super::translate(&mappings, &dialect, office, &file).and_then(|j| print_out(&j)),
+        Command::Route {
+            claim,
+            register,
+            rules,
+            mappings,
+            json,
+        } => {
+            let files = super::RouteFiles {
+                claim: &claim,
+                register: register.as_deref(),
+                rules: &rules,
+                mappings: &mappings,
+            };
+            super::route(files, json).and_then(|t| print_out(&t))
+        }
         Command::Consolidate {
             mappings,
             year_from,

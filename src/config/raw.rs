@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::seal::RawSeal;
 use super::store::RawStore;
 
 /// The whole file.
@@ -25,6 +26,8 @@ pub(super) struct Raw {
     pub(super) privacy: RawPrivacy,
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub(super) seal: Option<RawSeal>,
     #[serde(default)]
     pub(super) store: RawStore,
 }
@@ -168,6 +171,10 @@ pub(super) struct RawSimulator {
     pub(super) latency_median_ms: u64,
     #[serde(default = "default_p99")]
     pub(super) latency_p99_ms: u64,
+    #[serde(default)]
+    pub(super) sedex_dir: Option<PathBuf>,
+    #[serde(default = "default_sedex_delay")]
+    pub(super) sedex_delay_ms: u64,
 }
 
 pub(super) fn default_grace() -> u64 {
@@ -181,6 +188,9 @@ pub(super) fn default_sender() -> String {
 }
 pub(super) fn default_prefix() -> String {
     "T6".into()
+}
+pub(super) fn default_sedex_delay() -> u64 {
+    2_000
 }
 pub(super) fn default_median() -> u64 {
     20

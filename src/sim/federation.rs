@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::apg::ClaimCounts;
 use super::behaviour::{Fault, Latency};
 use super::population::SimOffice;
+use super::sedex_client::{self, SedexError, SedexOptions};
 use super::server::{OfficeListener, Simulator, endpoints, spawn};
 use crate::adapter::Registry;
 use crate::model::OfficeId;
@@ -134,7 +136,9 @@ impl Federation {
     }
 
     /// Copies the adapter files of `from` into `to` (created), each with its `endpoint`
-    /// line pointing at this federation's office: a folder a gateway can administer.
+    /// line pointing at this federation's office (and, once [`Federation::start_sedex`]
+    /// ran, its `sedex_folder` line at the fund's folder): a folder a gateway can
+    /// administer.
     pub fn write_adapters(&self, from: &Path, to: &Path) -> Result<(), StartError> {
         let fail = |e: std::io::Error| StartError::Copy {
             dir: to.display().to_string(),
@@ -152,9 +156,46 @@ impl Federation {
             let text = std::fs::read_to_string(&path).map_err(fail)?;
             let office = name.trim_end_matches(".toml").parse::<OfficeId>().ok();
             let url = office.and_then(|o| self.endpoints.get(&o));
-            std::fs::write(to.join(name), with_endpoint(&text, url)).map_err(fail)?;
+            let mut text = with_endpoint(&text, url);
+            if let Some(folder) = office.and_then(|o| self.sedex_folder(o)) {
+                let value = toml::Value::String(folder.display().to_string());
+                text = with_key(&text, "sedex_folder", &format!("sedex_folder = {value}"));
+            }
+            std::fs::write(to.join(name), text).map_err(fail)?;
         }
         Ok(())
+    }
+
+    /// Loss-of-earnings claims `office` received so far (distinct `messageId`s and all
+    /// deliveries, over its listener and its sedex client).
+    pub fn claims(&self, office: OfficeId) -> ClaimCounts {
+        self.simulator.funds().counts(office)
+    }
+
+    /// Sets up the sedex funds' folders under `options.root` and starts their simulated
+    /// sedex clients (until the federation stops). Before this every fund takes claims on
+    /// its listener; after it each fund uses its [`transport_of`](super::apg::transport_of).
+    pub fn start_sedex(&self, options: &SedexOptions) -> Result<(), SedexError> {
+        let setup = sedex_client::prepare(self.simulator.offices(), options)?;
+        sedex_client::spawn_clients(
+            &self.simulator,
+            &setup,
+            options.poll,
+            &self.stop.subscribe(),
+        );
+        self.simulator.funds().set_sedex(setup);
+        Ok(())
+    }
+
+    /// The sedex folder of `office` (`outbox/`, `inbox/`, `receipts/`, `processed/`) once
+    /// [`Federation::start_sedex`] ran, when the office uses sedex.
+    pub fn sedex_folder(&self, office: OfficeId) -> Option<std::path::PathBuf> {
+        self.simulator
+            .funds()
+            .sedex()?
+            .folders
+            .get(&office)
+            .cloned()
     }
 
     /// Stops serving (also on drop).
@@ -175,10 +216,15 @@ fn with_endpoint(text: &str, url: Option<&reqwest::Url>) -> String {
         return text.to_owned();
     };
     let line = format!("endpoint = {}", toml::Value::String(url.to_string()));
+    with_key(text, "endpoint", &line)
+}
+
+/// `text` with every `key = …` line replaced by `line`.
+fn with_key(text: &str, key: &str, line: &str) -> String {
     text.lines()
         .map(|l| {
-            let key = l.split('=').next().unwrap_or_default().trim();
-            if key == "endpoint" { line.as_str() } else { l }
+            let k = l.split('=').next().unwrap_or_default().trim();
+            if k == key { line } else { l }
         })
         .fold(String::with_capacity(text.len()), |mut out, l| {
             out.push_str(l);
