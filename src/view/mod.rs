@@ -9,6 +9,7 @@ mod api;
 mod audit;
 mod register;
 mod routing;
+mod truth;
 
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
@@ -24,3 +25,4 @@ pub use register::{
     RegisterCallView, RoutingView,
 };
 pub use routing::{RoutingDecisionView, SkippedRuleView};
+pub use truth::{HolderView, RegisterTruthView, TruthView};
