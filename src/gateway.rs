@@ -92,6 +92,10 @@ impl Gateway {
             privacy: config.privacy.clone(),
             adapters: Arc::clone(&store),
             sealer,
+            db: crate::server::Submissions::new(
+                config.store.clone(),
+                std::path::PathBuf::from(crate::routing::DEFAULT_RULES),
+            ),
         });
         let every = config.server.watch_interval;
         let watcher = crate::adapter::watch::spawn(

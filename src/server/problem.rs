@@ -23,6 +23,8 @@ pub struct Problem {
     pub detail: String,
     /// `Retry-After` seconds, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// `422` of a body: every invalid field (pointer, message).
+    pub errors: Vec<(String, String)>,
 }
 
 impl Problem {
@@ -33,6 +35,7 @@ impl Problem {
             title,
             detail,
             retry_after: None,
+            errors: Vec::new(),
         }
     }
 
@@ -202,6 +205,70 @@ impl Problem {
         )
     }
 
+    /// `422`: a submission whose fields are invalid; `errors` lists every one as a JSON
+    /// pointer with a message (never the value sent).
+    pub fn invalid_submission(errors: Vec<(String, String)>) -> Problem {
+        let n = errors.len();
+        Problem {
+            errors,
+            ..Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-submission",
+                "Submission refused: invalid fields",
+                format!("{n} invalid field(s); see errors"),
+            )
+        }
+    }
+
+    /// `400`: a write without a valid `Idempotency-Key` header.
+    pub fn idempotency_key(detail: impl Into<String>) -> Problem {
+        Problem::bad_request("idempotency-key", detail)
+    }
+
+    /// `409`: the idempotency key was used before with another body.
+    pub fn idempotency_conflict() -> Problem {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "idempotency-conflict",
+            "Idempotency key reused",
+            "this Idempotency-Key was used before with another body".into(),
+        )
+    }
+
+    /// `404`: no submission with this id for this portal (another portal's is not shown).
+    pub fn no_submission() -> Problem {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-submission",
+            "No such submission",
+            "no submission with this id for this portal".into(),
+        )
+    }
+
+    /// `422`: no routing rule decided a competent office for the claim.
+    pub fn unroutable(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unroutable",
+            "No competent office found",
+            detail.into(),
+        )
+    }
+
+    /// `503`: the submission store or the seal is unavailable; nothing was accepted.
+    pub fn store_unavailable(detail: impl std::fmt::Display) -> Problem {
+        tracing::error!(error = %detail, "submission store unavailable");
+        Problem {
+            retry_after: Some(5),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Submission store unavailable",
+                "the submission could not be stored or read; nothing was accepted".into(),
+            )
+        }
+    }
+
     /// The response (with `Retry-After` when set).
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let view = ProblemView {
@@ -209,6 +276,11 @@ impl Problem {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
+            errors: self
+                .errors
+                .into_iter()
+                .map(|(pointer, message)| crate::view::FieldErrorView { pointer, message })
+                .collect(),
         };
         let body = serde_json::to_vec(&view).unwrap_or_else(|_| b"{}".to_vec());
         let mut builder = Response::builder()

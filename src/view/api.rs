@@ -142,4 +142,17 @@ pub struct ProblemView {
     pub status: u16,
     /// What exactly was wrong (never personal data).
     pub detail: String,
+    /// `422` of a submission: every invalid field as a JSON pointer with a message (the
+    /// message names the rule, never the value sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldErrorView>,
+}
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldErrorView {
+    /// RFC 6901 JSON pointer to the field (`""`: the whole body).
+    pub pointer: String,
+    /// What is wrong with it.
+    pub message: String,
 }

@@ -9,6 +9,7 @@ mod api;
 mod audit;
 mod register;
 mod routing;
+mod submission;
 mod truth;
 
 pub use account::{
@@ -17,7 +18,7 @@ pub use account::{
 pub use ack::AckView;
 pub use api::{
     AccessView, AccessesView, AdapterRow, AdapterView, AdaptersView, CallerView, ChangedView,
-    HealthView, ProbeView, ProblemView, ReloadView,
+    FieldErrorView, HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
 pub use register::{
@@ -25,4 +26,5 @@ pub use register::{
     RegisterCallView, RoutingView,
 };
 pub use routing::{RoutingDecisionView, SkippedRuleView};
+pub use submission::{HistoryView, ReceiptView, ReceiptsView, SubmissionView};
 pub use truth::{HolderView, RegisterTruthView, TruthView};

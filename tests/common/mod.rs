@@ -304,11 +304,11 @@ allow_loopback = true
 {protection}
 
 [privacy]
-purposes = ["self-service", "pension-calculation", "benefit-review"]
+purposes = ["self-service", "pension-calculation", "benefit-review", "claim"]
 
 [privacy.portals]
-demo = ["self-service", "pension-calculation", "benefit-review"]
-other-portal = ["self-service", "pension-calculation", "benefit-review"]
+demo = ["self-service", "pension-calculation", "benefit-review", "claim"]
+other-portal = ["self-service", "pension-calculation", "benefit-review", "claim"]
 other = ["self-service", "pension-calculation", "benefit-review"]
 narrow = ["benefit-review"]
 leaky = ["self-service", "pension-calculation", "benefit-review"]

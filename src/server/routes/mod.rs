@@ -6,6 +6,7 @@
 mod accesses;
 mod account;
 mod notifications;
+mod submissions;
 pub mod table;
 
 use std::sync::Arc;
@@ -95,6 +96,7 @@ pub fn inspect(
         Handler::AdapterPut | Handler::AdapterDelete => {
             super::adapters::if_match(&map).map(|_| ())?
         }
+        Handler::SubmissionCreate => submissions::idempotency_key(&map).map(|_| ())?,
         _ => {}
     }
     Ok(m.route)
@@ -139,6 +141,11 @@ async fn serve(
         Handler::AdminReload => super::admin::reload(who()?, state).await,
         Handler::AdminCertificates => super::admin::certificates(state),
         Handler::AdminAuditHead => super::admin::audit_head(state),
+        Handler::SubmissionCreate => submissions::create(req, who()?, state).await,
+        Handler::SubmissionGet => submissions::get(who()?, p.submission()?, state).await,
+        Handler::SubmissionReceipts => {
+            submissions::receipts(who()?, p.submission()?, state).await
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::model::{Identity, Role};
 use crate::model::{OfficeId, Vn};
+use crate::store::SubmissionId;
 
 use super::super::problem::Problem;
 
@@ -47,6 +48,12 @@ pub enum Handler {
     AdminCertificates,
     /// `GET /admin/v1/audit/head`.
     AdminAuditHead,
+    /// `POST /v1/submissions`.
+    SubmissionCreate,
+    /// `GET /v1/submissions/{id}`.
+    SubmissionGet,
+    /// `GET /v1/submissions/{id}/receipts`.
+    SubmissionReceipts,
 }
 
 /// One route.
@@ -174,6 +181,27 @@ pub const ROUTES: &[Route] = &[
         Handler::AdminAuditHead,
         "auditHead",
     ),
+    route(
+        "POST",
+        "/v1/submissions",
+        PORTAL,
+        Handler::SubmissionCreate,
+        "createSubmission",
+    ),
+    route(
+        "GET",
+        "/v1/submissions/{id}",
+        PORTAL,
+        Handler::SubmissionGet,
+        "getSubmission",
+    ),
+    route(
+        "GET",
+        "/v1/submissions/{id}/receipts",
+        PORTAL,
+        Handler::SubmissionReceipts,
+        "getSubmissionReceipts",
+    ),
 ];
 
 /// A typed path parameter.
@@ -183,6 +211,8 @@ pub enum Param {
     Vn,
     /// `{office}`: an office id `NNN.NNN` ([`OfficeId`]).
     Office,
+    /// `{id}`: a submission id (a UUID, [`SubmissionId`]).
+    Submission,
 }
 
 impl Param {
@@ -191,6 +221,7 @@ impl Param {
         match segment {
             "{vn}" => Some(Param::Vn),
             "{office}" => Some(Param::Office),
+            "{id}" => Some(Param::Submission),
             _ => None,
         }
     }
@@ -201,6 +232,7 @@ impl Param {
 pub struct PathParams {
     vn: Option<Vn>,
     office: Option<OfficeId>,
+    submission: Option<SubmissionId>,
 }
 
 impl PathParams {
@@ -214,6 +246,12 @@ impl PathParams {
     pub fn office(&self) -> Result<OfficeId, Problem> {
         self.office
             .ok_or_else(|| Problem::internal("route without {office}"))
+    }
+
+    /// The submission id of an `{id}` route.
+    pub fn submission(&self) -> Result<SubmissionId, Problem> {
+        self.submission
+            .ok_or_else(|| Problem::internal("route without {id}"))
     }
 }
 
@@ -243,6 +281,15 @@ impl Matched<'_> {
                         )
                     })?;
                     p.office = Some(office);
+                }
+                Param::Submission => {
+                    let id = raw.parse().map_err(|_| {
+                        Problem::bad_request(
+                            "invalid-submission-id",
+                            "submission id in the path: not a UUID",
+                        )
+                    })?;
+                    p.submission = Some(id);
                 }
             }
         }
