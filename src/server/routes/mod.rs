@@ -143,9 +143,7 @@ async fn serve(
         Handler::AdminAuditHead => super::admin::audit_head(state),
         Handler::SubmissionCreate => submissions::create(req, who()?, state).await,
         Handler::SubmissionGet => submissions::get(who()?, p.submission()?, state).await,
-        Handler::SubmissionReceipts => {
-            submissions::receipts(who()?, p.submission()?, state).await
-        }
+        Handler::SubmissionReceipts => submissions::receipts(who()?, p.submission()?, state).await,
     }
 }
 

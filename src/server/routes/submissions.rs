@@ -135,7 +135,8 @@ pub(super) async fn create(
         Created::Existing(s) => (StatusCode::OK, s),
     };
     let mut response = super::json(status, &SubmissionView::from(submission))?;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("/v1/submissions/{}", submission.id))
+    if let Ok(v) =
+        hyper::header::HeaderValue::from_str(&format!("/v1/submissions/{}", submission.id))
     {
         response.headers_mut().insert(hyper::header::LOCATION, v);
     }
