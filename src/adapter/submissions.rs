@@ -24,7 +24,8 @@ pub struct SubmissionsDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// `sedex`: the absolute folder shared with the fund's sedex client (holding
-    /// `outbox/`, `inbox/`, `receipts/`, `processed/`).
+    /// `outbox/`, `inbox/`, `receipts/`, `processed/`). `sync`, optional: the folder where
+    /// the acknowledgements of a fund that answers `202` arrive (its `inbox/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sedex_folder: Option<PathBuf>,
     /// `sedex`: the fund's sedex participant id (`T6-066000-1`).
@@ -51,6 +52,8 @@ pub enum SubmissionTransport {
     Sync {
         /// The path on the office's host, or `None` for the office's endpoint.
         path: Option<String>,
+        /// The sedex folder where acknowledgements arrive after a `202`, if any.
+        inbox: Option<PathBuf>,
     },
     /// The sedex file interface: data file then envelope into `outbox/`, receipts from
     /// `receipts/`, acknowledgements from `inbox/`.
@@ -89,17 +92,13 @@ impl Submissions {
         let transport = match def.transport.as_str() {
             "sync" => {
                 only(
-                    "submissions.sedex_folder",
-                    def.sedex_folder.is_some(),
-                    "sync",
-                )?;
-                only(
                     "submissions.participant_id",
                     def.participant_id.is_some(),
                     "sync",
                 )?;
                 let path = def.path.as_deref().map(check_path).transpose()?;
-                SubmissionTransport::Sync { path }
+                let inbox = def.sedex_folder.clone().map(absolute_folder).transpose()?;
+                SubmissionTransport::Sync { path, inbox }
             }
             "sedex" => {
                 only("submissions.path", def.path.is_some(), "sedex")?;
@@ -109,12 +108,7 @@ impl Submissions {
                         "required with transport = \"sedex\"",
                     )
                 })?;
-                if !folder.is_absolute() {
-                    return Err(DefError::field(
-                        "submissions.sedex_folder",
-                        format!("{} must be an absolute path", folder.display()),
-                    ));
-                }
+                let folder = absolute_folder(folder)?;
                 let participant_id = def.participant_id.clone().ok_or_else(|| {
                     DefError::field(
                         "submissions.participant_id",
@@ -160,7 +154,7 @@ impl Submissions {
     /// `sync`: the URL claims are POSTed to — the office's `endpoint` with the configured
     /// path (same host, port and TLS identity); `None` for sedex.
     pub fn sync_url(&self, endpoint: &reqwest::Url) -> Option<reqwest::Url> {
-        let SubmissionTransport::Sync { path } = &self.transport else {
+        let SubmissionTransport::Sync { path, .. } = &self.transport else {
             return None;
         };
         let mut url = endpoint.clone();
@@ -169,6 +163,28 @@ impl Submissions {
             url.set_query(None);
         }
         Some(url)
+    }
+}
+
+impl Submissions {
+    /// The sedex folder where the fund's acknowledgements arrive: the transport's folder
+    /// (sedex) or the one given for `202` answers (sync).
+    pub fn sedex_folder(&self) -> Option<&std::path::Path> {
+        match &self.transport {
+            SubmissionTransport::Sedex { folder, .. } => Some(folder),
+            SubmissionTransport::Sync { inbox, .. } => inbox.as_deref(),
+        }
+    }
+}
+
+fn absolute_folder(folder: PathBuf) -> Result<PathBuf, DefError> {
+    if folder.is_absolute() {
+        Ok(folder)
+    } else {
+        Err(DefError::field(
+            "submissions.sedex_folder",
+            format!("{} must be an absolute path", folder.display()),
+        ))
     }
 }
 

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod delivery;
 mod listen;
 mod offices;
 mod privacy;
@@ -19,6 +20,7 @@ mod store;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use delivery::DeliveryConfig;
 pub use listen::ConnectionLimits;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
@@ -119,6 +121,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// Submissions, receipts and the outbox.
     pub store: StoreConfig,
+    /// How the outbox is delivered.
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {
@@ -161,6 +165,7 @@ impl Config {
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
             store: raw.store.validate(at)?,
+            delivery: raw.delivery.validate()?,
         })
     }
 }

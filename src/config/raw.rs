@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::delivery::RawDelivery;
 use super::store::RawStore;
 
 /// The whole file.
@@ -27,6 +28,8 @@ pub(super) struct Raw {
     pub(super) admin: Option<RawAdmin>,
     #[serde(default)]
     pub(super) store: RawStore,
+    #[serde(default)]
+    pub(super) delivery: RawDelivery,
 }
 
 /// `[admin]`: the operations listener.

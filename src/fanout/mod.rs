@@ -11,6 +11,7 @@ mod error;
 mod guard;
 mod plan;
 mod retry;
+mod submit;
 mod translate;
 
 use std::sync::{Arc, RwLock};
@@ -23,6 +24,7 @@ pub use error::{CallError, Step};
 pub use guard::{LastCall, OfficeGuard};
 pub use plan::plan;
 pub use retry::RetrySettings;
+pub use submit::{PostError, Posted};
 pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};
