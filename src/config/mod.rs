@@ -14,6 +14,7 @@ mod offices;
 mod privacy;
 mod protection;
 mod raw;
+mod seal;
 mod server;
 mod store;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use listen::ConnectionLimits;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
 pub use protection::ProtectionConfig;
+pub use seal::SealConfig;
 pub use server::ServerConfig;
 pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
 
@@ -119,6 +121,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The seal that signs receipts; `None`: receipts are off.
+    pub seal: Option<SealConfig>,
     /// Submissions, receipts and the outbox.
     pub store: StoreConfig,
     /// How the outbox is delivered.
@@ -164,6 +168,7 @@ impl Config {
             privacy: raw.privacy.validate()?,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
+            seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
         })

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::audit::RawAudit;
 use super::delivery::RawDelivery;
+use super::seal::RawSeal;
 use super::store::RawStore;
 
 /// The whole file.
@@ -26,6 +27,8 @@ pub(super) struct Raw {
     pub(super) privacy: RawPrivacy,
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub(super) seal: Option<RawSeal>,
     #[serde(default)]
     pub(super) store: RawStore,
     #[serde(default)]

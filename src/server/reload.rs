@@ -312,6 +312,9 @@ pub fn spawn_watch(state: &Arc<State>, interval: Duration) {
             let reloader = &state.reloader;
             // A failure is logged (and retried at the next poll) inside.
             let _ = reloader.reload_changed(&state.fanout, &state.audit);
+            if let Some(sealer) = &state.sealer {
+                let _ = sealer.reload_changed(&state.audit);
+            }
             if last_warning.elapsed() >= DAILY {
                 last_warning = tokio::time::Instant::now();
                 reloader.warn_expiring();
@@ -338,6 +341,10 @@ pub fn spawn_sighup(state: &Arc<State>) {
                             Actor::operator("SIGHUP"),
                             "SIGHUP",
                         );
+                        if let Some(sealer) = &state.sealer {
+                            let _ =
+                                sealer.reload(&state.audit, Actor::operator("SIGHUP"), "SIGHUP");
+                        }
                     }
                 });
             }
