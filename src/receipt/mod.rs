@@ -25,7 +25,7 @@ pub use payload::{
     ReceiptBody, ReceiptKind, SubmissionOutcome, SubmissionReceipt,
 };
 pub use sealer::{SealPaths, SealStatus, Sealer, SignedReceipt};
-pub use verify::{Refusal, Verified, check_seal_chain, verify};
+pub use verify::{Refusal, Verified, check_seal_chain, verify, verify_with_crls};
 
 /// `id-kp-documentSigning` (RFC 9336, 1.3.6.1.5.5.7.3.36): the only EKU of a seal
 /// certificate, as arcs (for issuing with rcgen).
