@@ -59,7 +59,9 @@ async fn store_claim(fed: &Federation, to: OfficeId, key: &str, body: Vec<u8>) -
             sha256: guichet::store::sha256_hex(body.as_bytes()),
             competent_office: to.to_string(),
             routing_rule: Some("test".into()),
-            received_at: guichet::receipt::rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()),
+            received_at: guichet::receipt::rfc3339(
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            ),
             outcome: SubmissionOutcome::Received,
         }))
         .expect("sealed");
@@ -118,7 +120,12 @@ fn details(sub: &Submission) -> Vec<String> {
 fn chain(sub: &Submission) -> Vec<OfficeId> {
     sub.history
         .iter()
-        .filter(|h| matches!(h.state, SubmissionState::Routed | SubmissionState::Transferred))
+        .filter(|h| {
+            matches!(
+                h.state,
+                SubmissionState::Routed | SubmissionState::Transferred
+            )
+        })
         .filter_map(|h| h.office)
         .fold(Vec::new(), |mut v, o| {
             if v.last() != Some(&o) {
@@ -138,12 +145,9 @@ fn assert_delivery_receipt(fed: &Federation, sub: &Submission, outcome: &str) {
         .receipts_of(ReceiptKind::Delivery)
         .last()
         .expect("a delivery receipt");
-    let verified = guichet::receipt::verify(
-        &receipt.jws,
-        &roots(fed),
-        rustls_pki_types::UnixTime::now(),
-    )
-    .expect("the delivery receipt verifies offline");
+    let verified =
+        guichet::receipt::verify(&receipt.jws, &roots(fed), rustls_pki_types::UnixTime::now())
+            .expect("the delivery receipt verifies offline");
     assert_eq!(verified.payload["kind"], "delivery");
     assert_eq!(verified.payload["submissionId"], sub.id.to_string());
     assert_eq!(verified.payload["sha256"], sub.body_sha256);
@@ -157,10 +161,20 @@ async fn a_sync_fund_acknowledges_and_every_fund_sees_one_message_id() {
     // 001.000 is a cantonal fund taking claims synchronously; the simulated funds decide
     // by the synthetic population, so it either accepts or transfers to the competent one.
     let first = office("001.000");
-    let id = store_claim(&fed, first, "k-1", claim("SEO-1", "2026-10-05", "2026-10-23", 19)).await;
+    let id = store_claim(
+        &fed,
+        first,
+        "k-1",
+        claim("SEO-1", "2026-10-05", "2026-10-23", 19),
+    )
+    .await;
     let sub = final_state(&fed, id).await;
     assert_eq!(sub.state, SubmissionState::Accepted, "{:#?}", details(&sub));
-    assert!(sub.case_number.as_deref().is_some_and(|c| c.starts_with("APG-")));
+    assert!(
+        sub.case_number
+            .as_deref()
+            .is_some_and(|c| c.starts_with("APG-"))
+    );
     let visited = chain(&sub);
     assert_eq!(visited.first(), Some(&first));
     for o in &visited {
@@ -170,11 +184,21 @@ async fn a_sync_fund_acknowledges_and_every_fund_sees_one_message_id() {
     assert_delivery_receipt(&fed, &sub, "accepted");
     if visited.len() > 1 {
         let transfers = sub.receipts_of(ReceiptKind::Delivery).count();
-        assert_eq!(transfers, visited.len(), "one delivery receipt per acknowledgement");
+        assert_eq!(
+            transfers,
+            visited.len(),
+            "one delivery receipt per acknowledgement"
+        );
     }
 
     // The same person and period again (another submission): the fund refuses it.
-    let again = store_claim(&fed, first, "k-2", claim("SEO-2", "2026-10-10", "2026-10-12", 3)).await;
+    let again = store_claim(
+        &fed,
+        first,
+        "k-2",
+        claim("SEO-2", "2026-10-10", "2026-10-12", 3),
+    )
+    .await;
     let dup = final_state(&fed, again).await;
     assert_eq!(dup.state, SubmissionState::Rejected, "{:#?}", details(&dup));
     assert!(
@@ -195,11 +219,21 @@ async fn a_sedex_fund_gets_data_then_envelope_and_its_receipts_are_followed() {
     migrated(&fed).await;
     // 066.000 takes claims only through its sedex client.
     let fund = office("066.000");
-    let id = store_claim(&fed, fund, "k-s", claim("SEO-S", "2026-09-01", "2026-09-10", 10)).await;
+    let id = store_claim(
+        &fed,
+        fund,
+        "k-s",
+        claim("SEO-S", "2026-09-01", "2026-09-10", 10),
+    )
+    .await;
     let sub = final_state(&fed, id).await;
     assert_eq!(sub.state, SubmissionState::Accepted, "{:#?}", details(&sub));
     let d = details(&sub);
-    assert!(d.iter().any(|l| l.contains("066.000 sedex: handed to the client")), "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|l| l.contains("066.000 sedex: handed to the client")),
+        "{d:#?}"
+    );
     // The fund's sedex receipt 100 or its acknowledgement (which may overtake the receipt).
     assert!(
         d.iter()
@@ -224,7 +258,9 @@ async fn a_sedex_fund_gets_data_then_envelope_and_its_receipts_are_followed() {
     let rows = fed.state.db.outbox_of(&subject).await.expect("outbox");
     assert_eq!(open, 0, "outbox rows left pending: {rows:#?}");
     let folder = fed.sedex_folder(fund).expect("sedex folder");
-    let outbox = std::fs::read_dir(folder.join("outbox")).expect("outbox").count();
+    let outbox = std::fs::read_dir(folder.join("outbox"))
+        .expect("outbox")
+        .count();
     assert_eq!(outbox, 0, "the client took the pair");
     let processed: Vec<String> = std::fs::read_dir(folder.join("processed"))
         .expect("processed")
@@ -247,7 +283,13 @@ async fn a_fund_answering_202_acknowledges_through_its_sedex_inbox() {
     migrated(&fed).await;
     // 037.000 answers 202 on its listener and sends the acknowledgement over sedex.
     let fund = office("037.000");
-    let id = store_claim(&fed, fund, "k-202", claim("SEO-A", "2026-08-03", "2026-08-07", 5)).await;
+    let id = store_claim(
+        &fed,
+        fund,
+        "k-202",
+        claim("SEO-A", "2026-08-03", "2026-08-07", 5),
+    )
+    .await;
     let sub = final_state(&fed, id).await;
     assert_eq!(sub.state, SubmissionState::Accepted, "{:#?}", details(&sub));
     assert!(
@@ -323,12 +365,10 @@ async fn a_gateway_killed_at_any_point_of_a_delivery_delivers_each_claim_once() 
     let text = std::fs::read_to_string(&fed.config.file).expect("config");
     let child_config = fed.dir.path().join("child.toml");
     let child_audit = fed.dir.path().join("child-audit");
-    let text = text
-        .replace("enabled = false", "enabled = true")
-        .replace(
-            &format!("dir = \"{}\"", fed.dir.path().join("audit").display()),
-            &format!("dir = \"{}\"", child_audit.display()),
-        );
+    let text = text.replace("enabled = false", "enabled = true").replace(
+        &format!("dir = \"{}\"", fed.dir.path().join("audit").display()),
+        &format!("dir = \"{}\"", child_audit.display()),
+    );
     std::fs::write(&child_config, text).expect("child config");
 
     let cases = [
@@ -355,13 +395,27 @@ async fn a_gateway_killed_at_any_point_of_a_delivery_delivers_each_claim_once() 
         let id = store_claim(&fed, fund, &format!("crash-{n}"), body).await;
         child.reached(point).await;
         child.kill().await;
-        let sub = fed.state.db.load_submission(id).await.expect("store").expect("sub");
-        assert!(!sub.state.is_final(), "{point}: killed before the outcome was stored");
+        let sub = fed
+            .state
+            .db
+            .load_submission(id)
+            .await
+            .expect("store")
+            .expect("sub");
+        assert!(
+            !sub.state.is_final(),
+            "{point}: killed before the outcome was stored"
+        );
 
         let child = Child::start(&child_config, None).await;
         let sub = final_state(&fed, id).await;
         child.kill().await;
-        assert_eq!(sub.state, SubmissionState::Accepted, "{point}: {:#?}", details(&sub));
+        assert_eq!(
+            sub.state,
+            SubmissionState::Accepted,
+            "{point}: {:#?}",
+            details(&sub)
+        );
         // Exactly once: each fund of the claim's chain saw one new message id, no other
         // fund saw any, however often the claim was sent.
         let visited = chain(&sub);
@@ -381,7 +435,11 @@ async fn a_gateway_killed_at_any_point_of_a_delivery_delivers_each_claim_once() 
         // The fund saw exactly one message id for this claim, however often it was sent.
         let ids: std::collections::BTreeSet<&str> =
             rows.iter().map(|r| r.message_id.as_str()).collect();
-        assert_eq!(ids.len(), rows.len(), "{point}: one message id per delivery target");
+        assert_eq!(
+            ids.len(),
+            rows.len(),
+            "{point}: one message id per delivery target"
+        );
         assert_delivery_receipt(&fed, &sub, "accepted");
     }
 }

@@ -280,8 +280,8 @@ endpoint = "https://127.0.0.1:18166/ik?x=1"
                 "field submissions.path",
             ),
             (
-                "transport = \"sync\"\ndialect = \"ech-apg\"\nsedex_folder = \"/x\"",
-                "field submissions.sedex_folder: not used",
+                "transport = \"sync\"\ndialect = \"ech-apg\"\nsedex_folder = \"x\"",
+                "field submissions.sedex_folder: x must be an absolute path",
             ),
             (
                 "transport = \"sedex\"\ndialect = \"ech-apg\"\nparticipant_id = \"T6-066000-1\"",

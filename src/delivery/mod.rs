@@ -203,7 +203,9 @@ impl Worker {
             Err(StoreError::LeaseLost { .. }) => {
                 tracing::warn!(office = %d.target_office, "outbox lease lost during delivery");
             }
-            Err(e) => tracing::error!(office = %d.target_office, error = %e, "delivery not recorded; the row is due again when its lease expires"),
+            Err(e) => {
+                tracing::error!(office = %d.target_office, error = %e, "delivery not recorded; the row is due again when its lease expires")
+            }
         }
     }
 
@@ -454,7 +456,14 @@ impl Worker {
             }
         };
         let receipt = match self
-            .delivery_receipt(sub, office, message_id, outcome, case_number.clone(), transferred_to)
+            .delivery_receipt(
+                sub,
+                office,
+                message_id,
+                outcome,
+                case_number.clone(),
+                transferred_to,
+            )
             .await
         {
             Ok(r) => r,
@@ -534,6 +543,11 @@ impl Worker {
             let Some(path) = subs.sedex_folder() else {
                 continue;
             };
+            // No folder (its sedex client is not set up here): nothing can have arrived.
+            // Deliveries to it retry and say why; the inbox stays quiet.
+            if !path.is_dir() {
+                continue;
+            }
             let folder = match SedexFolder::open(path) {
                 Ok(f) => f,
                 Err(e) => {
@@ -648,9 +662,7 @@ fn is_waiting_for_sedex(sub: &Submission, d: &Delivery) -> bool {
         .iter()
         .rev()
         .take_while(|h| h.state != SubmissionState::Transferred)
-        .any(|h| {
-            h.office == Some(d.target_office) && h.detail.as_deref() == Some(HANDED_TO_SEDEX)
-        })
+        .any(|h| h.office == Some(d.target_office) && h.detail.as_deref() == Some(HANDED_TO_SEDEX))
 }
 
 fn submission_id(d: &Delivery) -> Option<SubmissionId> {

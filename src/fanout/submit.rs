@@ -72,7 +72,10 @@ impl Fanout {
             if status != reqwest::StatusCode::OK && status != reqwest::StatusCode::ACCEPTED {
                 return Err(CallError::Status(status.as_u16()));
             }
-            if response.content_length().is_some_and(|n| n > max_bytes as u64) {
+            if response
+                .content_length()
+                .is_some_and(|n| n > max_bytes as u64)
+            {
                 return Err(CallError::TooLarge(max_bytes));
             }
             let mut bytes = Vec::new();
