@@ -63,8 +63,12 @@ impl Running {
             latency,
             faults: &no_faults,
             ephemeral: true,
+            register: Some(sim::REGISTER_EPHEMERAL),
         };
         let federation = sim::Federation::start(&registry, &pki, options).await?;
+        federation
+            .simulator()
+            .set_register_lag(runtime::register_lag(&config));
         let scratch = Scratch::new()?;
         let sedex = Scratch::new()?;
         federation.start_sedex(&sim::SedexOptions::new(

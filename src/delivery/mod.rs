@@ -229,10 +229,11 @@ impl Worker {
             || (sub.state == SubmissionState::Delivered && !is_waiting_for_sedex(&sub, d))
         {
             // A sedex receipt that came after the acknowledgement is archived with the row.
-            if let Some(SubmissionTransport::Sedex { folder, .. }) = registry
+            if let Some(subs) = registry
                 .get(d.target_office)
                 .and_then(|a| a.submissions.as_ref())
-                .map(|s| &s.transport)
+                && subs.transport == SubmissionTransport::Sedex
+                && let Some(folder) = subs.sedex_folder.as_deref()
                 && let Ok(folder) = SedexFolder::open(folder)
             {
                 let id = d.message_id.clone();
@@ -254,10 +255,12 @@ impl Worker {
         };
         match &subs.transport {
             SubmissionTransport::Sync { .. } => self.send_sync(&sub, d, adapter, subs, xml).await,
-            SubmissionTransport::Sedex {
-                folder,
-                participant_id,
-            } => {
+            SubmissionTransport::Sedex => {
+                let (Some(folder), Some(participant_id)) =
+                    (subs.sedex_folder.as_deref(), subs.participant_id.as_deref())
+                else {
+                    return Next::Fail("sedex fund without folder or participant id".into());
+                };
                 self.send_sedex(&sub, d, subs, folder, participant_id, xml)
                     .await
             }
@@ -532,7 +535,7 @@ impl Worker {
             .filter(|a| {
                 a.submissions
                     .as_ref()
-                    .is_some_and(|s| s.sedex_folder().is_some())
+                    .is_some_and(|s| s.sedex_folder.is_some())
             })
             .map(|a| (a.office, Arc::clone(a)))
             .collect();
@@ -540,7 +543,7 @@ impl Worker {
             let Some(subs) = adapter.submissions.as_ref() else {
                 continue;
             };
-            let Some(path) = subs.sedex_folder() else {
+            let Some(path) = subs.sedex_folder.as_deref() else {
                 continue;
             };
             // No folder (its sedex client is not set up here): nothing can have arrived.
