@@ -594,6 +594,10 @@ impl Worker {
         subs: &Submissions,
         message: &crate::sedex::InboxMessage,
     ) -> Result<(), String> {
+        let prefix = &self.state.fanout.settings().participant_prefix;
+        if message.envelope.sender_id != subs.recipient_id(office, prefix) {
+            return Err("acknowledgement from another sender than the fund".into());
+        }
         let max = self.state.delivery.max_ack_bytes;
         let ack = subs
             .mapping
