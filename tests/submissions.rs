@@ -10,6 +10,7 @@ mod common;
 use common::Federation;
 use guichet::model::Role;
 use guichet::sim::Latency;
+use guichet::store::SubmissionId;
 use guichet::view::ProblemView;
 use rustls_pki_types::UnixTime;
 use serde_json::Value;
@@ -36,9 +37,19 @@ async fn submit(
     req.send().await.expect("submit")
 }
 
+/// The delivery worker migrates the store when the gateway starts serving.
+async fn migrated(fed: &Federation) {
+    for _ in 0..(common::PATIENT_MS / 50) {
+        if fed.state.db.is_migrated().await.unwrap_or(false) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the store was not migrated");
+}
+
 async fn stored(fed: &Federation) -> u64 {
-    let store = fed.state.db.store().await.expect("store");
-    let integrity = store.integrity().await.expect("integrity");
+    let integrity = fed.state.db.integrity().await.expect("integrity");
     assert!(integrity.is_sound(), "nothing half-written: {integrity:?}");
     integrity.submissions
 }
@@ -46,6 +57,7 @@ async fn stored(fed: &Federation) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_is_stored_routed_and_receipted_once_per_key() {
     let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
+    migrated(&fed).await;
     let portal = fed.portal();
 
     let created = submit(&portal, &fed, Some("claim-1"), &claim()).await;
@@ -94,8 +106,9 @@ async fn a_claim_is_stored_routed_and_receipted_once_per_key() {
     assert_eq!(payload["type"], "apg-claim");
     assert_eq!(payload["outcome"], "received");
     assert_eq!(payload["competentOffice"], body["competentOffice"]);
-    let store = fed.state.db.store().await.expect("store");
-    let row = store
+    let row = fed
+        .state
+        .db
         .load_submission(id.parse().expect("uuid"))
         .await
         .expect("load")
@@ -153,11 +166,54 @@ async fn a_claim_is_stored_routed_and_receipted_once_per_key() {
         .await
         .expect("get");
     assert_eq!(unknown.status().as_u16(), 404);
+
+    // The delivery worker takes it from the outbox to a final state, and the fund's
+    // acknowledgement adds a delivery receipt the portal sees.
+    let id: SubmissionId = id.parse().expect("uuid");
+    let mut last = None;
+    let mut done = None;
+    for _ in 0..(common::PATIENT_MS / 50) {
+        let sub = fed
+            .state
+            .db
+            .load_submission(id)
+            .await
+            .expect("store")
+            .expect("submission");
+        if sub.state.is_final() {
+            done = Some(sub);
+            break;
+        }
+        last = Some(sub.state);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let done = done.unwrap_or_else(|| panic!("never final, last {last:?}"));
+    let got: Value = portal
+        .get(fed.url(&location))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(got["state"], done.state.as_str());
+    let kinds: Vec<&str> = got["receipts"]
+        .as_array()
+        .expect("receipts")
+        .iter()
+        .filter_map(|r| r["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"delivery"),
+        "{kinds:?} in state {}",
+        done.state
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_claim_lists_every_field_and_stores_nothing() {
     let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
+    migrated(&fed).await;
     let portal = fed.portal();
     let mut bad = claim();
     bad["claimant"]["vn"] = "7561234567890".into();

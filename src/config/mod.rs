@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod delivery;
 mod listen;
 mod offices;
 mod privacy;
@@ -21,6 +22,7 @@ mod store;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use delivery::DeliveryConfig;
 pub use listen::ConnectionLimits;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::PrivacyConfig;
@@ -127,6 +129,8 @@ pub struct Config {
     pub seal: Option<SealConfig>,
     /// Submissions, receipts and the outbox.
     pub store: StoreConfig,
+    /// How the outbox is delivered.
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {
@@ -174,6 +178,7 @@ impl Config {
             routing,
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
+            delivery: raw.delivery.validate()?,
         })
     }
 }

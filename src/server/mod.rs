@@ -53,60 +53,11 @@ pub struct State {
     /// The seal that signs receipts (`[seal]`); `None`: receipts are off, and a route that
     /// needs one answers with [`crate::receipt::ReceiptError::Disabled`]'s problem.
     pub sealer: Option<Arc<crate::receipt::Sealer>>,
-    /// The submissions store (`[store]`), opened and migrated at its first use.
-    pub db: Submissions,
-}
-
-/// The APG routing rules shipped with guichet, used when their file is not at hand.
-const SHIPPED_RULES: &str = include_str!("../../config/routing/apg.toml");
-
-/// The submissions store and routing rules, opened at first use (the gateway is built
-/// synchronously; the store's pool opens asynchronously). A failed open is retried at the
-/// next request and answered `503` meanwhile.
-#[derive(Debug)]
-pub struct Submissions {
-    config: crate::config::StoreConfig,
-    rules: std::path::PathBuf,
-    store: tokio::sync::OnceCell<crate::store::Store>,
-    routing: tokio::sync::OnceCell<crate::routing::RoutingRules>,
-}
-
-impl Submissions {
-    /// Opens `config`'s store and reads `rules` (the APG routing rules) when first needed.
-    pub fn new(config: crate::config::StoreConfig, rules: std::path::PathBuf) -> Submissions {
-        Submissions {
-            config,
-            rules,
-            store: tokio::sync::OnceCell::new(),
-            routing: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The store, opened (and migrated) now if not yet.
-    pub async fn store(&self) -> Result<&crate::store::Store, crate::store::StoreError> {
-        self.store
-            .get_or_try_init(|| crate::store::Store::open(&self.config))
-            .await
-    }
-
-    /// The routing rules, read now if not yet.
-    pub async fn routing(
-        &self,
-    ) -> Result<&crate::routing::RoutingRules, crate::routing::LoadError> {
-        self.routing
-            .get_or_try_init(|| async {
-                if self.rules.exists() {
-                    crate::routing::RoutingRules::load(&self.rules)
-                } else {
-                    // Run outside the repository: the rules shipped in the binary.
-                    Ok(crate::routing::RoutingRules::parse(
-                        SHIPPED_RULES,
-                        crate::routing::DEFAULT_RULES,
-                    )?)
-                }
-            })
-            .await
-    }
+    /// Submissions, their receipts and the delivery outbox (`[store]`: SQLite by
+    /// default, PostgreSQL for replicas). Migrated by `Gateway::serve` before it accepts.
+    pub db: Arc<crate::store::Store>,
+    /// How the outbox is delivered (`[delivery]`).
+    pub delivery: crate::config::DeliveryConfig,
 }
 
 impl State {

@@ -68,6 +68,11 @@ pub struct Options<'a> {
     /// Offices with an adapter timeout of their own (ms); every other adapter gets
     /// [`PATIENT_MS`] so that a busy machine never turns a healthy office into a timeout.
     pub office_timeouts: &'a [(&'a str, u64)],
+    /// Starts the simulated sedex clients (folders under the test's temporary folder,
+    /// no delivery delay) before the adapters are written, so sedex funds use them.
+    pub sedex: bool,
+    /// Extra sections appended to the configuration (`[delivery]`, `[store]`).
+    pub extra: &'a str,
     /// Lines of a `[routing]` section (empty: none); `endpoint` and `identity` of the
     /// simulated register are added.
     pub routing: &'a str,
@@ -86,6 +91,8 @@ impl Default for Options<'_> {
             crl: false,
             server: "",
             office_timeouts: &[],
+            sedex: false,
+            extra: "",
             routing: "",
         }
     }
@@ -167,6 +174,13 @@ impl Federation {
         let offices = SimFederation::start(&registry, &served, options)
             .await
             .expect("simulated offices");
+        if o.sedex {
+            let sedex = guichet::sim::SedexOptions::new(
+                dir.path().join("sedex"),
+                std::time::Duration::ZERO,
+            );
+            offices.start_sedex(&sedex).expect("sedex clients");
+        }
         offices
             .write_adapters(&repo().join("adapters"), &config.offices.adapters)
             .expect("adapters");
@@ -255,6 +269,16 @@ impl Federation {
         format!("https://{}{path}", self.gateway)
     }
 
+    /// Claims `office` received (distinct message ids, all deliveries).
+    pub fn claims(&self, office: OfficeId) -> guichet::sim::apg::ClaimCounts {
+        self.offices.claims(office)
+    }
+
+    /// The sedex folder of `office` (with `sedex`).
+    pub fn sedex_folder(&self, office: OfficeId) -> Option<PathBuf> {
+        self.offices.sedex_folder(office)
+    }
+
     pub fn stop(&mut self) {
         self.offices.stop();
         if let Some(s) = self.stop_gateway.take() {
@@ -325,6 +349,8 @@ unsafe_no_fsync = true
 cert = "{c}/seal-guichet.pem"
 key = "{c}/seal-guichet.key"
 ca = "{c}/federation-ca.pem"
+
+{extra}
 "#,
         c = c.display(),
         r = repo().display(),
@@ -333,6 +359,7 @@ ca = "{c}/federation-ca.pem"
         deadline_ms = o.deadline_ms,
         protection = o.protection,
         server = o.server,
+        extra = o.extra,
     )
 }
 

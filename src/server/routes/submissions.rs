@@ -12,6 +12,7 @@ use super::super::State;
 use super::super::problem::Problem;
 use crate::model::{ApgClaim, Identity, RegisterAnswer};
 use crate::receipt::{ReceiptBody, SubmissionOutcome, SubmissionReceipt};
+use crate::routing::RoutingRules;
 use crate::store::{
     Created, NewReceipt, NewSubmission, ReceiptKind, StoreError, SubmissionId, SubmissionType,
 };
@@ -38,6 +39,27 @@ pub(super) fn idempotency_key(headers: &hyper::HeaderMap) -> Result<String, Prob
         ));
     }
     Ok(key.to_owned())
+}
+
+/// The APG routing rules shipped with guichet, used when their file is not at hand.
+const SHIPPED_RULES: &str = include_str!("../../../config/routing/apg.toml");
+
+/// The routing rules: `config/routing/apg.toml` of the working directory when present
+/// (read once per process), else the rules shipped in the binary.
+fn rules() -> Result<&'static RoutingRules, Problem> {
+    static RULES: std::sync::OnceLock<Result<RoutingRules, String>> = std::sync::OnceLock::new();
+    let loaded = RULES.get_or_init(|| {
+        let path = std::path::Path::new(crate::routing::DEFAULT_RULES);
+        if path.exists() {
+            RoutingRules::load(path).map_err(|e| e.to_string())
+        } else {
+            RoutingRules::parse(SHIPPED_RULES, crate::routing::DEFAULT_RULES)
+                .map_err(|e| e.to_string())
+        }
+    });
+    loaded
+        .as_ref()
+        .map_err(|e| Problem::internal(format!("routing rules: {e}")))
 }
 
 fn store_problem(e: StoreError) -> Problem {
@@ -82,17 +104,13 @@ pub(super) async fn create(
                 .collect(),
         )
     })?;
-    let rules = state
-        .db
-        .routing()
-        .await
-        .map_err(|e| Problem::internal(format!("routing rules: {e}")))?;
+    let rules = rules()?;
     // The person's affiliations from the central register are not asked yet here: the
     // claim is routed by its own content (an unknown person to the register).
     let decision = rules
         .decide(&claim, &RegisterAnswer::default())
         .map_err(|e| Problem::unroutable(e.to_string()))?;
-    let store = state.db.store().await.map_err(Problem::store_unavailable)?;
+    let store = &state.db;
     let sealer = state.seal()?;
     let id = SubmissionId::random();
     let canonical = String::from_utf8(claim.canonical_json())
@@ -148,8 +166,8 @@ async fn load(
     id: SubmissionId,
     state: &State,
 ) -> Result<crate::store::Submission, Problem> {
-    let store = state.db.store().await.map_err(Problem::store_unavailable)?;
-    store
+    state
+        .db
         .get_submission(portal, id)
         .await
         .map_err(store_problem)?
