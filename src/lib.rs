@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod fanout;
 pub mod gateway;
+pub mod identity;
 pub mod loadtest;
 pub mod locks;
 pub mod mapping;

@@ -11,6 +11,7 @@ mod loadtest;
 mod offline;
 pub mod runtime;
 mod serve;
+mod token;
 
 pub use args::{AdaptersCommand, Args, AuditCommand, CertTarget, CertsCommand, Command};
 pub use audit::audit_verify;
@@ -20,3 +21,4 @@ pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use serve::{serve, shutdown_signal, simulate};
+pub use token::{TokenRequest, token};

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod identity;
 mod listen;
 mod offices;
 mod privacy;
@@ -18,9 +19,10 @@ mod server;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
 pub use offices::{OfficesConfig, SimulatorConfig};
-pub use privacy::PrivacyConfig;
+pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
 pub use server::ServerConfig;
 
@@ -111,8 +113,10 @@ pub struct Config {
     pub protection: ProtectionConfig,
     /// The audit log.
     pub audit: AuditConfig,
-    /// Purposes and who may state them.
+    /// Purposes, who may state them, and what each requires (end-user token, case reference).
     pub privacy: PrivacyConfig,
+    /// The identity providers whose end-user tokens are accepted.
+    pub identity: IdentityConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
 }
@@ -147,13 +151,27 @@ impl Config {
                 base.join(p)
             })
         };
+        let identity = raw.identity.validate(&at)?;
+        let privacy = raw.privacy.validate()?;
+        if let Some(purpose) = privacy.end_user_token.first()
+            && identity.issuers.is_empty()
+        {
+            return Err(FieldError::new(
+                "privacy.end_user_token",
+                format!(
+                    "the purpose {purpose} needs an end-user token, but [identity] names no \
+                     issuer to verify it: add [[identity.issuers]] (or set end_user_token = [])"
+                ),
+            ));
+        }
         Ok(Config {
             file: path.to_owned(),
             server: raw.server.validate(&at)?,
             offices: raw.offices.validate(&at)?,
             simulator: offices::simulator(raw.simulator.as_ref(), &base, &at)?,
             protection: raw.protection.validate()?,
-            privacy: raw.privacy.validate()?,
+            privacy,
+            identity,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
         })

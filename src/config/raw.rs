@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::identity::RawIdentity;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -24,6 +25,8 @@ pub(super) struct Raw {
     pub(super) privacy: RawPrivacy,
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub(super) identity: RawIdentity,
 }
 
 /// `[admin]`: the operations listener.
@@ -41,6 +44,11 @@ pub(super) struct RawAdmin {
 pub(super) struct RawPrivacy {
     pub(super) purposes: Vec<String>,
     pub(super) portals: BTreeMap<String, Vec<String>>,
+    /// Purposes that need the end user's token (default: `self-service`, when listed).
+    pub(super) end_user_token: Option<Vec<String>>,
+    /// Purposes that need a `Case-Reference` header (default: `pension-calculation` and
+    /// `benefit-review`, those listed).
+    pub(super) case_reference: Option<Vec<String>>,
 }
 
 impl Default for RawPrivacy {
@@ -52,6 +60,8 @@ impl Default for RawPrivacy {
                 "benefit-review".into(),
             ],
             portals: BTreeMap::new(),
+            end_user_token: None,
+            case_reference: None,
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct DevPki {
     pub admin: CertPaths,
     /// `offices/<id>`: `office:<id>`, server + client auth, SAN `localhost` + `127.0.0.1`.
     pub offices: BTreeMap<String, CertPaths>,
+    /// The development identity provider: `idp-signing.key` (ES256, `0600`) and
+    /// `idp-jwks.json`, for end-user tokens ([`crate::pki::idp`]).
+    pub idp: crate::pki::idp::DevIdp,
 }
 
 /// Ensures a development federation exists under `dir`, creating only what is missing.
@@ -120,6 +123,7 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         office_paths.insert(identity.name, paths);
     }
     record_leaves(dir, &leaves)?;
+    let idp = crate::pki::idp::ensure_dev_idp(dir)?;
 
     Ok(DevPki {
         dir: dir.to_path_buf(),
@@ -130,6 +134,7 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         portal,
         admin,
         offices: office_paths,
+        idp,
     })
 }
 

@@ -8,6 +8,8 @@
 mod issue;
 #[path = "../support/timeouts.rs"]
 mod timeouts;
+#[path = "../support/tokens.rs"]
+pub mod tokens;
 
 pub use timeouts::PATIENT_MS;
 
@@ -66,6 +68,9 @@ pub struct Options<'a> {
     /// Offices with an adapter timeout of their own (ms); every other adapter gets
     /// [`PATIENT_MS`] so that a busy machine never turns a healthy office into a timeout.
     pub office_timeouts: &'a [(&'a str, u64)],
+    /// The `[identity]` section (and anything after it, e.g. `[privacy]` lists); default:
+    /// the development identity provider of the harness's PKI.
+    pub identity: Option<&'a str>,
 }
 
 static NO_FAULTS: BTreeMap<OfficeId, Fault> = BTreeMap::new();
@@ -81,6 +86,7 @@ impl Default for Options<'_> {
             crl: false,
             server: "",
             office_timeouts: &[],
+            identity: None,
         }
     }
 }
@@ -230,6 +236,18 @@ impl Federation {
         format!("https://{}{path}", self.gateway)
     }
 
+    /// The end user's token for `vn` (development identity provider), bound to the
+    /// certificate of [`Federation::portal`]: what a self-service query carries.
+    pub fn token(&self, vn: guichet::model::Vn) -> String {
+        tokens::mint(&self.pki, vn, &self.pki.portal.cert)
+    }
+
+    /// The token for `vn` bound to the certificate of [`Federation::client_as`]`(_, name)`.
+    pub fn token_as(&self, name: &str, vn: guichet::model::Vn) -> String {
+        let cert = self.dir.path().join("clients").join(format!("{name}.pem"));
+        tokens::mint(&self.pki, vn, &cert)
+    }
+
     pub fn stop(&mut self) {
         self.offices.stop();
         if let Some(s) = self.stop_gateway.take() {
@@ -289,6 +307,7 @@ narrow = ["benefit-review"]
 leaky = ["self-service", "pension-calculation", "benefit-review"]
 newportal = ["self-service", "pension-calculation", "benefit-review"]
 
+{identity}
 [audit]
 dir = "{a}"
 hmac_key_file = "{c}/audit-hmac.key"
@@ -303,6 +322,9 @@ unsafe_no_fsync = true
         deadline_ms = o.deadline_ms,
         protection = o.protection,
         server = o.server,
+        identity = o
+            .identity
+            .map_or_else(|| tokens::identity_section(&c), str::to_owned),
     )
 }
 

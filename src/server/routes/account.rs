@@ -10,10 +10,11 @@ use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Response, StatusCode};
 
 use super::super::State;
+use super::super::end_user::{self, Presented};
 use super::super::problem::Problem;
 use super::super::protect::{CacheKey, CacheResult, Lookup};
 use super::{actor, json, record};
-use crate::audit::{Event, Kind};
+use crate::audit::{Binding, Event, Kind};
 use crate::fanout::Query;
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::Identity;
@@ -29,17 +30,26 @@ pub const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=600_000;
 /// The account route.
 pub(super) async fn get(
     query: Option<&str>,
-    headers: &HeaderMap,
+    presented: &Presented<'_>,
     portal: &Identity,
     vn: Vn,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
+    let headers = presented.headers();
     let purpose = super::accesses::purpose(headers, portal, state)?;
     let ask = Ask::parse(query, headers)?;
+    // Before the quota, the cache and any office: a refused binding costs nothing.
+    let binding = end_user::bind(&purpose, presented, vn, state)?;
     state.protection.charge(&portal.name)?;
     let started = Instant::now();
     let (account, cache) = fetch(vn, &ask, portal, &purpose, state).await?;
-    audit(state, portal, &purpose, vn, &account, cache, ask.trace).await?;
+    let access = Access {
+        portal,
+        purpose: &purpose,
+        vn,
+        binding,
+    };
+    audit(state, &access, &account, cache, ask.trace).await?;
     observe(state, portal, &purpose, vn, &account, cache, &ask, started);
     respond(&account, cache, ask.trace)
 }
@@ -199,12 +209,18 @@ async fn fetch(
     Ok((account, cache))
 }
 
+/// Who asked about whom, why, and what bound the request.
+struct Access<'a> {
+    portal: &'a Identity,
+    purpose: &'a str,
+    vn: Vn,
+    binding: Option<Binding>,
+}
+
 /// The access in the audit log; an access that cannot be recorded is not served.
 async fn audit(
     state: &State,
-    portal: &Identity,
-    purpose: &str,
-    vn: Vn,
+    access: &Access<'_>,
     account: &ConsolidatedAccount,
     cache: CacheResult,
     trace: Trace,
@@ -221,12 +237,13 @@ async fn audit(
     };
     let event = Event {
         kind: Kind::AccountQuery,
-        actor: actor(portal),
-        purpose: Some(purpose.to_owned()),
-        person: Some(state.audit.person(vn)),
+        actor: actor(access.portal),
+        purpose: Some(access.purpose.to_owned()),
+        person: Some(state.audit.person(access.vn)),
         offices,
         result: result.into(),
         detail: Some(format!("trace {}", trace.trace_hex())),
+        binding: access.binding.clone(),
     };
     record(state, event).await
 }
