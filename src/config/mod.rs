@@ -153,14 +153,20 @@ impl Config {
         };
         let identity = raw.identity.validate(&at)?;
         let privacy = raw.privacy.validate()?;
-        if let Some(purpose) = privacy.end_user_token.first()
+        // A purpose that needs the end user's token, stated by some portal, needs an issuer.
+        let needs_token = privacy
+            .end_user_token
+            .iter()
+            .find(|p| privacy.portals.values().any(|allowed| allowed.contains(p)));
+        if let Some(purpose) = needs_token
             && identity.issuers.is_empty()
         {
             return Err(FieldError::new(
                 "privacy.end_user_token",
                 format!(
-                    "the purpose {purpose} needs an end-user token, but [identity] names no \
-                     issuer to verify it: add [[identity.issuers]] (or set end_user_token = [])"
+                    "portals may query for {purpose}, which needs an end-user token, but \
+                     [identity] names no issuer to verify it: add [[identity.issuers]] (or set \
+                     end_user_token = [])"
                 ),
             ));
         }

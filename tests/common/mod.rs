@@ -242,6 +242,11 @@ impl Federation {
         tokens::mint(&self.pki, vn, &self.pki.portal.cert)
     }
 
+    /// [`Self::token`] of an AHV number written out (tests with a fixed number).
+    pub fn token_of(&self, vn: &str) -> String {
+        self.token(vn.parse().expect("a valid AHV number"))
+    }
+
     /// The token for `vn` bound to the certificate of [`Federation::client_as`]`(_, name)`.
     pub fn token_as(&self, name: &str, vn: guichet::model::Vn) -> String {
         let cert = self.dir.path().join("clients").join(format!("{name}.pem"));

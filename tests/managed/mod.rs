@@ -210,6 +210,11 @@ unsafe_no_fsync = true
         tokens::mint(&self.pki, vn, &self.pki.portal.cert)
     }
 
+    /// [`Self::token`] of an AHV number written out (tests with a fixed number).
+    pub fn token_of(&self, vn: &str) -> String {
+        self.token(vn.parse().expect("a valid AHV number"))
+    }
+
     /// Every file of the adapters folder (history included), for before/after checks.
     pub fn files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
