@@ -23,7 +23,7 @@ async fn account(m: &Managed, vn: Vn) -> Value {
     let r = m
         .portal()
         .get(m.url(&format!("/v1/accounts/{}", vn.digits())))
-            .bearer_auth(m.token(vn))
+        .bearer_auth(m.token(vn))
         .send()
         .await
         .expect("query");

@@ -36,7 +36,13 @@ async fn the_listing_comes_from_the_index_and_survives_a_restart() {
     // Enough records to rotate the 4 KiB test files several times.
     for i in 0..6 {
         let who = if i % 2 == 0 { vn } else { other };
-        let (status, _) = get(&portal, &fed, who, &format!("/v1/accounts/{}", who.digits())).await;
+        let (status, _) = get(
+            &portal,
+            &fed,
+            who,
+            &format!("/v1/accounts/{}", who.digits()),
+        )
+        .await;
         assert_eq!(status, 200);
     }
     let (status, list) = get(

@@ -79,8 +79,11 @@ async fn rotation_under_load_drops_no_query() {
             while !stop.load(Ordering::Relaxed) {
                 // One task keeps its connections, the other handshakes every time.
                 let client = if fresh { fed.portal() } else { pooled.clone() };
-                let result = client.get(fed.url(VN))
-            .bearer_auth(fed.token(vn())).send().await;
+                let result = client
+                    .get(fed.url(VN))
+                    .bearer_auth(fed.token(vn()))
+                    .send()
+                    .await;
                 // Failed: no answer, not 200, or any office not answering. Offices have
                 // all the time they need (the harness's patient budgets), so the first
                 // queries after the client swap may open 101 new connections slowly but
@@ -183,7 +186,7 @@ async fn rotation_under_load_drops_no_query() {
     let after: serde_json::Value = fed
         .portal()
         .get(fed.url(VN))
-            .bearer_auth(fed.token(vn()))
+        .bearer_auth(fed.token(vn()))
         .send()
         .await
         .expect("query")
@@ -211,7 +214,10 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
         leaky()
             .get(fed.url(VN))
             .bearer_auth(common::tokens::mint(&fed.pki, vn(), &cert))
-            .send().await.expect("q").status(),
+            .send()
+            .await
+            .expect("q")
+            .status(),
         200
     );
 
@@ -230,8 +236,13 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
     // (the very next handshake after the reload answered: no wait for the watcher).
     assert!(leaky().get(fed.url("/healthz")).send().await.is_err());
     // …while another portal keeps working.
-    let ok = fed.portal().get(fed.url(VN))
-            .bearer_auth(fed.token(vn())).send().await.expect("q");
+    let ok = fed
+        .portal()
+        .get(fed.url(VN))
+        .bearer_auth(fed.token(vn()))
+        .send()
+        .await
+        .expect("q");
     assert_eq!(ok.status(), 200);
     // The file watcher alone also picks a CRL up: revoke the admin certificate.
     let admin_serial = {
@@ -298,7 +309,7 @@ async fn revoked_or_expired_office_is_an_error_with_the_reason() {
     let got: serde_json::Value = fed
         .portal()
         .get(fed.url(VN))
-            .bearer_auth(fed.token(vn()))
+        .bearer_auth(fed.token(vn()))
         .send()
         .await
         .expect("query")

@@ -87,7 +87,11 @@ async fn gateway_adopts_a_two_tier_federation_and_its_crl_live() {
             "7561234567897".parse().expect("vn"),
             &two.join(&portal.cert_file),
         );
-        let answer = new_portal().get(fed.url(vn)).bearer_auth(token).send().await;
+        let answer = new_portal()
+            .get(fed.url(vn))
+            .bearer_auth(token)
+            .send()
+            .await;
         adopted = matches!(answer, Ok(r) if r.status() == 200);
         if !adopted {
             tokio::time::sleep(Duration::from_millis(100)).await;

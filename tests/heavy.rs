@@ -38,7 +38,7 @@ fn allow_huge_answers(fed: &Federation, office: OfficeId) {
 async fn query(client: &reqwest::Client, fed: &Federation, vn: Vn) -> reqwest::Response {
     client
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query")
@@ -213,7 +213,7 @@ async fn the_cache_is_kept_per_portal_and_purpose() {
 
     let r = demo
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .header("purpose", "pension-calculation")
         .header("case-reference", "HEAVY-1")
         .send()

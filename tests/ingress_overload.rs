@@ -135,7 +135,7 @@ async fn scrape(fed: &Federation) -> String {
 async fn account(client: &reqwest::Client, fed: &Federation, vn: Vn) -> reqwest::Response {
     client
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query")

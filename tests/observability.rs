@@ -155,7 +155,7 @@ async fn a_trace_runs_from_the_portal_through_the_offices_and_back() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
-            .bearer_auth(fed.token_of("7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("traceparent", parent)
         .send()
         .await
@@ -179,7 +179,7 @@ async fn a_trace_runs_from_the_portal_through_the_offices_and_back() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
-            .bearer_auth(fed.token_of("7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .send()
         .await
         .expect("query");
@@ -227,7 +227,7 @@ async fn retries_refused_retries_and_capped_answers_are_counted_per_office() {
     let r = fed
         .portal()
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");

@@ -75,7 +75,10 @@ fn bare_portal(fed: &Federation, name: &str) -> Portal {
         ))
         .expect("leaf");
     let dir = fed.dir.path().join("bare");
-    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
     leaf.write(&cert, &key).expect("write");
     let roots = guichet::tls::load_certs(&fed.pki.ca_cert).expect("roots");
     let id = (

@@ -46,7 +46,7 @@ async fn get(
 ) {
     let r = client
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");
@@ -147,7 +147,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
-            .bearer_auth(fed.token_of("7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("request-timeout", "0.3")
         .send()
         .await
@@ -158,7 +158,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897?deadlineMs=200"))
-            .bearer_auth(fed.token_of("7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .send()
         .await
         .expect("query");
@@ -168,7 +168,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897?deadlineMs=60000"))
-            .bearer_auth(fed.token_of("7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("request-timeout", "0.25")
         .send()
         .await
@@ -182,7 +182,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
-            .bearer_auth(fed.token_of("7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("request-timeout", "soon")
         .send()
         .await
@@ -346,7 +346,7 @@ async fn cached_accounts_skip_the_offices_until_an_office_announces_a_change() {
     // Another year range is another entry.
     let r = portal
         .get(fed.url(&format!("/v1/accounts/{}?yearFrom=2000", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");
@@ -355,7 +355,7 @@ async fn cached_accounts_skip_the_offices_until_an_office_announces_a_change() {
     // The portal can bypass the cache.
     let r = portal
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .header("cache-control", "no-cache")
         .send()
         .await
@@ -391,7 +391,7 @@ async fn cached_accounts_skip_the_offices_until_an_office_announces_a_change() {
     assert_eq!(fed.sim.total_requests(), 404);
     let r = portal
         .get(fed.url(&format!("/v1/accounts/{}?yearFrom=2000", vn.digits())))
-            .bearer_auth(fed.token(vn))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");

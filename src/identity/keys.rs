@@ -47,13 +47,21 @@ impl std::fmt::Debug for KeySet {
 impl KeySet {
     /// Reads and parses `path`.
     pub(crate) fn load(path: &Path) -> Result<KeySet, JwksError> {
-        let fail = |problem: String| JwksError {
+        let text = std::fs::read(path).map_err(|e| JwksError {
             file: path.display().to_string(),
+            problem: format!("cannot read: {e}"),
+        })?;
+        KeySet::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses a JWKS document; `name` names it in errors.
+    pub(crate) fn parse(text: &[u8], name: &str) -> Result<KeySet, JwksError> {
+        let fail = |problem: String| JwksError {
+            file: name.to_owned(),
             problem,
         };
-        let text = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         let set: JwkSet =
-            serde_json::from_slice(&text).map_err(|e| fail(format!("not a JWK set: {e}")))?;
+            serde_json::from_slice(text).map_err(|e| fail(format!("not a JWK set: {e}")))?;
         let mut keys = Vec::new();
         for jwk in &set.keys {
             if let Some(key) = usable(jwk).map_err(fail)? {

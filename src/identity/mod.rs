@@ -246,6 +246,26 @@ impl Verifier {
         })
     }
 
+    /// A verifier of one provider whose JWKS document is `jwks` (not read from a file and
+    /// never reloaded): the load test's measure of the verification cost.
+    pub fn with_jwks(
+        audience: &str,
+        skew: Duration,
+        issuer: IssuerConfig,
+        jwks: &[u8],
+    ) -> Result<Verifier, JwksError> {
+        let set = KeySet::parse(jwks, &issuer.issuer)?;
+        Ok(Verifier {
+            audience: audience.to_owned(),
+            skew,
+            issuers: vec![Issuer {
+                config: issuer,
+                keys: RwLock::new(Arc::new(set)),
+                stamp: Mutex::new(None),
+            }],
+        })
+    }
+
     /// The JWKS files, for operators and tests.
     pub fn jwks_files(&self) -> Vec<PathBuf> {
         self.issuers.iter().map(|i| i.config.jwks.clone()).collect()

@@ -121,7 +121,7 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
     }
     sim.check_alive()?;
     gateway.check_alive()?;
-    let rows = run_loads(o, &run.out, &targets, &tls).await?;
+    let rows = run_loads(o, &run, &run.out, &targets, &tls).await?;
     drop((peer, gateway, sim));
     let setup = setup(o, &run, load_before, peer_note);
     let table = write_results(&run.out, &setup, &rows)?;
@@ -235,11 +235,21 @@ fn loads(o: &BenchOptions) -> Vec<Load> {
 /// load, same AHV numbers); writes one report folder per run.
 async fn run_loads(
     o: &BenchOptions,
+    run: &Prepared,
     out: &Path,
     targets: &[Target],
     tls: &rustls::ClientConfig,
 ) -> anyhow::Result<Vec<Row>> {
     let population = random_population(o.population, 1);
+    // Every query carries its person's end-user token, as from a real portal.
+    let (tokens, cost) = super::Tokens {
+        key: &run.pki.idp.key,
+        issuer: crate::pki::idp::DEV_ISSUER,
+        audience: crate::pki::idp::DEV_AUDIENCE,
+        acr: crate::pki::idp::DEV_ACR,
+        portal_cert: &run.pki.portal.cert,
+    }
+    .mint(&population, Duration::from_secs(24 * 3600))?;
     let mut rows = Vec::new();
     for load in loads(o) {
         let tag = match load {
@@ -255,12 +265,14 @@ async fn run_loads(
                 timeout: Duration::from_secs(10),
                 http: HttpVersion::Http1,
                 population: population.clone(),
+                tokens: tokens.clone(),
                 progress: true,
                 label: format!("{} {tag}", target.name),
             };
             eprintln!("bench: {} …", plan.label);
             let cpu0 = cpu_seconds(target.pid);
-            let report = super::run(&plan, tls.clone()).await?;
+            let mut report = super::run(&plan, tls.clone()).await?;
+            report.token_verify_us = Some(cost.verify_us);
             let cpu = cpu_seconds(target.pid) - cpu0;
             let dir = out.join(format!("{}-{tag}", target.name.replace(' ', "-")));
             write_report(&report, &dir)?;
@@ -356,6 +368,7 @@ fn write_config(
          deadline_ms = {DEADLINE_MS}\ntest_delivery = true\nallow_loopback = true\n\n[simulator]\ncerts = {:?}\n\n\
          [protection]\nportal_queries_per_second = 1000000\nportal_burst = 1000000\nmax_queries_in_flight = 4096\n\n\
          [privacy.portals]\ndemo = [\"self-service\"]\n\n\
+         [identity]\naudience = {:?}\n[[identity.issuers]]\nissuer = {:?}\njwks = {:?}\nacr = [{:?}]\n\n\
          [audit]\ndir = {:?}\nhmac_key_file = {:?}\nfsync = true\n",
         abs(&pki.gateway_server.cert),
         abs(&pki.gateway_server.key),
@@ -366,6 +379,10 @@ fn write_config(
         abs(&pki.gateway_client.cert),
         abs(&pki.gateway_client.key),
         abs(&pki.dir.join("offices")),
+        crate::pki::idp::DEV_AUDIENCE,
+        crate::pki::idp::DEV_ISSUER,
+        abs(&pki.idp.jwks),
+        crate::pki::idp::DEV_ACR,
         abs(&dir.join("audit")),
         abs(&dir.join("audit-hmac.key")),
     );
