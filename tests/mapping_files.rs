@@ -149,3 +149,90 @@ income = { path = "a:chf" }
         .expect("negative");
     assert_eq!(none.status, AnswerStatus::NoAccount);
 }
+
+/// The register's records name their own office; office dialects take theirs from the
+/// adapter or the answer. Mixing is refused at load, at the record's line.
+#[test]
+fn register_records_name_their_office_and_office_records_do_not() {
+    let text = shipped("ech-register.toml").replace("from = \"record\"", "from = \"adapter\"");
+    let (line, message) = refused(&text);
+    assert_eq!(line, Some(line_of(&text, "path = \"r:content/r:account\"")));
+    assert!(message.contains("office.from = \"record\""), "{message}");
+    let text = shipped("ech-iv.toml").replace("from = \"adapter\"", "from = \"record\"");
+    let (_, message) = refused(&text);
+    assert!(
+        message.contains("not office.from = \"record\""),
+        "{message}"
+    );
+    let text = shipped("ech-register.toml")
+        .replace("officeNumber = { path = \"r:compensationOffice\" }\n", "");
+    let (_, message) = refused(&text);
+    assert!(message.contains("officeNumber is not mapped"), "{message}");
+    let text = shipped("ech-register.toml").replace("r:affiliation/@current", "r:affiliation/@");
+    let (_, message) = refused(&text);
+    assert!(
+        message.contains("not an element or attribute name"),
+        "{message}"
+    );
+}
+
+/// An attribute fills a field (`r:affiliation/@current`); its value is checked like an
+/// element's, and a missing one falls back to what the record says (no end: current).
+#[test]
+fn attributes_fill_fields_and_are_checked() {
+    let mapping = Mapping::from_toml(
+        Path::new("ech-register.toml"),
+        &shipped("ech-register.toml"),
+    )
+    .expect("mapping");
+    let doc = |affiliation: &str| {
+        format!(
+            r#"<m:message xmlns:m="urn:guichet:xmlns:account-register:1"><m:content>
+            <m:asOf>2026-11-20</m:asOf>
+            <m:account><m:compensationOffice>106</m:compensationOffice><m:agency>3</m:agency>
+            {affiliation}</m:account>
+            <m:ivFile><m:ivOffice>301</m:ivOffice></m:ivFile></m:content></m:message>"#
+        )
+    };
+    let read = |xml: String| mapping.read_register(xml.as_bytes(), DEFAULT_MAX_ANSWER_BYTES);
+    let (_, a) = read(doc(
+        r#"<m:affiliation current="0" other="x"><m:genre>3</m:genre><m:since>2020-01-01</m:since></m:affiliation>"#,
+    ))
+    .expect("answer");
+    assert!(a.known);
+    assert_eq!(a.accounts[0].office.to_string(), "106.003");
+    let f = a.accounts[0].affiliation.expect("affiliation");
+    assert!(!f.current);
+    assert_eq!(f.genre, 3);
+    assert_eq!(a.iv_files[0].office.to_string(), "301.000");
+    // No attribute: current while it has no end.
+    let (_, a) = read(doc(
+        "<m:affiliation><m:genre>1</m:genre><m:since>2020-01-01</m:since></m:affiliation>",
+    ))
+    .expect("answer");
+    assert!(a.accounts[0].affiliation.expect("affiliation").current);
+    // No affiliation at all.
+    let (_, a) = read(doc("")).expect("answer");
+    assert_eq!(a.accounts[0].affiliation, None);
+    let e = read(doc(
+        r#"<m:affiliation current="maybe"><m:genre>1</m:genre><m:since>2020-01-01</m:since></m:affiliation>"#,
+    ))
+    .expect_err("not a boolean");
+    assert!(e.redacted().contains("xs:boolean"), "{e}");
+    assert!(
+        e.path.as_deref().is_some_and(|p| p.contains("r:account")),
+        "{e:?}"
+    );
+    let e = read(doc(
+        r#"<m:affiliation current="true"><m:genre>1</m:genre></m:affiliation>"#,
+    ))
+    .expect_err("incomplete");
+    assert!(e.redacted().contains("genre and since"), "{e}");
+    let e = read(doc(
+        "<m:affiliation><m:genre>1</m:genre><m:since>2020-01-01</m:since><m:until>2019-01-01</m:until></m:affiliation>",
+    ))
+    .expect_err("out of order");
+    assert!(e.redacted().contains("since is after its until"), "{e}");
+    let bad_office = doc("").replace(">106<", ">0<");
+    assert!(read(bad_office).is_err());
+}

@@ -68,6 +68,7 @@ fn adapter(office: &str, endpoint: &str, pin: Option<String>) -> Adapter {
         max_rate_per_second: None,
         max_concurrency: None,
         server_cert_sha256: pin,
+        submissions: None,
     };
     Adapter::from_def(&def, &mappings).expect("adapter")
 }

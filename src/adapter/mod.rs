@@ -19,12 +19,14 @@ mod error;
 pub mod files;
 pub mod policy;
 pub mod store;
+pub mod submissions;
 pub mod watch;
 
 pub use error::{AdapterError, DefError};
 pub use files::{Meta, Tombstone};
 pub use policy::{EndpointPolicy, PolicyError};
 pub use store::{Listed, Publish, Store, StoreError};
+pub use submissions::{SubmissionTransport, Submissions, SubmissionsDef};
 
 /// An adapter as written in its TOML file.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -58,6 +60,9 @@ pub struct AdapterDef {
     /// Optional SHA-256 (hex) of the office's server certificate: when set, the office
     /// must present exactly that certificate (still issued by the federation CA).
     pub server_cert_sha256: Option<String>,
+    /// Optional: how the fund takes submissions (claims), `[submissions]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submissions: Option<SubmissionsDef>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -95,6 +100,8 @@ pub struct Adapter {
     pub max_rate_per_second: Option<u32>,
     /// Calls in flight allowed, if capped.
     pub max_concurrency: Option<usize>,
+    /// How the fund takes submissions, when it does.
+    pub submissions: Option<Submissions>,
 }
 
 /// `kind`: one of the office kinds by its snake_case name.
@@ -109,14 +116,27 @@ fn parse_kind(kind: &str) -> Result<OfficeKind, DefError> {
 }
 
 /// `dialect`: a mapping of the set, or the list of known ones.
+/// A register dialect (records naming their own offices) is not an office's.
 fn find_mapping(mappings: &MappingSet, dialect: &str) -> Result<Arc<Mapping>, DefError> {
-    mappings.get(dialect).cloned().ok_or_else(|| {
-        let known: Vec<&str> = mappings.dialects().collect();
+    let mapping = mappings.get(dialect).cloned().ok_or_else(|| {
+        let known: Vec<&str> = mappings
+            .dialects()
+            .filter(|d| mappings.get(d).is_some_and(|m| !m.is_register()))
+            .collect();
         DefError::field(
             "dialect",
             format!("unknown dialect {dialect:?} (known: {})", known.join(", ")),
         )
-    })
+    })?;
+    if mapping.is_register() {
+        return Err(DefError::field(
+            "dialect",
+            format!(
+                "{dialect:?} is the account register's dialect, not an office's ([routing] uses it)"
+            ),
+        ));
+    }
+    Ok(mapping)
 }
 
 /// The numeric limits of a definition: time-out, answer size, rate and concurrency caps.
@@ -173,6 +193,11 @@ impl Adapter {
             .as_deref()
             .map(parse_sha256)
             .transpose()?;
+        let submissions = def
+            .submissions
+            .as_ref()
+            .map(|s| Submissions::from_def(s, mappings))
+            .transpose()?;
         Ok(Adapter {
             office,
             name: def.name.trim().to_owned(),
@@ -186,6 +211,7 @@ impl Adapter {
             server_cert_sha256,
             max_rate_per_second: def.max_rate_per_second,
             max_concurrency: def.max_concurrency,
+            submissions,
         })
     }
 

@@ -249,7 +249,7 @@ pub(crate) fn read_all(
 /// Decodes hex (either case); `None` for anything else.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

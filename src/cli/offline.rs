@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use crate::mapping::{DEFAULT_MAX_ANSWER_BYTES, MappingSet};
 use crate::merge::{YearRange, merge};
 use crate::model::{OfficeId, OfficeIdError, OfficeOutcome, Vn};
-use crate::view::{AccountView, AnswerView};
+use crate::view::{AccountView, AnswerView, RegisterAnswerView};
 
 /// One `OFFICE=DIALECT:FILE` argument of `guichet consolidate`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +68,9 @@ fn read_answer(
         let known: Vec<&str> = mappings.dialects().collect();
         format!("unknown dialect {dialect:?} (known: {})", known.join(", "))
     })?;
+    if mapping.is_register() {
+        bail!("{dialect} is the account register's dialect, not an office's answer");
+    }
     let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     mapping
         .translate(office, &body, DEFAULT_MAX_ANSWER_BYTES)
@@ -82,6 +85,17 @@ pub fn translate(
     file: &Path,
 ) -> anyhow::Result<String> {
     let mappings = MappingSet::load_dir(mappings_dir)?;
+    // The register's answer (office ignored): what it lists for the person.
+    if let Some(mapping) = mappings.get(dialect).filter(|m| m.is_register()) {
+        let body =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let (_, answer) = mapping
+            .read_register(&body, DEFAULT_MAX_ANSWER_BYTES)
+            .with_context(|| format!("{} is not a valid {dialect} answer", file.display()))?;
+        return Ok(serde_json::to_string_pretty(&RegisterAnswerView::from(
+            &answer,
+        ))?);
+    }
     let answer = read_answer(&mappings, office, dialect, file)?;
     Ok(serde_json::to_string_pretty(&AnswerView::from(&answer))?)
 }

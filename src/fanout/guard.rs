@@ -315,6 +315,7 @@ mod tests {
             max_rate_per_second: rate,
             max_concurrency: concurrency,
             server_cert_sha256: None,
+            submissions: None,
         };
         Adapter::from_def(&def, &mappings).expect("adapter")
     }

@@ -111,13 +111,13 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
     wait_ready(&tls, &targets[0].url)
         .await
         .context("the gateway did not come up")?;
-    if let Some(target) = targets.get(1) {
-        if let Err(e) = wait_ready(&tls, &target.url).await {
-            peer_note = format!("peer skipped: it did not come up ({e:#}; see logs/peer.log)");
-            eprintln!("bench: {peer_note}");
-            targets.truncate(1);
-            peer = None;
-        }
+    if let Some(target) = targets.get(1)
+        && let Err(e) = wait_ready(&tls, &target.url).await
+    {
+        peer_note = format!("peer skipped: it did not come up ({e:#}; see logs/peer.log)");
+        eprintln!("bench: {peer_note}");
+        targets.truncate(1);
+        peer = None;
     }
     sim.check_alive()?;
     gateway.check_alive()?;

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use super::error::{EncodingError, ValueError};
 use super::spec::{FieldSpec, Format, Slot};
-use crate::model::{Date, IncomeCode, Money, Month};
+use crate::model::{Date, IncomeCode, Money, Month, YearMonth};
 
 /// A converted field value, before it is placed into its record.
 #[derive(Debug)]
@@ -15,6 +15,13 @@ pub(crate) enum Value {
     Date(Date),
     Code(IncomeCode),
     Name(String),
+    Bool(bool),
+    YearMonth(YearMonth),
+}
+
+/// An `xs:date` (`2026-11-20`, a timezone suffix ignored).
+pub(crate) fn xs_date(raw: &str) -> Result<Date, ValueError> {
+    date(strip_timezone(raw))
 }
 
 /// Converts the raw text of one field per its spec.
@@ -56,6 +63,26 @@ pub(crate) fn convert(spec: &FieldSpec, raw: &str) -> Result<Value, ValueError> 
                 Err(ValueError::NotDigits14)
             }
         }
+        Format::YearMonth => {
+            let body = strip_timezone(raw);
+            let b = body.as_bytes();
+            if b.len() != 7 || b[4] != b'-' {
+                return Err(ValueError::NotGYearMonth);
+            }
+            let year = integer(&body[..4]).map_err(|_| ValueError::NotGYearMonth)?;
+            let month = integer(&body[5..]).map_err(|_| ValueError::NotGYearMonth)?;
+            u16::try_from(year)
+                .ok()
+                .zip(u8::try_from(month).ok())
+                .and_then(|(y, m)| YearMonth::new(y, m))
+                .map(Value::YearMonth)
+                .ok_or(ValueError::NotGYearMonth)
+        }
+        Format::Boolean => match raw {
+            "true" | "1" => Ok(Value::Bool(true)),
+            "false" | "0" => Ok(Value::Bool(false)),
+            _ => Err(ValueError::NotBoolean),
+        },
         Format::Code => spec
             .table
             .iter()
@@ -80,6 +107,26 @@ pub(crate) fn check_range(slot: Slot, v: &Value) -> Result<(), ValueError> {
         Slot::MonthFrom | Slot::MonthTo => match int(v).and_then(Month::from_code) {
             Some(_) => Ok(()),
             None => Err(ValueError::OutOfRange("a month is 1–12, or 66 for unknown")),
+        },
+        Slot::OfficeNumber => match int(v) {
+            Some(1..=999) => Ok(()),
+            _ => Err(ValueError::OutOfRange("an office number is 1–999")),
+        },
+        Slot::OfficeAgency => match int(v) {
+            Some(0..=999) => Ok(()),
+            _ => Err(ValueError::OutOfRange("an agency is 0–999")),
+        },
+        Slot::Genre => match int(v) {
+            Some(0..=9) => Ok(()),
+            _ => Err(ValueError::OutOfRange("a genre is one digit 0–9")),
+        },
+        Slot::LastReportedYear => match int(v) {
+            Some(1948..=2100) => Ok(()),
+            _ => Err(ValueError::OutOfRange("a reported year is 1948–2100")),
+        },
+        Slot::Opened => match v {
+            Value::YearMonth(ym) if (1948..=2100).contains(&ym.year) => Ok(()),
+            _ => Err(ValueError::OutOfRange("an account opens 1948–2100")),
         },
         Slot::Year => match int(v) {
             Some(1948..=2100) => Ok(()),

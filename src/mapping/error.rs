@@ -64,6 +64,12 @@ pub enum ValueError {
     /// Not `YYYY`.
     #[error("not an xs:gYear like 2020")]
     NotGYear,
+    /// Not `YYYY-MM`.
+    #[error("not an xs:gYearMonth like 2019-01")]
+    NotGYearMonth,
+    /// Not `true`, `false`, `1` or `0`.
+    #[error("not an xs:boolean (true, false, 1, 0)")]
+    NotBoolean,
     /// Not `YYYY-MM-DD`.
     #[error("not a date like 2020-10-12")]
     NotDate,
@@ -142,7 +148,7 @@ pub enum RecordError {
     Foreign {
         /// The field's slot, as the mapping names it.
         field: String,
-        /// `IK entry` or `IV case`.
+        /// `IK entry`, `IV case`, `register account` or `IV file`.
         record: &'static str,
     },
     /// `monthFrom` is after `monthTo`.
@@ -156,6 +162,12 @@ pub enum RecordError {
     /// `validFrom` is after `validTo`.
     #[error("validFrom is after validTo")]
     ValidityOutOfOrder,
+    /// An affiliation's `since` is after its `until`.
+    #[error("an affiliation's since is after its until")]
+    AffiliationOutOfOrder,
+    /// An affiliation given in part: `genre` and `since` are both needed.
+    #[error("an affiliation needs genre and since")]
+    AffiliationIncomplete,
 }
 
 /// An XML entity or character reference that is not expanded.

@@ -36,6 +36,7 @@ enum Placeholder {
     Vn,
     SenderId,
     RecipientId,
+    ParticipantPrefix,
     MessageId,
     BusinessProcessId,
     MessageDate,
@@ -51,6 +52,7 @@ const PLACEHOLDERS: &[(&str, Placeholder)] = &[
     ("vn", Placeholder::Vn),
     ("senderId", Placeholder::SenderId),
     ("recipientId", Placeholder::RecipientId),
+    ("participantPrefix", Placeholder::ParticipantPrefix),
     ("messageId", Placeholder::MessageId),
     ("businessProcessId", Placeholder::BusinessProcessId),
     ("messageDate", Placeholder::MessageDate),
@@ -135,6 +137,7 @@ fn push_value(out: &mut String, v: Placeholder, p: &RequestParams<'_>) {
         Placeholder::MessageDateLocal => p.message_date.trim_end_matches('Z'),
         Placeholder::ProductVersion => env!("CARGO_PKG_VERSION"),
         Placeholder::Purpose => p.purpose,
+        Placeholder::ParticipantPrefix => p.participant_prefix,
         Placeholder::Vn => {
             out.push_str(&p.vn.digits());
             return;
@@ -211,7 +214,7 @@ fn sample_params() -> RequestParams<'static> {
     }
 }
 
-fn check_well_formed(xml: &str) -> Result<(), TemplateError> {
+pub(crate) fn check_well_formed(xml: &str) -> Result<(), TemplateError> {
     let mut reader = quick_xml::NsReader::from_str(xml);
     let mut depth = 0usize;
     let mut roots = 0usize;

@@ -175,7 +175,7 @@ fn from_hex(hex: &str) -> Result<Vec<u8>> {
         identity: "CRL".to_owned(),
         reason: format!("serial {hex:?} is not hexadecimal"),
     };
-    if digits.is_empty() || digits.len() % 2 != 0 {
+    if digits.is_empty() || !digits.len().is_multiple_of(2) {
         return Err(invalid());
     }
     digits

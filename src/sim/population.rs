@@ -163,10 +163,10 @@ fn choose_funds<'a>(
         .collect();
     let is_home = |o: &SimOffice| o.kind == OfficeKind::Cantonal && o.canton == Some(canton);
     let mut chosen: Vec<&SimOffice> = Vec::new();
-    if let Some(home) = ik.iter().find(|o| is_home(o)) {
-        if rng.random_bool(0.85) {
-            chosen.push(home);
-        }
+    if let Some(home) = ik.iter().find(|o| is_home(o))
+        && rng.random_bool(0.85)
+    {
+        chosen.push(home);
     }
     let (assoc, other): (Vec<&SimOffice>, Vec<&SimOffice>) = ik
         .iter()

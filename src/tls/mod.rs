@@ -232,13 +232,13 @@ pub fn peer_identity(cert: &CertificateDer<'_>) -> Option<Identity> {
     let san = parsed.subject_alternative_name().ok()??;
     let mut found = None;
     for name in &san.value.general_names {
-        if let GeneralName::URI(uri) = name {
-            if uri.starts_with(URI_PREFIX) {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some(Identity::parse_uri(uri).ok()?);
+        if let GeneralName::URI(uri) = name
+            && uri.starts_with(URI_PREFIX)
+        {
+            if found.is_some() {
+                return None;
             }
+            found = Some(Identity::parse_uri(uri).ok()?);
         }
     }
     found

@@ -6,6 +6,7 @@
 mod account;
 mod api;
 mod audit;
+mod register;
 
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
@@ -15,3 +16,4 @@ pub use api::{
     HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
+pub use register::{AffiliationView, IvFileView, RegisterAccountView, RegisterAnswerView};

@@ -5,7 +5,10 @@
 use super::super::convert::Value;
 use super::super::error::RecordError;
 use super::super::spec::Slot;
-use crate::model::{Benefit, CaseStatus, CodeName, IkEntry, IvCase, Month, OfficeId};
+use crate::model::{
+    Affiliation, Benefit, CaseStatus, CodeName, Date, IkEntry, IvCase, IvFile, Month, OfficeId,
+    RegisterAccount,
+};
 
 pub(super) fn build_entry(
     office: OfficeId,
@@ -98,6 +101,100 @@ pub(super) fn build_case(
         return Err(RecordError::ValidityOutOfOrder);
     }
     Ok(c)
+}
+
+/// The office a register record names: number and agency (0 when not given).
+fn named_office(number: Option<u32>, agency: Option<u32>) -> Result<OfficeId, RecordError> {
+    let part = |v: u32| u16::try_from(v).ok();
+    number
+        .and_then(part)
+        .zip(part(agency.unwrap_or(0)))
+        .and_then(|(n, a)| OfficeId::new(n, a))
+        .ok_or(RecordError::Value("office number and agency"))
+}
+
+/// An account the register lists; its affiliation when any of its fields is given.
+pub(super) fn build_holder(
+    values: impl Iterator<Item = (Slot, Value)>,
+) -> Result<RegisterAccount, RecordError> {
+    let (mut number, mut agency) = (None, None);
+    let mut opened = None;
+    let mut last_reported_year = None;
+    let mut current: Option<bool> = None;
+    let mut genre: Option<u8> = None;
+    let mut since: Option<Date> = None;
+    let mut until: Option<Date> = None;
+    for (slot, value) in values {
+        match (slot, value) {
+            (Slot::OfficeNumber, Value::Int(i)) => number = Some(i),
+            (Slot::OfficeAgency, Value::Int(i)) => agency = Some(i),
+            (Slot::Opened, Value::YearMonth(ym)) => opened = Some(ym),
+            (Slot::LastReportedYear, Value::Int(i)) => {
+                last_reported_year = Some(u16::try_from(i).map_err(|_| RecordError::Value("year"))?)
+            }
+            (Slot::Current, Value::Bool(b)) => current = Some(b),
+            (Slot::Genre, Value::Int(i)) => {
+                genre = Some(u8::try_from(i).map_err(|_| RecordError::Value("genre"))?)
+            }
+            (Slot::Since, Value::Date(d)) => since = Some(d),
+            (Slot::Until, Value::Date(d)) => until = Some(d),
+            (slot, _) => {
+                return Err(RecordError::Foreign {
+                    field: format!("{slot:?}"),
+                    record: "register account",
+                });
+            }
+        }
+    }
+    let office = named_office(number, agency)?;
+    let affiliation = if current.is_none() && genre.is_none() && since.is_none() && until.is_none()
+    {
+        None
+    } else {
+        let (Some(genre), Some(since)) = (genre, since) else {
+            return Err(RecordError::AffiliationIncomplete);
+        };
+        if until.is_some_and(|u| u < since) {
+            return Err(RecordError::AffiliationOutOfOrder);
+        }
+        Some(Affiliation {
+            // Not said: current while it has no end.
+            current: current.unwrap_or(until.is_none()),
+            genre,
+            since,
+            until,
+        })
+    };
+    Ok(RegisterAccount {
+        office,
+        opened,
+        last_reported_year,
+        affiliation,
+    })
+}
+
+/// An IV file the register lists.
+pub(super) fn build_file(
+    values: impl Iterator<Item = (Slot, Value)>,
+) -> Result<IvFile, RecordError> {
+    let (mut number, mut agency, mut since) = (None, None, None);
+    for (slot, value) in values {
+        match (slot, value) {
+            (Slot::OfficeNumber, Value::Int(i)) => number = Some(i),
+            (Slot::OfficeAgency, Value::Int(i)) => agency = Some(i),
+            (Slot::Since, Value::Date(d)) => since = Some(d),
+            (slot, _) => {
+                return Err(RecordError::Foreign {
+                    field: format!("{slot:?}"),
+                    record: "IV file",
+                });
+            }
+        }
+    }
+    Ok(IvFile {
+        office: named_office(number, agency)?,
+        since,
+    })
 }
 
 /// Pushes without letting the vector's doubling reserve room past `cap` items (the

@@ -8,15 +8,27 @@ use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
 mod build;
-mod text;
+pub(super) mod text;
 
-use build::{build_case, build_entry, push_within};
+use build::{build_case, build_entry, build_file, build_holder, push_within};
 use text::{plain_text, resolve_reference};
 
-use super::convert::{Value, check_range, convert, decode_document};
+use super::convert::{Value, check_range, convert, decode_document, xs_date};
 use super::error::{AnswerError, AnswerErrorKind};
 use super::spec::{FieldSpec, Program, RecordKind, Role, Slot};
-use crate::model::{Answer, AnswerStatus, IkEntry, IvCase, OfficeId, Vn};
+use crate::model::{
+    Answer, AnswerStatus, Date, IkEntry, IvCase, IvFile, OfficeId, RegisterAccount, Vn,
+};
+
+/// What one answer translates to: an office's [`Answer`], plus what only a register's
+/// answer carries (its date and the accounts and IV files it lists).
+#[derive(Debug, Default)]
+pub(crate) struct Translated {
+    pub answer: Answer,
+    pub as_of: Option<Date>,
+    pub accounts: Vec<RegisterAccount>,
+    pub iv_files: Vec<IvFile>,
+}
 
 /// How many IK entries and IV cases together one answer may carry unless configured
 /// otherwise (`[protection] max_entries_per_answer`). Real accounts hold at most a few
@@ -31,12 +43,20 @@ pub(crate) fn run(
     office: OfficeId,
     bytes: &[u8],
     max_records: usize,
-) -> Result<Answer, AnswerError> {
+) -> Result<Translated, AnswerError> {
     let text =
         decode_document(bytes).map_err(|m| AnswerError::new(AnswerErrorKind::Encoding(m)))?;
     let mut walker = Walker::new(prog, office, max_records);
     walker.walk(&text)?;
     walker.finish()
+}
+
+/// Why the attributes of an element cannot be read.
+enum AttrError {
+    /// Not well-formed (the parser's message).
+    Syntax(String),
+    /// A field's value is refused.
+    Answer(AnswerError),
 }
 
 struct Walker<'p> {
@@ -51,6 +71,7 @@ struct Walker<'p> {
     capturing: bool,
     root_closed: bool,
     vn: Option<Vn>,
+    as_of: Option<Date>,
     no_account: bool,
     scope_number: Option<String>,
     scope_agency: Option<String>,
@@ -67,11 +88,13 @@ struct Walker<'p> {
     max_records: usize,
     entries: Vec<IkEntry>,
     cases: Vec<IvCase>,
+    accounts: Vec<RegisterAccount>,
+    iv_files: Vec<IvFile>,
 }
 
 impl<'p> Walker<'p> {
     fn new(prog: &'p Program, office: OfficeId, max_records: usize) -> Self {
-        let width = prog.entry_fields.len().max(prog.case_fields.len());
+        let width = prog.fields.iter().map(Vec::len).max().unwrap_or(0);
         Walker {
             prog,
             office,
@@ -81,6 +104,7 @@ impl<'p> Walker<'p> {
             capturing: false,
             root_closed: false,
             vn: None,
+            as_of: None,
             no_account: false,
             scope_number: None,
             scope_agency: None,
@@ -93,6 +117,8 @@ impl<'p> Walker<'p> {
             max_records,
             entries: Vec::new(),
             cases: Vec::new(),
+            accounts: Vec::new(),
+            iv_files: Vec::new(),
         }
     }
 
@@ -122,7 +148,16 @@ impl<'p> Walker<'p> {
                             return Err(syntax(&msg, reader.buffer_position()));
                         }
                     };
-                    self.start(uri, local.into_inner())?;
+                    let matched = self.start(uri, local.into_inner())?;
+                    if let Some(node) = matched
+                        && !self.prog.nodes[node].attrs.is_empty()
+                    {
+                        self.read_attributes(node, &start, reader.resolver())
+                            .map_err(|e| match e {
+                                AttrError::Syntax(m) => syntax(&m, reader.buffer_position()),
+                                AttrError::Answer(e) => e,
+                            })?;
+                    }
                 }
                 Ok(Event::End(_)) => self.end()?,
                 Ok(Event::Text(t)) => {
@@ -173,10 +208,60 @@ impl<'p> Walker<'p> {
         self.capturing && self.skip == 0
     }
 
-    fn start(&mut self, uri: &[u8], local: &[u8]) -> Result<(), AnswerError> {
+    /// Reads the attributes of matched element `node` that fill fields of the record.
+    fn read_attributes(
+        &mut self,
+        node: usize,
+        start: &quick_xml::events::BytesStart<'_>,
+        resolver: &quick_xml::name::NamespaceResolver,
+    ) -> Result<(), AttrError> {
+        let prog = self.prog;
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| AttrError::Syntax(e.to_string()))?;
+            let (ns, local) = resolver.resolve_attribute(attr.key);
+            let uri: &[u8] = match ns {
+                ResolveResult::Bound(n) => n.into_inner(),
+                ResolveResult::Unbound => b"",
+                ResolveResult::Unknown(p) => {
+                    let p = String::from_utf8_lossy(&p);
+                    return Err(AttrError::Syntax(format!("undeclared prefix {p:?}")));
+                }
+            };
+            let local = local.into_inner();
+            let matcher = prog.nodes[node]
+                .attrs
+                .iter()
+                .find(|a| a.local.as_bytes() == local && a.uri.as_bytes() == uri);
+            let Some(Role::Field(_, index)) = matcher.map(|a| a.role) else {
+                continue;
+            };
+            let value = attr
+                .unescape_value()
+                .map_err(|e| AttrError::Syntax(e.to_string()))?;
+            self.store_field(index, &value).map_err(AttrError::Answer)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the text of field `index` of the current record.
+    fn store_field(&mut self, index: u8, text: &str) -> Result<(), AnswerError> {
+        let Some(slot) = self.record.get_mut(usize::from(index)) else {
+            return Ok(());
+        };
+        if slot.is_some() {
+            return Err(AnswerError::new(AnswerErrorKind::Repeated).at(self.path()));
+        }
+        let start = self.record_text.len();
+        self.record_text.push_str(text.trim());
+        *slot = Some((start, self.record_text.len()));
+        Ok(())
+    }
+
+    /// Enters an element; returns the matcher node when it is a mapped one.
+    fn start(&mut self, uri: &[u8], local: &[u8]) -> Result<Option<usize>, AnswerError> {
         if self.skip > 0 {
             self.skip += 1;
-            return Ok(());
+            return Ok(None);
         }
         let Some(&top) = self.stack.last() else {
             if self.root_closed {
@@ -194,7 +279,7 @@ impl<'p> Walker<'p> {
                 return Err(AnswerError::new(AnswerErrorKind::WrongRoot { found }));
             }
             self.stack.push(0);
-            return Ok(());
+            return Ok(Some(0));
         };
         let nodes = &self.prog.nodes;
         let child = nodes[top]
@@ -204,11 +289,11 @@ impl<'p> Walker<'p> {
             .find(|&c| nodes[c].local.as_bytes() == local && nodes[c].uri.as_bytes() == uri);
         let Some(child) = child else {
             self.skip = 1;
-            return Ok(());
+            return Ok(None);
         };
         self.stack.push(child);
         match nodes[child].role {
-            Role::Vn | Role::OfficeNumber | Role::OfficeAgency | Role::Field(..) => {
+            Role::Vn | Role::AsOf | Role::OfficeNumber | Role::OfficeAgency | Role::Field(..) => {
                 self.capturing = true;
                 self.buf.clear();
             }
@@ -230,7 +315,7 @@ impl<'p> Walker<'p> {
             }
             Role::Plain => {}
         }
-        Ok(())
+        Ok(Some(child))
     }
 
     fn end(&mut self) -> Result<(), AnswerError> {
@@ -249,16 +334,24 @@ impl<'p> Walker<'p> {
                 })?;
                 self.vn = Some(vn);
             }
+            Role::AsOf => {
+                let raw = self.buf.trim();
+                let date = xs_date(raw).map_err(|m| {
+                    AnswerError::new(AnswerErrorKind::Invalid(m.to_string()))
+                        .at(self.path())
+                        .with_value(raw)
+                })?;
+                if self.as_of.replace(date).is_some() {
+                    return Err(AnswerError::new(AnswerErrorKind::Repeated).at(self.path()));
+                }
+            }
             Role::OfficeNumber => self.scope_number = Some(self.buf.trim().to_owned()),
             Role::OfficeAgency => self.scope_agency = Some(self.buf.trim().to_owned()),
             Role::Field(_, index) => {
-                let slot = &mut self.record[usize::from(index)];
-                if slot.is_some() {
-                    return Err(AnswerError::new(AnswerErrorKind::Repeated).at(self.path()));
-                }
-                let start = self.record_text.len();
-                self.record_text.push_str(self.buf.trim());
-                *slot = Some((start, self.record_text.len()));
+                let text = std::mem::take(&mut self.buf);
+                let stored = self.store_field(index, &text);
+                self.buf = text;
+                stored?;
             }
             Role::Record(kind) => self.finish_record(kind)?,
             Role::OfficeScope => self.finish_scope()?,
@@ -286,10 +379,7 @@ impl<'p> Walker<'p> {
     }
 
     fn finish_record(&mut self, kind: RecordKind) -> Result<(), AnswerError> {
-        let fields = match kind {
-            RecordKind::Entry => &self.prog.entry_fields,
-            RecordKind::Case => &self.prog.case_fields,
-        };
+        let fields = self.prog.fields(kind);
         let mut values = std::mem::take(&mut self.values);
         values.clear();
         for (i, spec) in fields.iter().enumerate() {
@@ -327,6 +417,18 @@ impl<'p> Walker<'p> {
                     AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
                 })?;
                 push_within(&mut self.cases, case, self.max_records);
+            }
+            RecordKind::Holder => {
+                let account = build_holder(values.drain(..)).map_err(|e| {
+                    AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
+                })?;
+                push_within(&mut self.accounts, account, self.max_records);
+            }
+            RecordKind::File => {
+                let file = build_file(values.drain(..)).map_err(|e| {
+                    AnswerError::new(AnswerErrorKind::Invalid(e.to_string())).at(self.path())
+                })?;
+                push_within(&mut self.iv_files, file, self.max_records);
             }
         }
         self.values = values;
@@ -375,22 +477,30 @@ impl<'p> Walker<'p> {
         Ok(())
     }
 
-    fn finish(self) -> Result<Answer, AnswerError> {
-        if self.no_account && (!self.entries.is_empty() || !self.cases.is_empty()) {
+    fn finish(self) -> Result<Translated, AnswerError> {
+        let empty = self.entries.is_empty()
+            && self.cases.is_empty()
+            && self.accounts.is_empty()
+            && self.iv_files.is_empty();
+        if self.no_account && !empty {
             let m = "a negative report that also carries records".to_string();
             return Err(AnswerError::new(AnswerErrorKind::Inconsistent(m)));
         }
-        let empty = self.entries.is_empty() && self.cases.is_empty();
         let status = if self.no_account || (self.prog.empty_is_no_account && empty) {
             AnswerStatus::NoAccount
         } else {
             AnswerStatus::Ok
         };
-        Ok(Answer {
-            status,
-            vn: self.vn,
-            entries: self.entries,
-            iv_cases: self.cases,
+        Ok(Translated {
+            answer: Answer {
+                status,
+                vn: self.vn,
+                entries: self.entries,
+                iv_cases: self.cases,
+            },
+            as_of: self.as_of,
+            accounts: self.accounts,
+            iv_files: self.iv_files,
         })
     }
 }

@@ -5,7 +5,7 @@
 /// (always, as the reader reads a `&str`) without any character that XML 1.1 end-of-line
 /// normalization rewrites (CR, NEL U+0085, LS U+2028: bytes 0x0D, and the lead bytes
 /// 0xC2 / 0xE2 of the latter two, checked conservatively).
-pub(super) fn plain_text<'t>(t: &'t quick_xml::events::BytesText<'_>) -> Option<&'t str> {
+pub(crate) fn plain_text<'t>(t: &'t quick_xml::events::BytesText<'_>) -> Option<&'t str> {
     let raw: &[u8] = t;
     if raw.iter().any(|&b| matches!(b, b'\r' | 0xC2 | 0xE2)) {
         return None;
@@ -16,7 +16,7 @@ pub(super) fn plain_text<'t>(t: &'t quick_xml::events::BytesText<'_>) -> Option<
 use super::super::error::ReferenceError;
 
 /// The character of a predefined entity or a character reference.
-pub(super) fn resolve_reference(
+pub(crate) fn resolve_reference(
     r: &quick_xml::events::BytesRef<'_>,
 ) -> Result<char, ReferenceError> {
     if r.is_char_ref() {

@@ -39,29 +39,57 @@ impl Ctx<'_> {
         &self,
         path: &Spanned<String>,
     ) -> Result<Vec<(String, String, String)>, MappingError> {
-        let raw = path.get_ref();
+        self.steps_of(path.get_ref(), path)
+    }
+
+    /// The steps of `raw`, a part of `path` (which names the position in errors).
+    pub(super) fn steps_of(
+        &self,
+        raw: &str,
+        path: &Spanned<String>,
+    ) -> Result<Vec<(String, String, String)>, MappingError> {
         if raw.trim().is_empty() {
             return self.err(path.span(), "empty element path");
         }
         raw.split('/')
             .map(|step| {
-                let (uri, local) = match step.split_once(':') {
-                    Some((prefix, local)) => match self.namespaces.get(prefix) {
-                        Some(uri) => (uri.clone(), local),
-                        None => {
-                            return self.err(path.span(), format!("prefix {prefix:?} of {raw:?} is not declared in [namespaces]"));
-                        }
-                    },
-                    None => (String::new(), step),
-                };
-                let ok = !local.is_empty()
-                    && local.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
-                if !ok {
-                    return self.err(path.span(), format!("{step:?} in {raw:?} is not an element name"));
-                }
+                let (uri, local) = self.name(step, path)?;
                 Ok((uri, local.to_owned(), step.to_owned()))
             })
             .collect()
+    }
+
+    /// `prefix:local` or `local` → (namespace URI, local name). An unprefixed name has no
+    /// namespace (as an unprefixed attribute never has).
+    pub(super) fn name<'s>(
+        &self,
+        step: &'s str,
+        path: &Spanned<String>,
+    ) -> Result<(String, &'s str), MappingError> {
+        let raw = path.get_ref();
+        let (uri, local) = match step.split_once(':') {
+            Some((prefix, local)) => match self.namespaces.get(prefix) {
+                Some(uri) => (uri.clone(), local),
+                None => {
+                    return self.err(
+                        path.span(),
+                        format!("prefix {prefix:?} of {raw:?} is not declared in [namespaces]"),
+                    );
+                }
+            },
+            None => (String::new(), step),
+        };
+        let ok = !local.is_empty()
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return self.err(
+                path.span(),
+                format!("{step:?} in {raw:?} is not an element or attribute name"),
+            );
+        }
+        Ok((uri, local))
     }
 }
 
@@ -121,65 +149,98 @@ fn compile_answer(ctx: &Ctx<'_>, a: &RawAnswer) -> Result<Program, MappingError>
             display: display.as_str().into(),
             children: Vec::new(),
             role: Role::Plain,
+            attrs: Vec::new(),
         }],
     };
     if let Some(vn) = &a.vn {
         tree.insert(ctx, 0, vn, Role::Vn)?;
     }
+    if let Some(as_of) = &a.as_of {
+        tree.insert(ctx, 0, as_of, Role::AsOf)?;
+    }
     if let Some(na) = &a.no_account {
         tree.insert(ctx, 0, na, Role::NoAccount)?;
     }
-    let office_from_answer = compile_office(ctx, &mut tree, &a.office)?;
-    let mut entry_fields = Vec::new();
-    let mut case_fields = Vec::new();
-    if let Some(r) = &a.entries {
-        entry_fields = compile_record(
-            ctx,
-            &mut tree,
-            r,
-            RecordKind::Entry,
-            office_from_answer.then_some(&a.office),
-        )?;
+    let office = compile_office(ctx, &mut tree, &a.office)?;
+    let mut fields: [Vec<FieldSpec>; 4] = Default::default();
+    let records = [
+        (RecordKind::Entry, &a.entries, "entries"),
+        (RecordKind::Case, &a.cases, "cases"),
+        (RecordKind::Holder, &a.accounts, "accounts"),
+        (RecordKind::File, &a.iv_files, "iv_files"),
+    ];
+    for (kind, record, key) in records {
+        let Some(r) = record else { continue };
+        if kind.names_office() != (office == OfficeFrom::Record) {
+            let message = if kind.names_office() {
+                format!("[answer.{key}] name their own office: set office.from = \"record\"")
+            } else {
+                format!(
+                    "[answer.{key}] take their office from the adapter or the answer, \
+                     not office.from = \"record\""
+                )
+            };
+            return ctx.err(r.path.span(), message);
+        }
+        let scope = (office == OfficeFrom::Answer).then_some(&a.office);
+        fields[kind.index()] = compile_record(ctx, &mut tree, r, kind, scope)?;
     }
-    if let Some(r) = &a.cases {
-        case_fields = compile_record(
-            ctx,
-            &mut tree,
-            r,
-            RecordKind::Case,
-            office_from_answer.then_some(&a.office),
-        )?;
-    }
-    if a.entries.is_none() && a.cases.is_none() {
+    if records.iter().all(|(_, r, _)| r.is_none()) {
         return ctx.err(
             a.root.span(),
-            "the answer maps no records: add [answer.entries] or [answer.cases]",
+            "the answer maps no records: add [answer.entries], [answer.cases], \
+             [answer.accounts] or [answer.iv_files]",
         );
     }
     Ok(Program {
         nodes: tree.nodes,
-        entry_fields,
-        case_fields,
+        fields,
         empty_is_no_account: a.empty_is_no_account,
     })
 }
 
-/// Where records' office comes from: the adapter, or (`from = "answer"`) a scope element
-/// of the answer holding the office number and agency. Returns whether from the answer.
+/// Where the office of records comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OfficeFrom {
+    /// The adapter's office.
+    Adapter,
+    /// A scope element of the answer.
+    Answer,
+    /// Each record names its office (`officeNumber`, `officeAgency`).
+    Record,
+}
+
+/// Where records' office comes from: the adapter, (`from = "answer"`) a scope element
+/// of the answer holding the office number and agency, or (`from = "record"`) each
+/// record's own `officeNumber` and `officeAgency` fields.
 fn compile_office(
     ctx: &Ctx<'_>,
     tree: &mut Tree,
     office: &RawOffice,
-) -> Result<bool, MappingError> {
-    match office.from.get_ref().as_str() {
-        "adapter" => return Ok(false),
-        "answer" => {}
+) -> Result<OfficeFrom, MappingError> {
+    let from = match office.from.get_ref().as_str() {
+        "adapter" => OfficeFrom::Adapter,
+        "answer" => OfficeFrom::Answer,
+        "record" => OfficeFrom::Record,
         other => {
             return ctx.err(
                 office.from.span(),
-                format!("office.from is \"adapter\" or \"answer\", not {other:?}"),
+                format!("office.from is \"adapter\", \"answer\" or \"record\", not {other:?}"),
             );
         }
+    };
+    if from != OfficeFrom::Answer {
+        if let Some(extra) = [&office.scope, &office.number, &office.agency]
+            .into_iter()
+            .flatten()
+            .next()
+        {
+            return ctx.err(
+                extra.span(),
+                "office.scope, office.number and office.agency belong to office.from = \"answer\"",
+            );
+        }
+        return Ok(from);
     }
     let (Some(scope), Some(number)) = (&office.scope, &office.number) else {
         return ctx.err(
@@ -192,7 +253,7 @@ fn compile_office(
     if let Some(agency) = &office.agency {
         tree.insert(ctx, s, agency, Role::OfficeAgency)?;
     }
-    Ok(true)
+    Ok(OfficeFrom::Answer)
 }
 
 fn compile_record(
@@ -224,7 +285,7 @@ fn compile_record(
         let format = field_format(ctx, def, f)?;
         let table = compile_table(ctx, def, f)?;
         let index = u8::try_from(fields.len()).unwrap_or(u8::MAX);
-        tree.insert(ctx, record, &f.path, Role::Field(kind, index))?;
+        tree.insert_field(ctx, record, &f.path, Role::Field(kind, index))?;
         fields.push(FieldSpec {
             slot: def.slot,
             format,

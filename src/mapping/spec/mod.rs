@@ -21,6 +21,22 @@ pub(crate) enum RecordKind {
     Entry,
     /// An IV case.
     Case,
+    /// An account the central register lists (office named by the record).
+    Holder,
+    /// An IV file the central register lists (office named by the record).
+    File,
+}
+
+impl RecordKind {
+    /// Index into [`Program::fields`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether a record of this kind names its own office (`office.from = "record"`).
+    pub(crate) fn names_office(self) -> bool {
+        matches!(self, RecordKind::Holder | RecordKind::File)
+    }
 }
 
 /// What an element means to the engine.
@@ -30,6 +46,8 @@ pub(crate) enum Role {
     Plain,
     /// Holds the person's AHV number.
     Vn,
+    /// Holds the day up to which the source's data is current (`xs:date`).
+    AsOf,
     /// Its presence is a negative report.
     NoAccount,
     /// Encloses records whose office is read from within it.
@@ -53,6 +71,17 @@ pub(crate) struct Node {
     pub display: Box<str>,
     pub children: Vec<usize>,
     pub role: Role,
+    /// Attributes read from this element: (namespace URI, local name, field role).
+    pub attrs: Vec<Attr>,
+}
+
+/// An attribute matcher: its value fills a field of the enclosing record.
+#[derive(Debug)]
+pub(crate) struct Attr {
+    pub uri: Box<str>,
+    pub local: Box<str>,
+    /// `Role::Field` of the enclosing record.
+    pub role: Role,
 }
 
 /// A canonical field a record can fill.
@@ -73,6 +102,14 @@ pub(crate) enum Slot {
     Degree,
     ValidFrom,
     ValidTo,
+    OfficeNumber,
+    OfficeAgency,
+    Opened,
+    LastReportedYear,
+    Current,
+    Genre,
+    Since,
+    Until,
 }
 
 /// How a wire value is read.
@@ -96,6 +133,10 @@ pub(crate) enum Format {
     Digits14,
     /// A value of a closed code list, through the field's table.
     Code,
+    /// `xs:gYearMonth`: `2019-01`.
+    YearMonth,
+    /// `xs:boolean`: `true`, `false`, `1`, `0`.
+    Boolean,
 }
 
 /// One compiled field of a record.
@@ -115,9 +156,22 @@ pub(crate) struct FieldSpec {
 #[derive(Debug)]
 pub(crate) struct Program {
     pub nodes: Vec<Node>,
-    pub entry_fields: Vec<FieldSpec>,
-    pub case_fields: Vec<FieldSpec>,
+    /// The fields of each record kind, indexed by [`RecordKind::index`].
+    pub fields: [Vec<FieldSpec>; 4],
     pub empty_is_no_account: bool,
+}
+
+impl Program {
+    /// The compiled fields of records of `kind`.
+    pub(crate) fn fields(&self, kind: RecordKind) -> &[FieldSpec] {
+        &self.fields[kind.index()]
+    }
+
+    /// Whether the mapping reads the central register's answer (accounts or IV files
+    /// named by the record) rather than an office's.
+    pub(crate) fn is_register(&self) -> bool {
+        !self.fields(RecordKind::Holder).is_empty() || !self.fields(RecordKind::File).is_empty()
+    }
 }
 
 /// What [`compile`] produces from one file.

@@ -30,12 +30,15 @@ pub(super) struct RawRequest {
 pub(super) struct RawAnswer {
     pub(super) root: Spanned<String>,
     pub(super) vn: Option<Spanned<String>>,
+    pub(super) as_of: Option<Spanned<String>>,
     pub(super) no_account: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) empty_is_no_account: bool,
     pub(super) office: RawOffice,
     pub(super) entries: Option<RawRecord>,
     pub(super) cases: Option<RawRecord>,
+    pub(super) accounts: Option<RawRecord>,
+    pub(super) iv_files: Option<RawRecord>,
 }
 
 #[derive(Deserialize)]
