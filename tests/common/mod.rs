@@ -68,7 +68,7 @@ pub struct Options<'a> {
     /// Offices with an adapter timeout of their own (ms); every other adapter gets
     /// [`PATIENT_MS`] so that a busy machine never turns a healthy office into a timeout.
     pub office_timeouts: &'a [(&'a str, u64)],
-    /// The `[identity]` section (and anything after it, e.g. `[privacy]` lists); default:
+    /// The `[identity]` section; default:
     /// the development identity provider of the harness's PKI.
     pub identity: Option<&'a str>,
 }
