@@ -9,12 +9,15 @@
 //!   office XML → canonical model, canonical query → office XML.
 //! - [`merge`]: pure: per-office outcomes → consolidated account.
 //! - [`view`]: the JSON shapes of the public API.
+//! - [`routing`]: routing as data — the competent fund of a claim from ordered rules
+//!   (`config/routing/apg.toml`); transfers and their loops.
 //! - [`adapter`]: adapter files (`adapters/*.toml`) and the registry snapshot.
 //! - [`fanout`]: planning and the concurrent, deadline-bounded office calls.
 //! - [`server`]: mTLS ingress, connection limits, routes, problem documents.
 //! - [`net`]: binding listeners (`SO_REUSEADDR`), used by every listener.
 //! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
+//! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -35,8 +38,10 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod pki;
+pub mod routing;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod tls;
 pub mod toml_error;
 pub mod trace;

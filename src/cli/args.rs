@@ -113,6 +113,27 @@ pub enum Command {
         #[arg(long, default_value = crate::pki::idp::DEV_AUDIENCE)]
         audience: String,
     },
+    /// Which fund is competent for an APG claim (offline): validates the claim, applies the
+    /// routing rules and shows the rule that fired and why the ones before did not.
+    Route {
+        /// The claim as JSON (the body of POST /v1/submissions).
+        #[arg(long)]
+        claim: PathBuf,
+        /// The central register's answer for the claimant: its XML (dialect ech-register)
+        /// or that answer's JSON as `guichet translate` prints it; without it, the person
+        /// counts as unknown to the register.
+        #[arg(long)]
+        register: Option<PathBuf>,
+        /// The routing rules file.
+        #[arg(long, default_value = crate::routing::DEFAULT_RULES)]
+        rules: PathBuf,
+        /// Folder of mapping files (for an XML register answer).
+        #[arg(long, default_value = "mappings")]
+        mappings: PathBuf,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge several office answers into one consolidated account (JSON).
     Consolidate {
         /// Folder of mapping files.

@@ -32,6 +32,21 @@ pub fn run(command: Command) -> ExitCode {
             mappings,
             file,
         } => super::translate(&mappings, &dialect, office, &file).and_then(|j| print_out(&j)),
+        Command::Route {
+            claim,
+            register,
+            rules,
+            mappings,
+            json,
+        } => {
+            let files = super::RouteFiles {
+                claim: &claim,
+                register: register.as_deref(),
+                rules: &rules,
+                mappings: &mappings,
+            };
+            super::route(files, json).and_then(|t| print_out(&t))
+        }
         Command::Consolidate {
             mappings,
             year_from,

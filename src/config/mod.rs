@@ -15,6 +15,7 @@ mod privacy;
 mod protection;
 mod raw;
 mod server;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +26,7 @@ pub use offices::{OfficesConfig, SimulatorConfig};
 pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
 pub use server::ServerConfig;
+pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
 
 use crate::toml_error::TomlError;
 
@@ -119,6 +121,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// Submissions, receipts and the outbox.
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -180,6 +184,7 @@ impl Config {
             identity,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
+            store: raw.store.validate(at)?,
         })
     }
 }

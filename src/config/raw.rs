@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::audit::RawAudit;
 use super::identity::RawIdentity;
+use super::store::RawStore;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -27,6 +28,8 @@ pub(super) struct Raw {
     pub(super) admin: Option<RawAdmin>,
     #[serde(default)]
     pub(super) identity: RawIdentity,
+    #[serde(default)]
+    pub(super) store: RawStore,
 }
 
 /// `[admin]`: the operations listener.

@@ -42,6 +42,15 @@ pub enum Fault {
         /// Reversals among them that match no entry.
         unmatched_reversals: usize,
     },
+    /// Sedex fund: the final receipt (`100`) of each claim is lost; the claim is still
+    /// delivered and acknowledged (see [`super::sedex_client`]).
+    SedexLostReceipt,
+    /// Sedex fund: each claim first gets a not-final receipt with this status (4xx/5xx),
+    /// then is delivered with its `100`.
+    SedexTransient(u16),
+    /// Sedex fund: no claim is delivered; each gets `701` and then the final `204`
+    /// (expired).
+    SedexExpire,
 }
 
 /// Latency of every simulated office: log-normal by median and 99th percentile.

@@ -59,9 +59,12 @@ pub enum FaultProblem {
     /// `entries` or `unmatched_reversals` of `heavy` out of range.
     #[error("heavy needs entries ≤ 1000000 and unmatched_reversals ≤ entries")]
     HeavySize,
+    /// `status` of `sedex-transient` outside 400–599.
+    #[error("sedex-transient needs a status 400–599 (not final), not {0}")]
+    SedexStatus(u16),
     /// A kind the simulator does not know.
     #[error(
-        "unknown kind {0:?} (hang, status, error-rate, slow-drip, malformed, oversized, wrong-certificate, refused, delay, latency, heavy)"
+        "unknown kind {0:?} (hang, status, error-rate, slow-drip, malformed, oversized, wrong-certificate, refused, delay, latency, heavy, sedex-lost-receipt, sedex-transient, sedex-expire)"
     )]
     UnknownKind(String),
 }
@@ -165,6 +168,12 @@ fn fault_of(f: &RawFault) -> Result<Fault, FaultProblem> {
                 unmatched_reversals,
             }
         }
+        "sedex-lost-receipt" => Fault::SedexLostReceipt,
+        "sedex-transient" => match f.status.unwrap_or(400) {
+            s @ 400..=599 => Fault::SedexTransient(s),
+            s => return Err(FaultProblem::SedexStatus(s)),
+        },
+        "sedex-expire" => Fault::SedexExpire,
         other => return Err(FaultProblem::UnknownKind(other.to_owned())),
     })
 }
@@ -215,6 +224,19 @@ unmatched_reversals = 12000
             .expect_err("bad office")
             .to_string();
         assert!(e.contains("fault #1") && e.contains("offices"), "{e}");
+        let f = parse_faults(
+            "[[fault]]\noffices = [\"066.000\"]\nkind = \"sedex-transient\"\nstatus = 402\n\
+             [[fault]]\noffices = [\"034.000\"]\nkind = \"sedex-expire\"\n",
+        )
+        .expect("sedex faults");
+        assert_eq!(
+            f[&"066.000".parse::<OfficeId>().expect("id")],
+            Fault::SedexTransient(402)
+        );
+        let e = parse_faults("[[fault]]\noffices = []\nkind = \"sedex-transient\"\nstatus = 100\n")
+            .expect_err("final status")
+            .to_string();
+        assert!(e.contains("400–599"), "{e}");
         let e = parse_faults("[[fault]]\noffices = []\nkind = \"boom\"\n")
             .expect_err("bad kind")
             .to_string();

@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::apg::ClaimCounts;
 use super::behaviour::{Fault, Latency};
 use super::population::SimOffice;
+use super::sedex_client::{self, SedexError, SedexOptions};
 use super::server::{OfficeListener, Simulator, endpoints, spawn};
 use crate::adapter::Registry;
 use crate::model::OfficeId;
@@ -155,6 +157,38 @@ impl Federation {
             std::fs::write(to.join(name), with_endpoint(&text, url)).map_err(fail)?;
         }
         Ok(())
+    }
+
+    /// Loss-of-earnings claims `office` received so far (distinct `messageId`s and all
+    /// deliveries, over its listener and its sedex client).
+    pub fn claims(&self, office: OfficeId) -> ClaimCounts {
+        self.simulator.funds().counts(office)
+    }
+
+    /// Sets up the sedex funds' folders under `options.root` and starts their simulated
+    /// sedex clients (until the federation stops). Before this every fund takes claims on
+    /// its listener; after it each fund uses its [`transport_of`](super::apg::transport_of).
+    pub fn start_sedex(&self, options: &SedexOptions) -> Result<(), SedexError> {
+        let setup = sedex_client::prepare(self.simulator.offices(), options)?;
+        sedex_client::spawn_clients(
+            &self.simulator,
+            &setup,
+            options.poll,
+            &self.stop.subscribe(),
+        );
+        self.simulator.funds().set_sedex(setup);
+        Ok(())
+    }
+
+    /// The sedex folder of `office` (`outbox/`, `inbox/`, `receipts/`, `processed/`) once
+    /// [`Federation::start_sedex`] ran, when the office uses sedex.
+    pub fn sedex_folder(&self, office: OfficeId) -> Option<std::path::PathBuf> {
+        self.simulator
+            .funds()
+            .sedex()?
+            .folders
+            .get(&office)
+            .cloned()
     }
 
     /// Stops serving (also on drop).

@@ -6,8 +6,11 @@
 //! gateway's requests and writes each office's answer in its dialect, exactly in the
 //! style of the contract examples. This module writes office XML; only [`crate::mapping`]
 //! reads it on the gateway's side. [`server`] serves every office over mutual TLS on
-//! loopback, with latency, fault injection and request counters.
+//! loopback, with latency, fault injection and request counters. [`apg`] plays the funds
+//! taking loss-of-earnings claims, synchronously or through a simulated sedex client
+//! (`sedex_client.rs`) per sedex fund.
 
+pub mod apg;
 mod behaviour;
 mod faults;
 mod federation;
@@ -15,6 +18,7 @@ mod heavy;
 mod names;
 pub mod population;
 pub mod render;
+mod sedex_client;
 mod server;
 
 pub use behaviour::{Fault, Latency};
@@ -23,4 +27,5 @@ pub use federation::{Federation, FederationOptions, StartError, offices_of};
 pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth};
 pub use render::{RenderError, RequestError, SimRequest, parse_request, render_answer};
+pub use sedex_client::{FOLDERS as SEDEX_FOLDERS, SedexError, SedexOptions};
 pub use server::Simulator;

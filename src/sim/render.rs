@@ -14,10 +14,11 @@ use crate::model::{CodeName, IkEntry, IvCase, Money};
 
 mod request;
 
+pub(crate) use request::decode;
 pub use request::{RequestError, SimRequest, parse_request};
 
 /// The gateway's participant id (the recipient of every answer).
-const GATEWAY: &str = "T6-000000-1";
+pub(crate) const GATEWAY: &str = "T6-000000-1";
 const ECH_IK_NS: &str = "urn:guichet:xmlns:ik-extract:1";
 const ECH_IV_NS: &str = "urn:guichet:xmlns:iv-cases:1";
 const UTC_MILLIS: &[FormatItem<'static>] =

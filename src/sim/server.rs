@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use super::apg::Funds;
 use super::behaviour::{Fault, Latency};
 use super::population::{Person, SimOffice, person};
 use super::render::{parse_request, render_answer};
@@ -40,6 +41,7 @@ pub struct Simulator {
     last_traceparent: Mutex<Option<String>>,
     faults: RwLock<HashMap<OfficeId, Fault>>,
     persons: Mutex<HashMap<Vn, Arc<Person>>>,
+    funds: Funds,
 }
 
 impl Simulator {
@@ -56,6 +58,7 @@ impl Simulator {
             last_traceparent: Mutex::new(None),
             faults: RwLock::new(HashMap::new()),
             persons: Mutex::new(HashMap::new()),
+            funds: Funds::default(),
         }
     }
 
@@ -103,7 +106,12 @@ impl Simulator {
         };
     }
 
-    fn fault(&self, office: OfficeId) -> Option<Fault> {
+    /// The funds' loss-of-earnings claims: counters, acknowledgements, transports.
+    pub fn funds(&self) -> &Funds {
+        &self.funds
+    }
+
+    pub(super) fn fault(&self, office: OfficeId) -> Option<Fault> {
         locks::read(&self.faults).get(&office).cloned()
     }
 
@@ -208,7 +216,7 @@ impl Drop for OpenConnection {
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Body of a simulated answer: whole, or dripped.
-type SimBody = BoxBody<Bytes, Infallible>;
+pub(super) type SimBody = BoxBody<Bytes, Infallible>;
 
 async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Response<SimBody> {
     if let Some(c) = sim.requests.get(&office) {
@@ -248,6 +256,9 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         }
         Some(Fault::Garbage) => return xml(Bytes::from_static(b"<<<this is not xml")),
         _ => {}
+    }
+    if super::apg::is_claim(&body) {
+        return super::apg::answer(sim, office, &body);
     }
     let request = match parse_request(&body) {
         Ok(r) => r,
@@ -325,18 +336,18 @@ fn failure(code: u16) -> Response<SimBody> {
     )
 }
 
-fn empty() -> SimBody {
+pub(super) fn empty() -> SimBody {
     Full::new(Bytes::new()).boxed()
 }
 
-fn xml(body: Bytes) -> Response<SimBody> {
+pub(super) fn xml(body: Bytes) -> Response<SimBody> {
     Response::builder()
         .header("content-type", "application/xml")
         .body(Full::new(body).boxed())
         .unwrap_or_else(|_| Response::new(empty()))
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<SimBody> {
+pub(super) fn plain(status: StatusCode, text: &str) -> Response<SimBody> {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain")

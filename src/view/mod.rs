@@ -7,6 +7,7 @@ mod account;
 mod api;
 mod audit;
 mod register;
+mod routing;
 
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
@@ -17,3 +18,4 @@ pub use api::{
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
 pub use register::{AffiliationView, IvFileView, RegisterAccountView, RegisterAnswerView};
+pub use routing::{RoutingDecisionView, SkippedRuleView};

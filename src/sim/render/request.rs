@@ -160,7 +160,7 @@ fn request_from(fields: [Option<String>; 5]) -> Result<SimRequest, RequestError>
 }
 
 /// The document's text per its XML declaration: UTF-8 (default) or ISO-8859-1.
-fn decode(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, RequestError> {
+pub(crate) fn decode(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, RequestError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let head = &body[..body.len().min(100)];
     let decl_end = head.windows(2).position(|w| w == b"?>").unwrap_or(0);

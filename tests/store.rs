@@ -1,0 +1,573 @@
+//! The store, the same tests on both backends: `sqlite::…` always (a file in a tempdir),
+//! `postgres::…` with `--features postgres-tests` (a fresh schema of the database named by
+//! `GUICHET_TEST_DATABASE_URL`, dropped afterwards; without the variable or the server
+//! those tests FAIL). Each body below is one test, run once per backend by `both!`.
+//! Time is a manual clock: lease expiry and retry times are moved, never waited for.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use guichet::config::StoreConfig;
+use guichet::model::{Identity, OfficeId, Role};
+use guichet::store::{
+    Clock, Created, NewReceipt, NewSubmission, OutboxState, ReceiptKind, Step, Store, StoreError,
+    Subject, SubmissionId, SubmissionState, SubmissionType,
+};
+
+const LEASE: Duration = Duration::from_secs(60);
+const START_MS: i64 = 1_780_000_000_000;
+
+/// One database for one test, on either backend.
+struct Db {
+    config: StoreConfig,
+    clock: Clock,
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+    #[cfg(feature = "postgres-tests")]
+    schema: Option<guichet::store::scratch::ScratchSchema>,
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StoreConfig::sqlite(dir.path().join("data").join("guichet.db"));
+        Db::open(config, Some(dir)).await
+    }
+
+    #[cfg(feature = "postgres-tests")]
+    async fn postgres() -> Db {
+        let schema = guichet::store::scratch::ScratchSchema::create()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut db = Db::open(schema.config(), None).await;
+        db.schema = Some(schema);
+        db
+    }
+
+    async fn open(config: StoreConfig, dir: Option<tempfile::TempDir>) -> Db {
+        let clock = Clock::manual(START_MS);
+        let store = Store::open(&config)
+            .await
+            .unwrap_or_else(|e| panic!("open {}: {e}", config.location))
+            .with_clock(clock.clone());
+        Db {
+            config,
+            clock,
+            store,
+            _dir: dir,
+            #[cfg(feature = "postgres-tests")]
+            schema: None,
+        }
+    }
+
+    /// A second store on the same database and clock: another replica.
+    async fn replica(&self) -> Store {
+        Store::open(&self.config)
+            .await
+            .expect("replica")
+            .with_clock(self.clock.clone())
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        #[cfg(feature = "postgres-tests")]
+        if let Some(schema) = self.schema {
+            schema.drop_schema().await.expect("drop schema");
+        }
+    }
+}
+
+/// Runs each body once per backend.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::Db::sqlite().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres-tests")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::Db::postgres().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    idempotency_same_body_and_other_body,
+    another_portal_sees_nothing,
+    concurrent_claimers_never_share_a_row,
+    expired_lease_is_reclaimed_and_the_old_holder_changes_nothing,
+    release_on_shutdown_hands_rows_back,
+    retry_then_final_failure_with_history,
+    transfer_queues_a_new_delivery_with_a_new_message_id,
+    late_acknowledgement_and_repeated_one,
+    outbox_gauges,
+    migrations_are_idempotent,
+    a_refused_submission_leaves_nothing,
+);
+
+fn portal(name: &str) -> Identity {
+    Identity::new(Role::Portal, name).expect("portal identity")
+}
+
+fn office(s: &str) -> OfficeId {
+    s.parse().expect("office id")
+}
+
+fn claim(key: &str, body: &str) -> NewSubmission {
+    NewSubmission {
+        id: SubmissionId::random(),
+        kind: SubmissionType::ApgClaim,
+        portal: portal("demo"),
+        idempotency_key: key.to_owned(),
+        body: body.to_owned(),
+        competent_office: office("001.000"),
+        routing_rule: "employer-fund".to_owned(),
+        receipt: NewReceipt {
+            kind: ReceiptKind::Submission,
+            jws: format!("eyJhbGciOiJFUzI1NiJ9.{key}.sig"),
+        },
+        delivery_expiry: Duration::from_secs(30 * 24 * 3600),
+    }
+}
+
+async fn create(db: &Db, key: &str) -> SubmissionId {
+    match db
+        .store
+        .create_submission(claim(key, "{\"n\":1}"))
+        .await
+        .expect("create")
+    {
+        Created::New(s) => s.id,
+        Created::Existing(s) => panic!("{key} existed as {}", s.id),
+    }
+}
+
+async fn idempotency_same_body_and_other_body(db: &Db) {
+    let first = claim("k-1", "{\"a\":1}");
+    let stored = match db
+        .store
+        .create_submission(first.clone())
+        .await
+        .expect("create")
+    {
+        Created::New(s) => s,
+        other => panic!("expected new, got {other:?}"),
+    };
+    assert_eq!(stored.id, first.id);
+    assert_eq!(stored.state, SubmissionState::Routed);
+    assert_eq!(stored.portal, "urn:guichet:portal:demo");
+    assert_eq!(stored.body, "{\"a\":1}");
+    assert_eq!(stored.body_sha256, guichet::store::sha256_hex(b"{\"a\":1}"));
+    let states: Vec<_> = stored.history.iter().map(|h| h.state).collect();
+    assert_eq!(states, [SubmissionState::Received, SubmissionState::Routed]);
+    assert_eq!(stored.history[1].office, Some(office("001.000")));
+    assert_eq!(stored.receipts.len(), 1);
+    assert_eq!(stored.receipts[0].kind, ReceiptKind::Submission);
+    assert_eq!(
+        stored.receipts[0].sha256,
+        guichet::store::sha256_hex(first.receipt.jws.as_bytes())
+    );
+
+    // Same key, same body, a new id and receipt from the caller: the first one, nothing new.
+    let again = db
+        .store
+        .create_submission(claim("k-1", "{\"a\":1}"))
+        .await
+        .expect("repeat");
+    assert_eq!(again, Created::Existing(stored.clone()));
+    let outbox = db
+        .store
+        .outbox_of(&Subject::submission(stored.id))
+        .await
+        .expect("outbox");
+    assert_eq!(outbox.len(), 1);
+
+    // Same key, other body: conflict, nothing written.
+    let other = db.store.create_submission(claim("k-1", "{\"a\":2}")).await;
+    assert!(matches!(other, Err(StoreError::Conflict)), "{other:?}");
+    assert_eq!(
+        db.store.integrity().await.expect("integrity").submissions,
+        1
+    );
+
+    // The key is per portal.
+    let mut elsewhere = claim("k-1", "{\"a\":2}");
+    elsewhere.portal = portal("other");
+    assert!(matches!(
+        db.store.create_submission(elsewhere).await,
+        Ok(Created::New(_))
+    ));
+}
+
+async fn another_portal_sees_nothing(db: &Db) {
+    let id = create(db, "k").await;
+    let mine = db
+        .store
+        .get_submission(&portal("demo"), id)
+        .await
+        .expect("get");
+    assert_eq!(mine.map(|s| s.id), Some(id));
+    let theirs = db
+        .store
+        .get_submission(&portal("other"), id)
+        .await
+        .expect("get");
+    assert_eq!(theirs, None);
+    let missing = db
+        .store
+        .get_submission(&portal("demo"), SubmissionId::random())
+        .await
+        .expect("get");
+    assert_eq!(missing, None);
+}
+
+async fn concurrent_claimers_never_share_a_row(db: &Db) {
+    const ROWS: usize = 40;
+    for i in 0..ROWS {
+        create(db, &format!("k-{i}")).await;
+    }
+    let replica = db.replica().await;
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let store = if w % 2 == 0 {
+            db.store.clone()
+        } else {
+            replica.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("worker-{w}");
+            let mut got = Vec::new();
+            loop {
+                let batch = store.claim_due(&worker, 3, LEASE).await.expect("claim");
+                if batch.is_empty() {
+                    return got;
+                }
+                for d in batch {
+                    assert_eq!(d.lease.owner, worker);
+                    store
+                        .complete(&d.lease, &Step::to(SubmissionState::Delivered))
+                        .await
+                        .expect("complete");
+                    got.push(d.lease.outbox_id);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("worker"));
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "a row was claimed twice");
+    assert_eq!(all.len(), ROWS);
+    replica.close().await;
+}
+
+async fn expired_lease_is_reclaimed_and_the_old_holder_changes_nothing(db: &Db) {
+    let id = create(db, "k").await;
+    let a = db.store.claim_due("a", 10, LEASE).await.expect("claim a");
+    assert_eq!(a.len(), 1);
+    assert!(
+        db.store
+            .claim_due("b", 10, LEASE)
+            .await
+            .expect("b")
+            .is_empty()
+    );
+    // Replica `a` dies; its lease runs out.
+    db.clock.advance(LEASE + Duration::from_millis(1));
+    let b = db.store.claim_due("b", 10, LEASE).await.expect("claim b");
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        b[0].message_id, a[0].message_id,
+        "the same message id on retry"
+    );
+    assert_eq!(b[0].lease.outbox_id, a[0].lease.outbox_id);
+    let late = db
+        .store
+        .complete(&a[0].lease, &Step::to(SubmissionState::Accepted))
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::LeaseLost { .. })),
+        "{late:?}"
+    );
+    let accepted = Step {
+        state: SubmissionState::Accepted,
+        detail: Some("ack accepted".into()),
+        case_number: Some("C-42".into()),
+        receipt: Some(NewReceipt {
+            kind: ReceiptKind::Delivery,
+            jws: "h.delivery.s".into(),
+        }),
+    };
+    db.store
+        .complete(&b[0].lease, &accepted)
+        .await
+        .expect("complete b");
+    let s = db
+        .store
+        .load_submission(id)
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(s.state, SubmissionState::Accepted);
+    assert_eq!(s.case_number.as_deref(), Some("C-42"));
+    assert_eq!(s.receipts_of(ReceiptKind::Delivery).count(), 1);
+    assert_eq!(
+        s.history.last().map(|h| h.state),
+        Some(SubmissionState::Accepted)
+    );
+    // An extended lease replaces the old one; a done row cannot be extended.
+    assert!(db.store.extend_lease(&b[0].lease, LEASE).await.is_err());
+}
+
+async fn release_on_shutdown_hands_rows_back(db: &Db) {
+    for i in 0..3 {
+        create(db, &format!("k-{i}")).await;
+    }
+    let held = db.store.claim_due("a", 10, LEASE).await.expect("claim");
+    assert_eq!(held.len(), 3);
+    let extended = db
+        .store
+        .extend_lease(&held[0].lease, LEASE * 2)
+        .await
+        .expect("extend");
+    assert!(extended.expires_at > held[0].lease.expires_at);
+    assert_eq!(db.store.release_leases("a").await.expect("release"), 3);
+    let taken = db.store.claim_due("b", 10, LEASE).await.expect("claim b");
+    assert_eq!(taken.len(), 3, "released rows are due at once");
+    assert!(taken.iter().all(|d| d.attempts == 0));
+    assert_eq!(db.store.release_leases("a").await.expect("again"), 0);
+}
+
+async fn retry_then_final_failure_with_history(db: &Db) {
+    let id = create(db, "k").await;
+    let d = db.store.claim_due("a", 1, LEASE).await.expect("claim");
+    let next = db.clock.now_ms() + 5_000;
+    db.store
+        .retry_later(&d[0].lease, next, "connect refused")
+        .await
+        .expect("retry");
+    assert!(
+        db.store
+            .claim_due("a", 1, LEASE)
+            .await
+            .expect("early")
+            .is_empty()
+    );
+    db.clock.advance(Duration::from_secs(5));
+    let d = db.store.claim_due("a", 1, LEASE).await.expect("due again");
+    assert_eq!(d[0].attempts, 1);
+    assert_eq!(d[0].last_error.as_deref(), Some("connect refused"));
+    db.store.fail(&d[0].lease, "expired").await.expect("fail");
+    let s = db
+        .store
+        .load_submission(id)
+        .await
+        .expect("load")
+        .expect("s");
+    assert_eq!(s.state, SubmissionState::Failed);
+    let states: Vec<_> = s.history.iter().map(|h| h.state).collect();
+    assert_eq!(
+        states,
+        [
+            SubmissionState::Received,
+            SubmissionState::Routed,
+            SubmissionState::Delivering,
+            SubmissionState::Failed
+        ]
+    );
+    assert_eq!(
+        s.history[2].detail.as_deref(),
+        Some("attempt 1 failed: connect refused")
+    );
+    let rows = db
+        .store
+        .outbox_of(&Subject::submission(id))
+        .await
+        .expect("rows");
+    assert_eq!(rows[0].state, OutboxState::Failed);
+    assert_eq!(db.store.outbox_stats().await.expect("stats").depth, 0);
+}
+
+async fn transfer_queues_a_new_delivery_with_a_new_message_id(db: &Db) {
+    let id = create(db, "k").await;
+    let first = db.store.claim_due("a", 1, LEASE).await.expect("claim");
+    let receipt = NewReceipt {
+        kind: ReceiptKind::Delivery,
+        jws: "h.transferred.s".into(),
+    };
+    db.clock.advance(Duration::from_millis(1));
+    db.store
+        .transfer(
+            id,
+            Some(&first[0].lease),
+            office("066.000"),
+            "transferred by 001.000",
+            Some(receipt),
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("transfer");
+    let s = db
+        .store
+        .load_submission(id)
+        .await
+        .expect("load")
+        .expect("s");
+    assert_eq!(s.state, SubmissionState::Transferred);
+    assert_eq!(s.competent_office, office("066.000"));
+    assert_eq!(s.transferred_to().collect::<Vec<_>>(), [office("066.000")]);
+    let second = db.store.claim_due("a", 5, LEASE).await.expect("claim new");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].target_office, office("066.000"));
+    assert_ne!(second[0].message_id, first[0].message_id);
+    let rows = db
+        .store
+        .outbox_of(&Subject::submission(id))
+        .await
+        .expect("rows");
+    let states: Vec<_> = rows.iter().map(|r| r.state).collect();
+    assert_eq!(states, [OutboxState::Done, OutboxState::Pending]);
+    // The old lease is spent.
+    let again = db
+        .store
+        .transfer(
+            id,
+            Some(&first[0].lease),
+            office("002.000"),
+            "x",
+            None,
+            LEASE,
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::LeaseLost { .. })),
+        "{again:?}"
+    );
+}
+
+async fn late_acknowledgement_and_repeated_one(db: &Db) {
+    let id = create(db, "k").await;
+    let d = db.store.claim_due("a", 1, LEASE).await.expect("claim");
+    db.store
+        .complete(
+            &d[0].lease,
+            &Step::to(SubmissionState::Delivered).detail("sedex 100"),
+        )
+        .await
+        .expect("delivered");
+    assert_eq!(db.store.outbox_stats().await.expect("stats").depth, 0);
+    let ack = Step {
+        state: SubmissionState::Rejected,
+        detail: Some("duplicate-period".into()),
+        case_number: None,
+        receipt: Some(NewReceipt {
+            kind: ReceiptKind::Delivery,
+            jws: "h.rejected.s".into(),
+        }),
+    };
+    assert!(
+        db.store
+            .acknowledge(id, office("001.000"), &ack)
+            .await
+            .expect("ack")
+    );
+    assert!(
+        !db.store
+            .acknowledge(id, office("001.000"), &ack)
+            .await
+            .expect("repeat")
+    );
+    let s = db
+        .store
+        .load_submission(id)
+        .await
+        .expect("load")
+        .expect("s");
+    assert_eq!(s.state, SubmissionState::Rejected);
+    assert_eq!(
+        s.receipts.len(),
+        2,
+        "the repeated acknowledgement added nothing"
+    );
+    let unknown = db
+        .store
+        .acknowledge(SubmissionId::random(), office("001.000"), &ack)
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+async fn outbox_gauges(db: &Db) {
+    let empty = db.store.outbox_stats().await.expect("stats");
+    assert_eq!((empty.depth, empty.leased, empty.oldest_age), (0, 0, None));
+    create(db, "k-1").await;
+    db.clock.advance(Duration::from_secs(10));
+    create(db, "k-2").await;
+    db.store.claim_due("a", 1, LEASE).await.expect("claim");
+    db.clock.advance(Duration::from_secs(5));
+    let stats = db.store.outbox_stats().await.expect("stats");
+    assert_eq!(stats.depth, 2);
+    assert_eq!(stats.leased, 1);
+    assert_eq!(stats.oldest_age, Some(Duration::from_secs(15)));
+}
+
+async fn migrations_are_idempotent(db: &Db) {
+    let latest = guichet::store::MIGRATIONS.iter().map(|m| m.0).max();
+    assert_eq!(db.store.schema_version().await.expect("version"), latest);
+    assert!(db.store.is_migrated().await.expect("migrated"));
+    create(db, "k").await;
+    assert_eq!(Some(db.store.migrate().await.expect("again")), latest);
+    // Three replicas starting together on the migrated database.
+    let opened = futures_util::future::join_all((0..3).map(|_| Store::open(&db.config))).await;
+    for store in opened {
+        store.expect("replica open").close().await;
+    }
+    assert_eq!(
+        db.store.integrity().await.expect("integrity").submissions,
+        1
+    );
+}
+
+async fn a_refused_submission_leaves_nothing(db: &Db) {
+    // The outbox's message ids are unique; the same submission id twice makes the second
+    // transaction fail at its first insert; an id that exists but a new key fails after
+    // nothing was written. Both leave the store as it was.
+    let first = claim("k-1", "{}");
+    db.store
+        .create_submission(first.clone())
+        .await
+        .expect("first");
+    let mut clash = claim("k-2", "{}");
+    clash.id = first.id;
+    let refused = db.store.create_submission(clash).await;
+    assert!(
+        matches!(refused, Err(StoreError::Database { .. })),
+        "{refused:?}"
+    );
+    let integrity = db.store.integrity().await.expect("integrity");
+    assert_eq!(integrity.submissions, 1);
+    assert!(integrity.is_sound(), "{integrity:?}");
+    let rows = db
+        .store
+        .outbox_of(&Subject::submission(first.id))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1);
+}
