@@ -6,7 +6,8 @@
 //! - [`model`]: canonical types (AHV number, office id, IK entry, IV case, the peer
 //!   identity and role); no I/O.
 //! - [`mapping`]: declarative mapping files (`mappings/*.toml`) compiled at load;
-//!   office XML → canonical model, canonical query → office XML.
+//!   office XML → canonical model, canonical query → office XML, canonical form (claim)
+//!   → office XML and its acknowledgement → canonical.
 //! - [`merge`]: pure: per-office outcomes → consolidated account.
 //! - [`view`]: the JSON shapes of the public API.
 //! - [`routing`]: routing as data — the competent fund of a claim from ordered rules
@@ -15,6 +16,8 @@
 //! - [`fanout`]: planning and the concurrent, deadline-bounded office calls.
 //! - [`server`]: mTLS ingress, connection limits, routes, problem documents.
 //! - [`net`]: binding listeners (`SO_REUSEADDR`), used by every listener.
+//! - [`sedex`]: the sedex file interface (outbox, receipts, inbox) shared with a fund's
+//!   sedex client; eCH-0090 envelopes and receipts.
 //! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
@@ -39,6 +42,7 @@ pub mod model;
 pub mod net;
 pub mod pki;
 pub mod routing;
+pub mod sedex;
 pub mod server;
 pub mod sim;
 pub mod store;

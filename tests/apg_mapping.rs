@@ -5,8 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use guichet::mapping::{AnswerErrorKind, MappingSet, SubmissionMapping};
-use guichet::model::{AckOutcome, ApgAck, OfficeId, RejectReason};
+use guichet::mapping::{
+    AnswerErrorKind, MappingSet, RenderProblem, SubmissionError, SubmissionMapping,
+    SubmissionParams,
+};
+use guichet::model::{AckOutcome, ApgAck, ApgClaim, ClaimRouting, OfficeId, RejectReason};
+use quick_xml::events::Event;
+use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -213,4 +218,210 @@ fn the_redacted_error_leaves_the_value_out() {
     let err = read(&accepted_with(">accepted<", ">Claire Dupont<")).expect_err("bad");
     assert!(err.to_string().contains("Claire Dupont"), "{err}");
     assert!(!err.redacted().contains("Claire"), "{}", err.redacted());
+}
+
+/// The canonical JSON of a claim body (parsed and validated as the API does).
+fn canonical(json: &str) -> Value {
+    let claim = ApgClaim::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+    serde_json::from_slice(&claim.canonical_json()).expect("canonical JSON")
+}
+
+fn claim_json() -> String {
+    let path = root().join("tests/fixtures/claims/apg-claim.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn render(form: &Value, routing: &ClaimRouting) -> Result<String, SubmissionError> {
+    let params = SubmissionParams {
+        sender_id: "T6-000000-1",
+        recipient_id: "T6-025000-1",
+        message_id: CLAIM_ID,
+        business_process_id: SUBMISSION,
+        message_date: "2026-11-26T14:02:11Z",
+        test_delivery: true,
+        routing_rule: &routing.rule,
+        competent_office: routing.competent_office,
+    };
+    apg().render(&params, form)
+}
+
+fn example_routing() -> ClaimRouting {
+    ClaimRouting {
+        rule: "employee-current-affiliation".into(),
+        competent_office: "025.000".parse().expect("office"),
+    }
+}
+
+/// (namespace URI, local name, trimmed text) events: prefixes and layout may differ.
+fn events(xml: &str) -> Vec<(String, String, String)> {
+    let mut reader = quick_xml::NsReader::from_str(xml);
+    // `<a/>` reads as `<a></a>`: the same events either way.
+    reader.config_mut().expand_empty_elements = true;
+    let mut out = Vec::new();
+    let mut stack: Vec<(String, String)> = Vec::new();
+    let mut text = String::new();
+    loop {
+        match reader.read_resolved_event().expect("well-formed") {
+            (ns, Event::Start(e)) => {
+                let uri = match ns {
+                    quick_xml::name::ResolveResult::Bound(n) => {
+                        String::from_utf8_lossy(n.into_inner()).into_owned()
+                    }
+                    _ => String::new(),
+                };
+                let local = String::from_utf8_lossy(e.local_name().into_inner()).into_owned();
+                stack.push((uri, local));
+                text.clear();
+            }
+            (_, Event::Text(t)) => text.push_str(&t.xml_content().expect("text")),
+            (_, Event::GeneralRef(r)) => {
+                let name = r.decode().expect("reference");
+                text.push(match name.as_ref() {
+                    "amp" => '&',
+                    "lt" => '<',
+                    "gt" => '>',
+                    "quot" => '"',
+                    "apos" => '\'',
+                    other => panic!("entity {other}"),
+                });
+            }
+            (_, Event::End(_)) => {
+                if let Some((uri, local)) = stack.pop() {
+                    let t = std::mem::take(&mut text);
+                    if !t.trim().is_empty() {
+                        out.push((uri.clone(), local.clone(), t.trim().to_owned()));
+                    }
+                    out.push((uri, local, "/".into()));
+                }
+            }
+            (_, Event::Eof) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_canonical_claim_renders_to_the_contract_example() {
+    let rendered = render(&canonical(&claim_json()), &example_routing()).expect("renders");
+    let mut got = events(&rendered);
+    // The product version follows the crate's version; the example says 0.1.0.
+    for e in &mut got {
+        if e.1 == "productVersion" && e.2 != "/" {
+            e.2 = "0.1.0".into();
+        }
+    }
+    let want = events(&fixture("apg-claim.xml"));
+    if got != want {
+        let first = got.iter().zip(&want).position(|(a, b)| a != b);
+        panic!(
+            "differs at event {first:?}: {:?}",
+            first.map(|i| (&got[i], &want[i]))
+        );
+    }
+}
+
+#[test]
+fn optional_parts_are_left_out_and_the_activity_is_the_one_given() {
+    let mut json: Value = serde_json::from_str(&claim_json()).expect("json");
+    let claimant = &mut json["claimant"];
+    claimant.as_object_mut().expect("object").remove("email");
+    claimant["address"] = serde_json::json!({
+        "street": "Via Roma 1", "postalCode": "00184", "town": "Roma", "country": "IT"
+    });
+    json["servicePeriod"]
+        .as_object_mut()
+        .expect("object")
+        .remove("referenceNumber");
+    json["children"] = serde_json::json!([]);
+    json["activityBeforeService"] = serde_json::json!({"selfEmployed": {}});
+    json["payment"]
+        .as_object_mut()
+        .expect("object")
+        .remove("accountHolder");
+    let routing = ClaimRouting {
+        rule: "residence-abroad".into(),
+        competent_office: "027.000".parse().expect("office"),
+    };
+    let xml = render(&canonical(&json.to_string()), &routing).expect("renders");
+    let locals: Vec<String> = events(&xml).into_iter().map(|e| e.1).collect();
+    for absent in [
+        "email",
+        "canton",
+        "referenceNumber",
+        "child",
+        "employee",
+        "accountHolder",
+    ] {
+        assert!(!locals.iter().any(|l| l == absent), "{absent} in {xml}");
+    }
+    assert!(locals.iter().any(|l| l == "selfEmployed"), "{xml}");
+    for other in ["unemployed", "student", "notEmployed"] {
+        assert!(!locals.iter().any(|l| l == other), "{other} in {xml}");
+    }
+    assert!(
+        xml.contains("<apg:rule>residence-abroad</apg:rule>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<apg:competentOffice>027.000</apg:competentOffice>"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn several_children_repeat_and_text_is_escaped() {
+    let mut json: Value = serde_json::from_str(&claim_json()).expect("json");
+    let second = guichet::model::Vn::from_serial(314_159_265).digits();
+    json["children"] = serde_json::json!([
+        {"vn": "7562295883070", "dateOfBirth": "2015-06-02"},
+        {"vn": second, "dateOfBirth": "2018-01-31"}
+    ]);
+    json["activityBeforeService"]["employee"]["employerName"] =
+        Value::String("Müller & Söhne <AG> \"Genève\"".into());
+    let xml = render(&canonical(&json.to_string()), &example_routing()).expect("renders");
+    let ev = events(&xml);
+    let births: Vec<&str> = ev
+        .iter()
+        .filter(|e| e.1 == "yearMonthDay" && e.2 != "/")
+        .map(|e| e.2.as_str())
+        .collect();
+    assert_eq!(births, ["1979-03-14", "2015-06-02", "2018-01-31"]);
+    let name = ev.iter().find(|e| e.1 == "employerName").expect("employer");
+    assert_eq!(name.2, "Müller & Söhne <AG> \"Genève\"");
+}
+
+#[test]
+fn a_form_of_another_type_or_missing_a_value_is_refused_naming_the_placeholder() {
+    let mut form = canonical(&claim_json());
+    form["type"] = Value::String("message".into());
+    let err = render(&form, &example_routing()).expect_err("other form");
+    assert!(matches!(err, SubmissionError::WrongForm { .. }), "{err}");
+
+    let mut form = canonical(&claim_json());
+    form["claimant"]
+        .as_object_mut()
+        .expect("object")
+        .remove("vn");
+    let err = render(&form, &example_routing()).expect_err("no vn");
+    let SubmissionError::Render { error, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(error.path, "form.claimant.vn");
+    assert_eq!(error.problem, RenderProblem::Missing);
+
+    let mut form = canonical(&claim_json());
+    form["claimant"]["officialName"] = serde_json::json!({"x": "Dupont"});
+    let err = render(&form, &example_routing()).expect_err("object");
+    assert!(!err.to_string().contains("Dupont"), "{err}");
+}
+
+#[test]
+fn the_simulated_fund_reads_the_rendered_claim_without_problems() {
+    let xml = render(&canonical(&claim_json()), &example_routing()).expect("renders");
+    let claim = guichet::sim::apg::read_claim(xml.as_bytes()).expect("readable");
+    assert!(claim.problems.is_empty(), "{:?}", claim.problems);
+    assert_eq!(claim.message_id, CLAIM_ID);
+    assert_eq!(claim.business_process_id, SUBMISSION);
+    assert_eq!(claim.sender_id, "T6-000000-1");
 }

@@ -21,6 +21,8 @@ pub use identity::{
 };
 pub use income::{Genre, IncomeCode, IncomeCodeError};
 pub use money::{Money, MoneyError};
-pub use office::{CANTONS, Canton, CantonError, OfficeId, OfficeIdError, OfficeKind};
+pub use office::{
+    CANTONS, Canton, CantonError, OfficeId, OfficeIdError, OfficeKind, is_participant_id,
+};
 pub use outcome::{Answer, AnswerStatus, OfficeOutcome, SourceStatus, same_person};
 pub use register::{Affiliation, IvFile, RegisterAccount, RegisterAnswer, YearMonth};

@@ -65,6 +65,25 @@ impl<'de> serde::Deserialize<'de> for OfficeId {
     }
 }
 
+/// The eCH-0090 participant id pattern `T?[1-9]-[0-9A-Z]+-[0-9]+`.
+pub fn is_participant_id(id: &str) -> bool {
+    let id = id.strip_prefix('T').unwrap_or(id);
+    let mut parts = id.split('-');
+    let (Some(a), Some(b), Some(c), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    a.len() == 1
+        && a.bytes().all(|x| (b'1'..=b'9').contains(&x))
+        && !b.is_empty()
+        && b.bytes()
+            .all(|x| x.is_ascii_digit() || x.is_ascii_uppercase())
+        && !c.is_empty()
+        && c.bytes().all(|x| x.is_ascii_digit())
+        && id.len() <= 50
+}
+
 /// What kind of office: it decides what the office holds (IK accounts or IV cases).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,6 +159,25 @@ impl<'de> serde::Deserialize<'de> for Canton {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn participant_ids_follow_the_ech_0090_pattern() {
+        for ok in ["T6-000000-1", "6-066000-1", "T1-ABC9-22"] {
+            assert!(is_participant_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "T0-1-1",
+            "T6-000000",
+            "T6--1",
+            "T6-abc-1",
+            "X6-1-1",
+            "T6-1-1-1",
+            "T6-1-x",
+        ] {
+            assert!(!is_participant_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn office_ids() {
