@@ -4,8 +4,9 @@
 //! `State`, a reloader or a listener by hand.
 //!
 //! Build order: mappings → adapter store (the administered folder) → TLS material
-//! (reloader, with the registry of live connections) → fan-out (per-office clients) → audit log →
-//! state; then the watchers (adapters folder, TLS files) that live as long as the state.
+//! (reloader, with the registry of live connections) → fan-out (per-office clients) → seal
+//! (receipts, if configured) → audit log → state; then the watchers (adapters folder, TLS
+//! and seal files) that live as long as the state.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +39,9 @@ pub enum BuildError {
     /// An identity provider's JWKS file (`[[identity.issuers]]`).
     #[error("end-user tokens: {0}")]
     Identity(#[from] crate::identity::JwksError),
+    /// The seal's files (`[seal]`).
+    #[error(transparent)]
+    Seal(#[from] crate::receipt::ReceiptError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -67,6 +71,10 @@ impl Gateway {
             Reloader::load(server_paths(config), client_paths(config), connections)?;
         let fanout =
             crate::fanout::Fanout::new(client_tls, store.registry(), fanout_settings(config));
+        let sealer = match &config.seal {
+            Some(seal) => Some(Arc::new(crate::receipt::Sealer::load(seal.paths())?)),
+            None => None,
+        };
         let state = Arc::new(State {
             fanout,
             reloader,
@@ -75,6 +83,7 @@ impl Gateway {
             privacy: config.privacy.clone(),
             identity: crate::identity::Verifier::new(&config.identity)?,
             adapters: Arc::clone(&store),
+            sealer,
         });
         let every = config.server.watch_interval;
         let watcher = crate::adapter::watch::spawn(

@@ -19,6 +19,8 @@
 //! - [`sedex`]: the sedex file interface (outbox, receipts, inbox) shared with a fund's
 //!   sedex client; eCH-0090 envelopes and receipts.
 //! - [`tls`], [`pki`]: rustls material and peer identities; the federation CA.
+//! - [`receipt`]: signed receipts (compact JWS by the seal identity, `x5c`), their
+//!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`config`], [`cli`]: configuration and the commands.
@@ -41,6 +43,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod pki;
+pub mod receipt;
 pub mod routing;
 pub mod sedex;
 pub mod server;

@@ -453,3 +453,74 @@ async fn a_fund_answering_202_sends_its_ack_over_sedex() {
     let (status, _) = s.post("025.000", CLAIM).await;
     assert_eq!(status, 200);
 }
+
+#[test]
+fn the_shipped_adapters_say_how_each_fund_takes_claims_as_the_simulator_plays_it() {
+    use guichet::adapter::SubmissionTransport;
+    let mappings = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    let registry = Registry::load_dir(&repo().join("adapters"), &mappings).expect("registry");
+    let config =
+        guichet::config::Config::load(&repo().join("config/guichet.toml")).expect("config");
+    assert_eq!(
+        config.simulator.sedex.dir,
+        PathBuf::from(guichet::config::DEFAULT_SEDEX_DIR)
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    for office in guichet::sim::offices_of(&registry) {
+        let adapter = registry.get(office.id).expect("adapter");
+        let transport = transport_of(&office);
+        let declared = adapter.submissions.as_ref().map(|s| s.transport.clone());
+        match (transport, declared) {
+            (None, None) => {}
+            (
+                Some(ClaimTransport::Sedex),
+                Some(SubmissionTransport::Sedex {
+                    folder,
+                    participant_id,
+                }),
+            ) => {
+                assert_eq!(
+                    folder,
+                    config.simulator.sedex.dir.join(office.id.to_string())
+                );
+                assert_eq!(participant_id, office.id.participant_id("T6"));
+            }
+            (
+                Some(ClaimTransport::Sync | ClaimTransport::SyncThenSedex),
+                Some(SubmissionTransport::Sync { .. }),
+            ) => {}
+            (t, d) => panic!("{}: simulator {t:?}, adapter {d:?}", office.id),
+        }
+        *seen.entry(format!("{transport:?}")).or_insert(0) += 1;
+    }
+    assert_eq!(seen["None"], 27, "{seen:?}");
+    assert!(
+        seen["Some(Sedex)"] >= 3 && seen["Some(SyncThenSedex)"] >= 3,
+        "{seen:?}"
+    );
+    assert!(seen["Some(Sync)"] > 60, "{seen:?}");
+}
+
+#[tokio::test]
+async fn adapters_written_for_a_federation_name_its_sedex_folders() {
+    let s = Sim::start().await;
+    s.start_sedex(Duration::ZERO);
+    let to = s.dir.path().join("adapters");
+    s.fed
+        .write_adapters(&repo().join("adapters"), &to)
+        .expect("adapters");
+    let mappings = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    let registry = Registry::load_dir(&to, &mappings).expect("registry");
+    let fund = id("066.000");
+    let declared = registry
+        .get(fund)
+        .and_then(|a| a.submissions.as_ref())
+        .map(|s| s.transport.clone());
+    assert_eq!(
+        declared,
+        Some(guichet::adapter::SubmissionTransport::Sedex {
+            folder: s.fed.sedex_folder(fund).expect("folder"),
+            participant_id: "T6-066000-1".into(),
+        })
+    );
+}

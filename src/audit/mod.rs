@@ -106,8 +106,12 @@ pub enum Kind {
     AdapterIntent,
     /// The outcome of an adapter change request (also refusals, which change nothing).
     AdapterChange,
-    /// A TLS reload: written before the new material is swapped in, with what it swaps.
+    /// A TLS or seal reload: written before the new material is swapped in, with what it
+    /// swaps.
     Reload,
+    /// A signed receipt (submission, delivery, dispatch, read): its kind in `result`, its
+    /// id, subject id and SHA-256 in `detail`; written before the receipt leaves.
+    Receipt,
 }
 
 /// Who acted.

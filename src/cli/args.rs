@@ -71,6 +71,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Receipts signed by the gateway's seal: verify one offline.
+    Receipts {
+        #[command(subcommand)]
+        command: ReceiptsCommand,
+    },
     /// Certificates for IT staff: init, issue, list, renew, revoke (folder `certs/` by default).
     Certs {
         /// Federation folder (root and issuing CA, inventory, CRL, issued files).
@@ -157,7 +162,8 @@ pub enum CertsCommand {
     Init,
     /// Issue a key and certificate (key 0600; existing files need --force).
     Issue {
-        /// portal, office, admin or gateway.
+        /// portal, office, admin, gateway, register or seal (seal: signs receipts only,
+        /// never a TLS identity; see docs/operating.md).
         #[arg(long)]
         role: Role,
         /// Name within the role (office id NNN.NNN for offices).
@@ -312,6 +318,21 @@ pub enum AdaptersCommand {
         config: PathBuf,
         /// The definition (TOML, or JSON when it ends in .json).
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptsCommand {
+    /// Verify a receipt (compact JWS) offline against the federation's root certificate:
+    /// signature, seal certificate, chain valid at the signing time. Exit 0 with the
+    /// payload as JSON on stdout, 1 with the reason.
+    Verify {
+        /// The receipt file (the compact JWS text).
+        file: PathBuf,
+        /// The federation's root certificate(s), PEM (`certs/root-ca.pem`, or
+        /// `certs/federation-ca.pem` for the development federation).
+        #[arg(long)]
+        ca: PathBuf,
     },
 }
 

@@ -42,6 +42,8 @@ pub struct Running {
     quit: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
     scratch: Scratch,
+    /// The sedex funds' folders (simulated sedex clients).
+    sedex: Scratch,
 }
 
 impl Running {
@@ -64,6 +66,11 @@ impl Running {
         };
         let federation = sim::Federation::start(&registry, &pki, options).await?;
         let scratch = Scratch::new()?;
+        let sedex = Scratch::new()?;
+        federation.start_sedex(&sim::SedexOptions::new(
+            &sedex.0,
+            config.simulator.sedex.delay,
+        ))?;
         federation.write_adapters(&config.offices.adapters, &scratch.0)?;
         config.offices.adapters = scratch.0.clone();
         let gateway = Gateway::build(&config)?;
@@ -93,6 +100,7 @@ impl Running {
             quit,
             server,
             scratch,
+            sedex,
         })
     }
 
@@ -123,6 +131,7 @@ impl Running {
         let _ = self.server.await;
         self.federation.stop();
         drop(self.scratch);
+        drop(self.sedex);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::args::{AdaptersCommand, AuditCommand, Command};
+use super::args::{AdaptersCommand, AuditCommand, Command, ReceiptsCommand};
 use crate::merge::YearRange;
 
 impl Command {
@@ -25,6 +25,12 @@ pub fn run(command: Command) -> ExitCode {
             command: AuditCommand::Verify { dir, public_key },
         } => return super::audit_verify(&dir, public_key.as_deref()),
         Command::Certs { dir, action } => return certs(&dir, action.into()),
+        Command::Receipts {
+            command: ReceiptsCommand::Verify { file, ca },
+        } => super::receipts_verify(&file, &ca).and_then(|(json, who)| {
+            eprintln!("{who}");
+            print_out(&json)
+        }),
         Command::Adapters { action } => adapters(action).and_then(|out| print_out(&out)),
         Command::Translate {
             dialect,

@@ -9,18 +9,22 @@ mod demo;
 mod dispatch;
 mod loadtest;
 mod offline;
+mod receipts;
 mod route;
 pub mod runtime;
 mod serve;
 mod token;
 
-pub use args::{AdaptersCommand, Args, AuditCommand, CertTarget, CertsCommand, Command};
+pub use args::{
+    AdaptersCommand, Args, AuditCommand, CertTarget, CertsCommand, Command, ReceiptsCommand,
+};
 pub use audit::audit_verify;
 pub use certs::{CertsAction, EXIT_EXPIRING, certs};
 pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
 pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
+pub use receipts::receipts_verify;
 pub use route::{RouteFiles, route};
 pub use serve::{serve, shutdown_signal, simulate};
 pub use token::{TokenRequest, token};

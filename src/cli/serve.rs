@@ -112,6 +112,9 @@ pub async fn simulate(
         ephemeral: false,
     };
     let federation = sim::Federation::start(&registry, &pki, options).await?;
+    let sedex = &config.simulator.sedex;
+    federation.start_sedex(&sim::SedexOptions::new(&sedex.dir, sedex.delay))?;
+    tracing::info!(dir = %sedex.dir.display(), delay_ms = sedex.delay.as_millis() as u64, "simulated sedex clients watching the sedex funds' folders");
     for (office, fault) in &faults {
         tracing::info!(%office, ?fault, "fault injected");
     }

@@ -14,6 +14,7 @@ mod offices;
 mod privacy;
 mod protection;
 mod raw;
+mod seal;
 mod server;
 mod store;
 #[cfg(test)]
@@ -22,9 +23,10 @@ mod tests;
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
-pub use offices::{OfficesConfig, SimulatorConfig};
+pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
+pub use seal::SealConfig;
 pub use server::ServerConfig;
 pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
 
@@ -121,6 +123,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The seal that signs receipts; `None`: receipts are off.
+    pub seal: Option<SealConfig>,
     /// Submissions, receipts and the outbox.
     pub store: StoreConfig,
 }
@@ -184,6 +188,7 @@ impl Config {
             identity,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
+            seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
         })
     }

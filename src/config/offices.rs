@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawOffices, RawSimulator, default_median, default_p99};
+use super::raw::{RawOffices, RawSimulator, default_median, default_p99, default_sedex_delay};
 use super::{FieldError, Resolve};
 
 /// Fan-out settings.
@@ -44,6 +44,42 @@ pub struct SimulatorConfig {
     pub latency_median: Duration,
     /// 99th-percentile latency.
     pub latency_p99: Duration,
+    /// Simulated sedex clients: folders and delivery delay.
+    pub sedex: SimSedexConfig,
+}
+
+/// The simulated sedex clients of the sedex funds (`[simulator]` `sedex_dir`,
+/// `sedex_delay_ms`).
+#[derive(Debug, Clone)]
+pub struct SimSedexConfig {
+    /// Each sedex fund's folder is `<dir>/<office>/` (absolute: the adapters name it).
+    pub dir: PathBuf,
+    /// From pickup to delivery.
+    pub delay: Duration,
+}
+
+/// Where the shipped adapters' sedex funds have their folders.
+pub const DEFAULT_SEDEX_DIR: &str = "/tmp/guichet-sedex";
+
+fn sim_sedex(raw: Option<&RawSimulator>) -> Result<SimSedexConfig, FieldError> {
+    let dir = raw
+        .and_then(|s| s.sedex_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SEDEX_DIR));
+    if !dir.is_absolute() {
+        return Err(FieldError::new(
+            "simulator.sedex_dir",
+            format!(
+                "{} must be an absolute path (adapters name the folders under it)",
+                dir.display()
+            ),
+        ));
+    }
+    let delay_ms = raw.map_or_else(default_sedex_delay, |s| s.sedex_delay_ms);
+    let delay_ms = FieldError::range("simulator.sedex_delay_ms", delay_ms, 0, 600_000)?;
+    Ok(SimSedexConfig {
+        dir,
+        delay: Duration::from_millis(delay_ms),
+    })
 }
 
 /// A sedex participant id (or prefix): 1–40 letters, digits and '-'.
@@ -101,6 +137,7 @@ pub(super) fn simulator(
             certs: base.join("../certs/offices"),
             latency_median: Duration::from_millis(default_median()),
             latency_p99: Duration::from_millis(default_p99()),
+            sedex: sim_sedex(None)?,
         });
     };
     let p99 = FieldError::range("simulator.latency_p99_ms", s.latency_p99_ms, 0, 60_000)?;
@@ -117,5 +154,6 @@ pub(super) fn simulator(
         certs: at(&s.certs),
         latency_median: Duration::from_millis(s.latency_median_ms),
         latency_p99: Duration::from_millis(p99),
+        sedex: sim_sedex(Some(s))?,
     })
 }

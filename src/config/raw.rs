@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::audit::RawAudit;
 use super::identity::RawIdentity;
+use super::seal::RawSeal;
 use super::store::RawStore;
 
 /// The whole file.
@@ -28,6 +29,8 @@ pub(super) struct Raw {
     pub(super) admin: Option<RawAdmin>,
     #[serde(default)]
     pub(super) identity: RawIdentity,
+    #[serde(default)]
+    pub(super) seal: Option<RawSeal>,
     #[serde(default)]
     pub(super) store: RawStore,
 }
@@ -178,6 +181,10 @@ pub(super) struct RawSimulator {
     pub(super) latency_median_ms: u64,
     #[serde(default = "default_p99")]
     pub(super) latency_p99_ms: u64,
+    #[serde(default)]
+    pub(super) sedex_dir: Option<PathBuf>,
+    #[serde(default = "default_sedex_delay")]
+    pub(super) sedex_delay_ms: u64,
 }
 
 pub(super) fn default_grace() -> u64 {
@@ -191,6 +198,9 @@ pub(super) fn default_sender() -> String {
 }
 pub(super) fn default_prefix() -> String {
     "T6".into()
+}
+pub(super) fn default_sedex_delay() -> u64 {
+    2_000
 }
 pub(super) fn default_median() -> u64 {
     20

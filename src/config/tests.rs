@@ -12,6 +12,8 @@ fn shipped_config_is_valid() {
     assert_eq!(c.offices.deadline, Duration::from_secs(2));
     assert!(c.offices.adapters.ends_with("adapters"));
     assert!(!c.offices.adapters.to_string_lossy().contains(".."));
+    let seal = c.seal.as_ref().expect("the shipped config has a seal");
+    assert!(seal.cert.ends_with("certs/seal-guichet.pem"), "{seal:?}");
     assert_eq!(
         normalize(Path::new("config/../certs/./a.pem")),
         PathBuf::from("certs/a.pem")
@@ -176,6 +178,33 @@ fn portal_quotas_may_refill_slower_than_one_a_second() {
     );
     let c = Config::parse(p, &hourly).expect("one an hour");
     assert_eq!(c.protection.portal_queries_per_second, 0.0002777);
+}
+
+#[test]
+fn seal_section_is_optional_and_checked() {
+    let p = Path::new("/etc/guichet.toml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"))
+            .expect("read");
+    let start = text.find("[seal]").expect("seal section");
+    let end = start + text[start..].find("[admin]").expect("admin after seal");
+    let without = format!("{}{}", &text[..start], &text[end..]);
+    assert!(Config::parse(p, &without).expect("no seal").seal.is_none());
+    let e = Config::parse(p, &text.replace("[seal]", "[seal]\ntimestamp = 1"))
+        .expect_err("unknown key");
+    assert!(e.to_string().contains("timestamp"), "{e}");
+    let e = Config::parse(
+        p,
+        &text.replace("key = \"../certs/seal-guichet.key\"\n", ""),
+    )
+    .expect_err("missing key");
+    assert!(e.to_string().contains("key"), "{e}");
+    let e = Config::parse(
+        p,
+        &text.replace("cert = \"../certs/seal-guichet.pem\"", "cert = \"\""),
+    )
+    .expect_err("empty path");
+    assert!(e.to_string().contains("seal.cert"), "{e}");
 }
 
 #[test]

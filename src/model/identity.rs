@@ -9,8 +9,8 @@ use std::str::FromStr;
 /// A role or identity that does not follow the scheme.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityError {
-    /// A role string is not one of `portal`, `office`, `admin`, `gateway`.
-    #[error("unknown role `{0}` (expected portal, office, admin or gateway)")]
+    /// A role string is not one of `portal`, `office`, `admin`, `gateway`, `register`, `seal`.
+    #[error("unknown role `{0}` (expected portal, office, admin, gateway, register or seal)")]
     InvalidRole(String),
     /// An identity name or URI does not follow the scheme.
     #[error("invalid identity `{input}`: {reason}")]
@@ -122,9 +122,9 @@ impl Identity {
         let (role, name) = rest
             .split_once(':')
             .ok_or_else(|| invalid("expected `urn:guichet:<role>:<name>`"))?;
-        let role = role
-            .parse::<Role>()
-            .map_err(|_| invalid("unknown role (expected portal, office, admin or gateway)"))?;
+        let role = role.parse::<Role>().map_err(|_| {
+            invalid("unknown role (expected portal, office, admin, gateway, register or seal)")
+        })?;
         Identity::new(role, name).map_err(|err| match err {
             IdentityError::InvalidIdentity { reason, .. } => invalid(reason),
             other => other,

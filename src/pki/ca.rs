@@ -12,7 +12,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
 use crate::pki::crl::to_hex;
-use crate::pki::{Identity, PkiError, Result, validate_name, write_pem_files};
+use crate::pki::{Identity, PkiError, Result, Role, validate_name, write_pem_files};
+use crate::receipt::DOCUMENT_SIGNING_ARCS;
 use crate::tls::{load_certs_from_pem, load_key_from_pem, provider};
 
 /// Organisation put in every subject.
@@ -49,6 +50,15 @@ impl LeafSpec {
             not_after: now + Duration::days(i64::from(days)),
             dns_names: Vec::new(),
             ip_addrs: Vec::new(),
+        }
+    }
+
+    /// A seal certificate (role `seal`: document signing only, no TLS usage) valid from
+    /// one hour ago for `days` days; see [`Ca::issue`].
+    pub fn seal(identity: Identity, days: u32) -> LeafSpec {
+        LeafSpec {
+            client_auth: false,
+            ..LeafSpec::new(identity, days)
         }
     }
 
@@ -212,6 +222,11 @@ impl Ca {
     /// Issues a leaf: fresh ECDSA P-256 key, random 16-byte serial, CN = identity name,
     /// SAN URI `urn:guichet:<role>:<name>` plus the spec's DNS/IP names,
     /// EKU per flags, key usage digitalSignature.
+    ///
+    /// A [`Role::Seal`](crate::pki::Role::Seal) leaf is for signing receipts only: no
+    /// serverAuth/clientAuth (a spec asking for either is refused), no DNS/IP names, the
+    /// EKU `id-kp-documentSigning` (RFC 9336) alone — so no TLS verifier accepts it — and
+    /// key usage digitalSignature + nonRepudiation (contentCommitment).
     pub fn issue(&self, spec: &LeafSpec) -> Result<IssuedCert> {
         let invalid = |reason: String| PkiError::InvalidSpec {
             identity: spec.identity.to_string(),
@@ -221,7 +236,18 @@ impl Ca {
         if spec.not_after <= spec.not_before {
             return Err(invalid("not_after must be later than not_before".into()));
         }
-        if !spec.server_auth && !spec.client_auth {
+        let seal = spec.identity.role == Role::Seal;
+        if seal && (spec.server_auth || spec.client_auth) {
+            return Err(invalid(
+                "a seal certificate signs receipts only: no serverAuth or clientAuth".into(),
+            ));
+        }
+        if seal && !(spec.dns_names.is_empty() && spec.ip_addrs.is_empty()) {
+            return Err(invalid(
+                "a seal certificate carries no DNS or IP names".into(),
+            ));
+        }
+        if !seal && !spec.server_auth && !spec.client_auth {
             return Err(invalid(
                 "neither server_auth nor client_auth requested".into(),
             ));
@@ -262,6 +288,14 @@ impl Ca {
                 .push(ExtendedKeyUsagePurpose::ClientAuth);
         }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if seal {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::Other(
+                    DOCUMENT_SIGNING_ARCS.to_vec(),
+                ));
+            params.key_usages.push(KeyUsagePurpose::ContentCommitment);
+        }
         params.is_ca = IsCa::ExplicitNoCa;
         params.use_authority_key_identifier_extension = true;
         params.not_before = spec.not_before;
@@ -345,7 +379,6 @@ pub(super) fn ca_params(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::Role;
     use crate::tls::peer_identity;
 
     #[test]
@@ -374,5 +407,32 @@ mod tests {
         spec.client_auth = true;
         spec.identity.name = "bad name".into();
         assert!(ca.issue(&spec).is_err());
+    }
+
+    #[test]
+    fn seal_leaves_sign_documents_only() {
+        let ca = Ca::create("test CA", 1).expect("ca");
+        let id = Identity::new(Role::Seal, "guichet").expect("id");
+        let leaf = ca.issue(&LeafSpec::seal(id.clone(), 1)).expect("seal");
+        let (_, parsed) = x509_parser::parse_x509_certificate(&leaf.cert_der).expect("parse");
+        let eku = parsed
+            .extended_key_usage()
+            .expect("eku")
+            .expect("present")
+            .value;
+        assert!(!eku.server_auth && !eku.client_auth && eku.other.len() == 1);
+        let usage = parsed.key_usage().expect("ku").expect("present").value;
+        assert!(usage.digital_signature() && usage.non_repudiation());
+        for spec in [
+            LeafSpec::new(id.clone(), 1),
+            LeafSpec::server(id.clone(), 1),
+            LeafSpec {
+                dns_names: vec!["localhost".into()],
+                ..LeafSpec::seal(id, 1)
+            },
+        ] {
+            let err = ca.issue(&spec).expect_err("TLS usage or names on a seal");
+            assert!(err.to_string().contains("seal"), "{err}");
+        }
     }
 }

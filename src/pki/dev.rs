@@ -1,4 +1,4 @@
-//! Owns the idempotent development federation (CA, gateway, portal, admin and office
+//! Owns the idempotent development federation (CA, gateway, portal, admin, seal and office
 //! certificates), recorded in its `inventory.json` like any federation so that
 //! `guichet certs list|renew|revoke` work on it.
 
@@ -12,7 +12,7 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::{ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::pki::inventory::{Entry, Inventory};
 use crate::pki::{Ca, FederationLayout, Identity, LeafSpec, PkiError, Result, Role};
@@ -61,6 +61,8 @@ pub struct DevPki {
     pub portal: CertPaths,
     /// `admin-ops`: `admin:ops`, client auth.
     pub admin: CertPaths,
+    /// `seal-guichet`: `seal:guichet`, document signing only (the receipts' seal).
+    pub seal: CertPaths,
     /// `offices/<id>`: `office:<id>`, server + client auth, SAN `localhost` + `127.0.0.1`.
     pub offices: BTreeMap<String, CertPaths>,
     /// The development identity provider: `idp-signing.key` (ES256, `0600`) and
@@ -103,6 +105,10 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
             "admin-ops",
             LeafSpec::new(Identity::new(Role::Admin, "ops")?, LEAF_DAYS),
         ),
+        (
+            "seal-guichet",
+            LeafSpec::seal(Identity::new(Role::Seal, "guichet")?, LEAF_DAYS),
+        ),
     ];
     let mut fixed_paths = Vec::with_capacity(fixed.len());
     let mut leaves = Vec::with_capacity(fixed.len() + office_ids.len());
@@ -111,8 +117,9 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         leaves.push((paths.clone(), ensure_leaf(&ca, &checker, &paths, spec)?));
         fixed_paths.push(paths);
     }
-    let [gateway_server, gateway_client, portal, admin] = <[CertPaths; 4]>::try_from(fixed_paths)
-        .expect("invariant: exactly four fixed leaves are listed above");
+    let [gateway_server, gateway_client, portal, admin, seal] =
+        <[CertPaths; 5]>::try_from(fixed_paths)
+            .expect("invariant: exactly five fixed leaves are listed above");
 
     let office_dir = dir.join("offices");
     let mut office_paths = BTreeMap::new();
@@ -133,6 +140,7 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         gateway_client,
         portal,
         admin,
+        seal,
         offices: office_paths,
         idp,
     })
@@ -211,6 +219,8 @@ fn orphan(present: &Path, missing: &Path) -> PkiError {
 
 /// Verifies existing leaves against the federation CA.
 struct LeafChecker {
+    /// The CA certificate, for seal chains (checked as receipts' verifiers check them).
+    anchor: CertificateDer<'static>,
     client: Arc<dyn ClientCertVerifier>,
     server: Arc<WebPkiServerVerifier>,
     ca_cert: PathBuf,
@@ -233,6 +243,7 @@ impl LeafChecker {
             .build()
             .map_err(TlsError::from)?;
         Ok(LeafChecker {
+            anchor: ca.cert_der().clone(),
             client,
             server,
             ca_cert: ca_cert.to_path_buf(),
@@ -240,7 +251,8 @@ impl LeafChecker {
     }
 
     /// Checks an existing pair: parsable, key matches, expected identity, chains to the CA
-    /// (for its usage: clientAuth, or serverAuth for `localhost`) and is not expired.
+    /// (for its usage: clientAuth, serverAuth for `localhost`, or a seal's document
+    /// signing) and is not expired.
     fn check(&self, paths: &CertPaths, spec: &LeafSpec) -> Result<()> {
         let bad = |path: &Path, reason: String| PkiError::BadFile {
             path: path.to_path_buf(),
@@ -273,6 +285,23 @@ impl LeafChecker {
             }
         }
         let now = UnixTime::now();
+        if spec.identity.role == Role::Seal {
+            return crate::receipt::check_seal_chain(
+                &certs,
+                std::slice::from_ref(&self.anchor),
+                now,
+            )
+            .map(|_| ())
+            .map_err(|err| {
+                bad(
+                    &paths.cert,
+                    format!(
+                        "is not a seal certificate of the CA {}: {err}",
+                        self.ca_cert.display()
+                    ),
+                )
+            });
+        }
         let result = if spec.client_auth {
             self.client
                 .verify_client_cert(leaf, intermediates, now)

@@ -80,6 +80,13 @@ pub fn init(dir: &Path) -> Result<FederationLayout> {
 
 /// `issue`: a key and certificate (with the issuing CA appended) recorded in the inventory.
 pub fn issue(layout: &FederationLayout, req: &IssueRequest) -> Result<Entry> {
+    let seal = req.identity.role == Role::Seal;
+    if seal && (req.server || !req.dns.is_empty() || !req.ips.is_empty()) {
+        return Err(PkiError::InvalidSpec {
+            identity: req.identity.to_string(),
+            reason: "a seal certificate signs receipts only: no --server, --dns or --ip".into(),
+        });
+    }
     let (ca, chain) = layout.open_issuer()?;
     let mut inventory = Inventory::load(&layout.inventory)?;
     let server = req.server || req.identity.role == Role::Office;
@@ -103,7 +110,11 @@ pub fn issue(layout: &FederationLayout, req: &IssueRequest) -> Result<Entry> {
             }
         }
     }
-    let mut spec = LeafSpec::new(req.identity.clone(), req.days);
+    let mut spec = if seal {
+        LeafSpec::seal(req.identity.clone(), req.days)
+    } else {
+        LeafSpec::new(req.identity.clone(), req.days)
+    };
     if server {
         spec.server_auth = true;
         spec.dns_names = if req.dns.is_empty() && req.ips.is_empty() {

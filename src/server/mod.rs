@@ -54,6 +54,19 @@ pub struct State {
     pub reloader: Reloader,
     /// The adapters folder this gateway administers (`/v1/adapters` writes go there).
     pub adapters: Arc<crate::adapter::Store>,
+    /// The seal that signs receipts (`[seal]`); `None`: receipts are off, and a route that
+    /// needs one answers with [`crate::receipt::ReceiptError::Disabled`]'s problem.
+    pub sealer: Option<Arc<crate::receipt::Sealer>>,
+}
+
+impl State {
+    /// The seal, or [`crate::receipt::ReceiptError::Disabled`] (a `503` problem) when the
+    /// configuration has no `[seal]`: what a route that issues receipts calls first.
+    pub fn seal(&self) -> Result<&Arc<crate::receipt::Sealer>, crate::receipt::ReceiptError> {
+        self.sealer
+            .as_ref()
+            .ok_or(crate::receipt::ReceiptError::Disabled)
+    }
 }
 
 /// How the portal and operations listeners are run.

@@ -293,3 +293,37 @@ impl From<StoreError> for Problem {
         }
     }
 }
+
+impl From<crate::receipt::ReceiptError> for Problem {
+    /// The seal could not sign (or record) a receipt: `503`, nothing was handed out. The
+    /// detail names no file (operators find the reason in the log).
+    fn from(e: crate::receipt::ReceiptError) -> Problem {
+        use crate::receipt::ReceiptError;
+        match e {
+            ReceiptError::Audit(e) => {
+                tracing::error!(error = %e, "receipt not handed out: its audit record cannot be written");
+                Problem::audit_unavailable(
+                    "the receipt could not be recorded, so it was not issued",
+                )
+            }
+            ReceiptError::Disabled => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "receipts-unavailable",
+                "Receipts unavailable",
+                "this gateway has no seal configured, so it issues no receipts".into(),
+            ),
+            other => {
+                tracing::error!(error = %other, "receipt not signed");
+                Problem {
+                    retry_after: Some(30),
+                    ..Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "receipts-unavailable",
+                        "Receipts unavailable",
+                        "the gateway's seal cannot sign now; operators are told in its log".into(),
+                    )
+                }
+            }
+        }
+    }
+}

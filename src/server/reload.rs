@@ -313,6 +313,9 @@ pub fn spawn_watch(state: &Arc<State>, interval: Duration) {
             let reloader = &state.reloader;
             // A failure is logged (and retried at the next poll) inside.
             let _ = reloader.reload_changed(&state.fanout, &state.audit);
+            if let Some(sealer) = &state.sealer {
+                let _ = sealer.reload_changed(&state.audit);
+            }
             reload_jwks(&state, "file change");
             if last_warning.elapsed() >= DAILY {
                 last_warning = tokio::time::Instant::now();
@@ -340,6 +343,10 @@ pub fn spawn_sighup(state: &Arc<State>) {
                             Actor::operator("SIGHUP"),
                             "SIGHUP",
                         );
+                        if let Some(sealer) = &state.sealer {
+                            let _ =
+                                sealer.reload(&state.audit, Actor::operator("SIGHUP"), "SIGHUP");
+                        }
                         reload_jwks(&state, "SIGHUP");
                     }
                 });

@@ -136,7 +136,9 @@ impl Federation {
     }
 
     /// Copies the adapter files of `from` into `to` (created), each with its `endpoint`
-    /// line pointing at this federation's office: a folder a gateway can administer.
+    /// line pointing at this federation's office (and, once [`Federation::start_sedex`]
+    /// ran, its `sedex_folder` line at the fund's folder): a folder a gateway can
+    /// administer.
     pub fn write_adapters(&self, from: &Path, to: &Path) -> Result<(), StartError> {
         let fail = |e: std::io::Error| StartError::Copy {
             dir: to.display().to_string(),
@@ -154,7 +156,12 @@ impl Federation {
             let text = std::fs::read_to_string(&path).map_err(fail)?;
             let office = name.trim_end_matches(".toml").parse::<OfficeId>().ok();
             let url = office.and_then(|o| self.endpoints.get(&o));
-            std::fs::write(to.join(name), with_endpoint(&text, url)).map_err(fail)?;
+            let mut text = with_endpoint(&text, url);
+            if let Some(folder) = office.and_then(|o| self.sedex_folder(o)) {
+                let value = toml::Value::String(folder.display().to_string());
+                text = with_key(&text, "sedex_folder", &format!("sedex_folder = {value}"));
+            }
+            std::fs::write(to.join(name), text).map_err(fail)?;
         }
         Ok(())
     }
@@ -209,10 +216,15 @@ fn with_endpoint(text: &str, url: Option<&reqwest::Url>) -> String {
         return text.to_owned();
     };
     let line = format!("endpoint = {}", toml::Value::String(url.to_string()));
+    with_key(text, "endpoint", &line)
+}
+
+/// `text` with every `key = …` line replaced by `line`.
+fn with_key(text: &str, key: &str, line: &str) -> String {
     text.lines()
         .map(|l| {
-            let key = l.split('=').next().unwrap_or_default().trim();
-            if key == "endpoint" { line.as_str() } else { l }
+            let k = l.split('=').next().unwrap_or_default().trim();
+            if k == key { line } else { l }
         })
         .fold(String::with_capacity(text.len()), |mut out, l| {
             out.push_str(l);

@@ -319,6 +319,11 @@ hmac_key_file = "{c}/audit-hmac.key"
 max_file_bytes = 4096
 fsync = false
 unsafe_no_fsync = true
+
+[seal]
+cert = "{c}/seal-guichet.pem"
+key = "{c}/seal-guichet.key"
+ca = "{c}/federation-ca.pem"
 "#,
         c = c.display(),
         r = repo().display(),
