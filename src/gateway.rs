@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 
 use crate::adapter::watch::Watcher;
 use crate::adapter::{AdapterError, Publish, Store};
-use crate::config::Config;
-use crate::fanout::FanoutSettings;
+use crate::config::{Config, RegisterFallback};
+use crate::fanout::{FanoutSettings, RegisterSettings, RoutingSettings};
 use crate::mapping::{MappingError, MappingSet};
 use crate::server::{Connections, Reloader, Serving, State};
 use crate::tls;
@@ -39,6 +39,14 @@ pub enum BuildError {
     /// An identity provider's JWKS file (`[[identity.issuers]]`).
     #[error("end-user tokens: {0}")]
     Identity(#[from] crate::identity::JwksError),
+    /// `[routing]` names a register dialect that is not among the mappings.
+    #[error("{file}: routing.dialect: {problem}")]
+    Routing {
+        /// The configuration file.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
@@ -60,6 +68,7 @@ impl Gateway {
     /// `server.watch_interval_ms`. Must run inside a Tokio runtime.
     pub fn build(config: &Config) -> Result<Gateway, BuildError> {
         let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+        let routing = routing_settings(config, &mappings)?;
         let store = Arc::new(Store::open_with_policy(
             &config.offices.adapters,
             mappings,
@@ -69,8 +78,11 @@ impl Gateway {
         let connections = Connections::new("gateway", limits.max_connections);
         let (reloader, client_tls) =
             Reloader::load(server_paths(config), client_paths(config), connections)?;
-        let fanout =
+        let mut fanout =
             crate::fanout::Fanout::new(client_tls, store.registry(), fanout_settings(config));
+        if let Some(routing) = routing {
+            fanout = fanout.with_routing(routing);
+        }
         let sealer = match &config.seal {
             Some(seal) => Some(Arc::new(crate::receipt::Sealer::load(seal.paths())?)),
             None => None,
@@ -192,6 +204,55 @@ pub fn fanout_settings(config: &Config) -> FanoutSettings {
         hedge: config.protection.hedge_budget,
         max_entries_per_answer: config.protection.max_entries_per_answer,
     }
+}
+
+/// The routing settings of `[routing]` (with the register's compiled dialect), or
+/// `None` without the section: every query asks every office, as before.
+pub fn routing_settings(
+    config: &Config,
+    mappings: &MappingSet,
+) -> Result<Option<RoutingSettings>, BuildError> {
+    let Some(r) = &config.routing else {
+        return Ok(None);
+    };
+    let register = match &r.register {
+        None => None,
+        Some(e) => {
+            let refused = |problem: String| BuildError::Routing {
+                file: config.file.clone(),
+                problem,
+            };
+            let mapping = mappings.get(&e.dialect).ok_or_else(|| {
+                refused(format!(
+                    "no mapping {:?} in {}",
+                    e.dialect,
+                    config.offices.mappings.display()
+                ))
+            })?;
+            if !mapping.is_register() {
+                return Err(refused(format!(
+                    "{:?} is an office dialect, not the register's",
+                    e.dialect
+                )));
+            }
+            Some(RegisterSettings {
+                endpoint: e.endpoint.clone(),
+                identity: e.identity.clone(),
+                mapping: Arc::clone(mapping),
+                timeout: e.timeout,
+                max_answer_bytes: e.max_answer_bytes,
+                max_rate_per_second: e.max_rate_per_second,
+                max_concurrency: e.max_concurrency,
+            })
+        }
+    };
+    Ok(Some(RoutingSettings {
+        mode: r.mode,
+        register,
+        fail_without_register: r.on_register_failure == RegisterFallback::Fail,
+        cache_ttl: r.cache_ttl,
+        cache_max_entries: r.cache_max_entries,
+    }))
 }
 
 /// Opens the audit log named by the configuration: its HMAC secret and checkpoint key

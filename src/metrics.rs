@@ -87,6 +87,22 @@ pub struct Metrics {
     pub office_retries_refused: Family<OfficeLabels, Counter>,
     /// Office answers refused by a size cap, per office and cap.
     pub answers_refused: Family<RefusedAnswerLabels, Counter>,
+    /// `verify` mode: offices where the register and the answers disagree, by kind
+    /// (`not-in-register`, `no-account`).
+    pub routing_discrepancies: Family<KindLabels, Counter>,
+    /// Offices asked per routed query, by mode (`register`, `verify`, `broadcast`) and
+    /// whether the register fallback was taken.
+    pub routing_offices_asked: Family<RoutingLabels, Histogram>,
+}
+
+/// A routing mode and whether its register fallback was taken.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoutingLabels {
+    /// `register`, `broadcast`, `verify`.
+    pub mode: &'static str,
+    /// `ok`, `unknown-person`, `timeout`, `error`, `unavailable`, `bad-certificate`,
+    /// `skipped`: what the register did.
+    pub register: &'static str,
 }
 
 /// The process's metrics.
@@ -157,7 +173,24 @@ impl Metrics {
             "Office answers refused by a size cap (entry-cap, byte-limit), per office",
             answers_refused.clone(),
         );
+        let routing_discrepancies = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "routing_discrepancies",
+            "Verify mode: offices where the account register and the answers disagree, by kind",
+            routing_discrepancies.clone(),
+        );
+        let routing_offices_asked =
+            Family::<RoutingLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new([0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 25.0, 50.0, 101.0, 250.0])
+            });
+        registry.register(
+            "routing_offices_asked",
+            "Offices asked per routed account query, by mode and register status",
+            routing_offices_asked.clone(),
+        );
         Metrics {
+            routing_discrepancies,
+            routing_offices_asked,
             connections_closed,
             office_retries,
             office_retries_refused,

@@ -94,7 +94,7 @@ async fn status_of(fanout: &Fanout, office: OfficeId, deadline: Option<Duration>
         purpose: "self-service",
         trace: guichet::trace::Trace::new(),
     };
-    let account = fanout.query(&q).await;
+    let account = fanout.query(&q).await.expect("no [routing]: never refused");
     account
         .sources
         .into_iter()

@@ -588,3 +588,47 @@ fn the_development_federation_has_a_seal() {
         std::fs::read(&pki.seal.cert).expect("read")
     );
 }
+
+#[test]
+fn a_revoked_seal_is_refused_when_the_crl_is_given() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let layout = federation(&tmp.path().join("fed"));
+    let jws = Sealer::load(seal_paths(&layout))
+        .expect("sealer")
+        .seal(submission())
+        .expect("seal")
+        .jws;
+    let file = tmp.path().join("r.jws");
+    std::fs::write(&file, &jws).expect("write");
+    let with_crl = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_guichet"))
+            .args(["receipts", "verify"])
+            .arg(file)
+            .arg("--ca")
+            .arg(&layout.root.cert)
+            .arg("--crl")
+            .arg(&layout.crl)
+            .output()
+            .expect("run guichet")
+    };
+    // The CRL of `init` revokes nothing.
+    assert_eq!(with_crl(&file).status.code(), Some(0));
+
+    let target = CertTarget::Name {
+        name: "guichet".into(),
+        role: Some(Role::Seal),
+    };
+    manage::revoke_target(&layout, &target, "key-compromise").expect("revoke");
+    let crls = guichet::tls::load_crls(&layout.crl).expect("crl");
+    let refusal = guichet::receipt::verify_with_crls(&jws, &roots(&layout), &crls, UnixTime::now())
+        .expect_err("revoked");
+    assert!(matches!(refusal, Refusal::Revoked(_)), "{refusal}");
+    let out = with_crl(&file);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("revoked"),
+        "{out:?}"
+    );
+    // Without the CRL the verifier cannot know.
+    assert_eq!(cli_verify(&file, &layout.root.cert).status.code(), Some(0));
+}

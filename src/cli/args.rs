@@ -333,6 +333,10 @@ pub enum ReceiptsCommand {
         /// `certs/federation-ca.pem` for the development federation).
         #[arg(long)]
         ca: PathBuf,
+        /// The federation's CRL (`certs/federation.crl.pem`): a receipt whose seal is
+        /// revoked is refused, whatever the revocation date.
+        #[arg(long)]
+        crl: Option<PathBuf>,
     },
 }
 

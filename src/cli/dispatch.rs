@@ -26,8 +26,8 @@ pub fn run(command: Command) -> ExitCode {
         } => return super::audit_verify(&dir, public_key.as_deref()),
         Command::Certs { dir, action } => return certs(&dir, action.into()),
         Command::Receipts {
-            command: ReceiptsCommand::Verify { file, ca },
-        } => super::receipts_verify(&file, &ca).and_then(|(json, who)| {
+            command: ReceiptsCommand::Verify { file, ca, crl },
+        } => super::receipts_verify(&file, &ca, crl.as_deref()).and_then(|(json, who)| {
             eprintln!("{who}");
             print_out(&json)
         }),

@@ -14,6 +14,7 @@ mod offices;
 mod privacy;
 mod protection;
 mod raw;
+mod routing;
 mod seal;
 mod server;
 mod store;
@@ -26,6 +27,7 @@ pub use listen::ConnectionLimits;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
+pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
 pub use seal::SealConfig;
 pub use server::ServerConfig;
 pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
@@ -123,6 +125,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
+    /// `[routing]`; `None` when absent (every query asks every office).
+    pub routing: Option<RoutingConfig>,
     /// The seal that signs receipts; `None`: receipts are off.
     pub seal: Option<SealConfig>,
     /// Submissions, receipts and the outbox.
@@ -178,16 +182,20 @@ impl Config {
                 ),
             ));
         }
+        let server = raw.server.validate(&at)?;
+        let offices = raw.offices.validate(&at)?;
+        let routing = routing::validate(raw.routing.as_ref(), &offices.endpoint_policy)?;
         Ok(Config {
             file: path.to_owned(),
-            server: raw.server.validate(&at)?,
-            offices: raw.offices.validate(&at)?,
+            server,
+            offices,
             simulator: offices::simulator(raw.simulator.as_ref(), &base, &at)?,
             protection: raw.protection.validate()?,
             privacy,
             identity,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
+            routing,
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
         })

@@ -30,6 +30,8 @@ pub(super) struct Raw {
     #[serde(default)]
     pub(super) identity: RawIdentity,
     #[serde(default)]
+    pub(super) routing: Option<super::routing::RawRouting>,
+    #[serde(default)]
     pub(super) seal: Option<RawSeal>,
     #[serde(default)]
     pub(super) store: RawStore,

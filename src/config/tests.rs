@@ -207,6 +207,92 @@ fn seal_section_is_optional_and_checked() {
     assert!(e.to_string().contains("seal.cert"), "{e}");
 }
 
+/// `[routing]`: absent means broadcast without a report; register and verify need the
+/// register's endpoint (within `[offices]`' policy) and a `register` identity; every
+/// refusal names the key.
+#[test]
+fn routing_section() {
+    use crate::model::{Role, RoutingMode};
+    let p = Path::new("/etc/guichet.toml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"))
+            .expect("read");
+    let without: String = match text.find("\n[routing]") {
+        Some(at) => {
+            // The shipped file may carry a [routing] section: drop it (up to the next one).
+            let rest = &text[at + 1..];
+            let end = rest[1..].find("\n[").map_or(rest.len(), |e| e + 2);
+            format!("{}{}", &text[..at + 1], &rest[end..])
+        }
+        None => text.clone(),
+    };
+    let c = Config::parse(p, &without).expect("without [routing]");
+    assert!(c.routing.is_none());
+    let with = |section: &str| format!("{without}\n[routing]\n{section}\n");
+    let c = Config::parse(
+        p,
+        &with(
+            "mode = \"register\"\nendpoint = \"https://127.0.0.1:18202/register\"\n\
+             identity = \"urn:guichet:register:zas\"\non_register_failure = \"fail\"",
+        ),
+    )
+    .expect("register mode");
+    let r = c.routing.expect("routing");
+    assert_eq!(r.mode, RoutingMode::Register);
+    assert_eq!(r.on_register_failure, super::RegisterFallback::Fail);
+    let e = r.register.expect("register");
+    assert_eq!(e.identity.role, Role::Register);
+    assert_eq!(e.timeout, Duration::from_millis(300));
+    assert_eq!(r.cache_ttl, Some(Duration::from_secs(60)));
+    let c = Config::parse(p, &with("mode = \"broadcast\"")).expect("broadcast");
+    assert!(c.routing.is_some_and(|r| r.register.is_none()));
+    for (section, field) in [
+        ("mode = \"register\"", "routing.endpoint"),
+        ("mode = \"sometimes\"", "routing.mode"),
+        (
+            "mode = \"verify\"\nendpoint = \"https://127.0.0.1:1/r\"",
+            "routing.identity",
+        ),
+        (
+            "mode = \"verify\"\nendpoint = \"http://127.0.0.1:1/r\"\nidentity = \"urn:guichet:register:zas\"",
+            "routing.endpoint",
+        ),
+        (
+            "mode = \"verify\"\nendpoint = \"https://127.0.0.1:1/r\"\nidentity = \"urn:guichet:office:025.000\"",
+            "routing.identity",
+        ),
+        (
+            "mode = \"register\"\nendpoint = \"https://127.0.0.1:1/r\"\nidentity = \"urn:guichet:register:zas\"\ntimeout_ms = 0",
+            "routing.timeout_ms",
+        ),
+        (
+            "on_register_failure = \"retry\"",
+            "routing.on_register_failure",
+        ),
+        ("cache_ttl_ms = 3600001", "routing.cache_ttl_ms"),
+        ("colour = 1", "colour"),
+    ] {
+        let e = Config::parse(p, &with(section)).expect_err(section);
+        let m = e.to_string();
+        assert!(
+            m.contains(field) && m.contains("/etc/guichet.toml"),
+            "{section}: {m}"
+        );
+    }
+    // Outside the endpoint policy: refused like an adapter's endpoint.
+    let strict = without.replace("allow_loopback = true", "allow_loopback = false");
+    if strict != without {
+        let e = Config::parse(
+            p,
+            &format!(
+                "{strict}\n[routing]\nmode = \"register\"\nendpoint = \"https://127.0.0.1:1/r\"\nidentity = \"urn:guichet:register:zas\"\n"
+            ),
+        )
+        .expect_err("loopback refused");
+        assert!(e.to_string().contains("routing.endpoint"), "{e}");
+    }
+}
+
 #[test]
 fn end_user_binding_is_configured_per_purpose_and_needs_an_issuer() {
     use super::Requirement;

@@ -21,14 +21,14 @@ use crate::model::{Answer, OfficeOutcome, SourceStatus, Vn, same_person};
 /// Per-query values shared by all its office calls.
 #[derive(Debug)]
 pub(crate) struct QueryContext<'a> {
-    vn: Vn,
-    year_from: u16,
-    year_to: u16,
-    business_process_id: String,
-    message_date: String,
-    purpose: &'a str,
-    trace: crate::trace::Trace,
-    settings: &'a FanoutSettings,
+    pub(super) vn: Vn,
+    pub(super) year_from: u16,
+    pub(super) year_to: u16,
+    pub(super) business_process_id: String,
+    pub(super) message_date: String,
+    pub(super) purpose: &'a str,
+    pub(super) trace: crate::trace::Trace,
+    pub(super) settings: &'a FanoutSettings,
 }
 
 impl<'a> QueryContext<'a> {
@@ -257,8 +257,28 @@ async fn exchange(
         test_delivery: ctx.settings.test_delivery,
         purpose: ctx.purpose,
     });
+    let bytes = post(
+        client,
+        &adapter.endpoint,
+        body,
+        ctx,
+        adapter.max_answer_bytes,
+    )
+    .await?;
+    super::translate::answer(adapter, bytes, ctx.settings.max_entries_per_answer).await
+}
+
+/// POSTs `body` to `endpoint` over `client` (whose handshake verifies the peer) and
+/// reads a `200` answer of at most `limit` bytes. A redirect is refused, never followed.
+pub(super) async fn post(
+    client: &reqwest::Client,
+    endpoint: &reqwest::Url,
+    body: String,
+    ctx: &QueryContext<'_>,
+    limit: usize,
+) -> Result<Vec<u8>, CallError> {
     let mut response = client
-        .post(adapter.endpoint.clone())
+        .post(endpoint.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/xml")
         .header("traceparent", ctx.trace.child())
         .body(body)
@@ -272,7 +292,6 @@ async fn exchange(
     if status != reqwest::StatusCode::OK {
         return Err(CallError::Status(status.as_u16()));
     }
-    let limit = adapter.max_answer_bytes;
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(CallError::TooLarge(limit));
     }
@@ -288,5 +307,5 @@ async fn exchange(
         }
         bytes.extend_from_slice(&chunk);
     }
-    super::translate::answer(adapter, bytes, ctx.settings.max_entries_per_answer).await
+    Ok(bytes)
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::adapter::{Adapter, Registry};
 use crate::locks::{lock, read, write};
-use crate::model::OfficeId;
+use crate::model::{Identity, OfficeId};
 use crate::tls::OfficeTls;
 
 /// A client with its key: built for this pin.
@@ -22,6 +22,8 @@ type Entry = (Option<[u8; 32]>, reqwest::Client);
 struct ClientSet {
     tls: OfficeTls,
     by_office: Mutex<HashMap<OfficeId, Entry>>,
+    /// Clients of peers that are not offices (the account register), by identity URI.
+    by_peer: Mutex<HashMap<String, reqwest::Client>>,
 }
 
 /// Per-office clients, replaced whole when the identity changes.
@@ -33,6 +35,7 @@ impl OfficeClients {
         OfficeClients(RwLock::new(Arc::new(ClientSet {
             tls,
             by_office: Mutex::default(),
+            by_peer: Mutex::default(),
         })))
     }
 
@@ -42,6 +45,7 @@ impl OfficeClients {
         let set = Arc::new(ClientSet {
             tls,
             by_office: Mutex::default(),
+            by_peer: Mutex::default(),
         });
         *write(&self.0) = set;
     }
@@ -61,6 +65,21 @@ impl OfficeClients {
         }
         let client = build(&set.tls, adapter)?;
         map.insert(adapter.office, (adapter.server_cert_sha256, client.clone()));
+        Ok(client)
+    }
+
+    /// The pooled client for a peer that is not an office (the account register): its
+    /// handshake accepts only a federation certificate naming `identity`.
+    pub(crate) fn peer(&self, identity: &Identity) -> Result<reqwest::Client, reqwest::Error> {
+        let set = self.current();
+        let uri = identity.uri();
+        let mut map = lock(&set.by_peer);
+        if let Some(client) = map.get(&uri) {
+            return Ok(client.clone());
+        }
+        let config = set.tls.for_peer(identity.clone(), None);
+        let client = super::client_builder(config).build()?;
+        map.insert(uri, client.clone());
         Ok(client)
     }
 

@@ -30,7 +30,8 @@ pub struct LastCall {
 /// Everything guichet tracks about one office between queries.
 #[derive(Debug)]
 pub struct OfficeGuard {
-    office: OfficeId,
+    /// The office id, or `register`: what log lines name.
+    office: String,
     breaker: Mutex<Breaker>,
     retry: RetryBudget,
     limiter: Option<DefaultDirectRateLimiter>,
@@ -114,18 +115,33 @@ impl Drop for Permit<'_> {
 
 impl OfficeGuard {
     fn new(adapter: &Adapter, retry: &RetrySettings) -> OfficeGuard {
-        let limiter = adapter
-            .max_rate_per_second
+        OfficeGuard::standalone(
+            adapter.office.to_string(),
+            adapter.max_rate_per_second,
+            adapter.max_concurrency,
+            retry,
+        )
+    }
+
+    /// A guard for a peer that is not an adapter (the account register), named `label`
+    /// in log lines, with its own caps.
+    pub(crate) fn standalone(
+        label: String,
+        max_rate_per_second: Option<u32>,
+        max_concurrency: Option<usize>,
+        retry: &RetrySettings,
+    ) -> OfficeGuard {
+        let limiter = max_rate_per_second
             .and_then(NonZeroU32::new)
             .map(|r| RateLimiter::direct(Quota::per_second(r)));
         let now = Instant::now();
         OfficeGuard {
-            office: adapter.office,
+            office: label,
             breaker: Mutex::new(Breaker::new(now)),
             retry: RetryBudget::new(retry, now),
             limiter,
-            max_rate_per_second: adapter.max_rate_per_second,
-            max_concurrency: adapter.max_concurrency,
+            max_rate_per_second,
+            max_concurrency,
             in_flight: AtomicUsize::new(0),
             latencies: Mutex::new(Latencies::default()),
             last: Mutex::new(None),

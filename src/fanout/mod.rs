@@ -10,6 +10,7 @@ mod clients;
 mod error;
 mod guard;
 mod plan;
+mod register;
 mod retry;
 mod translate;
 
@@ -21,14 +22,18 @@ use tokio::time::Instant;
 pub use breaker::{BreakerSettings, BreakerState, Outcome};
 pub use error::{CallError, Step};
 pub use guard::{LastCall, OfficeGuard};
-pub use plan::plan;
+pub use plan::{Named, by_register, discrepancies, plan};
+pub use register::{REGISTER_LABEL, RegisterSettings, RoutingSettings};
 pub use retry::RetrySettings;
 pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};
 use crate::locks;
 use crate::merge::{ConsolidatedAccount, YearRange};
-use crate::model::{AnswerStatus, OfficeOutcome, SourceStatus, Vn};
+use crate::model::{
+    AnswerStatus, OfficeOutcome, RegisterCall, RegisterStatus, RoutingMode, RoutingReport,
+    SourceStatus, Vn,
+};
 use crate::tls::OfficeTls;
 
 /// The test person of conformance probes (serial 0 of the synthetic range).
@@ -105,6 +110,21 @@ pub struct Fanout {
     settings: FanoutSettings,
     guards: guard::Guards,
     hedge: Option<retry::HedgeBudget>,
+    /// `[routing]`, when configured (else every query asks every office, without a
+    /// `routing` report).
+    routing: Option<RoutingSettings>,
+    register: Option<register::Register>,
+}
+
+/// A query refused because the account register failed and `on_register_failure` is
+/// `fail`: the answer is a `503` naming the register (never the person).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the account register is unavailable ({}): {detail}", status.name())]
+pub struct RegisterUnavailable {
+    /// What the register did.
+    pub status: RegisterStatus,
+    /// Why, without personal data.
+    pub detail: String,
 }
 
 impl Fanout {
@@ -116,6 +136,39 @@ impl Fanout {
             hedge: settings.hedge.map(retry::HedgeBudget::new),
             guards: guard::Guards::new(settings.retry),
             settings,
+            routing: None,
+            register: None,
+        }
+    }
+
+    /// Plans queries by `routing`: the central account register first (its own client,
+    /// breaker, caps and cache), then only the offices it names (`register`), or
+    /// everyone and a comparison (`verify`). Answers then carry a `routing` report.
+    pub fn with_routing(mut self, routing: RoutingSettings) -> Fanout {
+        self.register = routing
+            .register
+            .clone()
+            .map(|r| register::Register::new(r, &routing, &self.settings.retry));
+        self.routing = Some(routing);
+        self
+    }
+
+    /// The protection state of the account register, when routing uses it.
+    pub fn register_guard(&self) -> Option<&OfficeGuard> {
+        self.register.as_ref().map(register::Register::guard)
+    }
+
+    /// Forgets the register's cached answer about `vn` (an office's `account-changed`).
+    pub fn forget_register(&self, vn: Vn) {
+        if let Some(r) = &self.register {
+            r.forget(vn);
+        }
+    }
+
+    /// Forgets every cached register answer.
+    pub fn forget_register_all(&self) {
+        if let Some(r) = &self.register {
+            r.forget_all();
         }
     }
 
@@ -147,12 +200,13 @@ impl Fanout {
         asked.map_or(self.settings.deadline, |d| d.min(self.settings.deadline))
     }
 
-    /// Asks every planned office at once and merges what arrives before the deadline.
-    pub async fn query(&self, q: &Query<'_>) -> ConsolidatedAccount {
+    /// Plans the query (every office, or by the account register), asks the planned
+    /// offices at once and merges what arrives before the deadline. Fails only when the
+    /// register fails in `register` mode with `on_register_failure = "fail"`.
+    pub async fn query(&self, q: &Query<'_>) -> Result<ConsolidatedAccount, RegisterUnavailable> {
         let started = Instant::now();
         let deadline_at = started + self.effective_deadline(q.deadline);
         let registry = self.registry();
-        let planned = plan(&registry);
         let ctx = call::QueryContext::new(q, &self.settings);
         let env = call::CallEnv {
             clients: &self.clients,
@@ -161,15 +215,80 @@ impl Fanout {
             breaker: self.settings.breaker,
             retry: self.settings.retry,
         };
-        let calls = planned
-            .iter()
-            .map(|adapter| call::call(&env, adapter, &ctx, deadline_at));
-        let mut outcomes = futures_util::future::join_all(calls).await;
-        outcomes.extend(registry.deregistered().map(|(office, name)| {
-            let status = SourceStatus::Unavailable("deregistered".into());
-            OfficeOutcome::failed(office, name, status, Duration::ZERO)
-        }));
-        translate::account(q.vn, outcomes, q.range).await
+        let Some(routing) = &self.routing else {
+            let planned = plan(&registry);
+            let mut outcomes = ask(&env, &planned, &ctx, deadline_at).await;
+            outcomes.extend(deregistered(&registry));
+            return Ok(translate::account(q.vn, outcomes, q.range).await);
+        };
+        let asked = match &self.register {
+            Some(r) if routing.mode.asks_register() => r.ask(&env, &ctx, deadline_at).await,
+            _ => register::Asked {
+                call: RegisterCall {
+                    status: RegisterStatus::Skipped,
+                    detail: None,
+                    as_of: None,
+                    latency: std::time::Duration::ZERO,
+                    cached: false,
+                },
+                answer: None,
+            },
+        };
+        let (planned, missing, fallback) = match (routing.mode, &asked.answer) {
+            (RoutingMode::Register, Some(answer)) => {
+                let named = by_register(&registry, answer);
+                (named.adapters, named.missing, false)
+            }
+            (RoutingMode::Register, None) if routing.fail_without_register => {
+                return Err(RegisterUnavailable {
+                    status: asked.call.status,
+                    detail: asked.call.detail.clone().unwrap_or_default(),
+                });
+            }
+            (RoutingMode::Register, None) => (plan(&registry), Vec::new(), true),
+            _ => (plan(&registry), Vec::new(), false),
+        };
+        let mut outcomes = ask(&env, &planned, &ctx, deadline_at).await;
+        let found = match (routing.mode, &asked.answer) {
+            (RoutingMode::Verify, Some(answer)) => {
+                let found = discrepancies(answer, &outcomes);
+                report_discrepancies(&found);
+                Some(found)
+            }
+            _ => None,
+        };
+        if routing.mode == RoutingMode::Register && !fallback {
+            // Named offices the registry cannot reach: their part is missing, and says so.
+            let names: std::collections::BTreeMap<_, _> = registry.deregistered().collect();
+            outcomes.extend(missing.into_iter().map(|office| {
+                let (name, why) = match names.get(&office) {
+                    Some(name) => (name.to_string(), "deregistered"),
+                    None => (office.to_string(), "named by the register, but no adapter"),
+                };
+                let status = SourceStatus::Unavailable(why.into());
+                OfficeOutcome::failed(office, &name, status, std::time::Duration::ZERO)
+            }));
+        } else {
+            outcomes.extend(deregistered(&registry));
+        }
+        let asked_count = planned.len();
+        crate::metrics::METRICS
+            .routing_offices_asked
+            .get_or_create(&crate::metrics::RoutingLabels {
+                mode: routing.mode.name(),
+                register: asked.call.status.name(),
+            })
+            .observe(asked_count as f64);
+        let mut account = translate::account(q.vn, outcomes, q.range).await;
+        account.routing = Some(RoutingReport {
+            mode: routing.mode,
+            register: asked.call,
+            fallback,
+            asked: asked_count,
+            not_asked: registry.len().saturating_sub(asked_count),
+            discrepancies: found,
+        });
+        Ok(account)
     }
 
     /// The conformance probe: calls `adapter` once for the test person with
@@ -216,6 +335,45 @@ impl Fanout {
             records: answer.entries.len() + answer.iv_cases.len(),
             latency: started.elapsed(),
         })
+    }
+}
+
+/// Asks every planned office at once.
+async fn ask(
+    env: &call::CallEnv<'_>,
+    planned: &[Arc<Adapter>],
+    ctx: &call::QueryContext<'_>,
+    deadline_at: Instant,
+) -> Vec<OfficeOutcome> {
+    let calls = planned
+        .iter()
+        .map(|adapter| call::call(env, adapter, ctx, deadline_at));
+    futures_util::future::join_all(calls).await
+}
+
+/// The deregistered offices, each `unavailable`.
+fn deregistered(registry: &Registry) -> impl Iterator<Item = OfficeOutcome> + '_ {
+    registry.deregistered().map(|(office, name)| {
+        let status = SourceStatus::Unavailable("deregistered".into());
+        OfficeOutcome::failed(office, name, status, Duration::ZERO)
+    })
+}
+
+/// Counts and logs each discrepancy: the office and the kind, never the person.
+fn report_discrepancies(found: &[crate::model::Discrepancy]) {
+    for d in found {
+        crate::metrics::METRICS
+            .routing_discrepancies
+            .get_or_create(&crate::metrics::KindLabels {
+                kind: d.kind.name(),
+            })
+            .inc();
+        tracing::warn!(
+            target: "guichet::routing",
+            office = %d.office,
+            kind = d.kind.name(),
+            "routing discrepancy: the register and the office disagree"
+        );
     }
 }
 

@@ -49,6 +49,8 @@ pub struct ConsolidatedAccount {
     pub gaps: Vec<u16>,
     /// What the merge could not reconcile: kept visible, never dropped.
     pub conflicts: Vec<Conflict>,
+    /// How the query was planned, when `[routing]` is configured (set by the fan-out).
+    pub routing: Option<crate::model::RoutingReport>,
 }
 
 impl ConsolidatedAccount {
@@ -197,6 +199,7 @@ pub fn merge(vn: Vn, outcomes: Vec<OfficeOutcome>, range: YearRange) -> Consolid
         iv_cases,
         gaps,
         conflicts,
+        routing: None,
     }
 }
 

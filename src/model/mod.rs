@@ -25,4 +25,7 @@ pub use office::{
     CANTONS, Canton, CantonError, OfficeId, OfficeIdError, OfficeKind, is_participant_id,
 };
 pub use outcome::{Answer, AnswerStatus, OfficeOutcome, SourceStatus, same_person};
-pub use register::{Affiliation, IvFile, RegisterAccount, RegisterAnswer, YearMonth};
+pub use register::{
+    Affiliation, Discrepancy, DiscrepancyKind, IvFile, RegisterAccount, RegisterAnswer,
+    RegisterCall, RegisterStatus, RoutingMode, RoutingReport, YearMonth,
+};

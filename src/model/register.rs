@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::time::Duration;
 
 use super::{Date, Genre, IncomeCode, OfficeId};
 
@@ -111,6 +112,134 @@ impl RegisterAnswer {
         self.accounts.sort();
         self.iv_files.sort();
     }
+}
+
+/// How a query chooses the offices it asks (`[routing] mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RoutingMode {
+    /// Only the offices the register names.
+    Register,
+    /// Every office (no register).
+    #[default]
+    Broadcast,
+    /// Every office, and the differences with what the register says.
+    Verify,
+}
+
+impl RoutingMode {
+    /// The configuration and API name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoutingMode::Register => "register",
+            RoutingMode::Broadcast => "broadcast",
+            RoutingMode::Verify => "verify",
+        }
+    }
+
+    /// Whether the register is asked.
+    pub fn asks_register(self) -> bool {
+        self != RoutingMode::Broadcast
+    }
+}
+
+/// What became of the register's part of one query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterStatus {
+    /// It answered with the person's accounts.
+    Ok,
+    /// It answered that it does not know the person.
+    UnknownPerson,
+    /// No answer within its timeout (or the query's deadline).
+    Timeout,
+    /// It answered wrongly (HTTP status, garbage, another person) or the connection broke.
+    Error,
+    /// Not asked: its circuit is open or a cap refused the call.
+    Unavailable,
+    /// Its certificate is not the register's: the handshake was aborted, nothing sent.
+    BadCertificate,
+    /// Not asked: the mode does not use it.
+    Skipped,
+}
+
+impl RegisterStatus {
+    /// The API and metric name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegisterStatus::Ok => "ok",
+            RegisterStatus::UnknownPerson => "unknown-person",
+            RegisterStatus::Timeout => "timeout",
+            RegisterStatus::Error => "error",
+            RegisterStatus::Unavailable => "unavailable",
+            RegisterStatus::BadCertificate => "bad-certificate",
+            RegisterStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the register answered (its answer can route the query).
+    pub fn answered(self) -> bool {
+        matches!(self, RegisterStatus::Ok | RegisterStatus::UnknownPerson)
+    }
+}
+
+/// The register's part of one query, as the answer and the audit record report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterCall {
+    /// What happened.
+    pub status: RegisterStatus,
+    /// Why it failed, in words without personal data.
+    pub detail: Option<String>,
+    /// The register's `asOf`, when it answered.
+    pub as_of: Option<Date>,
+    /// Time spent asking it (zero when cached or skipped).
+    pub latency: Duration,
+    /// Served from the gateway's register cache.
+    pub cached: bool,
+}
+
+/// A difference between the register and the offices' answers (`verify` mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DiscrepancyKind {
+    /// The office holds data for the person, the register does not name it.
+    NotInRegister,
+    /// The register names the office, which answered `no_account`.
+    NoAccount,
+}
+
+impl DiscrepancyKind {
+    /// The API and metric name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiscrepancyKind::NotInRegister => "not-in-register",
+            DiscrepancyKind::NoAccount => "no-account",
+        }
+    }
+}
+
+/// One office on which the register and the office disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Discrepancy {
+    /// The office.
+    pub office: OfficeId,
+    /// How they disagree.
+    pub kind: DiscrepancyKind,
+}
+
+/// How one query was planned: the mode, the register's part, who was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutingReport {
+    /// The configured mode.
+    pub mode: RoutingMode,
+    /// The register's part.
+    pub register: RegisterCall,
+    /// The register failed and every office was asked instead (`on_register_failure =
+    /// "broadcast"`).
+    pub fallback: bool,
+    /// Offices asked.
+    pub asked: usize,
+    /// Offices of the registry not asked (they never learn of the query).
+    pub not_asked: usize,
+    /// `verify` mode: where the register and the offices disagree (sorted by office).
+    pub discrepancies: Option<Vec<Discrepancy>>,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! What `guichet receipts verify` and the sealer's own load check run.
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use x509_parser::oid_registry::Oid;
 
 use super::jws::{self, HEADER_TYP, Header};
@@ -31,6 +31,9 @@ pub enum Refusal {
     /// The chain does not lead to any of the given roots.
     #[error("chain not to the given root: {0}")]
     Untrusted(String),
+    /// A certificate of the chain is on a given CRL (or a CRL is unusable).
+    #[error("seal certificate revoked: {0}")]
+    Revoked(String),
     /// A certificate of the chain was not valid at the signing time.
     #[error("seal certificate not valid at signing time {at}: {reason}")]
     NotValidAtSigning {
@@ -59,6 +62,19 @@ pub struct Verified {
 pub fn verify(
     jws_text: &str,
     roots: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<Verified, Refusal> {
+    verify_with_crls(jws_text, roots, &[], now)
+}
+
+/// [`verify`], and refuses a receipt whose seal (or issuing CA) is on one of `crls`,
+/// whatever the revocation date: without a trusted time stamp a receipt signed with a
+/// revoked key cannot be told from one forged with it afterwards. A certificate no CRL
+/// speaks for is not refused; an expired CRL is used as it is.
+pub fn verify_with_crls(
+    jws_text: &str,
+    roots: &[CertificateDer<'_>],
+    crls: &[CertificateRevocationListDer<'_>],
     now: UnixTime,
 ) -> Result<Verified, Refusal> {
     let malformed = Refusal::Malformed;
@@ -116,11 +132,8 @@ pub fn verify(
             rfc3339(receipt.iat)
         )));
     }
-    verify_chain(
-        &chain,
-        roots,
-        UnixTime::since_unix_epoch(from_secs(signed_at)),
-    )?;
+    let at = UnixTime::since_unix_epoch(from_secs(signed_at));
+    verify_chain(&chain, roots, crls, at)?;
     Ok(Verified {
         serial: cert
             .raw_serial()
@@ -145,7 +158,7 @@ pub fn check_seal_chain(
         .first()
         .ok_or_else(|| Refusal::Malformed("no certificate".into()))?;
     let identity = seal_identity(leaf)?;
-    verify_chain(chain, roots, time)?;
+    verify_chain(chain, roots, &[], time)?;
     Ok(identity)
 }
 
@@ -189,10 +202,12 @@ fn seal_identity(leaf: &CertificateDer<'_>) -> Result<Identity, Refusal> {
     Ok(identity)
 }
 
-/// The chain to one of `roots` at `time`, for the document-signing usage.
+/// The chain to one of `roots` at `time`, for the document-signing usage, none of its
+/// certificates on `crls`.
 fn verify_chain(
     chain: &[CertificateDer<'_>],
     roots: &[CertificateDer<'_>],
+    crls: &[CertificateRevocationListDer<'_>],
     time: UnixTime,
 ) -> Result<(), Refusal> {
     let (leaf, intermediates) = chain
@@ -212,13 +227,32 @@ fn verify_chain(
     let ee = webpki::EndEntityCert::try_from(leaf)
         .map_err(|e| Refusal::Malformed(format!("leaf certificate: {e}")))?;
     let usage = webpki::KeyUsage::required_if_present(DOCUMENT_SIGNING_DER);
+    let crls = crls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            webpki::BorrowedCertRevocationList::from_der(c.as_ref())
+                .map(webpki::CertRevocationList::from)
+                .map_err(|e| Refusal::Revoked(format!("CRL {i} is unusable: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let crl_refs: Vec<&webpki::CertRevocationList<'_>> = crls.iter().collect();
+    let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
+        .ok()
+        .map(|builder| {
+            builder
+                .with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .build()
+        });
     match ee.verify_for_usage(
         provider().signature_verification_algorithms.all,
         &anchors,
         intermediates,
         time,
         usage,
-        None,
+        revocation,
         None,
     ) {
         Ok(_) => Ok(()),
@@ -231,6 +265,9 @@ fn verify_chain(
         }
         Err(e @ webpki::Error::RequiredEkuNotFoundContext(_)) => Err(Refusal::NotSeal(format!(
             "a certificate of the chain lacks documentSigning: {e}"
+        ))),
+        Err(e @ webpki::Error::CertRevoked) => Err(Refusal::Revoked(format!(
+            "{e}: a receipt of a revoked key cannot be told from a forgery"
         ))),
         Err(e) => Err(Refusal::Untrusted(e.to_string())),
     }

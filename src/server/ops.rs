@@ -120,6 +120,14 @@ fn live_gauges(state: &State) -> String {
                 c.usage, c.serial, c.days_left
             );
         }
+        if let Some(seal) = &state.sealer {
+            let s = seal.status();
+            let _ = writeln!(
+                out,
+                "guichet_certificate_days_left{{usage=\"seal\",serial=\"{}\"}} {}",
+                s.serial, s.days_left
+            );
+        }
         out.push_str("# HELP guichet_crl_next_update_seconds Seconds until a loaded CRL's next update (negative: stale).\n");
         out.push_str("# TYPE guichet_crl_next_update_seconds gauge\n");
         for crl in status.server.crls.iter().chain(status.client.crls.iter()) {

@@ -178,6 +178,20 @@ impl Problem {
         }
     }
 
+    /// `503`: the account register failed and `[routing] on_register_failure = "fail"`:
+    /// no office was asked. Names the register and what it did, never the person.
+    pub fn register_unavailable(e: &crate::fanout::RegisterUnavailable) -> Problem {
+        Problem {
+            retry_after: Some(1),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "register-unavailable",
+                "Account register unavailable",
+                e.to_string(),
+            )
+        }
+    }
+
     /// `422`: an adapter definition refused by its validation.
     pub fn adapter_invalid(why: impl std::fmt::Display) -> Problem {
         Problem::new(

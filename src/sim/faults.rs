@@ -183,6 +183,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_parses() {
+        let f = parse_faults(include_str!("../../config/faults.example.toml")).expect("example");
+        assert_eq!(
+            f[&"098.000".parse::<OfficeId>().expect("id")],
+            Fault::SedexTransient(402)
+        );
+    }
+
+    #[test]
     fn parses_every_kind_and_names_errors() {
         let text = r#"
 [[fault]]

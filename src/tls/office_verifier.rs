@@ -18,8 +18,7 @@ use rustls_pki_types::{
 };
 
 use super::{ALPN, TlsError, VERSIONS, peer_identity, provider, root_store};
-use crate::model::OfficeId;
-use crate::model::Role;
+use crate::model::{Identity, OfficeId, Role};
 
 /// Why an office's certificate was refused after its chain verified. Carries no
 /// personal data; it travels inside `rustls::Error` so the caller can name the step.
@@ -29,10 +28,10 @@ pub enum OfficeCertError {
     #[error("the server certificate names no guichet office")]
     NoIdentity,
     /// The certificate belongs to someone else.
-    #[error("the server certificate belongs to {found}, not to office {expected}")]
+    #[error("the server certificate belongs to {found}, not to {expected}")]
     OtherHolder {
-        /// The office this connection was for.
-        expected: OfficeId,
+        /// The peer this connection was for (`office 025.000`, `register zas`).
+        expected: String,
         /// The identity the certificate names (`office:002.000`, `portal:demo`, …).
         found: String,
     },
@@ -87,32 +86,44 @@ impl OfficeTls {
     /// The configuration for connections to `office`: only a federation certificate
     /// naming that office (and, with `pin`, exactly the pinned one) completes the handshake.
     pub fn for_office(&self, office: OfficeId, pin: Option<[u8; 32]>) -> ClientConfig {
+        let expected = Identity {
+            role: Role::Office,
+            name: office.to_string(),
+        };
+        self.for_peer(expected, pin)
+    }
+
+    /// The configuration for connections to the peer `expected` (an office, the account
+    /// register): only a federation certificate naming exactly that identity (and, with
+    /// `pin`, exactly the pinned one) completes the handshake.
+    pub fn for_peer(&self, expected: Identity, pin: Option<[u8; 32]>) -> ClientConfig {
         let mut config = self.base.clone();
         config
             .dangerous()
             .set_certificate_verifier(Arc::new(OfficeVerifier {
                 webpki: Arc::clone(&self.webpki),
-                office,
+                expected,
                 pin,
             }));
         config
     }
 }
 
-/// The verifier of one office: federation chain first, then holder, then pin.
+/// The verifier of one peer (an office, the register): federation chain first, then
+/// holder, then pin.
 #[derive(Debug)]
 struct OfficeVerifier {
     webpki: Arc<WebPkiServerVerifier>,
-    office: OfficeId,
+    expected: Identity,
     pin: Option<[u8; 32]>,
 }
 
 impl OfficeVerifier {
     fn check_holder(&self, end_entity: &CertificateDer<'_>) -> Result<(), OfficeCertError> {
         let id = peer_identity(end_entity).ok_or(OfficeCertError::NoIdentity)?;
-        if id.role != Role::Office || id.name != self.office.to_string() {
+        if id.role != self.expected.role || id.name != self.expected.name {
             return Err(OfficeCertError::OtherHolder {
-                expected: self.office,
+                expected: format!("{} {}", self.expected.role, self.expected.name),
                 found: id.to_string(),
             });
         }
@@ -143,7 +154,7 @@ impl ServerCertVerifier for OfficeVerifier {
             now,
         )?;
         self.check_holder(end_entity).map_err(|e| {
-            tracing::warn!(office = %self.office, reason = %e, "office certificate refused in the handshake");
+            tracing::warn!(peer = %self.expected, reason = %e, "server certificate refused in the handshake");
             rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(e))))
         })?;
         Ok(ServerCertVerified::assertion())

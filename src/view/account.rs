@@ -18,6 +18,12 @@ pub struct AccountView {
     pub iv_cases: Vec<IvCaseView>,
     pub gaps: Vec<u16>,
     pub conflicts: Vec<ConflictView>,
+    /// How the offices were chosen, when `[routing]` is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<super::RoutingView>,
+    /// `verify` mode: where the register and the offices' answers disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_discrepancies: Option<Vec<super::DiscrepancyView>>,
 }
 
 /// One office's status line.
@@ -222,6 +228,8 @@ impl From<&ConsolidatedAccount> for AccountView {
                     },
                 })
                 .collect(),
+            routing: a.routing.as_ref().map(super::RoutingView::from),
+            routing_discrepancies: a.routing.as_ref().and_then(super::DiscrepancyView::of),
         }
     }
 }

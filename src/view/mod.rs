@@ -17,5 +17,8 @@ pub use api::{
     HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
-pub use register::{AffiliationView, IvFileView, RegisterAccountView, RegisterAnswerView};
+pub use register::{
+    AffiliationView, DiscrepancyView, IvFileView, RegisterAccountView, RegisterAnswerView,
+    RegisterCallView, RoutingView,
+};
 pub use routing::{RoutingDecisionView, SkippedRuleView};

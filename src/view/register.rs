@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{RegisterAccount, RegisterAnswer};
+use crate::model::{RegisterAccount, RegisterAnswer, RoutingReport};
 
 /// What the register said about one person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,5 +78,78 @@ impl From<&RegisterAnswer> for RegisterAnswerView {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The `routing` block of an account answer: how the offices were chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingView {
+    /// `register`, `broadcast` or `verify`.
+    pub mode: String,
+    pub register: RegisterCallView,
+    /// The register failed and every office was asked instead.
+    #[serde(default)]
+    pub fallback: bool,
+    pub asked: usize,
+    pub not_asked: usize,
+}
+
+/// What the register did for this query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterCallView {
+    /// `ok`, `unknown-person`, `timeout`, `error`, `unavailable`, `bad-certificate`,
+    /// `skipped`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub cached: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `verify` mode: an office where the register and the answers disagree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscrepancyView {
+    pub office: String,
+    /// `not-in-register` (holds data the register does not name) or `no-account` (named,
+    /// answered `no_account`).
+    pub kind: String,
+}
+
+impl From<&RoutingReport> for RoutingView {
+    fn from(r: &RoutingReport) -> Self {
+        RoutingView {
+            mode: r.mode.name().to_owned(),
+            register: RegisterCallView {
+                status: r.register.status.name().to_owned(),
+                as_of: r.register.as_of.map(date),
+                latency_ms: u64::try_from(r.register.latency.as_millis()).unwrap_or(u64::MAX),
+                cached: r.register.cached,
+                detail: r.register.detail.clone(),
+            },
+            fallback: r.fallback,
+            asked: r.asked,
+            not_asked: r.not_asked,
+        }
+    }
+}
+
+impl DiscrepancyView {
+    /// The discrepancies of a report (`None` unless `verify` mode with an answer).
+    pub fn of(r: &RoutingReport) -> Option<Vec<DiscrepancyView>> {
+        r.discrepancies.as_ref().map(|found| {
+            found
+                .iter()
+                .map(|d| DiscrepancyView {
+                    office: d.office.to_string(),
+                    kind: d.kind.name().to_owned(),
+                })
+                .collect()
+        })
     }
 }

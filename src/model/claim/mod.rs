@@ -4,6 +4,7 @@
 
 mod ids;
 mod parse;
+mod walker;
 
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};

@@ -15,10 +15,9 @@ use super::super::problem::Problem;
 use super::super::protect::{CacheKey, CacheResult, Lookup};
 use super::{actor, json, record};
 use crate::audit::{Binding, Event, Kind};
-use crate::fanout::Query;
+use crate::fanout::{Query, REGISTER_LABEL, RegisterUnavailable};
 use crate::merge::{ConsolidatedAccount, YearRange};
-use crate::model::Identity;
-use crate::model::Vn;
+use crate::model::{Identity, RegisterStatus, Vn};
 use crate::trace::Trace;
 use crate::view::AccountView;
 
@@ -42,12 +41,18 @@ pub(super) async fn get(
     let binding = end_user::bind(&purpose, presented, vn, state)?;
     state.protection.charge(&portal.name)?;
     let started = Instant::now();
-    let (account, cache) = fetch(vn, &ask, portal, &purpose, state).await?;
     let access = Access {
         portal,
         purpose: &purpose,
         vn,
         binding,
+    };
+    let (account, cache) = match fetch(vn, &ask, portal, &purpose, state).await? {
+        Fetched::Account(account, cache) => (account, cache),
+        Fetched::RegisterFailed(e) => {
+            refused(state, &access, &e, ask.trace).await?;
+            return Err(Problem::register_unavailable(&e));
+        }
     };
     audit(state, &access, &account, cache, ask.trace).await?;
     observe(state, portal, &purpose, vn, &account, cache, &ask, started);
@@ -177,15 +182,22 @@ fn outcome(cache: CacheResult, account: &ConsolidatedAccount) -> &'static str {
     }
 }
 
-/// From the cache (keyed by portal, purpose, person and years), or a fan-out to every
-/// office within the in-flight cap.
+/// What a fetch gives: the account, or the register's failure (`on_register_failure =
+/// "fail"`).
+enum Fetched {
+    Account(Arc<ConsolidatedAccount>, CacheResult),
+    RegisterFailed(RegisterUnavailable),
+}
+
+/// From the cache (keyed by portal, purpose, person and years), or a fan-out to the
+/// planned offices within the in-flight cap.
 async fn fetch(
     vn: Vn,
     ask: &Ask,
     portal: &Identity,
     purpose: &str,
     state: &State,
-) -> Result<(Arc<ConsolidatedAccount>, CacheResult), Problem> {
+) -> Result<Fetched, Problem> {
     let key = CacheKey {
         portal: portal.name.clone(),
         purpose: purpose.to_owned(),
@@ -193,7 +205,7 @@ async fn fetch(
         range: ask.range,
     };
     let cache = match state.protection.lookup(&key, ask.bypass) {
-        Lookup::Hit(account) => return Ok((account, CacheResult::Hit)),
+        Lookup::Hit(account) => return Ok(Fetched::Account(account, CacheResult::Hit)),
         Lookup::Ask(cache) => cache,
     };
     let _slot = state.protection.enter()?;
@@ -204,9 +216,36 @@ async fn fetch(
         purpose,
         trace: ask.trace,
     };
-    let account = Arc::new(state.fanout.query(&q).await);
+    let account = match state.fanout.query(&q).await {
+        Ok(account) => Arc::new(account),
+        Err(e) => return Ok(Fetched::RegisterFailed(e)),
+    };
     state.protection.remember(key, &account);
-    Ok((account, cache))
+    Ok(Fetched::Account(account, cache))
+}
+
+/// The access that ended in a `503` because the register failed: the register was asked
+/// about the person, so the record names it (and no office).
+async fn refused(
+    state: &State,
+    access: &Access<'_>,
+    e: &RegisterUnavailable,
+    trace: Trace,
+) -> Result<(), Problem> {
+    let event = Event {
+        kind: Kind::AccountQuery,
+        actor: actor(access.portal),
+        purpose: Some(access.purpose.to_owned()),
+        person: Some(state.audit.person(access.vn)),
+        offices: vec![(REGISTER_LABEL.to_owned(), e.status.name().to_owned())],
+        result: "503".into(),
+        detail: Some(format!(
+            "trace {}; routing register, register failed, no office asked",
+            trace.trace_hex()
+        )),
+        binding: access.binding.clone(),
+    };
+    record(state, event).await
 }
 
 /// Who asked about whom, why, and what bound the request.
@@ -226,7 +265,7 @@ async fn audit(
     trace: Trace,
 ) -> Result<(), Problem> {
     let result = outcome(cache, account);
-    let offices = if cache == CacheResult::Hit {
+    let mut offices: Vec<(String, String)> = if cache == CacheResult::Hit {
         Vec::new()
     } else {
         account
@@ -235,6 +274,31 @@ async fn audit(
             .map(|s| (s.office.to_string(), s.status.name().to_owned()))
             .collect()
     };
+    let mut detail = format!("trace {}", trace.trace_hex());
+    // The register's answer (status, asOf) and how the offices were chosen.
+    if let Some(r) = account
+        .routing
+        .as_ref()
+        .filter(|_| cache != CacheResult::Hit)
+    {
+        if r.register.status != RegisterStatus::Skipped {
+            offices.push((
+                REGISTER_LABEL.to_owned(),
+                r.register.status.name().to_owned(),
+            ));
+        }
+        detail.push_str(&format!("; routing {}", r.mode.name()));
+        if let Some(as_of) = r.register.as_of {
+            detail.push_str(&format!(", register asOf {as_of}"));
+        }
+        if r.register.cached {
+            detail.push_str(", register answer cached");
+        }
+        if r.fallback {
+            detail.push_str(", register failed: every office asked");
+        }
+        detail.push_str(&format!(", asked {}, not asked {}", r.asked, r.not_asked));
+    }
     let event = Event {
         kind: Kind::AccountQuery,
         actor: actor(access.portal),
@@ -242,7 +306,7 @@ async fn audit(
         person: Some(state.audit.person(access.vn)),
         offices,
         result: result.into(),
-        detail: Some(format!("trace {}", trace.trace_hex())),
+        detail: Some(detail),
         binding: access.binding.clone(),
     };
     record(state, event).await

@@ -32,6 +32,7 @@ pub(super) async fn account_changed(
     let body = read_body(req.into_body(), MAX_BODY, "a notification").await?;
     let vn = parse(&body)?;
     state.protection.evict(vn);
+    state.fanout.forget_register(vn);
     let event = Event {
         kind: Kind::AccountChanged,
         actor: actor(office),
