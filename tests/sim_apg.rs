@@ -48,6 +48,7 @@ impl Sim {
             latency: Latency::ZERO,
             faults: &faults,
             ephemeral: true,
+            register: None,
         };
         let fed = Federation::start(&registry, &pki, options)
             .await
@@ -469,26 +470,26 @@ fn the_shipped_adapters_say_how_each_fund_takes_claims_as_the_simulator_plays_it
     for office in guichet::sim::offices_of(&registry) {
         let adapter = registry.get(office.id).expect("adapter");
         let transport = transport_of(&office);
-        let declared = adapter.submissions.as_ref().map(|s| s.transport.clone());
-        match (transport, declared) {
+        let declared = adapter.submissions.as_ref();
+        let folder = config.simulator.sedex.dir.join(office.id.to_string());
+        match (transport, declared.map(|s| &s.transport)) {
             (None, None) => {}
-            (
-                Some(ClaimTransport::Sedex),
-                Some(SubmissionTransport::Sedex {
-                    folder,
-                    participant_id,
-                }),
-            ) => {
+            (Some(ClaimTransport::Sedex), Some(SubmissionTransport::Sedex)) => {
+                let s = declared.expect("declared");
+                assert_eq!(s.sedex_folder.as_ref(), Some(&folder));
                 assert_eq!(
-                    folder,
-                    config.simulator.sedex.dir.join(office.id.to_string())
+                    s.participant_id.as_deref(),
+                    Some(office.id.participant_id("T6").as_str())
                 );
-                assert_eq!(participant_id, office.id.participant_id("T6"));
             }
-            (
-                Some(ClaimTransport::Sync | ClaimTransport::SyncThenSedex),
-                Some(SubmissionTransport::Sync { .. }),
-            ) => {}
+            // The acknowledgements that follow a `202` arrive in the fund's sedex folder.
+            (Some(ClaimTransport::SyncThenSedex), Some(SubmissionTransport::Sync { .. })) => {
+                let s = declared.expect("declared");
+                assert_eq!(s.sedex_folder.as_ref(), Some(&folder));
+            }
+            (Some(ClaimTransport::Sync), Some(SubmissionTransport::Sync { .. })) => {
+                assert_eq!(declared.and_then(|s| s.sedex_folder.as_ref()), None);
+            }
             (t, d) => panic!("{}: simulator {t:?}, adapter {d:?}", office.id),
         }
         *seen.entry(format!("{transport:?}")).or_insert(0) += 1;
@@ -511,16 +512,37 @@ async fn adapters_written_for_a_federation_name_its_sedex_folders() {
         .expect("adapters");
     let mappings = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
     let registry = Registry::load_dir(&to, &mappings).expect("registry");
-    let fund = id("066.000");
-    let declared = registry
-        .get(fund)
-        .and_then(|a| a.submissions.as_ref())
-        .map(|s| s.transport.clone());
-    assert_eq!(
-        declared,
-        Some(guichet::adapter::SubmissionTransport::Sedex {
-            folder: s.fed.sedex_folder(fund).expect("folder"),
-            participant_id: "T6-066000-1".into(),
-        })
-    );
+    for (fund, transport) in [
+        ("066.000", guichet::adapter::SubmissionTransport::Sedex),
+        (
+            "069.000",
+            guichet::adapter::SubmissionTransport::Sync {
+                path: Some("/apg/v1/claims".into()),
+            },
+        ),
+    ] {
+        let fund = id(fund);
+        let declared = registry
+            .get(fund)
+            .and_then(|a| a.submissions.as_ref())
+            .expect("submissions");
+        assert_eq!(declared.transport, transport);
+        assert_eq!(declared.sedex_folder, s.fed.sedex_folder(fund), "{fund}");
+        assert!(declared.sedex_folder.is_some(), "{fund}");
+    }
+}
+
+#[tokio::test]
+async fn an_office_fault_answers_before_the_fund_and_is_not_a_delivery() {
+    let s = Sim::start().await;
+    let fund = id("025.000");
+    s.sim().set_fault(fund, Some(Fault::Status(503)));
+    let (status, _) = s.post("025.000", CLAIM).await;
+    assert_eq!(status, 503);
+    assert_eq!(s.fed.claims(fund).deliveries, 0);
+    s.sim().set_fault(fund, None);
+    let (status, ack) = s.post("025.000", CLAIM).await;
+    assert_eq!(status, 200, "{ack}");
+    let counts = s.fed.claims(fund);
+    assert_eq!((counts.distinct, counts.deliveries), (1, 1));
 }

@@ -26,5 +26,5 @@ pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_dur
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use receipts::receipts_verify;
 pub use route::{RouteFiles, route};
-pub use serve::{serve, shutdown_signal, simulate};
+pub use serve::{serve, shutdown_signal, simulate, truth_view};
 pub use token::{TokenRequest, token};

@@ -94,6 +94,15 @@ fn live_gauges(state: &State) -> String {
             adapter.office
         );
     }
+    if let Some(g) = state.fanout.register_guard() {
+        let value = match g.breaker_state() {
+            crate::fanout::BreakerState::Open => 2,
+            crate::fanout::BreakerState::HalfOpen => 1,
+            _ => 0,
+        };
+        let label = crate::fanout::REGISTER_LABEL;
+        let _ = writeln!(out, "guichet_circuit_state{{office=\"{label}\"}} {value}");
+    }
     {
         let reloader = &state.reloader;
         let open = reloader.connections().len();

@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod register;
 mod routing;
+mod truth;
 
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
@@ -22,3 +23,4 @@ pub use register::{
     RegisterCallView, RoutingView,
 };
 pub use routing::{RoutingDecisionView, SkippedRuleView};
+pub use truth::{HolderView, RegisterTruthView, TruthView};

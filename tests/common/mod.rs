@@ -41,6 +41,8 @@ pub struct Federation {
     /// The operations listener (`/metrics`, `/healthz`).
     pub ops: SocketAddr,
     pub state: Arc<State>,
+    /// Where the simulated account register listens (`https://127.0.0.1:PORT/register`).
+    pub register: reqwest::Url,
     offices: SimFederation,
     stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
@@ -162,6 +164,7 @@ impl Federation {
             latency: o.latency,
             faults: o.faults,
             ephemeral: true,
+            register: Some(guichet::sim::REGISTER_EPHEMERAL),
         };
         let offices = SimFederation::start(&registry, &served, options)
             .await
@@ -184,12 +187,17 @@ impl Federation {
         let served = tokio::spawn(gateway.serve(listener, Some(ops), async {
             let _ = quitting.await;
         }));
+        let register = offices
+            .register_endpoint()
+            .cloned()
+            .expect("the register is served");
         Federation {
             dir,
             pki,
             config,
             registry,
             sim: Arc::clone(offices.simulator()),
+            register,
             gateway: addr,
             ops: ops_addr,
             state,

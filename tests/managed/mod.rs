@@ -110,6 +110,7 @@ unsafe_no_fsync = true
             latency: Latency::ZERO,
             faults: &BTreeMap::new(),
             ephemeral: true,
+            register: None,
         };
         let offices = SimFederation::start(&registry, &pki, options)
             .await
@@ -167,6 +168,7 @@ unsafe_no_fsync = true
             latency: Latency::ZERO,
             faults: &BTreeMap::new(),
             ephemeral: true,
+            register: None,
         };
         let home = SimFederation::start_with(Arc::clone(&sim), &only, &self.pki, options)
             .await
