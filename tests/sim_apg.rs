@@ -546,3 +546,150 @@ async fn an_office_fault_answers_before_the_fund_and_is_not_a_delivery() {
     let counts = s.fed.claims(fund);
     assert_eq!((counts.distinct, counts.deliveries), (1, 1));
 }
+
+/// The gateway's own `ech-apg` mapping renders the claim for `recipient`.
+fn gateway_claim(recipient: OfficeId, message_id: &str, json: &str) -> String {
+    use guichet::mapping::SubmissionParams;
+    let set = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    let claim =
+        guichet::model::ApgClaim::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+    let form: serde_json::Value =
+        serde_json::from_slice(&claim.canonical_json()).expect("canonical JSON");
+    let params = SubmissionParams {
+        sender_id: "T6-000000-1",
+        recipient_id: &recipient.participant_id("T6"),
+        message_id,
+        business_process_id: "sub-01JF3Q8W6Z4K2M9T7R5V1X3B8N",
+        message_date: "2026-11-26T14:02:11Z",
+        test_delivery: true,
+        routing_rule: "employee-current-affiliation",
+        competent_office: recipient,
+    };
+    set.submission("ech-apg")
+        .expect("ech-apg")
+        .render(&params, &form)
+        .expect("renders")
+}
+
+/// The gateway's own `ech-apg` mapping reads a fund's acknowledgement.
+fn gateway_reads(ack: &str) -> guichet::model::ApgAck {
+    let set = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    set.submission("ech-apg")
+        .expect("ech-apg")
+        .read_ack(ack.as_bytes(), 64 * 1024)
+        .unwrap_or_else(|e| panic!("the gateway cannot read the fund's ack: {e:?}\n{ack}"))
+}
+
+#[tokio::test]
+async fn the_gateway_mapping_and_the_simulated_funds_understand_each_other() {
+    use guichet::model::{AckOutcome, RejectReason};
+    let s = Sim::start().await;
+    let json = std::fs::read_to_string(repo().join("tests/fixtures/claims/apg-claim.json"))
+        .expect("claim json");
+    let first = id("025.000");
+    let (status, ack) = s
+        .post("025.000", &gateway_claim(first, CLAIM_ID, &json))
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    let read = gateway_reads(&ack);
+    assert_eq!(read.reference_message_id, CLAIM_ID);
+    assert_eq!(
+        read.business_process_id.as_deref(),
+        Some("sub-01JF3Q8W6Z4K2M9T7R5V1X3B8N")
+    );
+    let AckOutcome::Transferred { to, .. } = read.outcome else {
+        panic!("transferred expected: {:?}", read.outcome);
+    };
+    let (status, ack) = s
+        .post(&to.to_string(), &gateway_claim(to, CLAIM_ID, &json))
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    let read = gateway_reads(&ack);
+    assert!(
+        matches!(&read.outcome, AckOutcome::Accepted { case_number } if case_number.starts_with("APG-")),
+        "{:?}",
+        read.outcome
+    );
+    let other = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+    let (_, ack) = s
+        .post(&to.to_string(), &gateway_claim(to, other, &json))
+        .await;
+    assert!(
+        matches!(
+            gateway_reads(&ack).outcome,
+            AckOutcome::Rejected {
+                reason: RejectReason::DuplicatePeriod,
+                ..
+            }
+        ),
+        "{ack}"
+    );
+    let bad = CLAIM
+        .replace("CH9300762011623852957", "CH9300762011623852958")
+        .replace(CLAIM_ID, "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98");
+    let (_, ack) = s.post(&to.to_string(), &bad).await;
+    assert!(
+        matches!(
+            gateway_reads(&ack).outcome,
+            AckOutcome::Rejected {
+                reason: RejectReason::InvalidData,
+                ..
+            }
+        ),
+        "{ack}"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_sedex_folder_and_the_simulated_sedex_client_understand_each_other() {
+    use guichet::model::AckOutcome;
+    use guichet::sedex::{Envelope, SedexFolder, SedexStatus};
+    let s = Sim::start().await;
+    s.start_sedex(Duration::ZERO);
+    let sedex = s.fund_with(ClaimTransport::Sedex);
+    let (vn, fund) = s.person_with(|f| sedex.contains(&f));
+    let folder = SedexFolder::open(&s.fed.sedex_folder(fund).expect("folder")).expect("open");
+    let claim = claim_for(vn, CLAIM_ID, "2026-10-05", "2026-10-23");
+    let envelope = Envelope::new(
+        CLAIM_ID,
+        2014,
+        0,
+        "T6-000000-1",
+        &fund.participant_id("T6"),
+        time::OffsetDateTime::now_utc(),
+    );
+    folder.send(claim.as_bytes(), &envelope).expect("send");
+    let receipt = wait_for("the final receipt", || {
+        folder
+            .receipt(CLAIM_ID)
+            .expect("receipt readable")
+            .filter(|r| r.status.is_final())
+    })
+    .await;
+    assert_eq!(receipt.status, SedexStatus::Delivered);
+    let message = wait_for("the acknowledgement in inbox/", || {
+        folder
+            .inbox()
+            .expect("inbox")
+            .into_iter()
+            .next()
+            .map(|m| m.expect("a readable pair"))
+    })
+    .await;
+    assert_eq!(
+        message.envelope.reference_message_id.as_deref(),
+        Some(CLAIM_ID)
+    );
+    assert_eq!(message.envelope.sender_id, fund.participant_id("T6"));
+    let ack = gateway_reads(&String::from_utf8(message.data).expect("utf-8"));
+    assert_eq!(ack.reference_message_id, CLAIM_ID);
+    assert!(
+        matches!(ack.outcome, AckOutcome::Accepted { .. }),
+        "{:?}",
+        ack.outcome
+    );
+    folder
+        .mark_processed(&message.envelope.message_id)
+        .expect("processed");
+    assert_eq!(s.fed.claims(fund).distinct, 1);
+}

@@ -54,6 +54,13 @@ pub enum Command {
         #[arg(long)]
         faults: Option<PathBuf>,
     },
+    /// Create or update the store's schema (SQLite file or PostgreSQL) and exit; `serve`
+    /// also does this at start, under the same lock.
+    Migrate {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+    },
     /// One-command demo: dev PKI, simulated offices and the gateway on loopback, a sample query.
     Demo {
         /// Configuration file.

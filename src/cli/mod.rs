@@ -13,6 +13,7 @@ mod receipts;
 mod route;
 pub mod runtime;
 mod serve;
+mod store;
 mod token;
 
 pub use args::{
@@ -27,4 +28,5 @@ pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use receipts::receipts_verify;
 pub use route::{RouteFiles, route};
 pub use serve::{serve, shutdown_signal, simulate, truth_view};
+pub use store::migrate;
 pub use token::{TokenRequest, token};

@@ -73,6 +73,9 @@ pub struct Options<'a> {
     /// The `[identity]` section; default:
     /// the development identity provider of the harness's PKI.
     pub identity: Option<&'a str>,
+    /// Lines of a `[routing]` section (empty: none); `endpoint` and `identity` of the
+    /// simulated register are added.
+    pub routing: &'a str,
 }
 
 static NO_FAULTS: BTreeMap<OfficeId, Fault> = BTreeMap::new();
@@ -89,6 +92,7 @@ impl Default for Options<'_> {
             server: "",
             office_timeouts: &[],
             identity: None,
+            routing: "",
         }
     }
 }
@@ -173,6 +177,19 @@ impl Federation {
             .write_adapters(&repo().join("adapters"), &config.offices.adapters)
             .expect("adapters");
         timeouts::set_office_timeouts(&config.offices.adapters, o.office_timeouts);
+        let config = if o.routing.is_empty() {
+            config
+        } else {
+            // The register's port is known once it listens.
+            let url = offices.register_endpoint().expect("the register is served");
+            let mut text = std::fs::read_to_string(&config_path).expect("config");
+            text.push_str(&format!(
+                "\n[routing]\nendpoint = \"{url}\"\nidentity = \"urn:guichet:register:zas\"\n{}\n",
+                o.routing
+            ));
+            std::fs::write(&config_path, text).expect("write config");
+            Config::load(&config_path).expect("config with [routing]")
+        };
         let gateway = Gateway::build(&config).expect("gateway");
         let state = Arc::clone(gateway.state());
         let listener = guichet::net::bind("127.0.0.1:0")
