@@ -137,7 +137,13 @@ async fn register_mode_asks_exactly_the_holders() {
         several += usize::from(holders.len() > 1);
     }
     // Non-holders got no request at all; each holder exactly one per person it holds.
-    assert_eq!(delta(&fed.sim.request_counts(), &before), expected);
+    let asked = delta(&fed.sim.request_counts(), &before);
+    assert_eq!(asked, expected);
+    let requests: u64 = asked.values().sum();
+    eprintln!(
+        "register mode: {requests} office requests for 200 persons ({:.2} per query; broadcast: 101)",
+        requests as f64 / 200.0
+    );
     assert_eq!(fed.sim.register_requests(), 200);
     assert!(several > 0, "some persons have several holders");
     assert!(unknown < 200, "most persons are known");

@@ -693,3 +693,47 @@ async fn the_gateway_sedex_folder_and_the_simulated_sedex_client_understand_each
         .expect("processed");
     assert_eq!(s.fed.claims(fund).distinct, 1);
 }
+
+#[test]
+fn claims_routed_by_the_simulated_register_are_accepted_where_they_arrive() {
+    use guichet::model::ApgClaim;
+    use guichet::routing::RoutingRules;
+    use guichet::sim::apg::Outcome;
+    let mappings = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    let registry = Registry::load_dir(&repo().join("adapters"), &mappings).expect("registry");
+    let rules = RoutingRules::load(&repo().join("config/routing/apg.toml")).expect("rules");
+    let year = 2026;
+    let sim = Simulator::new(guichet::sim::offices_of(&registry), Latency::ZERO, year);
+    let json = std::fs::read_to_string(repo().join("tests/fixtures/claims/apg-claim.json"))
+        .expect("claim json");
+    let today = guichet::sim::register::today_for(year);
+    let mut by_rule = std::collections::BTreeMap::<String, usize>::new();
+    for serial in 1..=300u32 {
+        let vn = Vn::from_serial(serial * 104_729);
+        let text = json.replace("7561234567897", &vn.digits());
+        let claim = ApgClaim::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+        let person = sim.person(vn);
+        let register = guichet::sim::register::holdings(&person, year, today).to_answer();
+        let decision = rules.decide(&claim, &register).expect("a rule decides");
+        let fund = sim
+            .offices()
+            .iter()
+            .find(|o| o.id == decision.office)
+            .expect("a fund of the federation");
+        let message_id = format!("00000000-0000-4000-8000-{serial:012}");
+        let xml = gateway_claim(fund.id, &message_id, &text);
+        let ack = sim
+            .funds()
+            .handle(fund, sim.offices(), year, |v| sim.person(v), xml.as_bytes())
+            .expect("readable claim");
+        assert!(
+            matches!(ack.outcome, Outcome::Accepted { .. }),
+            "serial {serial}: rule {} chose {}, the fund answered {:?}",
+            decision.rule_id,
+            fund.id,
+            ack.outcome
+        );
+        *by_rule.entry(decision.rule_id.clone()).or_default() += 1;
+    }
+    assert!(by_rule.len() >= 2, "{by_rule:?}");
+}

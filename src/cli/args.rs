@@ -20,7 +20,8 @@ pub struct Args {
 pub enum Command {
     /// Translate one office answer into canonical JSON (offline check of an export).
     Translate {
-        /// Dialect of the answer: ech-ik, vendor-ik, ech-iv, or any file in the mappings folder.
+        /// Dialect of the answer: ech-ik, vendor-ik, ech-iv, ech-register, ech-apg (a fund's
+        /// acknowledgement of a claim), or any file in the mappings folder.
         #[arg(long)]
         dialect: String,
         /// The office that sent it (its id is used where the dialect lacks one).

@@ -35,7 +35,7 @@ pub use claim::{Activity, Claim, UnreadableClaim, read_claim};
 
 use super::population::{Person, SimOffice};
 use crate::locks;
-use crate::model::{Canton, Date, Genre, Month, OfficeId, OfficeKind, Vn};
+use crate::model::{Canton, Date, OfficeId, OfficeKind, Vn};
 
 /// How a fund takes claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,34 +275,17 @@ pub fn competent_fund(
         .min()
 }
 
-/// Years after which the newest earnings no longer make an affiliation current (entries
-/// are booked up to two years late).
-const CURRENT_WITHIN_YEARS: u16 = 3;
-
-/// The person's current affiliation and its genre digit (1 employee, 3 self-employed), as
-/// the simulated central register lists it: the fund of the newest earning entry
-/// (genre 1, or 3 and 9), for a person of working age whose newest earnings are recent.
+/// The person's current affiliation and its genre digit (1 employee, 3 self-employed,
+/// 4 not gainfully employed) as the simulated central register lists it
+/// ([`super::register::holdings`]: the fund of the newest earnings, for a person of
+/// working age whose newest earnings are recent).
 pub fn current_affiliation(person: &Person, reference_year: u16) -> Option<(OfficeId, u8)> {
-    let ((year, _), office, genre) = person
+    let today = super::register::today_for(reference_year);
+    super::register::holdings(person, reference_year, today)
         .accounts
         .iter()
-        .flat_map(|(office, entries)| entries.iter().map(move |e| (*office, e)))
-        .filter(|(_, e)| !e.income_code.is_reversal())
-        .filter_map(|(office, e)| {
-            let genre = match e.income_code.genre() {
-                Genre::Employee => 1,
-                Genre::SelfEmployed => 3,
-                _ => return None,
-            };
-            let month = match e.month_to {
-                Month::Known(m) => m,
-                Month::Unknown => 12,
-            };
-            Some(((e.year, month), office, genre))
-        })
-        .max_by_key(|(when, office, _)| (*when, *office))?;
-    let working = person.birth_year + 65 > reference_year.saturating_sub(1);
-    (working && year + CURRENT_WITHIN_YEARS >= reference_year).then_some((office, genre))
+        .find(|a| a.current)
+        .map(|a| (a.office, a.genre))
 }
 
 /// Whether `body` is a document of the claim's namespace (its root element's).

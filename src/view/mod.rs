@@ -4,6 +4,7 @@
 //! Invariant: no `json!` shape is built anywhere else on the way out.
 
 mod account;
+mod ack;
 mod api;
 mod audit;
 mod register;
@@ -13,6 +14,7 @@ mod truth;
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
 };
+pub use ack::AckView;
 pub use api::{
     AccessView, AccessesView, AdapterRow, AdapterView, AdaptersView, CallerView, ChangedView,
     HealthView, ProbeView, ProblemView, ReloadView,
