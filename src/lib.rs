@@ -32,6 +32,7 @@ pub mod adapter;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod fanout;
 pub mod gateway;
 pub mod identity;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod delivery;
 mod identity;
 mod listen;
 mod offices;
@@ -22,6 +23,7 @@ mod store;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use delivery::DeliveryConfig;
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
@@ -131,6 +133,8 @@ pub struct Config {
     pub seal: Option<SealConfig>,
     /// Submissions, receipts and the outbox.
     pub store: StoreConfig,
+    /// How the outbox is delivered.
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {
@@ -198,6 +202,7 @@ impl Config {
             routing,
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
+            delivery: raw.delivery.validate()?,
         })
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::delivery::RawDelivery;
 use super::identity::RawIdentity;
 use super::seal::RawSeal;
 use super::store::RawStore;
@@ -35,6 +36,8 @@ pub(super) struct Raw {
     pub(super) seal: Option<RawSeal>,
     #[serde(default)]
     pub(super) store: RawStore,
+    #[serde(default)]
+    pub(super) delivery: RawDelivery,
 }
 
 /// `[admin]`: the operations listener.

@@ -57,6 +57,11 @@ pub struct State {
     /// The seal that signs receipts (`[seal]`); `None`: receipts are off, and a route that
     /// needs one answers with [`crate::receipt::ReceiptError::Disabled`]'s problem.
     pub sealer: Option<Arc<crate::receipt::Sealer>>,
+    /// Submissions, their receipts and the delivery outbox (`[store]`: SQLite by
+    /// default, PostgreSQL for replicas). Migrated by `Gateway::serve` before it accepts.
+    pub db: Arc<crate::store::Store>,
+    /// How the outbox is delivered (`[delivery]`).
+    pub delivery: crate::config::DeliveryConfig,
 }
 
 impl State {

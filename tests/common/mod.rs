@@ -73,6 +73,11 @@ pub struct Options<'a> {
     /// The `[identity]` section; default:
     /// the development identity provider of the harness's PKI.
     pub identity: Option<&'a str>,
+    /// Starts the simulated sedex clients (folders under the test's temporary folder,
+    /// no delivery delay) before the adapters are written, so sedex funds use them.
+    pub sedex: bool,
+    /// Extra sections appended to the configuration (`[delivery]`, `[store]`).
+    pub extra: &'a str,
     /// Lines of a `[routing]` section (empty: none); `endpoint` and `identity` of the
     /// simulated register are added.
     pub routing: &'a str,
@@ -92,6 +97,8 @@ impl Default for Options<'_> {
             server: "",
             office_timeouts: &[],
             identity: None,
+            sedex: false,
+            extra: "",
             routing: "",
         }
     }
@@ -173,6 +180,13 @@ impl Federation {
         let offices = SimFederation::start(&registry, &served, options)
             .await
             .expect("simulated offices");
+        if o.sedex {
+            let sedex = guichet::sim::SedexOptions::new(
+                dir.path().join("sedex"),
+                std::time::Duration::ZERO,
+            );
+            offices.start_sedex(&sedex).expect("sedex clients");
+        }
         offices
             .write_adapters(&repo().join("adapters"), &config.offices.adapters)
             .expect("adapters");
@@ -259,6 +273,16 @@ impl Federation {
 
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{path}", self.gateway)
+    }
+
+    /// Claims `office` received (distinct message ids, all deliveries).
+    pub fn claims(&self, office: OfficeId) -> guichet::sim::apg::ClaimCounts {
+        self.offices.claims(office)
+    }
+
+    /// The sedex folder of `office` (with `sedex`).
+    pub fn sedex_folder(&self, office: OfficeId) -> Option<PathBuf> {
+        self.offices.sedex_folder(office)
     }
 
     /// The end user's token for `vn` (development identity provider), bound to the
@@ -349,6 +373,8 @@ unsafe_no_fsync = true
 cert = "{c}/seal-guichet.pem"
 key = "{c}/seal-guichet.key"
 ca = "{c}/federation-ca.pem"
+
+{extra}
 "#,
         c = c.display(),
         r = repo().display(),
@@ -360,6 +386,7 @@ ca = "{c}/federation-ca.pem"
         identity = o
             .identity
             .map_or_else(|| tokens::identity_section(&c), str::to_owned),
+        extra = o.extra,
     )
 }
 
