@@ -39,6 +39,9 @@ pub enum BuildError {
     /// The audit log (its folder or its HMAC secret).
     #[error("audit log: {0:#}")]
     Audit(anyhow::Error),
+    /// An identity provider's JWKS file (`[[identity.issuers]]`).
+    #[error("end-user tokens: {0}")]
+    Identity(#[from] crate::identity::JwksError),
     /// `[routing]` names a register dialect that is not among the mappings.
     #[error("{file}: routing.dialect: {problem}")]
     Routing {
@@ -98,6 +101,7 @@ impl Gateway {
             protection: crate::server::Protection::new(&config.protection),
             audit: open_audit(config).map_err(BuildError::Audit)?,
             privacy: config.privacy.clone(),
+            identity: crate::identity::Verifier::new(&config.identity)?,
             adapters: Arc::clone(&store),
             sealer,
         });

@@ -35,6 +35,7 @@ pub mod config;
 pub mod delivery;
 pub mod fanout;
 pub mod gateway;
+pub mod identity;
 pub mod loadtest;
 pub mod locks;
 pub mod mapping;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::audit::RawAudit;
 use super::delivery::RawDelivery;
+use super::identity::RawIdentity;
 use super::seal::RawSeal;
 use super::store::RawStore;
 
@@ -27,6 +28,8 @@ pub(super) struct Raw {
     pub(super) privacy: RawPrivacy,
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub(super) identity: RawIdentity,
     #[serde(default)]
     pub(super) routing: Option<super::routing::RawRouting>,
     #[serde(default)]
@@ -52,6 +55,11 @@ pub(super) struct RawAdmin {
 pub(super) struct RawPrivacy {
     pub(super) purposes: Vec<String>,
     pub(super) portals: BTreeMap<String, Vec<String>>,
+    /// Purposes that need the end user's token (default: `self-service`, when listed).
+    pub(super) end_user_token: Option<Vec<String>>,
+    /// Purposes that need a `Case-Reference` header (default: `pension-calculation` and
+    /// `benefit-review`, those listed).
+    pub(super) case_reference: Option<Vec<String>>,
 }
 
 impl Default for RawPrivacy {
@@ -63,6 +71,8 @@ impl Default for RawPrivacy {
                 "benefit-review".into(),
             ],
             portals: BTreeMap::new(),
+            end_user_token: None,
+            case_reference: None,
         }
     }
 }
