@@ -25,7 +25,7 @@ pub struct Problem {
     /// `Retry-After` seconds, for 429 and 503.
     pub retry_after: Option<u64>,
     /// `422` of a body: every invalid field (pointer, message).
-    pub errors: Vec<(String, String)>,
+    pub errors: Box<[(String, String)]>,
     /// `WWW-Authenticate` challenge, for 401.
     pub challenge: Option<String>,
 }
@@ -38,7 +38,7 @@ impl Problem {
             title,
             detail,
             retry_after: None,
-            errors: Vec::new(),
+            errors: Box::default(),
             challenge: None,
         }
     }
@@ -241,7 +241,7 @@ impl Problem {
     pub fn invalid_submission(errors: Vec<(String, String)>) -> Problem {
         let n = errors.len();
         Problem {
-            errors,
+            errors: errors.into_boxed_slice(),
             ..Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-submission",
@@ -309,6 +309,7 @@ impl Problem {
             detail: self.detail,
             errors: self
                 .errors
+                .into_vec()
                 .into_iter()
                 .map(|(pointer, message)| crate::view::FieldErrorView { pointer, message })
                 .collect(),
