@@ -425,3 +425,27 @@ fn the_simulated_fund_reads_the_rendered_claim_without_problems() {
     assert_eq!(claim.business_process_id, SUBMISSION);
     assert_eq!(claim.sender_id, "T6-000000-1");
 }
+
+#[test]
+fn guichet_translate_reads_an_acknowledgement_into_its_json() {
+    let file = root().join("tests/fixtures/contract/apg-ack-transferred.xml");
+    let office: OfficeId = "001.000".parse().expect("office");
+    let json = guichet::cli::translate(&root().join("mappings"), "ech-apg", office, &file)
+        .expect("translates");
+    let v: Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["outcome"], "transferred");
+    assert_eq!(v["transferredTo"], "066.000");
+    assert_eq!(v["referenceMessageId"], CLAIM_ID);
+    assert_eq!(v.get("caseNumber"), None);
+    let bad = guichet::cli::translate(
+        &root().join("mappings"),
+        "ech-apg",
+        office,
+        &root().join("tests/fixtures/contract/ik-response-ech.xml"),
+    )
+    .expect_err("not an acknowledgement");
+    assert!(
+        format!("{bad:#}").contains("not a valid ech-apg acknowledgement"),
+        "{bad:#}"
+    );
+}

@@ -27,6 +27,7 @@ fn all_pairs(pki: &DevPki) -> Vec<(&Path, &Path)> {
         ),
         (pki.portal.cert.as_path(), pki.portal.key.as_path()),
         (pki.admin.cert.as_path(), pki.admin.key.as_path()),
+        (pki.register.cert.as_path(), pki.register.key.as_path()),
     ];
     pairs.extend(
         pki.offices
@@ -69,6 +70,10 @@ fn creates_everything_with_private_keys_0600() -> TestResult {
     assert_eq!(
         identity_of(&pki.admin.cert)?,
         Some(Identity::new(Role::Admin, "ops")?)
+    );
+    assert_eq!(
+        identity_of(&pki.register.cert)?,
+        Some(Identity::new(Role::Register, "zas")?)
     );
     assert_eq!(
         identity_of(&pki.offices["002.001"].cert)?,

@@ -133,6 +133,7 @@ async fn metrics_describe_the_federation_without_personal_data() {
         "guichet_rejections_total{kind=\"portal-quota\"}",
         "guichet_circuit_state{office=\"001.000\"} 0",
         "guichet_certificate_days_left{usage=\"server\"",
+        "guichet_certificate_days_left{usage=\"seal\"",
         "# EOF",
     ] {
         assert!(

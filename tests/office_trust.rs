@@ -335,6 +335,7 @@ async fn simulated(dir: &Path, offices: &[&str]) -> (Registry, DevPki, Arc<Simul
         latency: Latency::ZERO,
         faults: &BTreeMap::new(),
         ephemeral: true,
+        register: None,
     };
     let fed = Federation::start(&registry, &pki, options)
         .await

@@ -381,3 +381,45 @@ fn a_missing_folder_is_an_error_naming_it() {
     let err = SedexFolder::open(&file).expect_err("not a folder");
     assert!(err.to_string().contains("not a folder"), "{err}");
 }
+
+#[test]
+fn doctypes_and_unknown_entities_are_refused_in_envelopes_and_receipts() {
+    let bomb = "<!DOCTYPE r [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>";
+    let receipt = fixture("sedex-receipt.xml").replace("<receipt", &format!("{bomb}<receipt"));
+    let err = Receipt::parse(receipt.as_bytes()).expect_err("doctype");
+    assert!(
+        matches!(err, XmlError::Syntax(ref m) if m.contains("DOCTYPE")),
+        "{err}"
+    );
+    let envelope = fixture("sedex-envelope.xml").replace(
+        "<eCH-0090:senderId>T6-000000-1</eCH-0090:senderId>",
+        "<eCH-0090:senderId>&b;</eCH-0090:senderId>",
+    );
+    let err = Envelope::parse(envelope.as_bytes()).expect_err("entity");
+    assert!(matches!(err, XmlError::Syntax(_)), "{err}");
+}
+
+#[tokio::test]
+async fn an_oversized_inbox_data_file_is_refused_and_left_in_place() {
+    let (_dir, folder) = folder();
+    deliver(&folder, "big", "<ack/>");
+    let data = folder.inbox_dir().join("data_big.xml");
+    // Sparse: no 17 MiB are written.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .expect("open");
+    file.set_len(guichet::sedex::MAX_DATA_BYTES + 1)
+        .expect("grow");
+    let report = folder
+        .pick_up(async |_m| -> Result<(), ()> { panic!("handed out") })
+        .await
+        .expect("pick up");
+    assert_eq!(report.refused.len(), 1);
+    assert!(
+        matches!(report.refused[0], SedexError::TooLarge { .. }),
+        "{}",
+        report.refused[0]
+    );
+    assert!(data.exists());
+}

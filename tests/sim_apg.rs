@@ -48,6 +48,7 @@ impl Sim {
             latency: Latency::ZERO,
             faults: &faults,
             ephemeral: true,
+            register: None,
         };
         let fed = Federation::start(&registry, &pki, options)
             .await
@@ -469,26 +470,26 @@ fn the_shipped_adapters_say_how_each_fund_takes_claims_as_the_simulator_plays_it
     for office in guichet::sim::offices_of(&registry) {
         let adapter = registry.get(office.id).expect("adapter");
         let transport = transport_of(&office);
-        let declared = adapter.submissions.as_ref().map(|s| s.transport.clone());
-        match (transport, declared) {
+        let declared = adapter.submissions.as_ref();
+        let folder = config.simulator.sedex.dir.join(office.id.to_string());
+        match (transport, declared.map(|s| &s.transport)) {
             (None, None) => {}
-            (
-                Some(ClaimTransport::Sedex),
-                Some(SubmissionTransport::Sedex {
-                    folder,
-                    participant_id,
-                }),
-            ) => {
+            (Some(ClaimTransport::Sedex), Some(SubmissionTransport::Sedex)) => {
+                let s = declared.expect("declared");
+                assert_eq!(s.sedex_folder.as_ref(), Some(&folder));
                 assert_eq!(
-                    folder,
-                    config.simulator.sedex.dir.join(office.id.to_string())
+                    s.participant_id.as_deref(),
+                    Some(office.id.participant_id("T6").as_str())
                 );
-                assert_eq!(participant_id, office.id.participant_id("T6"));
             }
-            (
-                Some(ClaimTransport::Sync | ClaimTransport::SyncThenSedex),
-                Some(SubmissionTransport::Sync { .. }),
-            ) => {}
+            // The acknowledgements that follow a `202` arrive in the fund's sedex folder.
+            (Some(ClaimTransport::SyncThenSedex), Some(SubmissionTransport::Sync { .. })) => {
+                let s = declared.expect("declared");
+                assert_eq!(s.sedex_folder.as_ref(), Some(&folder));
+            }
+            (Some(ClaimTransport::Sync), Some(SubmissionTransport::Sync { .. })) => {
+                assert_eq!(declared.and_then(|s| s.sedex_folder.as_ref()), None);
+            }
             (t, d) => panic!("{}: simulator {t:?}, adapter {d:?}", office.id),
         }
         *seen.entry(format!("{transport:?}")).or_insert(0) += 1;
@@ -511,16 +512,228 @@ async fn adapters_written_for_a_federation_name_its_sedex_folders() {
         .expect("adapters");
     let mappings = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
     let registry = Registry::load_dir(&to, &mappings).expect("registry");
-    let fund = id("066.000");
-    let declared = registry
-        .get(fund)
-        .and_then(|a| a.submissions.as_ref())
-        .map(|s| s.transport.clone());
+    for (fund, transport) in [
+        ("066.000", guichet::adapter::SubmissionTransport::Sedex),
+        (
+            "069.000",
+            guichet::adapter::SubmissionTransport::Sync {
+                path: Some("/apg/v1/claims".into()),
+            },
+        ),
+    ] {
+        let fund = id(fund);
+        let declared = registry
+            .get(fund)
+            .and_then(|a| a.submissions.as_ref())
+            .expect("submissions");
+        assert_eq!(declared.transport, transport);
+        assert_eq!(declared.sedex_folder, s.fed.sedex_folder(fund), "{fund}");
+        assert!(declared.sedex_folder.is_some(), "{fund}");
+    }
+}
+
+#[tokio::test]
+async fn an_office_fault_answers_before_the_fund_and_is_not_a_delivery() {
+    let s = Sim::start().await;
+    let fund = id("025.000");
+    s.sim().set_fault(fund, Some(Fault::Status(503)));
+    let (status, _) = s.post("025.000", CLAIM).await;
+    assert_eq!(status, 503);
+    assert_eq!(s.fed.claims(fund).deliveries, 0);
+    s.sim().set_fault(fund, None);
+    let (status, ack) = s.post("025.000", CLAIM).await;
+    assert_eq!(status, 200, "{ack}");
+    let counts = s.fed.claims(fund);
+    assert_eq!((counts.distinct, counts.deliveries), (1, 1));
+}
+
+/// The gateway's own `ech-apg` mapping renders the claim for `recipient`.
+fn gateway_claim(recipient: OfficeId, message_id: &str, json: &str) -> String {
+    use guichet::mapping::SubmissionParams;
+    let set = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    let claim =
+        guichet::model::ApgClaim::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+    let form: serde_json::Value =
+        serde_json::from_slice(&claim.canonical_json()).expect("canonical JSON");
+    let params = SubmissionParams {
+        sender_id: "T6-000000-1",
+        recipient_id: &recipient.participant_id("T6"),
+        message_id,
+        business_process_id: "sub-01JF3Q8W6Z4K2M9T7R5V1X3B8N",
+        message_date: "2026-11-26T14:02:11Z",
+        test_delivery: true,
+        routing_rule: "employee-current-affiliation",
+        competent_office: recipient,
+    };
+    set.submission("ech-apg")
+        .expect("ech-apg")
+        .render(&params, &form)
+        .expect("renders")
+}
+
+/// The gateway's own `ech-apg` mapping reads a fund's acknowledgement.
+fn gateway_reads(ack: &str) -> guichet::model::ApgAck {
+    let set = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    set.submission("ech-apg")
+        .expect("ech-apg")
+        .read_ack(ack.as_bytes(), 64 * 1024)
+        .unwrap_or_else(|e| panic!("the gateway cannot read the fund's ack: {e:?}\n{ack}"))
+}
+
+#[tokio::test]
+async fn the_gateway_mapping_and_the_simulated_funds_understand_each_other() {
+    use guichet::model::{AckOutcome, RejectReason};
+    let s = Sim::start().await;
+    let json = std::fs::read_to_string(repo().join("tests/fixtures/claims/apg-claim.json"))
+        .expect("claim json");
+    let first = id("025.000");
+    let (status, ack) = s
+        .post("025.000", &gateway_claim(first, CLAIM_ID, &json))
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    let read = gateway_reads(&ack);
+    assert_eq!(read.reference_message_id, CLAIM_ID);
     assert_eq!(
-        declared,
-        Some(guichet::adapter::SubmissionTransport::Sedex {
-            folder: s.fed.sedex_folder(fund).expect("folder"),
-            participant_id: "T6-066000-1".into(),
-        })
+        read.business_process_id.as_deref(),
+        Some("sub-01JF3Q8W6Z4K2M9T7R5V1X3B8N")
     );
+    let AckOutcome::Transferred { to, .. } = read.outcome else {
+        panic!("transferred expected: {:?}", read.outcome);
+    };
+    let (status, ack) = s
+        .post(&to.to_string(), &gateway_claim(to, CLAIM_ID, &json))
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    let read = gateway_reads(&ack);
+    assert!(
+        matches!(&read.outcome, AckOutcome::Accepted { case_number } if case_number.starts_with("APG-")),
+        "{:?}",
+        read.outcome
+    );
+    let other = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+    let (_, ack) = s
+        .post(&to.to_string(), &gateway_claim(to, other, &json))
+        .await;
+    assert!(
+        matches!(
+            gateway_reads(&ack).outcome,
+            AckOutcome::Rejected {
+                reason: RejectReason::DuplicatePeriod,
+                ..
+            }
+        ),
+        "{ack}"
+    );
+    let bad = CLAIM
+        .replace("CH9300762011623852957", "CH9300762011623852958")
+        .replace(CLAIM_ID, "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98");
+    let (_, ack) = s.post(&to.to_string(), &bad).await;
+    assert!(
+        matches!(
+            gateway_reads(&ack).outcome,
+            AckOutcome::Rejected {
+                reason: RejectReason::InvalidData,
+                ..
+            }
+        ),
+        "{ack}"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_sedex_folder_and_the_simulated_sedex_client_understand_each_other() {
+    use guichet::model::AckOutcome;
+    use guichet::sedex::{Envelope, SedexFolder, SedexStatus};
+    let s = Sim::start().await;
+    s.start_sedex(Duration::ZERO);
+    let sedex = s.fund_with(ClaimTransport::Sedex);
+    let (vn, fund) = s.person_with(|f| sedex.contains(&f));
+    let folder = SedexFolder::open(&s.fed.sedex_folder(fund).expect("folder")).expect("open");
+    let claim = claim_for(vn, CLAIM_ID, "2026-10-05", "2026-10-23");
+    let envelope = Envelope::new(
+        CLAIM_ID,
+        2014,
+        0,
+        "T6-000000-1",
+        &fund.participant_id("T6"),
+        time::OffsetDateTime::now_utc(),
+    );
+    folder.send(claim.as_bytes(), &envelope).expect("send");
+    let receipt = wait_for("the final receipt", || {
+        folder
+            .receipt(CLAIM_ID)
+            .expect("receipt readable")
+            .filter(|r| r.status.is_final())
+    })
+    .await;
+    assert_eq!(receipt.status, SedexStatus::Delivered);
+    let message = wait_for("the acknowledgement in inbox/", || {
+        folder
+            .inbox()
+            .expect("inbox")
+            .into_iter()
+            .next()
+            .map(|m| m.expect("a readable pair"))
+    })
+    .await;
+    assert_eq!(
+        message.envelope.reference_message_id.as_deref(),
+        Some(CLAIM_ID)
+    );
+    assert_eq!(message.envelope.sender_id, fund.participant_id("T6"));
+    let ack = gateway_reads(&String::from_utf8(message.data).expect("utf-8"));
+    assert_eq!(ack.reference_message_id, CLAIM_ID);
+    assert!(
+        matches!(ack.outcome, AckOutcome::Accepted { .. }),
+        "{:?}",
+        ack.outcome
+    );
+    folder
+        .mark_processed(&message.envelope.message_id)
+        .expect("processed");
+    assert_eq!(s.fed.claims(fund).distinct, 1);
+}
+
+#[test]
+fn claims_routed_by_the_simulated_register_are_accepted_where_they_arrive() {
+    use guichet::model::ApgClaim;
+    use guichet::routing::RoutingRules;
+    use guichet::sim::apg::Outcome;
+    let mappings = MappingSet::load_dir(&repo().join("mappings")).expect("mappings");
+    let registry = Registry::load_dir(&repo().join("adapters"), &mappings).expect("registry");
+    let rules = RoutingRules::load(&repo().join("config/routing/apg.toml")).expect("rules");
+    let year = 2026;
+    let sim = Simulator::new(guichet::sim::offices_of(&registry), Latency::ZERO, year);
+    let json = std::fs::read_to_string(repo().join("tests/fixtures/claims/apg-claim.json"))
+        .expect("claim json");
+    let today = guichet::sim::register::today_for(year);
+    let mut by_rule = std::collections::BTreeMap::<String, usize>::new();
+    for serial in 1..=300u32 {
+        let vn = Vn::from_serial(serial * 104_729);
+        let text = json.replace("7561234567897", &vn.digits());
+        let claim = ApgClaim::from_json(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+        let person = sim.person(vn);
+        let register = guichet::sim::register::holdings(&person, year, today).to_answer();
+        let decision = rules.decide(&claim, &register).expect("a rule decides");
+        let fund = sim
+            .offices()
+            .iter()
+            .find(|o| o.id == decision.office)
+            .expect("a fund of the federation");
+        let message_id = format!("00000000-0000-4000-8000-{serial:012}");
+        let xml = gateway_claim(fund.id, &message_id, &text);
+        let ack = sim
+            .funds()
+            .handle(fund, sim.offices(), year, |v| sim.person(v), xml.as_bytes())
+            .expect("readable claim");
+        assert!(
+            matches!(ack.outcome, Outcome::Accepted { .. }),
+            "serial {serial}: rule {} chose {}, the fund answered {:?}",
+            decision.rule_id,
+            fund.id,
+            ack.outcome
+        );
+        *by_rule.entry(decision.rule_id.clone()).or_default() += 1;
+    }
+    assert!(by_rule.len() >= 2, "{by_rule:?}");
 }

@@ -116,6 +116,7 @@ both!(
     outbox_gauges,
     migrations_are_idempotent,
     a_refused_submission_leaves_nothing,
+    killed_mid_write_leaves_nothing_half_written,
 );
 
 fn portal(name: &str) -> Identity {
@@ -570,4 +571,112 @@ async fn a_refused_submission_leaves_nothing(db: &Db) {
         .await
         .expect("rows");
     assert_eq!(rows.len(), 1);
+}
+
+/// Names the child's database: `sqlite:FILE` or `postgres:SCHEMA:URL`.
+const CHILD_ENV: &str = "GUICHET_STORE_CRASH_CHILD";
+
+/// Not a test of its own: the child process of `killed_mid_write_leaves_nothing_half_written`,
+/// which creates submissions as fast as it can until it is killed. Without
+/// `GUICHET_STORE_CRASH_CHILD` it returns at once.
+#[tokio::test]
+async fn crash_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let config = if let Some(file) = spec.strip_prefix("sqlite:") {
+        StoreConfig::sqlite(file)
+    } else {
+        let rest = spec.strip_prefix("postgres:").expect("child spec");
+        let (schema, url) = rest.split_once(':').expect("schema:url");
+        StoreConfig::postgres(url, Some(schema.to_owned()))
+    };
+    let store = Store::open(&config).await.expect("child open");
+    for i in 0.. {
+        let mut new = claim(&format!("crash-{i}"), &"x".repeat(4096));
+        new.portal = portal("crash");
+        store.create_submission(new).await.expect("child create");
+    }
+}
+
+async fn killed_mid_write_leaves_nothing_half_written(db: &Db) {
+    let spec = match &db.config.location {
+        guichet::config::StoreLocation::Sqlite { file } => format!("sqlite:{}", file.display()),
+        guichet::config::StoreLocation::Postgres { url, schema, .. } => {
+            format!("postgres:{}:{url}", schema.as_deref().expect("test schema"))
+        }
+    };
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    // Wait (bounded) until the child has committed a good number of submissions: it is
+    // then in the middle of one more transaction most of the time.
+    let bound = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = db.store.integrity().await.expect("integrity").submissions;
+        if n >= 30 {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("the child ended by itself ({status}) after {n} submissions");
+        }
+        assert!(
+            std::time::Instant::now() < bound,
+            "the child wrote only {n} submissions"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9"); // SIGKILL: no destructor, no rollback by the child
+    child.wait().expect("reap child");
+
+    // A fresh connection (SQLite: recovers the WAL) sees only whole submissions; on the
+    // system clock, as the child's rows are due by it.
+    let after = Store::open(&db.config).await.expect("reopen");
+    let integrity = after.integrity().await.expect("integrity");
+    assert!(integrity.submissions >= 30);
+    assert!(integrity.is_sound(), "{integrity:?}");
+    // And the store goes on: every committed claim is due exactly once.
+    let due = after
+        .claim_due("survivor", 10_000, LEASE)
+        .await
+        .expect("claim");
+    assert_eq!(due.len() as u64, integrity.submissions);
+    let ids: HashSet<_> = due.iter().map(|d| d.message_id.clone()).collect();
+    assert_eq!(ids.len(), due.len());
+    after.close().await;
+}
+
+/// `guichet migrate --config`: creates the schema once, then finds it up to date.
+#[tokio::test]
+async fn migrate_command_creates_then_finds_up_to_date() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml");
+    let text = std::fs::read_to_string(&shipped).expect("shipped config");
+    let from = "url = \"sqlite://../data/guichet.db\"";
+    assert!(
+        text.contains(from),
+        "the shipped config names its SQLite file"
+    );
+    let config = dir.path().join("guichet.toml");
+    std::fs::write(&config, text.replace(from, "url = \"sqlite://state/g.db\"")).expect("write");
+    let latest = guichet::store::MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .max()
+        .expect("a migration");
+    let first = guichet::cli::migrate(&config).await.expect("migrate");
+    assert!(
+        first.ends_with(&format!("schema created, version {latest}")),
+        "{first}"
+    );
+    assert!(dir.path().join("state/g.db").exists());
+    let second = guichet::cli::migrate(&config).await.expect("again");
+    assert!(
+        second.ends_with(&format!("schema version {latest}, up to date")),
+        "{second}"
+    );
 }

@@ -19,15 +19,17 @@ pub struct SubmissionsDef {
     pub transport: String,
     /// A submission dialect of the mappings folder (`ech-apg`).
     pub dialect: String,
-    /// `sync`: the path on the office's host the claim is POSTed to (`/apg/v1/claims`);
-    /// absent = the office's own endpoint.
+    /// `sync` only: the path on the office's host the claim is POSTed to
+    /// (`/apg/v1/claims`); absent = the office's own endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// `sedex`: the absolute folder shared with the fund's sedex client (holding
-    /// `outbox/`, `inbox/`, `receipts/`, `processed/`).
+    /// The absolute folder shared with the fund's sedex client (holding `outbox/`,
+    /// `inbox/`, `receipts/`, `processed/`): required for `sedex`; for `sync`, where the
+    /// acknowledgements that follow a `202` arrive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sedex_folder: Option<PathBuf>,
-    /// `sedex`: the fund's sedex participant id (`T6-066000-1`).
+    /// The fund's sedex participant id (`T6-066000-1`): required for `sedex`; for `sync`
+    /// it replaces the one derived from the office id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participant_id: Option<String>,
 }
@@ -41,25 +43,27 @@ pub struct Submissions {
     pub mapping: Arc<SubmissionMapping>,
     /// How messages reach the fund.
     pub transport: SubmissionTransport,
+    /// The fund's sedex client folder: where `sedex` messages go and where
+    /// acknowledgements arrive (also those following a synchronous `202`). Always set
+    /// for [`SubmissionTransport::Sedex`].
+    pub sedex_folder: Option<PathBuf>,
+    /// The fund's participant id when configured (always for sedex).
+    pub participant_id: Option<String>,
 }
 
 /// How messages reach the fund.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmissionTransport {
     /// POST over mTLS to the office's host (the office's certificate is verified as for
-    /// its queries); `path` replaces the endpoint's path when given.
+    /// its queries); `path` replaces the endpoint's path when given. The answer is the
+    /// acknowledgement, or `202` when it follows over sedex.
     Sync {
         /// The path on the office's host, or `None` for the office's endpoint.
         path: Option<String>,
     },
     /// The sedex file interface: data file then envelope into `outbox/`, receipts from
-    /// `receipts/`, acknowledgements from `inbox/`.
-    Sedex {
-        /// The folder of the fund's sedex client.
-        folder: PathBuf,
-        /// The fund's participant id.
-        participant_id: String,
-    },
+    /// `receipts/`, acknowledgements from `inbox/` of [`Submissions::sedex_folder`].
+    Sedex,
 }
 
 impl Submissions {
@@ -76,63 +80,32 @@ impl Submissions {
                 ),
             )
         })?;
-        let only = |field: &'static str, present: bool, transport: &str| {
-            if present {
-                Err(DefError::field(
-                    field,
-                    format!("not used with transport = {transport:?}"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
+        let sedex_folder = def.sedex_folder.as_deref().map(check_folder).transpose()?;
+        let participant_id = def
+            .participant_id
+            .as_deref()
+            .map(check_participant)
+            .transpose()?;
+        let required =
+            |field: &'static str| DefError::field(field, "required with transport = \"sedex\"");
         let transport = match def.transport.as_str() {
-            "sync" => {
-                only(
-                    "submissions.sedex_folder",
-                    def.sedex_folder.is_some(),
-                    "sync",
-                )?;
-                only(
-                    "submissions.participant_id",
-                    def.participant_id.is_some(),
-                    "sync",
-                )?;
-                let path = def.path.as_deref().map(check_path).transpose()?;
-                SubmissionTransport::Sync { path }
-            }
+            "sync" => SubmissionTransport::Sync {
+                path: def.path.as_deref().map(check_path).transpose()?,
+            },
             "sedex" => {
-                only("submissions.path", def.path.is_some(), "sedex")?;
-                let folder = def.sedex_folder.clone().ok_or_else(|| {
-                    DefError::field(
-                        "submissions.sedex_folder",
-                        "required with transport = \"sedex\"",
-                    )
-                })?;
-                if !folder.is_absolute() {
+                if def.path.is_some() {
                     return Err(DefError::field(
-                        "submissions.sedex_folder",
-                        format!("{} must be an absolute path", folder.display()),
+                        "submissions.path",
+                        "not used with transport = \"sedex\"",
                     ));
                 }
-                let participant_id = def.participant_id.clone().ok_or_else(|| {
-                    DefError::field(
-                        "submissions.participant_id",
-                        "required with transport = \"sedex\"",
-                    )
-                })?;
-                if !is_participant_id(&participant_id) {
-                    return Err(DefError::field(
-                        "submissions.participant_id",
-                        format!(
-                            "{participant_id:?} is not a sedex participant id like T6-066000-1"
-                        ),
-                    ));
-                }
-                SubmissionTransport::Sedex {
-                    folder,
-                    participant_id,
-                }
+                sedex_folder
+                    .as_ref()
+                    .ok_or_else(|| required("submissions.sedex_folder"))?;
+                participant_id
+                    .as_ref()
+                    .ok_or_else(|| required("submissions.participant_id"))?;
+                SubmissionTransport::Sedex
             }
             other => {
                 return Err(DefError::field(
@@ -145,16 +118,17 @@ impl Submissions {
             dialect: def.dialect.clone(),
             mapping,
             transport,
+            sedex_folder,
+            participant_id,
         })
     }
 
-    /// The participant id messages to the fund are addressed to: the configured one
-    /// (sedex), or the office's id in environment `prefix` (`T6-025000-1`).
+    /// The participant id messages to the fund are addressed to: the configured one, or
+    /// the office's id in environment `prefix` (`T6-025000-1`).
     pub fn recipient_id(&self, office: OfficeId, prefix: &str) -> String {
-        match &self.transport {
-            SubmissionTransport::Sedex { participant_id, .. } => participant_id.clone(),
-            SubmissionTransport::Sync { .. } => office.participant_id(prefix),
-        }
+        self.participant_id
+            .clone()
+            .unwrap_or_else(|| office.participant_id(prefix))
     }
 
     /// `sync`: the URL claims are POSTed to — the office's `endpoint` with the configured
@@ -169,6 +143,33 @@ impl Submissions {
             url.set_query(None);
         }
         Some(url)
+    }
+}
+
+/// An absolute folder.
+fn check_folder(folder: &std::path::Path) -> Result<PathBuf, DefError> {
+    if folder.is_absolute() {
+        Ok(folder.to_owned())
+    } else {
+        Err(DefError::field(
+            "submissions.sedex_folder",
+            format!("{} must be an absolute path", folder.display()),
+        ))
+    }
+}
+
+/// An eCH-0090 participant id.
+fn check_participant(id: &str) -> Result<String, DefError> {
+    if is_participant_id(id) {
+        Ok(id.to_owned())
+    } else {
+        Err(DefError::field(
+            "submissions.participant_id",
+            format!(
+                "{:?} is not a sedex participant id like T6-066000-1",
+                id.chars().take(60).collect::<String>()
+            ),
+        ))
     }
 }
 
@@ -231,19 +232,26 @@ endpoint = "https://127.0.0.1:18166/ik?x=1"
     }
 
     #[test]
+    fn a_sync_fund_may_name_the_sedex_folder_its_acknowledgements_follow_in() {
+        let a = adapter(
+            "transport = \"sync\"\ndialect = \"ech-apg\"\nsedex_folder = \"/srv/sedex/037000\"\nparticipant_id = \"T6-037999-1\"",
+        )
+        .expect("valid");
+        let s = a.submissions.as_ref().expect("submissions");
+        assert_eq!(s.sedex_folder, Some(PathBuf::from("/srv/sedex/037000")));
+        assert!(s.sync_url(&a.endpoint).is_some());
+        assert_eq!(s.recipient_id(a.office, "T6"), "T6-037999-1");
+    }
+
+    #[test]
     fn sedex_submissions_name_the_folder_and_the_participant() {
         let a = adapter(
             "transport = \"sedex\"\ndialect = \"ech-apg\"\nsedex_folder = \"/srv/sedex/066000\"\nparticipant_id = \"T6-066000-1\"",
         )
         .expect("valid");
         let s = a.submissions.as_ref().expect("submissions");
-        assert_eq!(
-            s.transport,
-            SubmissionTransport::Sedex {
-                folder: PathBuf::from("/srv/sedex/066000"),
-                participant_id: "T6-066000-1".into()
-            }
-        );
+        assert_eq!(s.transport, SubmissionTransport::Sedex);
+        assert_eq!(s.sedex_folder, Some(PathBuf::from("/srv/sedex/066000")));
         assert_eq!(s.sync_url(&a.endpoint), None);
         assert_eq!(s.recipient_id(a.office, "6"), "T6-066000-1");
     }
@@ -264,8 +272,8 @@ endpoint = "https://127.0.0.1:18166/ik?x=1"
                 "field submissions.path",
             ),
             (
-                "transport = \"sync\"\ndialect = \"ech-apg\"\nsedex_folder = \"/x\"",
-                "field submissions.sedex_folder: not used",
+                "transport = \"sync\"\ndialect = \"ech-apg\"\nsedex_folder = \"x\"",
+                "field submissions.sedex_folder: x must be an absolute path",
             ),
             (
                 "transport = \"sedex\"\ndialect = \"ech-apg\"\nparticipant_id = \"T6-066000-1\"",

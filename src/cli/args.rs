@@ -20,7 +20,8 @@ pub struct Args {
 pub enum Command {
     /// Translate one office answer into canonical JSON (offline check of an export).
     Translate {
-        /// Dialect of the answer: ech-ik, vendor-ik, ech-iv, or any file in the mappings folder.
+        /// Dialect of the answer: ech-ik, vendor-ik, ech-iv, ech-register, ech-apg (a fund's
+        /// acknowledgement of a claim), or any file in the mappings folder.
         #[arg(long)]
         dialect: String,
         /// The office that sent it (its id is used where the dialect lacks one).
@@ -53,6 +54,13 @@ pub enum Command {
         /// Fault file: which offices hang, fail, drip, lie… (see config/faults.example.toml and docs/operating.md).
         #[arg(long)]
         faults: Option<PathBuf>,
+    },
+    /// Create or update the store's schema (SQLite file or PostgreSQL) and exit; `serve`
+    /// also does this at start, under the same lock.
+    Migrate {
+        /// Configuration file.
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
     },
     /// One-command demo: dev PKI, simulated offices and the gateway on loopback, a sample query.
     Demo {

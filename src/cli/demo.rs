@@ -11,9 +11,9 @@ use anyhow::Context;
 
 use super::runtime;
 use super::serve::shutdown_signal;
-use crate::config::Config;
+use crate::config::{Config, RegisterEndpoint, RegisterFallback, RoutingConfig};
 use crate::gateway::Gateway;
-use crate::model::Vn;
+use crate::model::{Identity, Role, RoutingMode, Vn};
 use crate::sim::{self, Latency};
 use crate::view::AccountView;
 
@@ -63,8 +63,15 @@ impl Running {
             latency,
             faults: &no_faults,
             ephemeral: true,
+            register: Some(sim::REGISTER_EPHEMERAL),
         };
         let federation = sim::Federation::start(&registry, &pki, options).await?;
+        federation
+            .simulator()
+            .set_register_lag(runtime::register_lag(&config));
+        if let Some(url) = federation.register_endpoint() {
+            config.routing = Some(demo_routing(config.routing.take(), url.clone())?);
+        }
         let scratch = Scratch::new()?;
         let sedex = Scratch::new()?;
         federation.start_sedex(&sim::SedexOptions::new(
@@ -119,6 +126,40 @@ impl Running {
     }
 }
 
+/// Register routing towards the demo's simulated register at `url`: the configured
+/// `[routing]` with its endpoint moved there (a `broadcast` one becomes `register`), or,
+/// without the section, `register` mode with the defaults of `[routing]` (300 ms, fallback
+/// `broadcast`, one-minute cache).
+fn demo_routing(
+    configured: Option<RoutingConfig>,
+    url: reqwest::Url,
+) -> anyhow::Result<RoutingConfig> {
+    let mut routing = configured.unwrap_or(RoutingConfig {
+        mode: RoutingMode::Register,
+        register: None,
+        on_register_failure: RegisterFallback::Broadcast,
+        cache_ttl: Some(std::time::Duration::from_secs(60)),
+        cache_max_entries: 100_000,
+    });
+    if routing.mode == RoutingMode::Broadcast {
+        routing.mode = RoutingMode::Register;
+    }
+    let register = match routing.register.take() {
+        Some(r) => RegisterEndpoint { endpoint: url, ..r },
+        None => RegisterEndpoint {
+            endpoint: url,
+            identity: Identity::new(Role::Register, sim::register::REGISTER_NAME)?,
+            dialect: "ech-register".to_owned(),
+            timeout: std::time::Duration::from_millis(300),
+            max_answer_bytes: 256 * 1024,
+            max_rate_per_second: None,
+            max_concurrency: None,
+        },
+    };
+    routing.register = Some(register);
+    Ok(routing)
+}
+
 /// Runs the demo; returns when done (`--once`) or on Ctrl-C.
 pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()> {
     let run = Running::start(config_path).await?;
@@ -160,6 +201,15 @@ fn print_banner(run: &Running) {
         run.federation.endpoints().len(),
         dialect_summary(run.simulator())
     );
+    if let Some(url) = run.federation.register_endpoint() {
+        let lag = run.simulator().register_lag();
+        println!(
+            "  register  {url} (urn:guichet:register:zas; lag {} days, {:.0} % newest missing, {:.0} % closed still listed)",
+            lag.lag_days,
+            lag.missing_newest_share * 100.0,
+            lag.stale_closed_share * 100.0
+        );
+    }
     println!("  gateway   https://{}", run.addr);
     if let Some(a) = run.ops {
         println!("  metrics   http://{a}/metrics");
@@ -296,6 +346,29 @@ pub fn render_account(a: &AccountView, vn: Vn, elapsed: std::time::Duration) -> 
             swiss(&y.income),
             y.months,
             offices.join(" ")
+        );
+    }
+    if let Some(r) = &a.routing {
+        let as_of = r
+            .register
+            .as_of
+            .as_deref()
+            .map(|d| format!(", asOf {d}"))
+            .unwrap_or_default();
+        let fallback = if r.fallback {
+            " — the register failed, every office was asked"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  Routing {}: register {} ({} ms{as_of}); asked {} of {} offices, {} never learnt of the query{fallback}",
+            r.mode,
+            r.register.status,
+            r.register.latency_ms,
+            r.asked,
+            r.asked + r.not_asked,
+            r.not_asked
         );
     }
     let gaps: Vec<String> = a.gaps.iter().map(ToString::to_string).collect();

@@ -86,6 +86,7 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Demo { config, once, vn } => {
             super::demo(&config, super::DemoOptions { once, vn }).await
         }
+        Command::Migrate { config } => print_out(&super::migrate(&config).await?),
         Command::Loadtest(a) => print_out(super::loadtest(a).await?.trim_end()),
         Command::Bench(a) => print_out(super::bench(a).await?.trim_end()),
         offline => anyhow::bail!("internal: {offline:?} does not run on the runtime"),

@@ -13,6 +13,7 @@ mod receipts;
 mod route;
 pub mod runtime;
 mod serve;
+mod store;
 
 pub use args::{
     AdaptersCommand, Args, AuditCommand, CertTarget, CertsCommand, Command, ReceiptsCommand,
@@ -25,4 +26,5 @@ pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_dur
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use receipts::receipts_verify;
 pub use route::{RouteFiles, route};
-pub use serve::{serve, shutdown_signal, simulate};
+pub use serve::{serve, shutdown_signal, simulate, truth_view};
+pub use store::migrate;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use crate::mapping::{DEFAULT_MAX_ANSWER_BYTES, MappingSet};
 use crate::merge::{YearRange, merge};
 use crate::model::{OfficeId, OfficeIdError, OfficeOutcome, Vn};
-use crate::view::{AccountView, AnswerView, RegisterAnswerView};
+use crate::view::{AccountView, AckView, AnswerView, RegisterAnswerView};
 
 /// One `OFFICE=DIALECT:FILE` argument of `guichet consolidate`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +85,20 @@ pub fn translate(
     file: &Path,
 ) -> anyhow::Result<String> {
     let mappings = MappingSet::load_dir(mappings_dir)?;
+    // A fund's acknowledgement of a submission (office ignored).
+    if let Some(mapping) = mappings.submission(dialect) {
+        let body =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let ack = mapping
+            .read_ack(&body, DEFAULT_MAX_ANSWER_BYTES)
+            .with_context(|| {
+                format!(
+                    "{} is not a valid {dialect} acknowledgement",
+                    file.display()
+                )
+            })?;
+        return Ok(serde_json::to_string_pretty(&AckView::from(&ack))?);
+    }
     // The register's answer (office ignored): what it lists for the person.
     if let Some(mapping) = mappings.get(dialect).filter(|m| m.is_register()) {
         let body =

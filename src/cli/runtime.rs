@@ -77,6 +77,16 @@ pub fn simulator(registry: &Registry, latency: Latency) -> Arc<Simulator> {
     ))
 }
 
+/// The simulated register's lag from `[simulator]`.
+pub fn register_lag(config: &Config) -> crate::sim::RegisterLag {
+    let s = &config.simulator;
+    crate::sim::RegisterLag {
+        lag_days: s.register_lag_days,
+        missing_newest_share: s.register_missing_newest_share,
+        stale_closed_share: s.register_stale_closed_share,
+    }
+}
+
 /// A portal's HTTP client: its TLS identity (`tls`), and the purpose it states on every
 /// account query (`Purpose` header). Used by the demo, the benchmarks and the tests.
 pub fn portal_client(tls: rustls::ClientConfig, purpose: &str) -> anyhow::Result<reqwest::Client> {

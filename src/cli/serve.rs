@@ -10,10 +10,10 @@ use super::runtime;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::merge::YearRange;
-use crate::model::Vn;
+use crate::model::{OfficeId, Vn};
 use crate::net;
 use crate::sim::{self, Latency};
-use crate::view::AccountView;
+use crate::view::{AccountView, HolderView, RegisterTruthView, TruthView};
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
@@ -72,7 +72,9 @@ pub(super) async fn bind_listeners(
     Ok((listener, ops))
 }
 
-/// `guichet simulate --config FILE [--truth VN]`.
+/// `guichet simulate --config FILE [--truth VN]`: serves every office of the adapters
+/// folder and the account register (`[simulator] register_listen`, with the configured
+/// lag); with `--truth` prints the person's truth as JSON instead ([`TruthView`]).
 pub async fn simulate(
     config_path: &Path,
     truth: Option<Vn>,
@@ -82,16 +84,10 @@ pub async fn simulate(
     let config = Config::load(config_path)?;
     let registry = runtime::load_registry(&config)?;
     if let Some(vn) = truth {
-        let year = u16::try_from(time::OffsetDateTime::now_utc().year()).unwrap_or(2026);
-        let account = sim::truth(
-            vn,
-            &runtime::sim_offices(&registry),
-            year,
-            YearRange::default(),
-        );
-        return Ok(Some(serde_json::to_string_pretty(&AccountView::from(
-            &account,
-        ))?));
+        let simulator = runtime::simulator(&registry, Latency::ZERO);
+        simulator.set_register_lag(runtime::register_lag(&config));
+        let view = truth_view(&simulator, vn);
+        return Ok(Some(serde_json::to_string_pretty(&view)?));
     }
     let pki = runtime::dev_pki(&config, &registry)?;
     let latency = if zero_latency {
@@ -103,20 +99,27 @@ pub async fn simulate(
         }
     };
     let faults = match faults {
-        Some(path) => sim::load_faults(path)?,
+        Some(path) => sim::load_fault_set(path)?,
         None => Default::default(),
     };
     let options = sim::FederationOptions {
         latency,
-        faults: &faults,
+        faults: &faults.offices,
         ephemeral: false,
+        register: Some(config.simulator.register_listen),
     };
     let federation = sim::Federation::start(&registry, &pki, options).await?;
+    let simulator = federation.simulator();
+    simulator.set_register_lag(runtime::register_lag(&config));
+    simulator.set_register_fault(faults.register.clone());
     let sedex = &config.simulator.sedex;
     federation.start_sedex(&sim::SedexOptions::new(&sedex.dir, sedex.delay))?;
     tracing::info!(dir = %sedex.dir.display(), delay_ms = sedex.delay.as_millis() as u64, "simulated sedex clients watching the sedex funds' folders");
-    for (office, fault) in &faults {
+    for (office, fault) in &faults.offices {
         tracing::info!(%office, ?fault, "fault injected");
+    }
+    if let Some(fault) = &faults.register {
+        tracing::info!(?fault, "fault injected in the account register");
     }
     for (office, url) in federation.endpoints() {
         tracing::debug!(%office, %url, "simulated office listening");
@@ -125,9 +128,69 @@ pub async fn simulate(
         offices = federation.endpoints().len(),
         "simulated offices listening on their adapters' endpoints"
     );
+    if let Some(url) = federation.register_endpoint() {
+        let lag = simulator.register_lag();
+        tracing::info!(
+            %url,
+            lag_days = lag.lag_days,
+            missing_newest_share = lag.missing_newest_share,
+            stale_closed_share = lag.stale_closed_share,
+            "simulated account register listening (urn:guichet:register:zas)"
+        );
+    }
     shutdown_signal().await;
     federation.stop();
     let requests = federation.simulator().total_requests();
-    tracing::info!(requests, "simulator stopped");
+    let register = federation.simulator().register_requests();
+    tracing::info!(requests, register, "simulator stopped");
     Ok(None)
+}
+
+/// The truth of `vn`: the account asking every office, the holders, and what the
+/// simulated register (with the simulator's lag) answers.
+pub fn truth_view(simulator: &sim::Simulator, vn: Vn) -> TruthView {
+    let offices = simulator.offices();
+    let account = sim::truth(
+        vn,
+        offices,
+        simulator.reference_year(),
+        YearRange::default(),
+    );
+    let holdings = simulator.holdings(vn);
+    let record = simulator.register_record(vn);
+    let name = |id: OfficeId| {
+        offices
+            .iter()
+            .find(|o| o.id == id)
+            .map_or_else(String::new, |o| o.name.clone())
+    };
+    let mut holders: Vec<HolderView> = holdings
+        .accounts
+        .iter()
+        .map(|a| (a.office, "account"))
+        .chain(holdings.iv_files.iter().map(|f| (f.office, "ivFile")))
+        .map(|(office, holds)| HolderView {
+            office: office.to_string(),
+            name: name(office),
+            holds: holds.to_owned(),
+        })
+        .collect();
+    holders.sort_by(|a, b| a.office.cmp(&b.office));
+    let (held, named) = (holdings.offices(), record.offices());
+    let ids = |set: &mut dyn Iterator<Item = &OfficeId>| set.map(ToString::to_string).collect();
+    let lag = simulator.register_lag();
+    TruthView {
+        account: AccountView::from(&account),
+        holders,
+        register: RegisterTruthView {
+            as_of: record.as_of.to_string(),
+            lag_days: lag.lag_days,
+            missing_newest_share: lag.missing_newest_share,
+            stale_closed_share: lag.stale_closed_share,
+            named: ids(&mut named.iter()),
+            missing: ids(&mut held.difference(&named)),
+            stale: ids(&mut named.difference(&held)),
+            unknown: record.is_unknown(),
+        },
+    }
 }

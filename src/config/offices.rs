@@ -2,10 +2,14 @@
 //! identity live, the query deadline, the sedex participant ids and the endpoint policy;
 //! the simulated offices' certificates and latency. Raw values in, typed values out.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawOffices, RawSimulator, default_median, default_p99, default_sedex_delay};
+use super::raw::{
+    RawOffices, RawSimulator, default_median, default_p99, default_register_listen,
+    default_sedex_delay,
+};
 use super::{FieldError, Resolve};
 
 /// Fan-out settings.
@@ -44,6 +48,14 @@ pub struct SimulatorConfig {
     pub latency_median: Duration,
     /// 99th-percentile latency.
     pub latency_p99: Duration,
+    /// Where `guichet simulate` serves the account register.
+    pub register_listen: SocketAddr,
+    /// The simulated register's `asOf` is this many days before today (0–3650).
+    pub register_lag_days: u32,
+    /// Share (0–1) of persons whose newest account the simulated register lacks.
+    pub register_missing_newest_share: f64,
+    /// Share (0–1) of persons with a closed account the simulated register still lists.
+    pub register_stale_closed_share: f64,
     /// Simulated sedex clients: folders and delivery delay.
     pub sedex: SimSedexConfig,
 }
@@ -137,6 +149,10 @@ pub(super) fn simulator(
             certs: base.join("../certs/offices"),
             latency_median: Duration::from_millis(default_median()),
             latency_p99: Duration::from_millis(default_p99()),
+            register_listen: register_listen(&default_register_listen())?,
+            register_lag_days: 0,
+            register_missing_newest_share: 0.0,
+            register_stale_closed_share: 0.0,
             sedex: sim_sedex(None)?,
         });
     };
@@ -150,10 +166,42 @@ pub(super) fn simulator(
             ),
         ));
     }
+    let share = |field: &'static str, value: f64| {
+        if (0.0..=1.0).contains(&value) {
+            Ok(value)
+        } else {
+            Err(FieldError::new(field, format!("{value} is outside 0–1")))
+        }
+    };
     Ok(SimulatorConfig {
         certs: at(&s.certs),
         latency_median: Duration::from_millis(s.latency_median_ms),
         latency_p99: Duration::from_millis(p99),
+        register_listen: register_listen(&s.register_listen)?,
+        register_lag_days: FieldError::range(
+            "simulator.register_lag_days",
+            s.register_lag_days,
+            0,
+            3650,
+        )?,
+        register_missing_newest_share: share(
+            "simulator.register_missing_newest_share",
+            s.register_missing_newest_share,
+        )?,
+        register_stale_closed_share: share(
+            "simulator.register_stale_closed_share",
+            s.register_stale_closed_share,
+        )?,
         sedex: sim_sedex(Some(s))?,
+    })
+}
+
+/// `simulator.register_listen`: an IP address and port (`127.0.0.1:18202`).
+fn register_listen(value: &str) -> Result<SocketAddr, FieldError> {
+    value.parse().map_err(|_| {
+        FieldError::new(
+            "simulator.register_listen",
+            format!("{value:?} is not an IP address and port such as 127.0.0.1:18202"),
+        )
     })
 }

@@ -173,6 +173,14 @@ pub(super) struct RawSimulator {
     pub(super) latency_median_ms: u64,
     #[serde(default = "default_p99")]
     pub(super) latency_p99_ms: u64,
+    #[serde(default = "default_register_listen")]
+    pub(super) register_listen: String,
+    #[serde(default)]
+    pub(super) register_lag_days: u32,
+    #[serde(default)]
+    pub(super) register_missing_newest_share: f64,
+    #[serde(default)]
+    pub(super) register_stale_closed_share: f64,
     #[serde(default)]
     pub(super) sedex_dir: Option<PathBuf>,
     #[serde(default = "default_sedex_delay")]
@@ -190,6 +198,9 @@ pub(super) fn default_sender() -> String {
 }
 pub(super) fn default_prefix() -> String {
     "T6".into()
+}
+pub(super) fn default_register_listen() -> String {
+    "127.0.0.1:18202".into()
 }
 pub(super) fn default_sedex_delay() -> u64 {
     2_000

@@ -12,6 +12,13 @@ fn shipped_config_is_valid() {
     assert_eq!(c.offices.deadline, Duration::from_secs(2));
     assert!(c.offices.adapters.ends_with("adapters"));
     assert!(!c.offices.adapters.to_string_lossy().contains(".."));
+    match &c.store.location {
+        super::StoreLocation::Sqlite { file } => {
+            assert!(file.ends_with("data/guichet.db"), "{}", file.display());
+            assert!(!file.to_string_lossy().contains(".."));
+        }
+        other => panic!("the shipped store is SQLite, not {other}"),
+    }
     let seal = c.seal.as_ref().expect("the shipped config has a seal");
     assert!(seal.cert.ends_with("certs/seal-guichet.pem"), "{seal:?}");
     assert_eq!(
@@ -86,6 +93,10 @@ const OUT_OF_RANGE: &[(&str, &str, &str, &str)] = &[
     ("participant_prefix = \"T6\"", "participant_prefix = \"\"", "offices.participant_prefix", "\"\""),
     ("latency_p99_ms = 250", "latency_p99_ms = 60001", "simulator.latency_p99_ms", "60001"),
     ("latency_median_ms = 20", "latency_median_ms = 251", "simulator.latency_median_ms", "251"),
+    ("register_listen = \"127.0.0.1:18202\"", "register_listen = \"localhost\"", "simulator.register_listen", "localhost"),
+    ("register_lag_days = 0", "register_lag_days = 3651", "simulator.register_lag_days", "3651"),
+    ("register_missing_newest_share = 0.0", "register_missing_newest_share = 1.5", "simulator.register_missing_newest_share", "1.5"),
+    ("register_stale_closed_share = 0.0", "register_stale_closed_share = -0.1", "simulator.register_stale_closed_share", "-0.1"),
     ("hedge_budget_percent = 10", "hedge_budget_percent = 101", "protection.hedge_budget_percent", "101"),
     ("cache_ttl_ms = 10000", "cache_ttl_ms = 3600001", "protection.cache_ttl_ms", "3600001"),
     ("breaker_open_ms = 5000", "breaker_open_ms = 3600001", "protection.breaker_open_ms", "3600001"),
@@ -110,6 +121,9 @@ const OUT_OF_RANGE: &[(&str, &str, &str, &str)] = &[
     ("checkpoint_every = 1000", "checkpoint_every = 0", "audit.checkpoint_every", "0"),
     ("idle_timeout_ms = 60000", "idle_timeout_ms = 99", "server.idle_timeout_ms", "99"),
     ("watch_interval_ms = 1000", "watch_interval_ms = 60001", "server.watch_interval_ms", "60001"),
+    ("lease_ms = 60000", "lease_ms = 999", "store.lease_ms", "999"),
+    ("pool_size = 8", "pool_size = 257", "store.pool_size", "257"),
+    ("url = \"sqlite://../data/guichet.db\"", "url = \"mysql://db/g\"", "store.url", "mysql://db/g"),
     ("\nallow_loopback = true", "\nallow_loopback = true\nendpoint_networks = [\"10.0.0.0/33\"]", "offices.endpoint_networks", "10.0.0.0/33"),
     ("\nallow_loopback = true", "\nallow_loopback = true\nendpoint_host_suffixes = [\"a b\"]", "offices.endpoint_host_suffixes", "a b"),
 ];

@@ -60,10 +60,14 @@ struct Prepared {
     registry: Registry,
     /// The development PKI of this run.
     pki: DevPki,
-    /// The gateway's configuration file.
+    /// The gateway's configuration file (broadcast; the simulator reads it too).
     config: PathBuf,
+    /// The second gateway's configuration: `[routing] mode = "register"`.
+    register_config: PathBuf,
     /// The gateway's port.
     gateway_port: u16,
+    /// The register-routing gateway's port.
+    register_gateway_port: u16,
     /// The Node.js peer's port.
     peer_port: u16,
 }
@@ -94,6 +98,13 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
     )?;
     let serve = ["serve", "--config"];
     let mut gateway = spawn(&exe, &serve, &run.config, &log("serve.log"), "gateway")?;
+    let mut routed = spawn(
+        &exe,
+        &serve,
+        &run.register_config,
+        &log("serve-register.log"),
+        "gateway (register routing)",
+    )?;
     let mut targets = vec![Target {
         name: "guichet",
         url: format!("https://127.0.0.1:{}", run.gateway_port),
@@ -119,11 +130,27 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
         targets.truncate(1);
         peer = None;
     }
+    let routed_url = format!("https://127.0.0.1:{}", run.register_gateway_port);
+    wait_ready(&tls, &routed_url)
+        .await
+        .context("the register-routing gateway did not come up")?;
+    targets.push(Target {
+        name: super::table::REGISTER_TARGET,
+        url: routed_url.clone(),
+        pid: routed.pid(),
+    });
     sim.check_alive()?;
     gateway.check_alive()?;
+    routed.check_alive()?;
     let rows = run_loads(o, &run.out, &targets, &tls).await?;
-    drop((peer, gateway, sim));
-    let setup = setup(o, &run, load_before, peer_note);
+    let routing_note = offices_asked(&tls, &routed_url, o.population.min(200))
+        .await
+        .unwrap_or_else(|e| {
+            format!("Offices asked per query with register routing: not measured ({e:#}).")
+        });
+    drop((peer, gateway, routed, sim));
+    let mut setup = setup(o, &run, load_before, peer_note);
+    setup.routing_note = routing_note;
     let table = write_results(&run.out, &setup, &rows)?;
     if let Some(file) = &o.update_docs {
         super::table::update_docs(file, &table)?;
@@ -148,7 +175,36 @@ fn setup(o: &BenchOptions, run: &Prepared, load_before: String, peer_note: Strin
         } else {
             "HTTP/2 (H2=1)"
         },
+        routing_note: String::new(),
     }
+}
+
+/// Asks the register-routing gateway for the first `n` AHV numbers of the benchmark's
+/// population once each and averages `routing.asked`: the offices asked per query
+/// (broadcast asks all of them).
+async fn offices_asked(tls: &rustls::ClientConfig, url: &str, n: usize) -> anyhow::Result<String> {
+    let client = crate::cli::runtime::portal_client(tls.clone(), "self-service")?;
+    let (mut asked, mut queries, mut offices) = (0usize, 0usize, 0usize);
+    for vn in random_population(n, 1).iter().take(n) {
+        let answer: crate::view::AccountView = client
+            .get(format!("{url}/v1/accounts/{}", vn.digits()))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let routing = answer.routing.context("the answer has no routing block")?;
+        asked += routing.asked;
+        offices = routing.asked + routing.not_asked;
+        queries += 1;
+    }
+    anyhow::ensure!(queries > 0, "no query");
+    Ok(format!(
+        "Register routing (`[routing] mode = \"register\"`, simulated register complete): on \
+         average {:.2} of {offices} offices asked per query (over {queries} AHV numbers of \
+         the population); broadcast asks all {offices}.",
+        asked as f64 / queries as f64
+    ))
 }
 
 /// Makes the output folders, the adapters with this run's ports, the development PKI and
@@ -161,22 +217,46 @@ fn prepare(o: &BenchOptions) -> anyhow::Result<Prepared> {
     for d in [&fed, &logs] {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
-    let ports = free_ports(count_adapters(&o.adapters)? + 2)?;
+    let ports = free_ports(count_adapters(&o.adapters)? + 4)?;
     let (gateway_port, peer_port) = (ports[0], ports[1]);
+    let (register_gateway_port, register_port) = (ports[2], ports[3]);
     let adapters = fed.join("adapters");
-    rewrite_adapters(&o.adapters, &adapters, &ports[2..])?;
+    rewrite_adapters(&o.adapters, &adapters, &ports[4..])?;
     let mappings = MappingSet::load_dir(&o.mappings)?;
     let registry = Registry::load_dir(&adapters, &mappings)?;
     let names: Vec<String> = registry.iter().map(|a| a.office.to_string()).collect();
     let pki = crate::pki::ensure_dev_pki(&fed.join("certs"), &names)?;
-    let config = write_config(&fed, &pki, &adapters, &o.mappings, gateway_port)?;
+    let files = |name, port, audit, routing| GatewayFile {
+        name,
+        port,
+        audit,
+        routing,
+    };
+    let broadcast = files("guichet.toml", gateway_port, "audit", false);
+    let config = write_config(
+        &fed,
+        &pki,
+        &adapters,
+        &o.mappings,
+        register_port,
+        &broadcast,
+    )?;
+    let routed = files(
+        "guichet-register.toml",
+        register_gateway_port,
+        "audit-register",
+        true,
+    );
+    let register_config = write_config(&fed, &pki, &adapters, &o.mappings, register_port, &routed)?;
     Ok(Prepared {
         out,
         logs,
         registry,
         pki,
         config,
+        register_config,
         gateway_port,
+        register_gateway_port,
         peer_port,
     })
 }
@@ -342,18 +422,41 @@ fn rewrite_adapters(from: &Path, to: &Path, ports: &[u16]) -> anyhow::Result<()>
     Ok(())
 }
 
+/// What differs between the benchmark's two gateways.
+struct GatewayFile<'a> {
+    /// Configuration file name in the federation folder.
+    name: &'a str,
+    /// Portal port.
+    port: u16,
+    /// Audit folder name.
+    audit: &'a str,
+    /// `[routing] mode = "register"` towards the simulated register.
+    routing: bool,
+}
+
 fn write_config(
     dir: &Path,
     pki: &DevPki,
     adapters: &Path,
     mappings: &Path,
-    port: u16,
+    register_port: u16,
+    g: &GatewayFile<'_>,
 ) -> anyhow::Result<PathBuf> {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let port = g.port;
+    let routing = if g.routing {
+        format!(
+            "[routing]\nmode = \"register\"\nendpoint = \"https://127.0.0.1:{register_port}/register\"\n\
+             identity = \"urn:guichet:register:zas\"\n\n"
+        )
+    } else {
+        String::new()
+    };
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n\n\
          [offices]\nadapters = {:?}\nmappings = {:?}\nca = {:?}\nclient_cert = {:?}\nclient_key = {:?}\n\
-         deadline_ms = {DEADLINE_MS}\ntest_delivery = true\nallow_loopback = true\n\n[simulator]\ncerts = {:?}\n\n\
+         deadline_ms = {DEADLINE_MS}\ntest_delivery = true\nallow_loopback = true\n\n[simulator]\ncerts = {:?}\n\
+         register_listen = \"127.0.0.1:{register_port}\"\n\n{routing}\
          [protection]\nportal_queries_per_second = 1000000\nportal_burst = 1000000\nmax_queries_in_flight = 4096\n\n\
          [privacy.portals]\ndemo = [\"self-service\"]\n\n\
          [audit]\ndir = {:?}\nhmac_key_file = {:?}\nfsync = true\n",
@@ -366,11 +469,11 @@ fn write_config(
         abs(&pki.gateway_client.cert),
         abs(&pki.gateway_client.key),
         abs(&pki.dir.join("offices")),
-        abs(&dir.join("audit")),
+        abs(&dir.join(g.audit)),
         abs(&dir.join("audit-hmac.key")),
     );
     crate::cli::runtime::ensure_audit_secret(&dir.join("audit-hmac.key"))?;
-    let path = dir.join("guichet.toml");
+    let path = dir.join(g.name);
     std::fs::write(&path, text)?;
     Ok(path)
 }

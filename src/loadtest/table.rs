@@ -43,6 +43,8 @@ pub struct Setup {
     pub peer_note: String,
     /// How the peer talks to the offices.
     pub peer_offices: &'static str,
+    /// Register routing: the average number of offices asked per query, when measured.
+    pub routing_note: String,
 }
 
 fn load_name(r: &Report) -> String {
@@ -58,7 +60,38 @@ pub fn markdown(s: &Setup, rows: &[Row]) -> String {
     let mut o = header(s);
     runs(&mut o, rows);
     ratios(&mut o, rows);
+    routing_ratios(&mut o, rows);
     o
+}
+
+/// The target routing by the account register (`[routing] mode = "register"`).
+pub const REGISTER_TARGET: &str = "guichet register";
+
+/// Register routing / broadcast: throughput and CPU per query, for each load both ran.
+fn routing_ratios(o: &mut String, rows: &[Row]) {
+    let cpu = |r: &Row| r.server_cpu_s / (r.report.sent.max(1) as f64);
+    let mut lines = Vec::new();
+    for b in rows.iter().filter(|r| r.target == "guichet") {
+        let same =
+            |r: &&Row| r.target == REGISTER_TARGET && load_name(&r.report) == load_name(&b.report);
+        if let Some(r) = rows.iter().find(same) {
+            lines.push((
+                load_name(&b.report),
+                r.report.throughput / b.report.throughput.max(1e-9),
+                cpu(b) / cpu(r).max(1e-12),
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n| load | throughput register / broadcast | gateway CPU per query broadcast / register |\n|---|---:|---:|"
+    );
+    for (load, t, c) in lines {
+        let _ = writeln!(o, "| {load} | {}× | {}× |", ratio(t), ratio(c));
+    }
 }
 
 /// Date, command, machine and setup.
@@ -97,6 +130,9 @@ fn header(s: &Setup) -> String {
     );
     if !s.peer_note.is_empty() {
         let _ = writeln!(o, "\n{}", s.peer_note);
+    }
+    if !s.routing_note.is_empty() {
+        let _ = writeln!(o, "\n{}", s.routing_note);
     }
     o
 }
@@ -137,6 +173,7 @@ fn ratios(o: &mut String, rows: &[Row]) {
         let [g, p] = pair else { continue };
         if g.target == "guichet"
             && p.target != "guichet"
+            && p.target != REGISTER_TARGET
             && load_name(&g.report) == load_name(&p.report)
         {
             ratios.push((

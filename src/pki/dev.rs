@@ -1,5 +1,5 @@
-//! Owns the idempotent development federation (CA, gateway, portal, admin, seal and office
-//! certificates), recorded in its `inventory.json` like any federation so that
+//! Owns the idempotent development federation (CA, gateway, portal, admin, seal, account
+//! register and office certificates), recorded in its `inventory.json` like any federation so that
 //! `guichet certs list|renew|revoke` work on it.
 
 use std::collections::BTreeMap;
@@ -61,6 +61,9 @@ pub struct DevPki {
     pub portal: CertPaths,
     /// `admin-ops`: `admin:ops`, client auth.
     pub admin: CertPaths,
+    /// `register-zas`: `register:zas`, the central account register the simulator plays;
+    /// server + client auth, SAN `localhost` + `127.0.0.1`.
+    pub register: CertPaths,
     /// `seal-guichet`: `seal:guichet`, document signing only (the receipts' seal).
     pub seal: CertPaths,
     /// `offices/<id>`: `office:<id>`, server + client auth, SAN `localhost` + `127.0.0.1`.
@@ -103,6 +106,10 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
             LeafSpec::new(Identity::new(Role::Admin, "ops")?, LEAF_DAYS),
         ),
         (
+            "register-zas",
+            LeafSpec::server(Identity::new(Role::Register, "zas")?, LEAF_DAYS),
+        ),
+        (
             "seal-guichet",
             LeafSpec::seal(Identity::new(Role::Seal, "guichet")?, LEAF_DAYS),
         ),
@@ -114,9 +121,15 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         leaves.push((paths.clone(), ensure_leaf(&ca, &checker, &paths, spec)?));
         fixed_paths.push(paths);
     }
-    let [gateway_server, gateway_client, portal, admin, seal] =
-        <[CertPaths; 5]>::try_from(fixed_paths)
-            .expect("invariant: exactly five fixed leaves are listed above");
+    let [
+        gateway_server,
+        gateway_client,
+        portal,
+        admin,
+        register,
+        seal,
+    ] = <[CertPaths; 6]>::try_from(fixed_paths)
+        .expect("invariant: exactly six fixed leaves are listed above");
 
     let office_dir = dir.join("offices");
     let mut office_paths = BTreeMap::new();
@@ -136,6 +149,7 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         gateway_client,
         portal,
         admin,
+        register,
         seal,
         offices: office_paths,
     })

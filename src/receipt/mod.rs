@@ -11,6 +11,13 @@
 //! (RFC 9336), so no TLS verifier accepts it and no TLS certificate passes as a seal.
 //!
 //! This module knows no HTTP and no store: routes and the store keep the [`SignedReceipt`]s.
+//!
+//! How an integrator issues one (e.g. the `201` of `POST /v1/submissions`):
+//! `let sealer = state.seal()?;` (`503 receipts-unavailable` without `[seal]`), then
+//! `sealer.seal_and_audit(&state.audit, actor, body).await?` (an audit failure becomes
+//! `503 audit-unavailable` through `Problem::from`), then store `jws` and `sha256` with the
+//! submission before answering. A caller that must sign inside its own transaction uses
+//! [`Sealer::seal`] and appends [`receipt_event`] itself before the receipt leaves.
 
 mod jws;
 mod payload;
@@ -24,7 +31,7 @@ pub use payload::{
     AttachmentHash, DeliveryOutcome, DeliveryReceipt, DispatchReceipt, ReadReceipt, Receipt,
     ReceiptBody, ReceiptKind, SubmissionOutcome, SubmissionReceipt,
 };
-pub use sealer::{SealPaths, SealStatus, Sealer, SignedReceipt};
+pub use sealer::{SealPaths, SealStatus, Sealer, SignedReceipt, receipt_event};
 pub use verify::{Refusal, Verified, check_seal_chain, verify, verify_with_crls};
 
 /// `id-kp-documentSigning` (RFC 9336, 1.3.6.1.5.5.7.3.36): the only EKU of a seal

@@ -94,6 +94,15 @@ fn live_gauges(state: &State) -> String {
             adapter.office
         );
     }
+    if let Some(g) = state.fanout.register_guard() {
+        let value = match g.breaker_state() {
+            crate::fanout::BreakerState::Open => 2,
+            crate::fanout::BreakerState::HalfOpen => 1,
+            _ => 0,
+        };
+        let label = crate::fanout::REGISTER_LABEL;
+        let _ = writeln!(out, "guichet_circuit_state{{office=\"{label}\"}} {value}");
+    }
     {
         let reloader = &state.reloader;
         let open = reloader.connections().len();
@@ -118,6 +127,14 @@ fn live_gauges(state: &State) -> String {
                 out,
                 "guichet_certificate_days_left{{usage=\"{}\",serial=\"{}\"}} {}",
                 c.usage, c.serial, c.days_left
+            );
+        }
+        if let Some(seal) = &state.sealer {
+            let s = seal.status();
+            let _ = writeln!(
+                out,
+                "guichet_certificate_days_left{{usage=\"seal\",serial=\"{}\"}} {}",
+                s.serial, s.days_left
             );
         }
         out.push_str("# HELP guichet_crl_next_update_seconds Seconds until a loaded CRL's next update (negative: stale).\n");

@@ -35,7 +35,7 @@ pub use claim::{Activity, Claim, UnreadableClaim, read_claim};
 
 use super::population::{Person, SimOffice};
 use crate::locks;
-use crate::model::{Canton, Date, Genre, OfficeId, OfficeKind, Vn};
+use crate::model::{Canton, Date, OfficeId, OfficeKind, Vn};
 
 /// How a fund takes claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,12 @@ impl Funds {
             .push(status);
     }
 
+    /// The sedex folder of `office` once the sedex clients run, when it uses sedex
+    /// (sedex-only funds and funds answering `202`).
+    pub fn sedex_folder(&self, office: OfficeId) -> Option<PathBuf> {
+        self.sedex()?.folders.get(&office).cloned()
+    }
+
     pub(crate) fn set_sedex(&self, setup: SedexSetup) {
         *locks::write(&self.sedex) = Some(Arc::new(setup));
     }
@@ -228,10 +234,13 @@ fn decide(
 }
 
 /// The fund competent for `claim` by the domain's main rules, as a fund sees them from
-/// the synthetic population: residence abroad → `027.000`; an employee → the fund of
-/// the current affiliation as employee; self-employed → as self-employed; otherwise → as
-/// not gainfully employed; else the cantonal fund of the canton of residence. `None` when
-/// the federation has no such fund (then the fund keeps the claim).
+/// the synthetic population: residence abroad → `027.000`; an employee → the fund of the
+/// current affiliation as employee; self-employed → as self-employed; otherwise → as not
+/// gainfully employed; else the cantonal fund of the canton of residence (the claim's
+/// canton, or the person's). `None` when the federation has no such fund (then the fund
+/// keeps the claim). The current affiliation is the one the simulated central register
+/// lists ([`current_affiliation`]), so a gateway routing by a complete register sends
+/// the claim where the fund agrees.
 pub fn competent_fund(
     person: &Person,
     claim: &Claim,
@@ -243,12 +252,15 @@ pub fn competent_fund(
     if !claim.country.eq_ignore_ascii_case("CH") {
         return OfficeId::new(27, 0).filter(|id| known(*id));
     }
-    let genres: &[Genre] = match activity {
-        Activity::Employee => &[Genre::Employee],
-        Activity::SelfEmployed => &[Genre::SelfEmployed],
-        _ => &[Genre::NotEmployed],
+    let genre = match activity {
+        Activity::Employee => 1,
+        Activity::SelfEmployed => 3,
+        _ => 4,
     };
-    if let Some(fund) = current_affiliation(person, genres, reference_year).filter(|f| known(*f)) {
+    if let Some((fund, g)) = current_affiliation(person, reference_year)
+        && g == genre
+        && known(fund)
+    {
         return Some(fund);
     }
     let canton = claim
@@ -263,19 +275,17 @@ pub fn competent_fund(
         .min()
 }
 
-/// Years after which an affiliation without newer entries no longer counts as current
-/// (entries are booked up to two years late).
-const CURRENT_WITHIN_YEARS: u16 = 3;
-
-/// The fund of the person's newest normal entry of one of `genres`, if it is recent.
-fn current_affiliation(person: &Person, genres: &[Genre], now: u16) -> Option<OfficeId> {
-    let newest = person
+/// The person's current affiliation and its genre digit (1 employee, 3 self-employed,
+/// 4 not gainfully employed) as the simulated central register lists it
+/// ([`super::register::holdings`]: the fund of the newest earnings, for a person of
+/// working age whose newest earnings are recent).
+pub fn current_affiliation(person: &Person, reference_year: u16) -> Option<(OfficeId, u8)> {
+    let today = super::register::today_for(reference_year);
+    super::register::holdings(person, reference_year, today)
         .accounts
-        .values()
-        .flatten()
-        .filter(|e| e.income_code.reversal_digit() == 0 && genres.contains(&e.income_code.genre()))
-        .max_by_key(|e| (e.year, e.month_to.code(), e.office))?;
-    (newest.year + CURRENT_WITHIN_YEARS >= now).then_some(newest.office)
+        .iter()
+        .find(|a| a.current)
+        .map(|a| (a.office, a.genre))
 }
 
 /// Whether `body` is a document of the claim's namespace (its root element's).

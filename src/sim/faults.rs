@@ -1,6 +1,6 @@
 //! Fault files for the simulator (`guichet simulate --faults FILE`): which offices
 //! misbehave, and how. Validated like every configuration: errors name the file, the
-//! line and the field.
+//! line and the field. The name `register` in `offices` means the account register.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -92,25 +92,51 @@ struct RawFault {
     unmatched_reversals: Option<usize>,
 }
 
-/// Reads a fault file into one fault per office (a later entry wins).
-pub fn load_faults(path: &Path) -> anyhow::Result<BTreeMap<OfficeId, Fault>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("faults {}: cannot read: {e}", path.display()))?;
-    parse_faults(&text).map_err(|m| anyhow::anyhow!("faults {}: {m}", path.display()))
+/// The name that stands for the account register in a fault's `offices`.
+pub const REGISTER: &str = "register";
+
+/// The faults of a fault file: per office, and of the account register.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultSet {
+    /// One fault per office (a later entry wins).
+    pub offices: BTreeMap<OfficeId, Fault>,
+    /// The account register's fault (`offices = ["register"]`).
+    pub register: Option<Fault>,
 }
 
-/// Parses fault-file text.
+/// Reads a fault file into one fault per office (a later entry wins).
+pub fn load_faults(path: &Path) -> anyhow::Result<BTreeMap<OfficeId, Fault>> {
+    load_fault_set(path).map(|s| s.offices)
+}
+
+/// Reads a fault file: the offices' faults and the account register's.
+pub fn load_fault_set(path: &Path) -> anyhow::Result<FaultSet> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("faults {}: cannot read: {e}", path.display()))?;
+    parse_fault_set(&text).map_err(|m| anyhow::anyhow!("faults {}: {m}", path.display()))
+}
+
+/// Parses fault-file text (the offices' faults only).
 pub fn parse_faults(text: &str) -> Result<BTreeMap<OfficeId, Fault>, FaultError> {
+    parse_fault_set(text).map(|s| s.offices)
+}
+
+/// Parses fault-file text: the offices' faults and the account register's.
+pub fn parse_fault_set(text: &str) -> Result<FaultSet, FaultError> {
     let raw: RawFile = crate::toml_error::parse(text)?;
-    let mut out = BTreeMap::new();
+    let mut out = FaultSet::default();
     for (i, f) in raw.fault.iter().enumerate() {
         let index = i + 1;
         let fault = fault_of(f).map_err(|problem| FaultError::Fault { index, problem })?;
         for o in &f.offices {
+            if o == REGISTER {
+                out.register = Some(fault.clone());
+                continue;
+            }
             let office: OfficeId = o
                 .parse()
                 .map_err(|source| FaultError::Office { index, source })?;
-            out.insert(office, fault.clone());
+            out.offices.insert(office, fault.clone());
         }
     }
     Ok(out)
@@ -229,6 +255,13 @@ unmatched_reversals = 12000
                 status: 503
             }
         );
+        let set = parse_fault_set(
+            "[[fault]]\noffices = [\"register\", \"001.000\"]\nkind = \"delay\"\ndelay_ms = 900\n",
+        )
+        .expect("register fault");
+        let delay = Fault::Delay(Duration::from_millis(900));
+        assert_eq!(set.register, Some(delay.clone()));
+        assert_eq!(set.offices.values().collect::<Vec<_>>(), vec![&delay]);
         let e = parse_faults("[[fault]]\noffices = [\"1\"]\nkind = \"hang\"\n")
             .expect_err("bad office")
             .to_string();

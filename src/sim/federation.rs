@@ -2,8 +2,16 @@
 //! registry (on the adapters' own ports, or on port 0 for the demo and tests), each with
 //! its office's certificate from the development PKI, served until stopped or dropped.
 //! `guichet simulate`, `guichet demo` and the test harnesses all start offices here.
+//!
+//! With [`FederationOptions::register`] it also serves the central account register
+//! (dialect `ech-register`, certificate `urn:guichet:register:zas` from the development
+//! PKI) on a listener of its own: [`Federation::register_endpoint`] says where. Its lag and
+//! faults are set on the [`Simulator`] (`set_register_lag`, `set_register_fault`), also
+//! while it serves; requests are counted per office (`Simulator::request_counts`) and for
+//! the register (`Simulator::register_requests`).
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +21,9 @@ use super::apg::ClaimCounts;
 use super::behaviour::{Fault, Latency};
 use super::population::SimOffice;
 use super::sedex_client::{self, SedexError, SedexOptions};
-use super::server::{OfficeListener, Simulator, endpoints, spawn};
+use super::server::{
+    OfficeListener, RegisterListener, Simulator, endpoints, spawn, spawn_register,
+};
 use crate::adapter::Registry;
 use crate::model::OfficeId;
 use crate::pki::DevPki;
@@ -28,6 +38,15 @@ pub enum StartError {
     /// The PKI has no certificate for an office.
     #[error("no certificate for office {0} in the development PKI")]
     NoCertificate(OfficeId),
+    /// The account register's port could not be bound.
+    #[error("account register: cannot listen on {addr}: {source}")]
+    BindRegister {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A fault names an office that has no adapter.
     #[error("the faults name office {0}, which has no adapter")]
     UnknownOffice(OfficeId),
@@ -61,13 +80,24 @@ pub struct FederationOptions<'a> {
     pub faults: &'a BTreeMap<OfficeId, Fault>,
     /// Port 0 for every office (demo, tests) instead of each adapter's own port.
     pub ephemeral: bool,
+    /// Serve the account register on this address ([`REGISTER_EPHEMERAL`] in the demo and
+    /// tests, `[simulator] register_listen` for `guichet simulate`), or not at all.
+    pub register: Option<SocketAddr>,
 }
+
+/// Any free loopback port: where the demo and the tests serve the account register.
+pub const REGISTER_EPHEMERAL: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+
+/// The path of the register's endpoint (the simulator answers on any path).
+const REGISTER_PATH: &str = "/register";
 
 /// Simulated offices being served; stopped when dropped.
 #[derive(Debug)]
 pub struct Federation {
     simulator: Arc<Simulator>,
     endpoints: BTreeMap<OfficeId, reqwest::Url>,
+    register: Option<reqwest::Url>,
     stop: watch::Sender<bool>,
 }
 
@@ -116,11 +146,20 @@ impl Federation {
             .map(|a| (a.office, a.endpoint.path().to_owned()))
             .collect();
         let endpoints = endpoints(&listeners, &paths);
+        let register = match o.register {
+            Some(addr) => Some(bind_register(registry, pki, addr).await?),
+            None => None,
+        };
         let (stop, stopped) = watch::channel(false);
+        let register_url = register.map(|(listener, url)| {
+            spawn_register(Arc::clone(&simulator), listener, stopped.clone());
+            url
+        });
         spawn(Arc::clone(&simulator), listeners, stopped);
         Ok(Federation {
             simulator,
             endpoints,
+            register: register_url,
             stop,
         })
     }
@@ -133,6 +172,12 @@ impl Federation {
     /// Where each office listens, with its adapter's path.
     pub fn endpoints(&self) -> &BTreeMap<OfficeId, reqwest::Url> {
         &self.endpoints
+    }
+
+    /// Where the account register listens (`https://127.0.0.1:PORT/register`), when it is
+    /// served.
+    pub fn register_endpoint(&self) -> Option<&reqwest::Url> {
+        self.register.as_ref()
     }
 
     /// Copies the adapter files of `from` into `to` (created), each with its `endpoint`
@@ -175,6 +220,7 @@ impl Federation {
     /// Sets up the sedex funds' folders under `options.root` and starts their simulated
     /// sedex clients (until the federation stops). Before this every fund takes claims on
     /// its listener; after it each fund uses its [`transport_of`](super::apg::transport_of).
+    /// Call it once per federation.
     pub fn start_sedex(&self, options: &SedexOptions) -> Result<(), SedexError> {
         let setup = sedex_client::prepare(self.simulator.offices(), options)?;
         sedex_client::spawn_clients(
@@ -190,12 +236,7 @@ impl Federation {
     /// The sedex folder of `office` (`outbox/`, `inbox/`, `receipts/`, `processed/`) once
     /// [`Federation::start_sedex`] ran, when the office uses sedex.
     pub fn sedex_folder(&self, office: OfficeId) -> Option<std::path::PathBuf> {
-        self.simulator
-            .funds()
-            .sedex()?
-            .folders
-            .get(&office)
-            .cloned()
+        self.simulator.funds().sedex_folder(office)
     }
 
     /// Stops serving (also on drop).
@@ -288,6 +329,43 @@ async fn bind_offices(
         });
     }
     Ok(listeners)
+}
+
+/// Binds the account register with its certificate (under `wrong-certificate` it presents
+/// the certificate of the first office of `registry` instead); returns it with its URL.
+async fn bind_register(
+    registry: &Registry,
+    pki: &DevPki,
+    addr: SocketAddr,
+) -> Result<(RegisterListener, reqwest::Url), StartError> {
+    let roots = tls::load_certs(&pki.ca_cert)?;
+    let config = |paths: &crate::pki::CertPaths| -> Result<_, StartError> {
+        Ok(tls::server_config(
+            tls::load_certs(&paths.cert)?,
+            tls::load_key(&paths.key)?,
+            &roots,
+            Vec::new(),
+        )?)
+    };
+    let tls = config(&pki.register)?;
+    let wrong_tls = match registry
+        .iter()
+        .find_map(|a| pki.offices.get(&a.office.to_string()))
+    {
+        Some(paths) => Some(config(paths)?),
+        None => None,
+    };
+    let bind_error = |source| StartError::BindRegister { addr, source };
+    let listener = crate::net::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    let url = reqwest::Url::parse(&format!("https://{bound}{REGISTER_PATH}"))
+        .map_err(|e| bind_error(std::io::Error::other(e.to_string())))?;
+    let listener = RegisterListener {
+        listener,
+        tls,
+        wrong_tls,
+    };
+    Ok((listener, url))
 }
 
 #[cfg(test)]

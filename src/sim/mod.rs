@@ -6,8 +6,10 @@
 //! gateway's requests and writes each office's answer in its dialect, exactly in the
 //! style of the contract examples. This module writes office XML; only [`crate::mapping`]
 //! reads it on the gateway's side. [`server`] serves every office over mutual TLS on
-//! loopback, with latency, fault injection and request counters. [`apg`] plays the funds
-//! taking loss-of-earnings claims, synchronously or through a simulated sedex client
+//! loopback, with latency, fault injection and request counters. [`register`] plays the
+//! central account register (dialect `ech-register`) from the same population, with a
+//! configurable lag; [`Federation::start`] serves it beside the offices. [`apg`] plays the
+//! funds taking loss-of-earnings claims, synchronously or through a simulated sedex client
 //! (`sedex_client.rs`) per sedex fund.
 
 pub mod apg;
@@ -17,15 +19,19 @@ mod federation;
 mod heavy;
 mod names;
 pub mod population;
+pub mod register;
 pub mod render;
 mod sedex_client;
 mod server;
 
 pub use behaviour::{Fault, Latency};
-pub use faults::{FaultError, FaultProblem, load_faults, parse_faults};
-pub use federation::{Federation, FederationOptions, StartError, offices_of};
+pub use faults::{
+    FaultError, FaultProblem, FaultSet, load_fault_set, load_faults, parse_fault_set, parse_faults,
+};
+pub use federation::{Federation, FederationOptions, REGISTER_EPHEMERAL, StartError, offices_of};
 pub use heavy::heavy_entries;
-pub use population::{Person, SimOffice, person, truth};
+pub use population::{Person, SimOffice, person, truth, truth_among};
+pub use register::{RegisterLag, RegisterRecord, RegisteredAccount, RegisteredIvFile};
 pub use render::{RenderError, RequestError, SimRequest, parse_request, render_answer};
 pub use sedex_client::{FOLDERS as SEDEX_FOLDERS, SedexError, SedexOptions};
 pub use server::Simulator;

@@ -113,9 +113,23 @@ pub fn truth(
     reference_year: u16,
     range: YearRange,
 ) -> ConsolidatedAccount {
+    truth_among(vn, offices, reference_year, range, |_| true)
+}
+
+/// The consolidated account of `vn` as a gateway asking only the offices `asked` accepts
+/// would see it (register routing): the person is drawn from the whole federation
+/// `offices`, `sources` lists only the offices asked.
+pub fn truth_among(
+    vn: Vn,
+    offices: &[SimOffice],
+    reference_year: u16,
+    range: YearRange,
+    asked: impl Fn(OfficeId) -> bool,
+) -> ConsolidatedAccount {
     let p = person(vn, offices, reference_year);
     let outcomes = offices
         .iter()
+        .filter(|o| asked(o.id))
         .map(|o| {
             let entries = p.accounts.get(&o.id).cloned().unwrap_or_default();
             let cases: Vec<IvCase> = p

@@ -21,7 +21,7 @@ pub use request::{RequestError, SimRequest, parse_request};
 pub(crate) const GATEWAY: &str = "T6-000000-1";
 const ECH_IK_NS: &str = "urn:guichet:xmlns:ik-extract:1";
 const ECH_IV_NS: &str = "urn:guichet:xmlns:iv-cases:1";
-const UTC_MILLIS: &[FormatItem<'static>] =
+pub(super) const UTC_MILLIS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 const LOCAL_SECONDS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
@@ -318,12 +318,12 @@ fn ech_iv(office: &SimOffice, person: &Person, req: &SimRequest, date: &str) -> 
 }
 
 /// One element whose value needs no escaping (numbers, codes, dates, ids).
-fn raw(out: &mut String, indent: &str, name: &str, value: impl Display) {
+pub(super) fn raw(out: &mut String, indent: &str, name: &str, value: impl Display) {
     let _ = writeln!(out, "{indent}<{name}>{value}</{name}>");
 }
 
 /// One element with escaped text.
-fn text(out: &mut String, indent: &str, name: &str, value: &str) {
+pub(super) fn text(out: &mut String, indent: &str, name: &str, value: &str) {
     let _ = write!(out, "{indent}<{name}>");
     for c in value.chars() {
         match c {

@@ -208,6 +208,7 @@ struct Envelope {
     message_id: String,
     message_type: String,
     message_class: String,
+    reference_message_id: String,
     sender_id: String,
     recipient_id: String,
 }
@@ -225,6 +226,7 @@ fn read_envelope(bytes: &[u8]) -> Option<Envelope> {
                     b"messageId" => Some(&mut env.message_id),
                     b"messageType" => Some(&mut env.message_type),
                     b"messageClass" => Some(&mut env.message_class),
+                    b"referenceMessageId" => Some(&mut env.reference_message_id),
                     b"senderId" => Some(&mut env.sender_id),
                     b"recipientId" => Some(&mut env.recipient_id),
                     _ => None,
@@ -349,6 +351,7 @@ fn put_ack(dir: &Path, fund: &SimOffice, ack: &Ack) -> std::io::Result<()> {
         message_id: ack.message_id.clone(),
         message_type: "2014".to_owned(),
         message_class: "0".to_owned(),
+        reference_message_id: ack.claim_message_id.clone(),
         sender_id: fund.id.participant_id("T6"),
         recipient_id: ack.recipient_id.clone(),
     };
@@ -417,6 +420,14 @@ fn render_envelope(env: &Envelope) -> String {
     text(&mut out, i, "eCH-0090:messageId", &env.message_id);
     text(&mut out, i, "eCH-0090:messageType", &env.message_type);
     text(&mut out, i, "eCH-0090:messageClass", &env.message_class);
+    if !env.reference_message_id.is_empty() {
+        text(
+            &mut out,
+            i,
+            "eCH-0090:referenceMessageId",
+            &env.reference_message_id,
+        );
+    }
     text(&mut out, i, "eCH-0090:senderId", &env.sender_id);
     text(&mut out, i, "eCH-0090:recipientId", &env.recipient_id);
     text(&mut out, i, "eCH-0090:eventDate", &date);
@@ -469,8 +480,17 @@ mod tests {
                 .join("\n")
         };
         assert_eq!(strip_date(&receipt), strip_date(&example));
-        let back = read_envelope(render_envelope(&env).as_bytes()).expect("own envelope");
-        assert_eq!(back, env);
+        let answer = Envelope {
+            reference_message_id: env.message_id.clone(),
+            ..Envelope::default()
+        };
+        let answer = Envelope {
+            message_id: "ack-1".into(),
+            recipient_id: "T6-000000-1".into(),
+            ..answer
+        };
+        let back = read_envelope(render_envelope(&answer).as_bytes()).expect("own envelope");
+        assert_eq!(back, answer);
         assert_eq!(read_envelope(b"<!DOCTYPE x><x/>"), None);
         assert_eq!(read_envelope(b"<envelope/>"), None);
     }

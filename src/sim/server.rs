@@ -1,6 +1,9 @@
 //! Simulated offices on loopback: one mTLS listener per office, each with its own server
 //! certificate, answering in its adapter's dialect from the synthetic population, with a
 //! configurable latency and injectable faults. Counts the requests every office receives.
+//! The central account register is served the same way on a listener of its own
+//! (`urn:guichet:register:zas`), answering from the same population through its lag
+//! ([`super::register`]); its faults and lag can be changed while it serves.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -25,9 +28,12 @@ use tokio_rustls::TlsAcceptor;
 use super::apg::Funds;
 use super::behaviour::{Fault, Latency};
 use super::population::{Person, SimOffice, person};
+use super::register::{
+    RegisterLag, RegisterRecord, holdings, register_record, render_register, today_for,
+};
 use super::render::{parse_request, render_answer};
 use crate::locks;
-use crate::model::{OfficeId, Vn};
+use crate::model::{Date, OfficeId, Vn};
 
 /// The shared state of all simulated offices.
 #[derive(Debug)]
@@ -41,6 +47,10 @@ pub struct Simulator {
     last_traceparent: Mutex<Option<String>>,
     faults: RwLock<HashMap<OfficeId, Fault>>,
     persons: Mutex<HashMap<Vn, Arc<Person>>>,
+    today: Date,
+    register_requests: AtomicU64,
+    register_fault: RwLock<Option<Fault>>,
+    register_lag: RwLock<RegisterLag>,
     funds: Funds,
 }
 
@@ -58,6 +68,10 @@ impl Simulator {
             last_traceparent: Mutex::new(None),
             faults: RwLock::new(HashMap::new()),
             persons: Mutex::new(HashMap::new()),
+            today: today_for(reference_year),
+            register_requests: AtomicU64::new(0),
+            register_fault: RwLock::new(None),
+            register_lag: RwLock::new(RegisterLag::COMPLETE),
             funds: Funds::default(),
         }
     }
@@ -77,6 +91,14 @@ impl Simulator {
         self.requests
             .get(&office)
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Requests received so far, per office (every office played, zeros included).
+    pub fn request_counts(&self) -> BTreeMap<OfficeId, u64> {
+        self.requests
+            .iter()
+            .map(|(o, c)| (*o, c.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// Requests received by all offices so far.
@@ -118,6 +140,55 @@ impl Simulator {
     /// Heavy answers (fault `heavy`) whose last byte has been handed to the connection.
     pub fn heavy_answers(&self) -> u64 {
         self.heavy_answers.load(Ordering::Relaxed)
+    }
+
+    /// The day the register's `asOf` is counted from (today, within the reference year).
+    pub fn today(&self) -> Date {
+        self.today
+    }
+
+    /// Requests the account register received so far.
+    pub fn register_requests(&self) -> u64 {
+        self.register_requests.load(Ordering::Relaxed)
+    }
+
+    /// Injects (or with `None` clears) a fault in the account register. Every fault of the
+    /// offices applies; `wrong-certificate` (another office's certificate) and `refused`
+    /// (connections closed at once, unanswered) act on the next connection, `heavy` is
+    /// ignored.
+    pub fn set_register_fault(&self, fault: Option<Fault>) {
+        *locks::write(&self.register_fault) = fault;
+    }
+
+    fn register_fault(&self) -> Option<Fault> {
+        locks::read(&self.register_fault).clone()
+    }
+
+    /// Sets how far the register lags behind the offices (default: complete).
+    pub fn set_register_lag(&self, lag: RegisterLag) {
+        *locks::write(&self.register_lag) = lag;
+    }
+
+    /// How far the register lags behind the offices.
+    pub fn register_lag(&self) -> RegisterLag {
+        *locks::read(&self.register_lag)
+    }
+
+    /// The truth: every office holding data for `vn` (funds with an account, the IV
+    /// office with a file), as a complete register would list them.
+    pub fn holdings(&self, vn: Vn) -> RegisterRecord {
+        holdings(&self.person(vn), self.reference_year, self.today)
+    }
+
+    /// What the register answers about `vn` with its current lag.
+    pub fn register_record(&self, vn: Vn) -> RegisterRecord {
+        register_record(
+            &self.person(vn),
+            &self.offices,
+            self.reference_year,
+            self.today,
+            &self.register_lag(),
+        )
     }
 
     /// The synthetic person behind an AHV number (memoised).
@@ -240,22 +311,8 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
     };
     let fault = sim.fault(office);
-    let wait = match &fault {
-        Some(Fault::Hang) => return std::future::pending().await,
-        Some(Fault::Delay(d)) => *d,
-        Some(Fault::Latency(l)) => l.sample(),
-        _ => sim.latency.sample(),
-    };
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
-    match fault {
-        Some(Fault::Status(code)) => return failure(code),
-        Some(Fault::ErrorRate { rate, status }) if rand::random::<f64>() < rate => {
-            return failure(status);
-        }
-        Some(Fault::Garbage) => return xml(Bytes::from_static(b"<<<this is not xml")),
-        _ => {}
+    if let Some(early) = misbehave(fault.as_ref(), sim.latency).await {
+        return early;
     }
     if super::apg::is_claim(&body) {
         return super::apg::answer(sim, office, &body);
@@ -285,16 +342,133 @@ async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Re
         _ => render_answer(&me.dialect, me, &person, &request),
     };
     match rendered {
-        Ok(mut bytes) => match fault {
-            Some(Fault::Oversized(n)) => {
-                pad(&mut bytes, n);
-                xml(Bytes::from(bytes))
+        Ok(bytes) => deliver(bytes, fault.as_ref()),
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// What a fault does before an answer is written: waits (its delay or latency, the
+/// simulator's latency otherwise, or forever for `hang`), then may answer instead of the
+/// office (`status`, `error-rate`, `malformed`).
+async fn misbehave(fault: Option<&Fault>, latency: Latency) -> Option<Response<SimBody>> {
+    let wait = match fault {
+        Some(Fault::Hang) => return std::future::pending().await,
+        Some(Fault::Delay(d)) => *d,
+        Some(Fault::Latency(l)) => l.sample(),
+        _ => latency.sample(),
+    };
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    match fault {
+        Some(Fault::Status(code)) => Some(failure(*code)),
+        Some(Fault::ErrorRate { rate, status }) if rand::random::<f64>() < *rate => {
+            Some(failure(*status))
+        }
+        Some(Fault::Garbage) => Some(xml(Bytes::from_static(b"<<<this is not xml"))),
+        _ => None,
+    }
+}
+
+/// A rendered answer as sent under `fault`: padded (`oversized`), dripped (`slow-drip`)
+/// or whole.
+fn deliver(mut bytes: Vec<u8>, fault: Option<&Fault>) -> Response<SimBody> {
+    match fault {
+        Some(Fault::Oversized(n)) => {
+            pad(&mut bytes, *n);
+            xml(Bytes::from(bytes))
+        }
+        Some(Fault::SlowDrip { bytes_per_second }) => drip(Bytes::from(bytes), *bytes_per_second),
+        _ => xml(Bytes::from(bytes)),
+    }
+}
+
+/// The account register's listener: its certificate, and another one for the
+/// `wrong-certificate` fault.
+#[derive(Debug)]
+pub struct RegisterListener {
+    /// Bound listener.
+    pub listener: TcpListener,
+    /// Server config with the register's certificate (client certificates required).
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Server config with an office's certificate, presented under `wrong-certificate`.
+    pub wrong_tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Serves the account register until `shutdown` turns true.
+pub fn spawn_register(sim: Arc<Simulator>, l: RegisterListener, shutdown: watch::Receiver<bool>) {
+    tokio::spawn(serve_register(sim, l, shutdown));
+}
+
+async fn serve_register(
+    sim: Arc<Simulator>,
+    l: RegisterListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let right = TlsAcceptor::from(l.tls);
+    let wrong = l.wrong_tls.map(TlsAcceptor::from);
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let tcp = tokio::select! {
+            accepted = l.listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let acceptor = match (sim.register_fault(), &wrong) {
+            (Some(Fault::Refused), _) => {
+                drop(tcp);
+                continue;
             }
-            Some(Fault::SlowDrip { bytes_per_second }) => {
-                drip(Bytes::from(bytes), bytes_per_second)
+            (Some(Fault::WrongCertificate), Some(w)) => w.clone(),
+            _ => right.clone(),
+        };
+        let _ = tcp.set_nodelay(true);
+        let (builder, sim) = (builder.clone(), Arc::clone(&sim));
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                tracing::debug!("simulated register: handshake refused");
+                return;
+            };
+            let _open = OpenConnection::new(&sim);
+            let service = service_fn(move |req| {
+                let sim = Arc::clone(&sim);
+                async move { Ok::<_, std::convert::Infallible>(answer_register(&sim, req).await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = conn_shutdown.changed() => {}
             }
-            _ => xml(Bytes::from(bytes)),
-        },
+        });
+    }
+}
+
+async fn answer_register(sim: &Simulator, req: Request<Incoming>) -> Response<SimBody> {
+    sim.register_requests.fetch_add(1, Ordering::Relaxed);
+    if req.method() != Method::POST {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only");
+    }
+    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+    };
+    let fault = sim.register_fault();
+    if let Some(early) = misbehave(fault.as_ref(), sim.latency).await {
+        return early;
+    }
+    let request = match parse_request(&body) {
+        Ok(r) => r,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let record = sim.register_record(request.vn);
+    match render_register(&record, &request) {
+        Ok(bytes) => deliver(bytes, fault.as_ref()),
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

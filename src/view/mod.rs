@@ -4,14 +4,17 @@
 //! Invariant: no `json!` shape is built anywhere else on the way out.
 
 mod account;
+mod ack;
 mod api;
 mod audit;
 mod register;
 mod routing;
+mod truth;
 
 pub use account::{
     AccountView, AnswerView, ConflictView, EntryView, IvCaseView, SourceView, YearView,
 };
+pub use ack::AckView;
 pub use api::{
     AccessView, AccessesView, AdapterRow, AdapterView, AdaptersView, CallerView, ChangedView,
     HealthView, ProbeView, ProblemView, ReloadView,
@@ -22,3 +25,4 @@ pub use register::{
     RegisterCallView, RoutingView,
 };
 pub use routing::{RoutingDecisionView, SkippedRuleView};
+pub use truth::{HolderView, RegisterTruthView, TruthView};

@@ -39,6 +39,8 @@ pub struct Federation {
     /// The operations listener (`/metrics`, `/healthz`).
     pub ops: SocketAddr,
     pub state: Arc<State>,
+    /// Where the simulated account register listens (`https://127.0.0.1:PORT/register`).
+    pub register: reqwest::Url,
     offices: SimFederation,
     stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
@@ -66,6 +68,9 @@ pub struct Options<'a> {
     /// Offices with an adapter timeout of their own (ms); every other adapter gets
     /// [`PATIENT_MS`] so that a busy machine never turns a healthy office into a timeout.
     pub office_timeouts: &'a [(&'a str, u64)],
+    /// Lines of a `[routing]` section (empty: none); `endpoint` and `identity` of the
+    /// simulated register are added.
+    pub routing: &'a str,
 }
 
 static NO_FAULTS: BTreeMap<OfficeId, Fault> = BTreeMap::new();
@@ -81,6 +86,7 @@ impl Default for Options<'_> {
             crl: false,
             server: "",
             office_timeouts: &[],
+            routing: "",
         }
     }
 }
@@ -156,6 +162,7 @@ impl Federation {
             latency: o.latency,
             faults: o.faults,
             ephemeral: true,
+            register: Some(guichet::sim::REGISTER_EPHEMERAL),
         };
         let offices = SimFederation::start(&registry, &served, options)
             .await
@@ -164,6 +171,19 @@ impl Federation {
             .write_adapters(&repo().join("adapters"), &config.offices.adapters)
             .expect("adapters");
         timeouts::set_office_timeouts(&config.offices.adapters, o.office_timeouts);
+        let config = if o.routing.is_empty() {
+            config
+        } else {
+            // The register's port is known once it listens.
+            let url = offices.register_endpoint().expect("the register is served");
+            let mut text = std::fs::read_to_string(&config_path).expect("config");
+            text.push_str(&format!(
+                "\n[routing]\nendpoint = \"{url}\"\nidentity = \"urn:guichet:register:zas\"\n{}\n",
+                o.routing
+            ));
+            std::fs::write(&config_path, text).expect("write config");
+            Config::load(&config_path).expect("config with [routing]")
+        };
         let gateway = Gateway::build(&config).expect("gateway");
         let state = Arc::clone(gateway.state());
         let listener = guichet::net::bind("127.0.0.1:0")
@@ -178,12 +198,17 @@ impl Federation {
         let served = tokio::spawn(gateway.serve(listener, Some(ops), async {
             let _ = quitting.await;
         }));
+        let register = offices
+            .register_endpoint()
+            .cloned()
+            .expect("the register is served");
         Federation {
             dir,
             pki,
             config,
             registry,
             sim: Arc::clone(offices.simulator()),
+            register,
             gateway: addr,
             ops: ops_addr,
             state,

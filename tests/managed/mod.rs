@@ -106,6 +106,7 @@ unsafe_no_fsync = true
             latency: Latency::ZERO,
             faults: &BTreeMap::new(),
             ephemeral: true,
+            register: None,
         };
         let offices = SimFederation::start(&registry, &pki, options)
             .await
@@ -163,6 +164,7 @@ unsafe_no_fsync = true
             latency: Latency::ZERO,
             faults: &BTreeMap::new(),
             ephemeral: true,
+            register: None,
         };
         let home = SimFederation::start_with(Arc::clone(&sim), &only, &self.pki, options)
             .await
