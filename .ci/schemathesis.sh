@@ -71,6 +71,14 @@ purposes = ["self-service", "pension-calculation", "benefit-review"]
 [privacy.portals]
 demo = ["self-service", "pension-calculation", "benefit-review"]
 
+[identity]
+audience = "urn:guichet:gateway:guichet"
+
+[[identity.issuers]]
+issuer = "https://idp.dev.guichet.invalid"
+jwks = "../certs/idp-jwks.json"
+acr = ["urn:guichet:acr:substantial"]
+
 [audit]
 dir = "../audit"
 hmac_key_file = "../certs/audit-hmac.key"
@@ -106,6 +114,8 @@ PY
 
 # The simulated office a PUT's conformance probe is sent to (see the hooks file).
 export GUICHET_PROBE_ENDPOINT=$(sed -n 's/^endpoint = "\(.*\)"$/\1/p' "$tmp/adapters/025.000.toml")
+# End-user tokens for self-service cases, minted by the development identity provider.
+export GUICHET_BIN="$bin" GUICHET_TOKEN_KEY="$certs/idp-signing.key" GUICHET_TOKEN_CERT="$certs/portal-demo.pem"
 export SCHEMATHESIS_HOOKS=schemathesis_hooks
 export PYTHONPATH="$repo/.ci"
 

@@ -11,9 +11,15 @@
 - Adapter endpoints: a syntactically valid https:// endpoint is replaced by the endpoint of
   a simulated office on loopback (GUICHET_PROBE_ENDPOINT), so the conformance probe a PUT
   runs never leaves the machine. Validity is unchanged (one https URL for another).
+- End-user tokens: a request about a valid AHV number without an Authorization header gets
+  that person's token from the development identity provider (`guichet token`, bound to
+  the portal-demo certificate: GUICHET_BIN, GUICHET_TOKEN_KEY, GUICHET_TOKEN_CERT), as a
+  portal would send for the person logged in. The office and admin runs are refused by
+  role first; refused tokens are tests/end_user_tokens.rs's business.
 """
 
 import os
+import subprocess
 
 import schemathesis
 from hypothesis import strategies as st
@@ -76,9 +82,40 @@ def _loopback_endpoint(case):
             body["endpoint"] = endpoint
 
 
+_TOKENS = {}
+
+
+def _token(vn):
+    """The development provider's token for `vn` (None when `vn` is not a valid number)."""
+    if vn not in _TOKENS:
+        binary, key, cert = (os.environ.get(k) for k in ("GUICHET_BIN", "GUICHET_TOKEN_KEY", "GUICHET_TOKEN_CERT"))
+        if not (binary and key and cert):
+            return None
+        run = subprocess.run(
+            [binary, "token", "--vn", vn, "--portal-cert", cert, "--key", key, "--ttl", "30m"],
+            capture_output=True, text=True, check=False,
+        )
+        _TOKENS[vn] = run.stdout.strip() if run.returncode == 0 else None
+    return _TOKENS[vn]
+
+
+def _end_user_token(case):
+    vn = (case.path_parameters or {}).get("vn")
+    if not isinstance(vn, str):
+        return
+    headers = dict(case.headers or {})
+    if any(k.lower() == "authorization" for k in headers):
+        return
+    token = _token(vn)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+        case.headers = headers
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     """Every phase (coverage included) goes through this hook, unlike map_* hooks."""
     _order_years(case)
     _version_agrees(case)
     _loopback_endpoint(case)
+    _end_user_token(case)

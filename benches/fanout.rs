@@ -21,6 +21,10 @@ use guichet::model::Vn;
 
 const OFFICES: f64 = 101.0;
 
+/// The people asked about (serials 200 000 000 + 0..PEOPLE) and their end-user tokens.
+const PEOPLE: u32 = 10_000;
+static TOKENS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 struct Bench {
     bin: PathBuf,
     repo: PathBuf,
@@ -47,6 +51,23 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let pki = guichet::pki::ensure_dev_pki(&dir.path().join("certs"), &offices)?;
     guichet::cli::runtime::ensure_audit_secret(&dir.path().join("audit-hmac.key"))?;
+    // Every query carries its person's token, as from a real portal.
+    let people: Vec<Vn> = (0..PEOPLE)
+        .map(|i| Vn::from_serial(200_000_000 + i))
+        .collect();
+    let (tokens, cost) = guichet::loadtest::Tokens {
+        key: &pki.idp.key,
+        issuer: guichet::pki::idp::DEV_ISSUER,
+        audience: guichet::pki::idp::DEV_AUDIENCE,
+        acr: guichet::pki::idp::DEV_ACR,
+        portal_cert: &pki.portal.cert,
+    }
+    .mint(&people, Duration::from_secs(24 * 3600))?;
+    let _ = TOKENS.set(tokens);
+    println!(
+        "end-user token verification (ES256, the gateway's verifier): {:.1} µs per query ({} samples)",
+        cost.verify_us, cost.samples
+    );
     let b = Bench {
         bin: PathBuf::from(env!("CARGO_BIN_EXE_guichet")),
         repo,
@@ -98,11 +119,14 @@ impl Bench {
     fn config(&self, protection: &str) -> anyhow::Result<PathBuf> {
         let c = self.dir.path().join("certs");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{c}/gateway-server.pem\"\nkey = \"{c}/gateway-server.key\"\nclient_ca = \"{c}/federation-ca.pem\"\n\n[offices]\nadapters = \"{r}/adapters\"\nmappings = \"{r}/mappings\"\nca = \"{c}/federation-ca.pem\"\nclient_cert = \"{c}/gateway-client.pem\"\nclient_key = \"{c}/gateway-client.key\"\ndeadline_ms = 5000\nallow_loopback = true\n\n[simulator]\ncerts = \"{c}/offices\"\nlatency_median_ms = 20\nlatency_p99_ms = 250\n\n[protection]\nportal_queries_per_second = 100000\nportal_burst = 100000\nmax_queries_in_flight = 4096\n{protection}\n\n[privacy]\npurposes = [\"self-service\"]\n[privacy.portals]\ndemo = [\"self-service\"]\n\n[audit]\ndir = \"{d}/audit\"\nhmac_key_file = \"{d}/audit-hmac.key\"\nfsync = true\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ncert = \"{c}/gateway-server.pem\"\nkey = \"{c}/gateway-server.key\"\nclient_ca = \"{c}/federation-ca.pem\"\n\n[offices]\nadapters = \"{r}/adapters\"\nmappings = \"{r}/mappings\"\nca = \"{c}/federation-ca.pem\"\nclient_cert = \"{c}/gateway-client.pem\"\nclient_key = \"{c}/gateway-client.key\"\ndeadline_ms = 5000\nallow_loopback = true\n\n[simulator]\ncerts = \"{c}/offices\"\nlatency_median_ms = 20\nlatency_p99_ms = 250\n\n[protection]\nportal_queries_per_second = 100000\nportal_burst = 100000\nmax_queries_in_flight = 4096\n{protection}\n\n[privacy]\npurposes = [\"self-service\"]\n[privacy.portals]\ndemo = [\"self-service\"]\n\n[identity]\naudience = \"{aud}\"\n[[identity.issuers]]\nissuer = \"{iss}\"\njwks = \"{c}/idp-jwks.json\"\nacr = [\"{acr}\"]\n\n[audit]\ndir = \"{d}/audit\"\nhmac_key_file = \"{d}/audit-hmac.key\"\nfsync = true\n",
             d = self.dir.path().display(),
             port = self.port,
             c = c.display(),
-            r = self.repo.display()
+            r = self.repo.display(),
+            aud = guichet::pki::idp::DEV_AUDIENCE,
+            iss = guichet::pki::idp::DEV_ISSUER,
+            acr = guichet::pki::idp::DEV_ACR,
         );
         let path = self.dir.path().join("guichet.toml");
         std::fs::write(&path, text)?;
@@ -250,8 +274,16 @@ async fn query(
     i: u32,
     must_be_complete: bool,
 ) -> anyhow::Result<()> {
-    let vn = Vn::from_serial(200_000_000 + i % 10_000);
-    let r = client.get(format!("{base}{}", vn.digits())).send().await?;
+    let vn = Vn::from_serial(200_000_000 + i % PEOPLE);
+    let token = TOKENS
+        .get()
+        .and_then(|t| t.get((i % PEOPLE) as usize))
+        .ok_or_else(|| anyhow::anyhow!("no token minted"))?;
+    let r = client
+        .get(format!("{base}{}", vn.digits()))
+        .bearer_auth(token)
+        .send()
+        .await?;
     anyhow::ensure!(r.status() == 200, "status {}", r.status());
     let body = r.bytes().await?;
     let complete = body.windows(15).any(|w| w == b"\"complete\":true");

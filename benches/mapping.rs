@@ -288,5 +288,46 @@ fn bench_vn(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_translate, bench_merge, bench_vn);
+/// The end-user check of a self-service query: one ES256 token of the development
+/// provider, verified (signature, claims, cnf, AHV claim) by the gateway's verifier.
+fn bench_token(c: &mut Criterion) {
+    use guichet::pki::idp;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = guichet::pki::ensure_dev_pki(dir.path(), &[]).expect("dev pki");
+    let signer = idp::Signer::load(&pki.idp.key, idp::DEV_ISSUER).expect("key");
+    let portal = idp::thumbprint_of_pem(&pki.portal.cert).expect("cert");
+    let vn = Vn::from_serial(42);
+    let grant = idp::Grant {
+        vn,
+        portal: &portal,
+        audience: idp::DEV_AUDIENCE,
+        acr: idp::DEV_ACR,
+        ttl: std::time::Duration::from_secs(3600),
+    };
+    let header = format!("Bearer {}", signer.mint(&grant).expect("token"));
+    let issuer = guichet::config::IssuerConfig {
+        issuer: idp::DEV_ISSUER.into(),
+        jwks: pki.idp.jwks.clone(),
+        acr: vec![idp::DEV_ACR.into()],
+        ahv_claim: "ahvn13".into(),
+    };
+    let jwks = signer.jwks_json().expect("jwks");
+    let verifier = guichet::identity::Verifier::with_jwks(
+        idp::DEV_AUDIENCE,
+        std::time::Duration::from_secs(30),
+        issuer,
+        jwks.as_bytes(),
+    )
+    .expect("verifier");
+    let mut group = c.benchmark_group("end-user-token");
+    group.bench_function("verify/es256", |b| {
+        b.iter(|| {
+            let v = verifier.verify(Some(black_box(header.as_bytes())), Some(&portal));
+            assert!(v.is_ok_and(|v| v.vn == vn));
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_translate, bench_merge, bench_vn, bench_token);
 criterion_main!(benches);

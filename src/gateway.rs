@@ -33,9 +33,15 @@ pub enum BuildError {
     /// TLS material of the ingress or of the office client.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The store of submissions and the outbox (`[store]`).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The audit log (its folder or its HMAC secret).
     #[error("audit log: {0:#}")]
     Audit(anyhow::Error),
+    /// An identity provider's JWKS file (`[[identity.issuers]]`).
+    #[error("end-user tokens: {0}")]
+    Identity(#[from] crate::identity::JwksError),
     /// `[routing]` names a register dialect that is not among the mappings.
     #[error("{file}: routing.dialect: {problem}")]
     Routing {
@@ -55,6 +61,8 @@ pub struct Gateway {
     state: Arc<State>,
     store: Arc<Store>,
     serving: Serving,
+    /// How long the delivery worker holds an outbox row (`[store] lease_ms`).
+    lease: std::time::Duration,
     /// Polls the adapters folder; stops when the gateway is dropped.
     _watcher: Watcher,
 }
@@ -84,12 +92,16 @@ impl Gateway {
             Some(seal) => Some(Arc::new(crate::receipt::Sealer::load(seal.paths())?)),
             None => None,
         };
+        let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
         let state = Arc::new(State {
+            db,
+            delivery: config.delivery,
             fanout,
             reloader,
             protection: crate::server::Protection::new(&config.protection),
             audit: open_audit(config).map_err(BuildError::Audit)?,
             privacy: config.privacy.clone(),
+            identity: crate::identity::Verifier::new(&config.identity)?,
             adapters: Arc::clone(&store),
             sealer,
         });
@@ -107,6 +119,7 @@ impl Gateway {
                 limits,
                 grace: config.server.grace_period,
             },
+            lease: config.store.lease,
             _watcher: watcher,
         })
     }
@@ -136,6 +149,14 @@ impl Gateway {
         shutdown: impl Future<Output = ()>,
     ) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let delivery = self.state.delivery.enabled.then(|| {
+            let worker = crate::delivery::Worker::new(
+                Arc::clone(&self.state),
+                format!("guichet-{}", uuid::Uuid::new_v4()),
+                self.lease,
+            );
+            tokio::spawn(worker.run(stopped.clone()))
+        });
         let ops = ops_listener.map(|l| {
             let mut stopped = stopped.clone();
             tokio::spawn(crate::server::serve_ops(
@@ -154,6 +175,10 @@ impl Gateway {
         .await;
         if let Some(ops) = ops {
             let _ = ops.await;
+        }
+        // The worker finishes the deliveries in flight and hands back its leases.
+        if let Some(delivery) = delivery {
+            let _ = delivery.await;
         }
         // Drained: sign the audit log's head, so the newest records of the run are covered
         // by a checkpoint too (see `audit::checkpoint`).

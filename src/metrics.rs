@@ -63,6 +63,16 @@ pub struct ConnectionLabels {
     pub reason: &'static str,
 }
 
+/// One fund and what a delivery attempt came to.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// Office id.
+    pub office: String,
+    /// `accepted`, `rejected`, `transferred`, `delivered`, `failed`, `retry`, `waiting`,
+    /// `superseded`.
+    pub outcome: &'static str,
+}
+
 /// Every metric of the process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -87,6 +97,8 @@ pub struct Metrics {
     pub office_retries_refused: Family<OfficeLabels, Counter>,
     /// Office answers refused by a size cap, per office and cap.
     pub answers_refused: Family<RefusedAnswerLabels, Counter>,
+    /// Outbox delivery attempts by fund and outcome.
+    pub deliveries: Family<DeliveryLabels, Counter>,
     /// `verify` mode: offices where the register and the answers disagree, by kind
     /// (`not-in-register`, `no-account`).
     pub routing_discrepancies: Family<KindLabels, Counter>,
@@ -173,6 +185,12 @@ impl Metrics {
             "Office answers refused by a size cap (entry-cap, byte-limit), per office",
             answers_refused.clone(),
         );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Outbox delivery attempts (claims to funds) by office and outcome",
+            deliveries.clone(),
+        );
         let routing_discrepancies = Family::<KindLabels, Counter>::default();
         registry.register(
             "routing_discrepancies",
@@ -189,6 +207,7 @@ impl Metrics {
             routing_offices_asked.clone(),
         );
         Metrics {
+            deliveries,
             routing_discrepancies,
             routing_offices_asked,
             connections_closed,

@@ -23,6 +23,7 @@ async fn account(m: &Managed, vn: Vn) -> Value {
     let r = m
         .portal()
         .get(m.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(m.token(vn))
         .send()
         .await
         .expect("query");
@@ -322,14 +323,17 @@ async fn an_office_moves_to_a_new_port_and_dialect_while_queries_run() {
     let done = Arc::new(AtomicU32::new(0));
     let runner = {
         let (client, url, stop) = (m.portal(), m.url(""), Arc::clone(&stop));
+        let pki = m.pki.clone();
         let done = Arc::clone(&done);
         tokio::spawn(async move {
             let (mut n, mut failures) = (0u32, Vec::new());
             while !stop.load(Ordering::Relaxed) {
                 let vn = Vn::from_serial(1000 + n);
+                let token = managed::tokens::mint(&pki, vn, &pki.portal.cert);
                 n += 1;
                 let r = client
                     .get(format!("{url}/v1/accounts/{}", vn.digits()))
+                    .bearer_auth(token)
                     .send()
                     .await;
                 let Ok(r) = r else {

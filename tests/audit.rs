@@ -27,6 +27,7 @@ fn event(i: u32) -> Event {
         ],
         result: format!("complete {i}"),
         detail: Some("x".repeat(300)),
+        binding: None,
     }
 }
 

@@ -10,10 +10,17 @@ use common::Federation;
 use guichet::model::Vn;
 use guichet::sim::Latency;
 
-async fn get(client: &reqwest::Client, fed: &Federation, path: &str) -> (u16, serde_json::Value) {
+/// `GET path` about `vn`, with that person's token.
+async fn get(
+    client: &reqwest::Client,
+    fed: &Federation,
+    vn: Vn,
+    path: &str,
+) -> (u16, serde_json::Value) {
     let r = client
         .get(fed.url(path))
         .header("purpose", "self-service")
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("request");
@@ -29,12 +36,19 @@ async fn the_listing_comes_from_the_index_and_survives_a_restart() {
     // Enough records to rotate the 4 KiB test files several times.
     for i in 0..6 {
         let who = if i % 2 == 0 { vn } else { other };
-        let (status, _) = get(&portal, &fed, &format!("/v1/accounts/{}", who.digits())).await;
+        let (status, _) = get(
+            &portal,
+            &fed,
+            who,
+            &format!("/v1/accounts/{}", who.digits()),
+        )
+        .await;
         assert_eq!(status, 200);
     }
     let (status, list) = get(
         &portal,
         &fed,
+        vn,
         &format!("/v1/accounts/{}/accesses", vn.digits()),
     )
     .await;
@@ -72,8 +86,10 @@ async fn the_listing_is_charged_to_the_portals_quota() {
     )
     .await;
     let portal = fed.portal();
-    let path = format!("/v1/accounts/{}/accesses", Vn::from_serial(9).digits());
-    let answers = futures_util::future::join_all((0..4).map(|_| get(&portal, &fed, &path))).await;
+    let vn = Vn::from_serial(9);
+    let path = format!("/v1/accounts/{}/accesses", vn.digits());
+    let answers =
+        futures_util::future::join_all((0..4).map(|_| get(&portal, &fed, vn, &path))).await;
     let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),

@@ -39,6 +39,7 @@ fn event(i: u32) -> Event {
         offices: Vec::new(),
         result: format!("complete {i}"),
         detail: Some("x".repeat(200)),
+        binding: None,
     }
 }
 

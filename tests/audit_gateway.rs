@@ -136,7 +136,12 @@ async fn a_tls_reload_that_cannot_be_recorded_swaps_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_head_is_shown_to_admins_only() {
     let m = Managed::start().await;
-    let (status, _) = send(m.portal().get(m.url("/v1/accounts/7561234567897"))).await;
+    let (status, _) = send(
+        m.portal()
+            .get(m.url("/v1/accounts/7561234567897"))
+            .bearer_auth(m.token_of("7561234567897")),
+    )
+    .await;
     assert_eq!(status, 200);
     let (status, _) = send(m.portal().get(m.url("/admin/v1/audit/head"))).await;
     assert_eq!(status, 403);

@@ -26,6 +26,7 @@ fn event(person: Option<String>, i: u32) -> Event {
         offices: vec![("025.000".into(), "ok".into())],
         result: format!("complete {i}"),
         detail: Some("x".repeat(300)),
+        binding: None,
     }
 }
 

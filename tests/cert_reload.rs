@@ -13,6 +13,11 @@ use guichet::sim::Latency;
 
 const VN: &str = "/v1/accounts/7561234567897";
 
+/// The person of [`VN`].
+fn vn() -> guichet::model::Vn {
+    "7561234567897".parse().expect("vn")
+}
+
 /// Bound for an awaited event; the tests assert what happens, never how fast.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -74,7 +79,11 @@ async fn rotation_under_load_drops_no_query() {
             while !stop.load(Ordering::Relaxed) {
                 // One task keeps its connections, the other handshakes every time.
                 let client = if fresh { fed.portal() } else { pooled.clone() };
-                let result = client.get(fed.url(VN)).send().await;
+                let result = client
+                    .get(fed.url(VN))
+                    .bearer_auth(fed.token(vn()))
+                    .send()
+                    .await;
                 // Failed: no answer, not 200, or any office not answering. Offices have
                 // all the time they need (the harness's patient budgets), so the first
                 // queries after the client swap may open 101 new connections slowly but
@@ -177,6 +186,7 @@ async fn rotation_under_load_drops_no_query() {
     let after: serde_json::Value = fed
         .portal()
         .get(fed.url(VN))
+        .bearer_auth(fed.token(vn()))
         .send()
         .await
         .expect("query")
@@ -201,7 +211,13 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
     leaked.write(&cert, &key).expect("write");
     let leaky = || fed.client_with(Some((&cert, &key)), &fed.pki.ca_cert);
     assert_eq!(
-        leaky().get(fed.url(VN)).send().await.expect("q").status(),
+        leaky()
+            .get(fed.url(VN))
+            .bearer_auth(common::tokens::mint(&fed.pki, vn(), &cert))
+            .send()
+            .await
+            .expect("q")
+            .status(),
         200
     );
 
@@ -220,7 +236,13 @@ async fn revoked_portal_is_refused_after_the_crl_reload_others_keep_working() {
     // (the very next handshake after the reload answered: no wait for the watcher).
     assert!(leaky().get(fed.url("/healthz")).send().await.is_err());
     // …while another portal keeps working.
-    let ok = fed.portal().get(fed.url(VN)).send().await.expect("q");
+    let ok = fed
+        .portal()
+        .get(fed.url(VN))
+        .bearer_auth(fed.token(vn()))
+        .send()
+        .await
+        .expect("q");
     assert_eq!(ok.status(), 200);
     // The file watcher alone also picks a CRL up: revoke the admin certificate.
     let admin_serial = {
@@ -287,6 +309,7 @@ async fn revoked_or_expired_office_is_an_error_with_the_reason() {
     let got: serde_json::Value = fed
         .portal()
         .get(fed.url(VN))
+        .bearer_auth(fed.token(vn()))
         .send()
         .await
         .expect("query")
@@ -355,6 +378,7 @@ async fn corrupt_or_mismatched_files_keep_the_old_material_and_are_reported() {
     assert_eq!(
         fed.portal()
             .get(fed.url(VN))
+            .bearer_auth(fed.token(vn()))
             .send()
             .await
             .expect("q")

@@ -82,7 +82,17 @@ async fn gateway_adopts_a_two_tier_federation_and_its_crl_live() {
     let start = Instant::now();
     let mut adopted = false;
     while start.elapsed() < PATIENCE && !adopted {
-        adopted = matches!(new_portal().get(fed.url(vn)).send().await, Ok(r) if r.status() == 200);
+        let token = common::tokens::mint(
+            &fed.pki,
+            "7561234567897".parse().expect("vn"),
+            &two.join(&portal.cert_file),
+        );
+        let answer = new_portal()
+            .get(fed.url(vn))
+            .bearer_auth(token)
+            .send()
+            .await;
+        adopted = matches!(answer, Ok(r) if r.status() == 200);
         if !adopted {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -96,6 +106,7 @@ async fn gateway_adopts_a_two_tier_federation_and_its_crl_live() {
     assert_eq!(
         old_portal
             .get(fed.url(vn))
+            .bearer_auth(fed.token_of("7561234567897"))
             .send()
             .await
             .expect("q")
@@ -118,6 +129,7 @@ async fn gateway_adopts_a_two_tier_federation_and_its_crl_live() {
     assert_eq!(
         old_portal
             .get(fed.url(vn))
+            .bearer_auth(fed.token_of("7561234567897"))
             .send()
             .await
             .expect("q")

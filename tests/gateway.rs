@@ -39,6 +39,7 @@ async fn fifty_random_people_match_the_truth_through_101_offices() {
         let vn = Vn::from_serial(((seed >> 33) % 1_000_000_000) as u32);
         let response = portal
             .get(fed.url(&format!("/v1/accounts/{}", vn.dotted())))
+            .bearer_auth(fed.token(vn))
             .send()
             .await
             .expect("query");
@@ -67,6 +68,7 @@ async fn year_range_is_applied() {
             "/v1/accounts/{}?yearFrom=2000&yearTo=2010",
             vn.digits()
         )))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query")
@@ -147,6 +149,7 @@ async fn roles_and_bad_input_get_problems_and_contact_no_office() {
     );
     let r = office
         .get(fed.url("/v1/accounts/7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .send()
         .await
         .expect("office query");
@@ -186,6 +189,7 @@ async fn roles_and_bad_input_get_problems_and_contact_no_office() {
     }
     let r = portal
         .get(fed.url("/v1/accounts/7561234567897?yearFrom=2020&yearTo=2010"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .send()
         .await
         .expect("query");
@@ -222,6 +226,7 @@ async fn failing_offices_are_reported_and_the_rest_is_complete() {
     let query = fed
         .portal()
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .send();
     let got: serde_json::Value =
         tokio::time::timeout(Duration::from_secs(PATIENT_MS / 1000), query)
@@ -294,6 +299,7 @@ async fn an_office_presenting_another_offices_certificate_is_not_believed() {
     let got: serde_json::Value = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .send()
         .await
         .expect("query")

@@ -35,9 +35,21 @@ fn allow_huge_answers(fed: &Federation, office: OfficeId) {
         .set_registry(Registry::from_adapters(adapters));
 }
 
+/// A self-service query with the person's token bound to the `demo` portal's certificate.
 async fn query(client: &reqwest::Client, fed: &Federation, vn: Vn) -> reqwest::Response {
+    query_as(client, fed, vn, fed.token(vn)).await
+}
+
+/// A self-service query with `token`.
+async fn query_as(
+    client: &reqwest::Client,
+    fed: &Federation,
+    vn: Vn,
+    token: String,
+) -> reqwest::Response {
     client
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(token)
         .send()
         .await
         .expect("query")
@@ -86,16 +98,20 @@ async fn healthz_answers_while_heavy_answers_are_translated_and_merged() {
     let completed = Arc::new(AtomicUsize::new(0));
     let mut slow = Vec::new();
     for n in 0..SLOW {
-        let (portal, url, completed) = (
+        let vn = Vn::from_serial(700 + n as u32);
+        let (portal, url, completed, token) = (
             portal.clone(),
-            fed.url(&format!(
-                "/v1/accounts/{}",
-                Vn::from_serial(700 + n as u32).digits()
-            )),
+            fed.url(&format!("/v1/accounts/{}", vn.digits())),
             Arc::clone(&completed),
+            fed.token(vn),
         );
         slow.push(tokio::spawn(async move {
-            let r = portal.get(url).send().await.expect("slow query");
+            let r = portal
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("slow query");
             // Completed for this test when the gateway's answer begins to arrive.
             completed.fetch_add(1, Ordering::SeqCst);
             let status = r.status();
@@ -205,14 +221,16 @@ async fn the_cache_is_kept_per_portal_and_purpose() {
     assert_eq!(fed.sim.total_requests(), 101);
 
     let other = fed.client_as(Role::Portal, "other-portal");
-    let r = query(&other, &fed, vn).await;
+    let r = query_as(&other, &fed, vn, fed.token_as("other-portal", vn)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["guichet-cache"], "miss", "portal A's account");
     assert_eq!(fed.sim.total_requests(), 202);
 
     let r = demo
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .header("purpose", "pension-calculation")
+        .header("case-reference", "HEAVY-1")
         .send()
         .await
         .expect("query");
@@ -221,7 +239,9 @@ async fn the_cache_is_kept_per_portal_and_purpose() {
     assert_eq!(fed.sim.total_requests(), 303);
     // Each key is now cached on its own.
     assert_eq!(
-        query(&other, &fed, vn).await.headers()["guichet-cache"],
+        query_as(&other, &fed, vn, fed.token_as("other-portal", vn))
+            .await
+            .headers()["guichet-cache"],
         "hit"
     );
     assert_eq!(fed.sim.total_requests(), 303);

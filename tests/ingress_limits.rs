@@ -376,7 +376,9 @@ async fn the_demo_writes_its_adapters_to_a_temporary_copy() {
              client_ca = \"{c}/federation-ca.pem\"\n\n[offices]\nadapters = \"{r}/adapters\"\nmappings = \"{r}/mappings\"\n\
              ca = \"{c}/federation-ca.pem\"\nclient_cert = \"{c}/gateway-client.pem\"\nclient_key = \"{c}/gateway-client.key\"\n\
              test_delivery = true\nallow_loopback = true\n\n[simulator]\ncerts = \"{c}/offices\"\nlatency_median_ms = 0\nlatency_p99_ms = 0\n\n\
-             [privacy.portals]\ndemo = [\"self-service\"]\n\n[audit]\ndir = \"{a}\"\nhmac_key_file = \"{c}/audit-hmac.key\"\nfsync = false\nunsafe_no_fsync = true\n",
+             [privacy.portals]\ndemo = [\"self-service\"]\n\n[identity]\naudience = \"urn:guichet:gateway:guichet\"\n\
+             [[identity.issuers]]\nissuer = \"https://idp.dev.guichet.invalid\"\njwks = \"{c}/idp-jwks.json\"\n\
+             acr = [\"urn:guichet:acr:substantial\"]\n\n[audit]\ndir = \"{a}\"\nhmac_key_file = \"{c}/audit-hmac.key\"\nfsync = false\nunsafe_no_fsync = true\n",
             c = c.display(),
             r = repo.display(),
             a = dir.path().join("audit").display(),

@@ -135,6 +135,7 @@ async fn scrape(fed: &Federation) -> String {
 async fn account(client: &reqwest::Client, fed: &Federation, vn: Vn) -> reqwest::Response {
     client
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query")
@@ -175,11 +176,15 @@ async fn beyond_the_in_flight_cap_a_query_gets_503_and_contacts_no_office() {
         fed.sim.set_fault(office, Some(Fault::Hang));
     }
     let first = {
-        let (client, url) = (
+        let (client, url, token) = (
             fed.portal(),
             fed.url(&format!("/v1/accounts/{}", Vn::from_serial(1).digits())),
+            fed.token(Vn::from_serial(1)),
         );
-        tokio::spawn(async move { client.get(url).send().await.expect("first").status() })
+        tokio::spawn(async move {
+            let r = client.get(url).bearer_auth(token).send().await;
+            r.expect("first").status()
+        })
     };
     every_office_contacted(&fed).await;
     let contacted = fed.sim.total_requests();

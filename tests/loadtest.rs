@@ -33,6 +33,8 @@ struct Behaviour {
 struct Target {
     addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    /// Requests that carried `Authorization: Bearer` with a compact JWS.
+    bearers: Arc<AtomicU64>,
     _dir: tempfile::TempDir,
     pki: DevPki,
 }
@@ -52,23 +54,34 @@ async fn target(b: Behaviour) -> Target {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let hits = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&hits);
+    let bearers = Arc::new(AtomicU64::new(0));
+    let (counter, bearer_counter) = (Arc::clone(&hits), Arc::clone(&bearers));
     let gate = Arc::new(Semaphore::new(1));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, b, hits, gate) = (
+            let (acceptor, b, hits, gate, bearers) = (
                 acceptor.clone(),
                 b.clone(),
                 Arc::clone(&counter),
                 Arc::clone(&gate),
+                Arc::clone(&bearer_counter),
             );
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let service = service_fn(move |_req| {
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let (b, hits, gate) = (b.clone(), Arc::clone(&hits), Arc::clone(&gate));
+                    let bearer = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .is_some_and(|t| t.split('.').count() == 3);
+                    if bearer {
+                        bearers.fetch_add(1, Ordering::SeqCst);
+                    }
                     async move {
                         hits.fetch_add(1, Ordering::SeqCst);
                         let _permit = if b.serial {
@@ -92,6 +105,7 @@ async fn target(b: Behaviour) -> Target {
     Target {
         addr,
         hits,
+        bearers,
         _dir: dir,
         pki,
     }
@@ -106,6 +120,7 @@ fn plan(addr: SocketAddr, load: Load, duration_ms: u64, warmup_ms: u64, http: Ht
         timeout: Duration::from_secs(10),
         http,
         population: loadtest::random_population(50, 3),
+        tokens: Vec::new(),
         progress: false,
         label: "test".to_owned(),
     }
@@ -338,6 +353,49 @@ async fn html_report_is_well_formed_and_has_the_charts() {
     ] {
         assert!(!html.contains(banned), "{banned}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_carries_its_persons_token_and_the_cost_is_measured() {
+    let t = target(ok_target()).await;
+    let mut p = plan(
+        t.addr,
+        Load::Closed { concurrency: 2 },
+        300,
+        0,
+        HttpVersion::Http1,
+    );
+    let mint = loadtest::Tokens {
+        key: &t.pki.idp.key,
+        issuer: guichet::pki::idp::DEV_ISSUER,
+        audience: guichet::pki::idp::DEV_AUDIENCE,
+        acr: guichet::pki::idp::DEV_ACR,
+        portal_cert: &t.pki.portal.cert,
+    };
+    let (tokens, cost) = mint
+        .mint(&p.population, Duration::from_secs(600))
+        .expect("tokens");
+    assert_eq!(tokens.len(), p.population.len());
+    assert!(cost.verify_us > 0.0 && cost.samples > 0, "{cost:?}");
+    p.tokens = tokens;
+    let r = run(&t, &p).await;
+    assert!(r.sent > 0);
+    assert_eq!(
+        t.bearers.load(Ordering::SeqCst),
+        r.sent,
+        "every request had its token"
+    );
+    // Without tokens, none is sent.
+    let before = t.bearers.load(Ordering::SeqCst);
+    let p = plan(
+        t.addr,
+        Load::Closed { concurrency: 1 },
+        100,
+        0,
+        HttpVersion::Http1,
+    );
+    run(&t, &p).await;
+    assert_eq!(t.bearers.load(Ordering::SeqCst), before);
 }
 
 #[test]

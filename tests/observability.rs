@@ -94,6 +94,7 @@ async fn metrics_describe_the_federation_without_personal_data() {
     let ask = |vn: Vn| {
         portal
             .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+            .bearer_auth(fed.token(vn))
             .send()
     };
     assert_eq!(
@@ -155,6 +156,7 @@ async fn a_trace_runs_from_the_portal_through_the_offices_and_back() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("traceparent", parent)
         .send()
         .await
@@ -178,6 +180,7 @@ async fn a_trace_runs_from_the_portal_through_the_offices_and_back() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .send()
         .await
         .expect("query");
@@ -225,6 +228,7 @@ async fn retries_refused_retries_and_capped_answers_are_counted_per_office() {
     let r = fed
         .portal()
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");

@@ -40,13 +40,21 @@ static LOGS: std::sync::LazyLock<Captured> = std::sync::LazyLock::new(|| {
     captured
 });
 
+/// A portal's client and the certificate its end users' tokens are bound to.
+type Portal = (reqwest::Client, std::path::PathBuf);
+
+/// A query stating `purpose`, with what each purpose needs: the person's token (bound to
+/// the portal's certificate) and a case reference.
 async fn query(
-    client: &reqwest::Client,
+    (client, cert): &Portal,
     fed: &Federation,
     vn: Vn,
     purpose: Option<&str>,
 ) -> (u16, serde_json::Value) {
-    let mut req = client.get(fed.url(&format!("/v1/accounts/{}", vn.digits())));
+    let mut req = client
+        .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(common::tokens::mint(&fed.pki, vn, cert))
+        .header("case-reference", "PRIV-2026-1");
     if let Some(p) = purpose {
         req = req.header("purpose", p);
     }
@@ -58,7 +66,7 @@ async fn query(
 }
 
 /// A client without the default Purpose header.
-fn bare_portal(fed: &Federation, name: &str) -> reqwest::Client {
+fn bare_portal(fed: &Federation, name: &str) -> Portal {
     let ca = guichet::pki::Ca::load(&fed.pki.ca_cert, &fed.pki.ca_key).expect("ca");
     let leaf = ca
         .issue(&guichet::pki::LeafSpec::new(
@@ -67,15 +75,20 @@ fn bare_portal(fed: &Federation, name: &str) -> reqwest::Client {
         ))
         .expect("leaf");
     let dir = fed.dir.path().join("bare");
-    leaf.write(&dir.join("p.pem"), &dir.join("p.key"))
-        .expect("write");
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    leaf.write(&cert, &key).expect("write");
     let roots = guichet::tls::load_certs(&fed.pki.ca_cert).expect("roots");
     let id = (
-        guichet::tls::load_certs(&dir.join("p.pem")).expect("cert"),
-        guichet::tls::load_key(&dir.join("p.key")).expect("key"),
+        guichet::tls::load_certs(&cert).expect("cert"),
+        guichet::tls::load_key(&key).expect("key"),
     );
-    guichet::fanout::client(guichet::tls::client_config(&roots, Some(id)).expect("tls"))
-        .expect("client")
+    let client =
+        guichet::fanout::client(guichet::tls::client_config(&roots, Some(id)).expect("tls"))
+            .expect("client");
+    (client, cert)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +130,10 @@ async fn every_access_is_recorded_and_the_person_can_see_who_looked() {
         query(&demo, &fed, vn, Some("pension-calculation")).await.0,
         200
     );
-    let other = fed.client_as(Role::Portal, "other-portal");
+    let other = (
+        fed.client_as(Role::Portal, "other-portal"),
+        fed.dir.path().join("clients/other-portal.pem"),
+    );
     assert_eq!(query(&other, &fed, vn, Some("self-service")).await.0, 200);
     assert_eq!(
         query(&demo, &fed, Vn::from_serial(5), Some("self-service"))
@@ -126,7 +142,9 @@ async fn every_access_is_recorded_and_the_person_can_see_who_looked() {
         200
     );
     let r = demo
+        .0
         .get(fed.url(&format!("/v1/accounts/{}/accesses", vn.dotted())))
+        .bearer_auth(common::tokens::mint(&fed.pki, vn, &demo.1))
         .header("purpose", "self-service")
         .send()
         .await
@@ -139,7 +157,9 @@ async fn every_access_is_recorded_and_the_person_can_see_who_looked() {
     assert_eq!(accesses[0]["purpose"], "pension-calculation");
     assert_eq!(accesses[1]["caller"]["name"], "other-portal");
     let r = demo
+        .0
         .get(fed.url(&format!("/v1/accounts/{}/accesses", vn.digits())))
+        .bearer_auth(common::tokens::mint(&fed.pki, vn, &demo.1))
         .header("purpose", "benefit-review")
         .send()
         .await
@@ -159,7 +179,7 @@ async fn every_access_is_recorded_and_the_person_can_see_who_looked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_that_cannot_be_recorded_is_not_served() {
     let fed = Federation::start(Latency::ZERO, common::PATIENT_MS).await;
-    let portal = fed.portal();
+    let portal = (fed.portal(), fed.pki.portal.cert.clone());
     let audit = fed.dir.path().join("audit");
     // The next file of the log cannot be created, so the rotation (at 4 KiB in tests,
     // after two records) fails.
@@ -194,7 +214,7 @@ async fn no_log_line_carries_an_ahv_number_an_amount_or_a_name() {
         |_| {},
     )
     .await;
-    let portal = fed.portal();
+    let portal = (fed.portal(), fed.pki.portal.cert.clone());
     let people: Vec<Vn> = (0..8)
         .map(|i| Vn::from_serial(600_000_000 + i * 7919))
         .collect();
@@ -202,7 +222,9 @@ async fn no_log_line_carries_an_ahv_number_an_amount_or_a_name() {
         assert_eq!(query(&portal, &fed, *vn, None).await.0, 200);
         assert_eq!(query(&portal, &fed, *vn, None).await.0, 200, "cached");
         let r = portal
+            .0
             .get(fed.url(&format!("/v1/accounts/{}/accesses", vn.dotted())))
+            .bearer_auth(fed.token(*vn))
             .send()
             .await
             .expect("accesses");
@@ -219,6 +241,7 @@ async fn no_log_line_carries_an_ahv_number_an_amount_or_a_name() {
     assert_eq!(r.status(), 204);
     assert_eq!(query(&portal, &fed, Vn::from_serial(4), None).await.0, 200);
     let bad = portal
+        .0
         .get(fed.url("/v1/accounts/7561234567890"))
         .send()
         .await

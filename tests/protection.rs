@@ -46,6 +46,7 @@ async fn get(
 ) {
     let r = client
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");
@@ -146,6 +147,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("request-timeout", "0.3")
         .send()
         .await
@@ -156,6 +158,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897?deadlineMs=200"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .send()
         .await
         .expect("query");
@@ -165,6 +168,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897?deadlineMs=60000"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("request-timeout", "0.25")
         .send()
         .await
@@ -178,6 +182,7 @@ async fn a_portal_may_ask_for_a_shorter_deadline() {
     let r = fed
         .portal()
         .get(fed.url("/v1/accounts/7561234567897"))
+        .bearer_auth(fed.token_of("7561234567897"))
         .header("request-timeout", "soon")
         .send()
         .await
@@ -312,7 +317,14 @@ async fn a_portal_over_its_quota_gets_429_and_others_do_not() {
     assert!((1800..=3601).contains(&retry), "{retry}");
     assert_eq!(problem["status"], 429);
     let other = fed.client_as(Role::Portal, "other-portal");
-    assert_eq!(get(&other, &fed, Vn::from_serial(4)).await.0, 200);
+    let vn = Vn::from_serial(4);
+    let r = other
+        .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token_as("other-portal", vn))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,6 +353,7 @@ async fn cached_accounts_skip_the_offices_until_an_office_announces_a_change() {
     // Another year range is another entry.
     let r = portal
         .get(fed.url(&format!("/v1/accounts/{}?yearFrom=2000", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");
@@ -349,6 +362,7 @@ async fn cached_accounts_skip_the_offices_until_an_office_announces_a_change() {
     // The portal can bypass the cache.
     let r = portal
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .header("cache-control", "no-cache")
         .send()
         .await
@@ -384,6 +398,7 @@ async fn cached_accounts_skip_the_offices_until_an_office_announces_a_change() {
     assert_eq!(fed.sim.total_requests(), 404);
     let r = portal
         .get(fed.url(&format!("/v1/accounts/{}?yearFrom=2000", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .send()
         .await
         .expect("query");

@@ -49,6 +49,7 @@ fn people(n: usize, mut seed: u64) -> Vec<Vn> {
 async fn account(fed: &Federation, portal: &reqwest::Client, vn: Vn) -> (u16, Value) {
     let response = portal
         .get(fed.url(&format!("/v1/accounts/{}", vn.digits())))
+        .bearer_auth(fed.token(vn))
         .header("cache-control", "no-cache")
         .send()
         .await

@@ -205,6 +205,27 @@ pub struct Event {
     /// Free detail without personal data (the adapter changed, the request id…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// What bound the query beyond the portal's certificate: the end user's token or the
+    /// institution's case reference (absent in older records and for other kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<Binding>,
+}
+
+/// What a query was bound to besides the caller's certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum Binding {
+    /// The end user's own token, verified: who issued it and the keyed hash of its `sub`
+    /// ([`AuditLog::subject`]); never the token.
+    #[serde(rename_all = "camelCase")]
+    EndUser {
+        /// The identity provider (`iss`).
+        issuer: String,
+        /// HMAC-SHA-256 (hex) of the issuer and the `sub` claim.
+        subject: String,
+    },
+    /// An institutional query: the `Case-Reference` the portal gave (1–64 visible ASCII).
+    CaseReference(String),
 }
 
 /// One line of the log.
@@ -309,6 +330,21 @@ impl AuditLog {
     /// The keyed hash under which a person appears in the log (hex).
     pub fn person(&self, vn: Vn) -> String {
         chain::hex(aws_lc_rs::hmac::sign(&self.key, vn.digits().as_bytes()).as_ref())
+    }
+
+    /// The keyed hash (hex) under which an end user's `sub` from `issuer` is recorded: the
+    /// same person of the same provider gets the same hash, and neither is in clear.
+    pub fn subject(&self, issuer: &str, sub: &str) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.key);
+        for part in [
+            b"sub\0".as_slice(),
+            issuer.as_bytes(),
+            b"\0",
+            sub.as_bytes(),
+        ] {
+            ctx.update(part);
+        }
+        chain::hex(ctx.sign().as_ref())
     }
 
     /// A short pseudonym of a person for log lines (the first 12 hex digits of the hash).

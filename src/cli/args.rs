@@ -101,6 +101,31 @@ pub enum Command {
     Loadtest(LoadtestArgs),
     /// Benchmark: simulated offices + gateway (+ the Node.js peer), fixed loads, a table.
     Bench(BenchArgs),
+    /// Print an end-user token of the development identity provider (development and
+    /// tests only): signed with `certs/idp-signing.key`, bound to the portal certificate.
+    Token {
+        /// The person (the token's `ahvn13` claim).
+        #[arg(long)]
+        vn: Vn,
+        /// The portal's client certificate (PEM) the token is bound to (`cnf` x5t#S256).
+        #[arg(long)]
+        portal_cert: PathBuf,
+        /// Authentication level (`acr`).
+        #[arg(long, default_value = crate::pki::idp::DEV_ACR)]
+        acr: String,
+        /// Lifetime (e.g. 5m, 90s).
+        #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
+        ttl: std::time::Duration,
+        /// The provider's ES256 signing key (PKCS#8 PEM).
+        #[arg(long, default_value = "certs/idp-signing.key")]
+        key: PathBuf,
+        /// `iss`.
+        #[arg(long, default_value = crate::pki::idp::DEV_ISSUER)]
+        issuer: String,
+        /// `aud` (the gateway's `identity.audience`).
+        #[arg(long, default_value = crate::pki::idp::DEV_AUDIENCE)]
+        audience: String,
+    },
     /// Which fund is competent for an APG claim (offline): validates the claim, applies the
     /// routing rules and shows the rule that fired and why the ones before did not.
     Route {

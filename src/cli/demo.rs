@@ -111,6 +111,22 @@ impl Running {
         })
     }
 
+    /// An end-user token of the development identity provider for `vn`, bound to the
+    /// demo portal's certificate, valid for `ttl` (what the federal login would give the
+    /// portal for a person logged in there).
+    pub fn token(&self, vn: Vn, ttl: std::time::Duration) -> anyhow::Result<String> {
+        use crate::pki::idp;
+        let signer = idp::Signer::load(&self.pki.idp.key, idp::DEV_ISSUER)?;
+        let portal = idp::thumbprint_of_pem(&self.pki.portal.cert)?;
+        Ok(signer.mint(&idp::Grant {
+            vn,
+            portal: &portal,
+            audience: &self.config.identity.audience,
+            acr: idp::DEV_ACR,
+            ttl,
+        })?)
+    }
+
     /// The simulator playing the offices.
     pub fn simulator(&self) -> &Arc<sim::Simulator> {
         self.federation.simulator()
@@ -166,17 +182,30 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     print_banner(&run);
     let vn = options.vn.unwrap_or_else(|| sample_person(run.simulator()));
     let portal = portal_client(&run.pki)?;
+    let token = run.token(vn, std::time::Duration::from_secs(300))?;
     let started = Instant::now();
-    let account = sample_query(&portal, run.addr, vn).await?;
+    let account = sample_query(&portal, run.addr, vn, &token).await?;
     print!("{}", render_account(&account, vn, started.elapsed()));
     println!();
-    println!("Ask for anyone else (any valid AHV number; the population is synthetic):");
+    let example: Vn = "756.1234.5678.97".parse()?;
+    let example_token = run.token(example, std::time::Duration::from_secs(3600))?;
     println!(
-        "  curl -H 'Purpose: self-service' --cert {} --key {} --cacert {} https://{}/v1/accounts/756.1234.5678.97",
+        "Ask as the person logged in at the portal (self-service needs their token, bound to the \
+         portal's certificate; this one is valid for an hour):"
+    );
+    println!(
+        "  curl -H 'Purpose: self-service' -H 'Authorization: Bearer {example_token}' --cert {} --key {} --cacert {} https://{}/v1/accounts/756.1234.5678.97",
         run.pki.portal.cert.display(),
         run.pki.portal.key.display(),
         run.pki.ca_cert.display(),
         run.addr
+    );
+    println!(
+        "Anyone else (the population is synthetic): mint their token with\n  \
+         cargo run -- token --vn <AHV number> --portal-cert {} --key {} --audience {}",
+        run.pki.portal.cert.display(),
+        run.pki.idp.key.display(),
+        run.config.identity.audience
     );
     if !options.once {
         println!();
@@ -233,10 +262,12 @@ async fn sample_query(
     portal: &reqwest::Client,
     addr: std::net::SocketAddr,
     vn: Vn,
+    token: &str,
 ) -> anyhow::Result<crate::view::AccountView> {
     let url = format!("https://{addr}/v1/accounts/{}", vn.digits());
     let response = portal
         .get(&url)
+        .bearer_auth(token)
         .send()
         .await
         .context("the sample query failed")?;

@@ -65,6 +65,26 @@ pub fn run(command: Command) -> ExitCode {
             };
             super::consolidate(&mappings, &answers, range).and_then(|json| print_out(&json))
         }
+        Command::Token {
+            vn,
+            portal_cert,
+            acr,
+            ttl,
+            key,
+            issuer,
+            audience,
+        } => {
+            let request = super::TokenRequest {
+                vn,
+                portal_cert: &portal_cert,
+                acr: &acr,
+                ttl,
+                key: &key,
+                issuer: &issuer,
+                audience: &audience,
+            };
+            super::token(&request).and_then(|t| print_out(&t))
+        }
         online => runtime().and_then(|rt| rt.block_on(run_async(online))),
     };
     exit_status(result.map(|()| 0))

@@ -125,6 +125,21 @@ pub struct LoadtestArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Send each person's end-user token (`Authorization: Bearer`), minted before the run
+    /// with this identity provider's ES256 key (PKCS#8 PEM; `certs/idp-signing.key` of the
+    /// development PKI) and bound to --cert, as a portal would. The summary gives the cost
+    /// of verifying one.
+    #[arg(long)]
+    pub token_key: Option<PathBuf>,
+    /// `iss` of the tokens (the gateway's `[[identity.issuers]] issuer`).
+    #[arg(long, default_value = crate::pki::idp::DEV_ISSUER, requires = "token_key")]
+    pub token_issuer: String,
+    /// `aud` of the tokens (the gateway's `identity.audience`).
+    #[arg(long, default_value = crate::pki::idp::DEV_AUDIENCE, requires = "token_key")]
+    pub token_audience: String,
+    /// `acr` of the tokens (one the gateway accepts from the issuer).
+    #[arg(long, default_value = crate::pki::idp::DEV_ACR, requires = "token_key")]
+    pub token_acr: String,
 }
 
 /// Runs `guichet loadtest`; returns the summary to print.
@@ -154,6 +169,22 @@ pub async fn loadtest(a: LoadtestArgs) -> anyhow::Result<String> {
         Load::Closed { concurrency } => format!("concurrency {concurrency}"),
         Load::Open { rate, .. } => format!("rate {rate}/s"),
     });
+    let (tokens, cost) = match &a.token_key {
+        Some(key) => {
+            let mint = crate::loadtest::Tokens {
+                key,
+                issuer: &a.token_issuer,
+                audience: &a.token_audience,
+                acr: &a.token_acr,
+                portal_cert: &a.cert,
+            };
+            // Valid past the end of the run, whatever the last request waits for.
+            let ttl = a.warmup + a.duration + a.timeout + Duration::from_secs(600);
+            let (tokens, cost) = mint.mint(&population, ttl)?;
+            (tokens, Some(cost))
+        }
+        None => (Vec::new(), None),
+    };
     let plan = Plan {
         target,
         load,
@@ -162,10 +193,12 @@ pub async fn loadtest(a: LoadtestArgs) -> anyhow::Result<String> {
         timeout: a.timeout,
         http,
         population,
+        tokens,
         progress: !a.quiet,
         label,
     };
-    let report = run(&plan, tls).await?;
+    let mut report = run(&plan, tls).await?;
+    report.token_verify_us = cost.map(|c| c.verify_us);
     let mut summary = report.summary();
     if let Some(dir) = &a.report {
         write_report(&report, dir).map_err(|e| e.context("--report"))?;

@@ -14,6 +14,7 @@ mod route;
 pub mod runtime;
 mod serve;
 mod store;
+mod token;
 
 pub use args::{
     AdaptersCommand, Args, AuditCommand, CertTarget, CertsCommand, Command, ReceiptsCommand,
@@ -28,3 +29,4 @@ pub use receipts::receipts_verify;
 pub use route::{RouteFiles, route};
 pub use serve::{serve, shutdown_signal, simulate, truth_view};
 pub use store::migrate;
+pub use token::{TokenRequest, token};

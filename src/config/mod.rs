@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod delivery;
+mod identity;
 mod listen;
 mod offices;
 mod privacy;
@@ -21,9 +23,11 @@ mod store;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use delivery::DeliveryConfig;
+pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
-pub use privacy::PrivacyConfig;
+pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
 pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
 pub use seal::SealConfig;
@@ -117,8 +121,10 @@ pub struct Config {
     pub protection: ProtectionConfig,
     /// The audit log.
     pub audit: AuditConfig,
-    /// Purposes and who may state them.
+    /// Purposes, who may state them, and what each requires (end-user token, case reference).
     pub privacy: PrivacyConfig,
+    /// The identity providers whose end-user tokens are accepted.
+    pub identity: IdentityConfig,
     /// The operations listener (`/metrics`), if any.
     pub admin_listen: Option<SocketAddr>,
     /// `[routing]`; `None` when absent (every query asks every office).
@@ -127,6 +133,8 @@ pub struct Config {
     pub seal: Option<SealConfig>,
     /// Submissions, receipts and the outbox.
     pub store: StoreConfig,
+    /// How the outbox is delivered.
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {
@@ -159,6 +167,25 @@ impl Config {
                 base.join(p)
             })
         };
+        let identity = raw.identity.validate(&at)?;
+        let privacy = raw.privacy.validate()?;
+        // A purpose that needs the end user's token, stated by some portal, needs an issuer.
+        let needs_token = privacy
+            .end_user_token
+            .iter()
+            .find(|p| privacy.portals.values().any(|allowed| allowed.contains(p)));
+        if let Some(purpose) = needs_token
+            && identity.issuers.is_empty()
+        {
+            return Err(FieldError::new(
+                "privacy.end_user_token",
+                format!(
+                    "portals may query for {purpose}, which needs an end-user token, but \
+                     [identity] names no issuer to verify it: add [[identity.issuers]] (or set \
+                     end_user_token = [])"
+                ),
+            ));
+        }
         let server = raw.server.validate(&at)?;
         let offices = raw.offices.validate(&at)?;
         let routing = routing::validate(raw.routing.as_ref(), &offices.endpoint_policy)?;
@@ -168,12 +195,14 @@ impl Config {
             offices,
             simulator: offices::simulator(raw.simulator.as_ref(), &base, &at)?,
             protection: raw.protection.validate()?,
-            privacy: raw.privacy.validate()?,
+            privacy,
+            identity,
             audit: raw.audit.validate(at)?,
             admin_listen: listen::admin_listen(raw.admin.as_ref())?,
             routing,
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
+            delivery: raw.delivery.validate()?,
         })
     }
 }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::delivery::RawDelivery;
+use super::identity::RawIdentity;
 use super::seal::RawSeal;
 use super::store::RawStore;
 
@@ -27,11 +29,15 @@ pub(super) struct Raw {
     #[serde(default)]
     pub(super) admin: Option<RawAdmin>,
     #[serde(default)]
+    pub(super) identity: RawIdentity,
+    #[serde(default)]
     pub(super) routing: Option<super::routing::RawRouting>,
     #[serde(default)]
     pub(super) seal: Option<RawSeal>,
     #[serde(default)]
     pub(super) store: RawStore,
+    #[serde(default)]
+    pub(super) delivery: RawDelivery,
 }
 
 /// `[admin]`: the operations listener.
@@ -49,6 +55,11 @@ pub(super) struct RawAdmin {
 pub(super) struct RawPrivacy {
     pub(super) purposes: Vec<String>,
     pub(super) portals: BTreeMap<String, Vec<String>>,
+    /// Purposes that need the end user's token (default: `self-service`, when listed).
+    pub(super) end_user_token: Option<Vec<String>>,
+    /// Purposes that need a `Case-Reference` header (default: `pension-calculation` and
+    /// `benefit-review`, those listed).
+    pub(super) case_reference: Option<Vec<String>>,
 }
 
 impl Default for RawPrivacy {
@@ -60,6 +71,8 @@ impl Default for RawPrivacy {
                 "benefit-review".into(),
             ],
             portals: BTreeMap::new(),
+            end_user_token: None,
+            case_reference: None,
         }
     }
 }

@@ -306,3 +306,80 @@ fn routing_section() {
         assert!(e.to_string().contains("routing.endpoint"), "{e}");
     }
 }
+
+#[test]
+fn end_user_binding_is_configured_per_purpose_and_needs_an_issuer() {
+    use super::Requirement;
+    let p = Path::new("/etc/guichet.toml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/guichet.toml"))
+            .expect("read");
+    let c = Config::parse(p, &text).expect("shipped");
+    assert_eq!(
+        c.privacy.requirement("self-service"),
+        Requirement::EndUserToken
+    );
+    assert_eq!(
+        c.privacy.requirement("benefit-review"),
+        Requirement::CaseReference
+    );
+    assert_eq!(c.identity.issuers.len(), 1);
+    assert_eq!(c.identity.issuers[0].ahv_claim, "ahvn13");
+    assert_eq!(c.identity.clock_skew, Duration::from_secs(30));
+    assert!(c.identity.issuers[0].jwks.is_absolute());
+    // Without the lists, the defaults: self-service needs the token.
+    let defaults = text
+        .replace("end_user_token = [\"self-service\"]\n", "")
+        .replace(
+            "case_reference = [\"pension-calculation\", \"benefit-review\"]\n",
+            "",
+        );
+    let c = Config::parse(p, &defaults).expect("defaults");
+    assert_eq!(
+        c.privacy.requirement("self-service"),
+        Requirement::EndUserToken
+    );
+    assert_eq!(
+        c.privacy.requirement("pension-calculation"),
+        Requirement::CaseReference
+    );
+    // A portal may state self-service but nobody can vouch for its users: refused.
+    let start = text.find("\n[identity]\n").expect("identity section");
+    let end = text.find("\n[audit]\n").expect("audit section");
+    let no_issuer = format!("{}{}", &text[..start], &text[end..]);
+    let e = Config::parse(p, &no_issuer).expect_err("no issuer");
+    assert!(e.to_string().contains("privacy.end_user_token"), "{e}");
+    let opted_out = no_issuer.replace("end_user_token = [\"self-service\"]", "end_user_token = []");
+    let c = Config::parse(p, &opted_out).expect("no token required");
+    assert_eq!(c.privacy.requirement("self-service"), Requirement::Nothing);
+    for (from, to, field) in [
+        (
+            "clock_skew_seconds = 30",
+            "clock_skew_seconds = 301",
+            "identity.clock_skew_seconds",
+        ),
+        (
+            "acr = [\"urn:guichet:acr:substantial\", \"urn:guichet:acr:high\"]",
+            "acr = []",
+            "identity.issuers[0].acr",
+        ),
+        (
+            "ahv_claim = \"ahvn13\"",
+            "ahv_claim = \"sub\"",
+            "identity.issuers[0].ahv_claim",
+        ),
+        (
+            "case_reference = [\"pension-calculation\", \"benefit-review\"]",
+            "case_reference = [\"self-service\"]",
+            "privacy.case_reference",
+        ),
+        (
+            "audience = \"urn:guichet:gateway:guichet\"",
+            "audience = \"\"",
+            "identity.audience",
+        ),
+    ] {
+        let e = Config::parse(p, &text.replace(from, to)).expect_err(to);
+        assert!(e.to_string().contains(field), "{to}: {e}");
+    }
+}

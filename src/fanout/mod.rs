@@ -12,6 +12,7 @@ mod guard;
 mod plan;
 mod register;
 mod retry;
+mod submit;
 mod translate;
 
 use std::sync::{Arc, RwLock};
@@ -25,6 +26,7 @@ pub use guard::{LastCall, OfficeGuard};
 pub use plan::{Named, by_register, discrepancies, plan};
 pub use register::{REGISTER_LABEL, RegisterSettings, RoutingSettings};
 pub use retry::RetrySettings;
+pub use submit::{PostError, Posted};
 pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};

@@ -142,8 +142,8 @@ pub async fn bench(o: &BenchOptions) -> anyhow::Result<String> {
     sim.check_alive()?;
     gateway.check_alive()?;
     routed.check_alive()?;
-    let rows = run_loads(o, &run.out, &targets, &tls).await?;
-    let routing_note = offices_asked(&tls, &routed_url, o.population.min(200))
+    let rows = run_loads(o, &run, &run.out, &targets, &tls).await?;
+    let routing_note = offices_asked(&tls, &run.pki, &routed_url, o.population.min(200))
         .await
         .unwrap_or_else(|e| {
             format!("Offices asked per query with register routing: not measured ({e:#}).")
@@ -182,12 +182,27 @@ fn setup(o: &BenchOptions, run: &Prepared, load_before: String, peer_note: Strin
 /// Asks the register-routing gateway for the first `n` AHV numbers of the benchmark's
 /// population once each and averages `routing.asked`: the offices asked per query
 /// (broadcast asks all of them).
-async fn offices_asked(tls: &rustls::ClientConfig, url: &str, n: usize) -> anyhow::Result<String> {
+async fn offices_asked(
+    tls: &rustls::ClientConfig,
+    pki: &DevPki,
+    url: &str,
+    n: usize,
+) -> anyhow::Result<String> {
     let client = crate::cli::runtime::portal_client(tls.clone(), "self-service")?;
     let (mut asked, mut queries, mut offices) = (0usize, 0usize, 0usize);
-    for vn in random_population(n, 1).iter().take(n) {
+    let population = random_population(n, 1);
+    let (tokens, _) = super::Tokens {
+        key: &pki.idp.key,
+        issuer: crate::pki::idp::DEV_ISSUER,
+        audience: crate::pki::idp::DEV_AUDIENCE,
+        acr: crate::pki::idp::DEV_ACR,
+        portal_cert: &pki.portal.cert,
+    }
+    .mint(&population, Duration::from_secs(3600))?;
+    for (vn, token) in population.iter().zip(&tokens).take(n) {
         let answer: crate::view::AccountView = client
             .get(format!("{url}/v1/accounts/{}", vn.digits()))
+            .bearer_auth(token)
             .send()
             .await?
             .error_for_status()?
@@ -315,11 +330,21 @@ fn loads(o: &BenchOptions) -> Vec<Load> {
 /// load, same AHV numbers); writes one report folder per run.
 async fn run_loads(
     o: &BenchOptions,
+    run: &Prepared,
     out: &Path,
     targets: &[Target],
     tls: &rustls::ClientConfig,
 ) -> anyhow::Result<Vec<Row>> {
     let population = random_population(o.population, 1);
+    // Every query carries its person's end-user token, as from a real portal.
+    let (tokens, cost) = super::Tokens {
+        key: &run.pki.idp.key,
+        issuer: crate::pki::idp::DEV_ISSUER,
+        audience: crate::pki::idp::DEV_AUDIENCE,
+        acr: crate::pki::idp::DEV_ACR,
+        portal_cert: &run.pki.portal.cert,
+    }
+    .mint(&population, Duration::from_secs(24 * 3600))?;
     let mut rows = Vec::new();
     for load in loads(o) {
         let tag = match load {
@@ -335,12 +360,14 @@ async fn run_loads(
                 timeout: Duration::from_secs(10),
                 http: HttpVersion::Http1,
                 population: population.clone(),
+                tokens: tokens.clone(),
                 progress: true,
                 label: format!("{} {tag}", target.name),
             };
             eprintln!("bench: {} …", plan.label);
             let cpu0 = cpu_seconds(target.pid);
-            let report = super::run(&plan, tls.clone()).await?;
+            let mut report = super::run(&plan, tls.clone()).await?;
+            report.token_verify_us = Some(cost.verify_us);
             let cpu = cpu_seconds(target.pid) - cpu0;
             let dir = out.join(format!("{}-{tag}", target.name.replace(' ', "-")));
             write_report(&report, &dir)?;
@@ -459,6 +486,7 @@ fn write_config(
          register_listen = \"127.0.0.1:{register_port}\"\n\n{routing}\
          [protection]\nportal_queries_per_second = 1000000\nportal_burst = 1000000\nmax_queries_in_flight = 4096\n\n\
          [privacy.portals]\ndemo = [\"self-service\"]\n\n\
+         [identity]\naudience = {:?}\n[[identity.issuers]]\nissuer = {:?}\njwks = {:?}\nacr = [{:?}]\n\n\
          [audit]\ndir = {:?}\nhmac_key_file = {:?}\nfsync = true\n",
         abs(&pki.gateway_server.cert),
         abs(&pki.gateway_server.key),
@@ -469,6 +497,10 @@ fn write_config(
         abs(&pki.gateway_client.cert),
         abs(&pki.gateway_client.key),
         abs(&pki.dir.join("offices")),
+        crate::pki::idp::DEV_AUDIENCE,
+        crate::pki::idp::DEV_ISSUER,
+        abs(&pki.idp.jwks),
+        crate::pki::idp::DEV_ACR,
         abs(&dir.join(g.audit)),
         abs(&dir.join("audit-hmac.key")),
     );

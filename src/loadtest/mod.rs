@@ -20,6 +20,7 @@ mod report;
 mod run;
 mod stats;
 mod table;
+mod tokens;
 
 use std::path::Path;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub use html::render_html;
 pub use population::{population_from_file, random_population};
 pub use report::{Bucket, LatencySummary, Report, Second, StatusCount};
 pub use run::run;
+pub use tokens::{TokenCost, Tokens};
 
 /// HTTP version spoken to the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,9 @@ pub struct Plan {
     pub http: HttpVersion,
     /// AHV numbers, used round-robin.
     pub population: Vec<crate::model::Vn>,
+    /// The end users' tokens, one per person of `population` (same order), sent as
+    /// `Authorization: Bearer`; empty: none are sent (see [`Tokens`]).
+    pub tokens: Vec<String>,
     /// Show a progress bar on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
     /// Free text naming the run in reports (e.g. `guichet c=32`).

@@ -106,6 +106,10 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Accounts with `complete: false`.
     pub incomplete: u64,
+    /// End-user tokens sent: the cost of verifying one (ES256, measured here with the
+    /// gateway's verifier), microseconds; `None` when no tokens were sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_verify_us: Option<f64>,
     /// `incomplete / answers`.
     pub incomplete_share: f64,
     /// Most frequent non-ok office statuses (at most 10).
@@ -150,6 +154,12 @@ impl Report {
             l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms
         );
         let _ = writeln!(o, "             (measured from {})", self.latency_from);
+        if let Some(us) = self.token_verify_us {
+            let _ = writeln!(
+                o,
+                "  tokens     one end-user token per person; verifying one costs {us:.1} µs (ES256, this machine)"
+            );
+        }
         if self.errors.is_empty() {
             let _ = writeln!(o, "  errors     none");
         } else {

@@ -19,6 +19,7 @@ struct Shared {
     client: reqwest::Client,
     base: String,
     population: Vec<Vn>,
+    tokens: Vec<String>,
     next: AtomicUsize,
     sent: AtomicU64,
     warmup_requests: AtomicU64,
@@ -36,7 +37,11 @@ impl Shared {
         let vn = self.population[i % self.population.len()];
         let url = format!("{}{}", self.base, vn.digits());
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let outcome = match self.client.get(url).send().await {
+        let mut request = self.client.get(url);
+        if let Some(token) = self.tokens.get(i % self.population.len()) {
+            request = request.bearer_auth(token);
+        }
+        let outcome = match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.bytes().await {
@@ -86,6 +91,7 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
             plan.target.as_str().trim_end_matches('/')
         ),
         population: plan.population.clone(),
+        tokens: plan.tokens.clone(),
         next: AtomicUsize::new(0),
         sent: AtomicU64::new(0),
         warmup_requests: AtomicU64::new(0),
@@ -137,6 +143,10 @@ fn check(plan: &Plan) -> anyhow::Result<()> {
         }
     }
     anyhow::ensure!(!plan.duration.is_zero(), "--duration must be longer than 0");
+    anyhow::ensure!(
+        plan.tokens.is_empty() || plan.tokens.len() == plan.population.len(),
+        "internal: one token per person of the population"
+    );
     Ok(())
 }
 

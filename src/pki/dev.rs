@@ -68,6 +68,9 @@ pub struct DevPki {
     pub seal: CertPaths,
     /// `offices/<id>`: `office:<id>`, server + client auth, SAN `localhost` + `127.0.0.1`.
     pub offices: BTreeMap<String, CertPaths>,
+    /// The development identity provider: `idp-signing.key` (ES256, `0600`) and
+    /// `idp-jwks.json`, for end-user tokens ([`crate::pki::idp`]).
+    pub idp: crate::pki::idp::DevIdp,
 }
 
 /// Ensures a development federation exists under `dir`, creating only what is missing.
@@ -140,6 +143,7 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         office_paths.insert(identity.name, paths);
     }
     record_leaves(dir, &leaves)?;
+    let idp = crate::pki::idp::ensure_dev_idp(dir)?;
 
     Ok(DevPki {
         dir: dir.to_path_buf(),
@@ -152,6 +156,7 @@ pub fn ensure_dev_pki(dir: &Path, offices: &[String]) -> Result<DevPki, PkiError
         register,
         seal,
         offices: office_paths,
+        idp,
     })
 }
 

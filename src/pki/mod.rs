@@ -25,6 +25,7 @@ mod crl;
 mod dev;
 mod files;
 mod hierarchy;
+pub mod idp;
 pub mod inventory;
 pub mod manage;
 

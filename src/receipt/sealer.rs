@@ -196,6 +196,7 @@ impl Sealer {
             offices: Vec::new(),
             result: result.to_owned(),
             detail: Some(detail),
+            binding: None,
         };
         if let Err(e) = audit.append_blocking(event) {
             tracing::error!(trigger, error = %e, "seal reload not applied: its audit record cannot be written");
@@ -230,6 +231,7 @@ pub fn receipt_event(receipt: &SignedReceipt, subject: &str, actor: Actor) -> Ev
             "receipt {} for {subject} sha256 {}",
             receipt.id, receipt.sha256
         )),
+        binding: None,
     }
 }
 

@@ -160,6 +160,17 @@ impl SedexFolder {
     /// the envelope's, stable per submission, so a message re-sent after the client took
     /// it is recognisable as the same one.
     pub fn send(&self, data_xml: &[u8], envelope: &Envelope) -> Result<Sent, SedexError> {
+        self.send_with(data_xml, envelope, || {})
+    }
+
+    /// [`SedexFolder::send`], calling `between` after the data file and before the
+    /// envelope (the delivery worker's crash tests stop a process there).
+    pub fn send_with(
+        &self,
+        data_xml: &[u8],
+        envelope: &Envelope,
+        between: impl FnOnce(),
+    ) -> Result<Sent, SedexError> {
         let id = &envelope.message_id;
         if !is_message_id(id) {
             return Err(SedexError::MessageId(id.chars().take(100).collect()));
@@ -170,6 +181,7 @@ impl SedexFolder {
             return Ok(Sent::AlreadyQueued);
         }
         write_atomic(&outbox.join(format!("data_{id}.xml")), data_xml)?;
+        between();
         write_atomic(&envl, envelope.render().as_bytes())?;
         Ok(Sent::Written)
     }

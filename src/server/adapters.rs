@@ -85,6 +85,7 @@ pub(super) async fn write(
         offices: vec![(office.to_string(), action.to_owned())],
         result: outcome,
         detail: result.as_ref().err().map(|p| p.detail.clone()),
+        binding: None,
     };
     // A change that was applied has its intent record already; if its outcome cannot
     // be recorded, answering 503 would tell the caller it did not happen.
@@ -114,6 +115,7 @@ fn intent(
             person: None,
             offices: vec![(office.to_string(), action.to_owned())],
             result: "intent".into(),
+            binding: None,
             detail: Some(format!("version {}", meta.version)),
         };
         audit.append_blocking(event).map(|_| ())

@@ -1,4 +1,5 @@
-//! The administration API (role `admin`): reload the TLS material, list what is loaded,
+//! The administration API (role `admin`): reload the TLS material (and the identity
+//! providers' JWKS files that changed), list what is loaded,
 //! show the audit log's head and newest signed checkpoint.
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ pub(super) async fn reload(
         .map_err(|_| {
             Problem::audit_unavailable("the reload could not be recorded, so it was not applied")
         })?;
+    super::reload::reload_jwks(state, &trigger);
     if !outcome.errors.is_empty() {
         return Err(Problem::reload_failed(outcome.errors.join("; ")));
     }

@@ -7,6 +7,7 @@
 mod adapters;
 mod admin;
 pub mod conn;
+pub mod end_user;
 mod listen;
 mod ops;
 mod problem;
@@ -25,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 pub use conn::Connections;
+pub use end_user::{EndUser, Presented, require_end_user};
 pub use problem::Problem;
 pub use protect::Protection;
 pub use reload::Reloader;
@@ -44,8 +46,10 @@ pub struct State {
     pub protection: Protection,
     /// The tamper-evident record of every access.
     pub audit: crate::audit::AuditLog,
-    /// Purposes and who may state them.
+    /// Purposes, who may state them, and what each requires.
     pub privacy: crate::config::PrivacyConfig,
+    /// Verifies end users' tokens (`server::require_end_user`).
+    pub identity: crate::identity::Verifier,
     /// The reloadable TLS material and the ingress's live connections.
     pub reloader: Reloader,
     /// The adapters folder this gateway administers (`/v1/adapters` writes go there).
@@ -53,6 +57,11 @@ pub struct State {
     /// The seal that signs receipts (`[seal]`); `None`: receipts are off, and a route that
     /// needs one answers with [`crate::receipt::ReceiptError::Disabled`]'s problem.
     pub sealer: Option<Arc<crate::receipt::Sealer>>,
+    /// Submissions, their receipts and the delivery outbox (`[store]`: SQLite by
+    /// default, PostgreSQL for replicas). Migrated by `Gateway::serve` before it accepts.
+    pub db: Arc<crate::store::Store>,
+    /// How the outbox is delivered (`[delivery]`).
+    pub delivery: crate::config::DeliveryConfig,
 }
 
 impl State {
@@ -146,10 +155,17 @@ impl Connection {
             .and_then(crate::tls::peer_identity)
             .map(Arc::new);
         let expiry = chain.first().and_then(expires_at);
+        // RFC 8705: end-user tokens must be bound to this very certificate.
+        let thumbprint = chain
+            .first()
+            .map(|c| crate::identity::CertThumbprint::of(c.as_ref()));
         let activity = Activity::new();
         let (state, busy) = (self.state, Arc::clone(&activity));
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let (state, identity, busy) = (Arc::clone(&state), identity.clone(), busy.begin());
+            if let Some(t) = &thumbprint {
+                req.extensions_mut().insert(t.clone());
+            }
             async move {
                 let response = routes::route(req, identity, state).await;
                 drop(busy);

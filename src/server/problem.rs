@@ -7,6 +7,7 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
 use crate::adapter::{DefError, StoreError};
+use crate::identity::TokenError;
 use crate::model::{OfficeId, VnError};
 use crate::view::ProblemView;
 
@@ -23,6 +24,8 @@ pub struct Problem {
     pub detail: String,
     /// `Retry-After` seconds, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// `WWW-Authenticate` challenge, for 401.
+    pub challenge: Option<String>,
 }
 
 impl Problem {
@@ -33,7 +36,35 @@ impl Problem {
             title,
             detail,
             retry_after: None,
+            challenge: None,
         }
+    }
+
+    /// `401`: the end user's token is missing or refused. The challenge and the detail
+    /// name the failed check (RFC 6750 `invalid_token`), never the token.
+    pub fn unauthorized(e: &TokenError) -> Problem {
+        let description = e.to_string().replace(['"', '\\'], "'");
+        Problem {
+            challenge: Some(format!(
+                "Bearer realm=\"guichet\", error=\"invalid_token\", error_description=\"{description}\""
+            )),
+            ..Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-token",
+                "End-user token missing or refused",
+                format!("end-user token refused: {description}"),
+            )
+        }
+    }
+
+    /// `403`: a valid end-user token, of another person than the one asked about.
+    pub fn not_the_person() -> Problem {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "other-person",
+            "Token of another person",
+            "the end-user token was issued for another person than the one in the request".into(),
+        )
     }
 
     /// `400`: the request itself is wrong.
@@ -218,6 +249,9 @@ impl Problem {
         if let Some(s) = self.retry_after {
             builder = builder.header("retry-after", s.to_string());
         }
+        if let Some(c) = &self.challenge {
+            builder = builder.header("www-authenticate", c.as_str());
+        }
         builder
             .body(Full::new(Bytes::from(body)))
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"{}"))))
@@ -229,6 +263,13 @@ impl From<VnError> for Problem {
     /// carries the input).
     fn from(e: VnError) -> Problem {
         Problem::bad_request("invalid-vn", e.to_string())
+    }
+}
+
+impl From<TokenError> for Problem {
+    /// A missing or refused end-user token: `401` with the challenge.
+    fn from(e: TokenError) -> Problem {
+        Problem::unauthorized(&e)
     }
 }
 

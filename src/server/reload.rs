@@ -262,6 +262,7 @@ fn reload_event(outcome: &ReloadOutcome, actor: Actor) -> Event {
             "failed".into()
         },
         detail: Some(detail),
+        binding: None,
     }
 }
 
@@ -315,6 +316,7 @@ pub fn spawn_watch(state: &Arc<State>, interval: Duration) {
             if let Some(sealer) = &state.sealer {
                 let _ = sealer.reload_changed(&state.audit);
             }
+            reload_jwks(&state, "file change");
             if last_warning.elapsed() >= DAILY {
                 last_warning = tokio::time::Instant::now();
                 reloader.warn_expiring();
@@ -345,6 +347,7 @@ pub fn spawn_sighup(state: &Arc<State>) {
                             let _ =
                                 sealer.reload(&state.audit, Actor::operator("SIGHUP"), "SIGHUP");
                         }
+                        reload_jwks(&state, "SIGHUP");
                     }
                 });
             }
@@ -353,6 +356,35 @@ pub fn spawn_sighup(state: &Arc<State>) {
     }
     #[cfg(not(unix))]
     let _ = state;
+}
+
+/// Reads again the identity providers' JWKS files that changed: each reload is recorded
+/// (`reload`, with the key ids) before the new keys are used; a file that is refused keeps
+/// the last good keys, and a record that cannot be written changes nothing (tried again
+/// at the next poll).
+pub fn reload_jwks(state: &State, trigger: &str) {
+    for staged in state.identity.changed() {
+        let event = Event {
+            kind: Kind::Reload,
+            actor: Actor::operator(trigger),
+            purpose: None,
+            person: None,
+            offices: Vec::new(),
+            result: if staged.failed() {
+                "failed"
+            } else {
+                "reloaded"
+            }
+            .into(),
+            detail: Some(format!("{trigger}: {}", staged.describe(&state.identity))),
+            binding: None,
+        };
+        if let Err(e) = state.audit.append_blocking(event) {
+            tracing::error!(trigger, error = %e, "JWKS reload not applied: its audit record cannot be written");
+            continue;
+        }
+        state.identity.install(staged);
+    }
 }
 
 fn warn_expiring(status: &Status) {

@@ -25,6 +25,7 @@ mod outbox;
 mod rows;
 pub mod scratch;
 mod submissions;
+mod wait;
 
 pub use migrate::{MIGRATIONS, migrator};
 pub use model::{
@@ -245,11 +246,20 @@ impl Store {
 
     /// Connects without migrating (`guichet migrate` and readiness checks migrate or look).
     pub async fn connect(config: &StoreConfig) -> Result<Store, StoreError> {
-        let location = config.location.to_string();
-        let connect_err = |source| StoreError::Connect {
-            location: location.clone(),
+        let store = Store::open_lazy(config)?;
+        let connected = on_backend!(&store, pool => pool.acquire().await.map(drop));
+        connected.map_err(|source| StoreError::Connect {
+            location: store.location.clone(),
             source,
-        };
+        })?;
+        Ok(store)
+    }
+
+    /// The store without connecting yet: the pool connects on first use. For
+    /// [`crate::gateway::Gateway::build`], which is synchronous; `Gateway::serve` migrates
+    /// (and so connects) before it accepts anything.
+    pub fn open_lazy(config: &StoreConfig) -> Result<Store, StoreError> {
+        let location = config.location.to_string();
         let backend = match &config.location {
             StoreLocation::Sqlite { file } => {
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -268,21 +278,15 @@ impl Store {
                     .busy_timeout(config.busy_timeout);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(config.pool_size.get())
-                    .acquire_timeout(config.connect_timeout)
-                    .connect_with(options)
-                    .await
-                    .map_err(connect_err)?;
-                Backend::Sqlite(pool)
+                    .acquire_timeout(config.connect_timeout);
+                Backend::Sqlite(pool.connect_lazy_with(options))
             }
             StoreLocation::Postgres { .. } => {
                 let options = pg_options(&config.location)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(config.pool_size.get())
-                    .acquire_timeout(config.connect_timeout)
-                    .connect_with(options)
-                    .await
-                    .map_err(connect_err)?;
-                Backend::Postgres(pool)
+                    .acquire_timeout(config.connect_timeout);
+                Backend::Postgres(pool.connect_lazy_with(options))
             }
         };
         let schema = match &config.location {

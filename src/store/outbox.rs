@@ -338,7 +338,7 @@ fn closed_row(row: &impl Cols) -> Result<(Subject, OfficeId, i64), StoreError> {
     ))
 }
 
-fn lost(lease: &Lease) -> StoreError {
+pub(super) fn lost(lease: &Lease) -> StoreError {
     StoreError::LeaseLost {
         outbox_id: lease.outbox_id.clone(),
     }

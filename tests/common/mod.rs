@@ -8,6 +8,8 @@
 mod issue;
 #[path = "../support/timeouts.rs"]
 mod timeouts;
+#[path = "../support/tokens.rs"]
+pub mod tokens;
 
 pub use timeouts::PATIENT_MS;
 
@@ -68,6 +70,14 @@ pub struct Options<'a> {
     /// Offices with an adapter timeout of their own (ms); every other adapter gets
     /// [`PATIENT_MS`] so that a busy machine never turns a healthy office into a timeout.
     pub office_timeouts: &'a [(&'a str, u64)],
+    /// The `[identity]` section; default:
+    /// the development identity provider of the harness's PKI.
+    pub identity: Option<&'a str>,
+    /// Starts the simulated sedex clients (folders under the test's temporary folder,
+    /// no delivery delay) before the adapters are written, so sedex funds use them.
+    pub sedex: bool,
+    /// Extra sections appended to the configuration (`[delivery]`, `[store]`).
+    pub extra: &'a str,
     /// Lines of a `[routing]` section (empty: none); `endpoint` and `identity` of the
     /// simulated register are added.
     pub routing: &'a str,
@@ -86,6 +96,9 @@ impl Default for Options<'_> {
             crl: false,
             server: "",
             office_timeouts: &[],
+            identity: None,
+            sedex: false,
+            extra: "",
             routing: "",
         }
     }
@@ -167,6 +180,13 @@ impl Federation {
         let offices = SimFederation::start(&registry, &served, options)
             .await
             .expect("simulated offices");
+        if o.sedex {
+            let sedex = guichet::sim::SedexOptions::new(
+                dir.path().join("sedex"),
+                std::time::Duration::ZERO,
+            );
+            offices.start_sedex(&sedex).expect("sedex clients");
+        }
         offices
             .write_adapters(&repo().join("adapters"), &config.offices.adapters)
             .expect("adapters");
@@ -255,6 +275,33 @@ impl Federation {
         format!("https://{}{path}", self.gateway)
     }
 
+    /// Claims `office` received (distinct message ids, all deliveries).
+    pub fn claims(&self, office: OfficeId) -> guichet::sim::apg::ClaimCounts {
+        self.offices.claims(office)
+    }
+
+    /// The sedex folder of `office` (with `sedex`).
+    pub fn sedex_folder(&self, office: OfficeId) -> Option<PathBuf> {
+        self.offices.sedex_folder(office)
+    }
+
+    /// The end user's token for `vn` (development identity provider), bound to the
+    /// certificate of [`Federation::portal`]: what a self-service query carries.
+    pub fn token(&self, vn: guichet::model::Vn) -> String {
+        tokens::mint(&self.pki, vn, &self.pki.portal.cert)
+    }
+
+    /// [`Self::token`] of an AHV number written out (tests with a fixed number).
+    pub fn token_of(&self, vn: &str) -> String {
+        self.token(vn.parse().expect("a valid AHV number"))
+    }
+
+    /// The token for `vn` bound to the certificate of [`Federation::client_as`]`(_, name)`.
+    pub fn token_as(&self, name: &str, vn: guichet::model::Vn) -> String {
+        let cert = self.dir.path().join("clients").join(format!("{name}.pem"));
+        tokens::mint(&self.pki, vn, &cert)
+    }
+
     pub fn stop(&mut self) {
         self.offices.stop();
         if let Some(s) = self.stop_gateway.take() {
@@ -314,6 +361,7 @@ narrow = ["benefit-review"]
 leaky = ["self-service", "pension-calculation", "benefit-review"]
 newportal = ["self-service", "pension-calculation", "benefit-review"]
 
+{identity}
 [audit]
 dir = "{a}"
 hmac_key_file = "{c}/audit-hmac.key"
@@ -325,6 +373,8 @@ unsafe_no_fsync = true
 cert = "{c}/seal-guichet.pem"
 key = "{c}/seal-guichet.key"
 ca = "{c}/federation-ca.pem"
+
+{extra}
 "#,
         c = c.display(),
         r = repo().display(),
@@ -333,6 +383,10 @@ ca = "{c}/federation-ca.pem"
         deadline_ms = o.deadline_ms,
         protection = o.protection,
         server = o.server,
+        identity = o
+            .identity
+            .map_or_else(|| tokens::identity_section(&c), str::to_owned),
+        extra = o.extra,
     )
 }
 

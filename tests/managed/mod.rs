@@ -9,6 +9,8 @@
 mod issue;
 #[path = "../support/timeouts.rs"]
 mod timeouts;
+#[path = "../support/tokens.rs"]
+pub mod tokens;
 
 pub use timeouts::PATIENT_MS;
 
@@ -83,12 +85,14 @@ allow_loopback = true
 [privacy.portals]
 demo = ["self-service"]
 
+{identity}
 [audit]
 dir = "{d}/audit"
 hmac_key_file = "{c}/audit-hmac.key"
 fsync = false
 unsafe_no_fsync = true
 "#,
+                identity = tokens::identity_section(&certs),
                 d = dir.path().display(),
                 c = certs.display(),
                 a = adapters.display(),
@@ -201,6 +205,16 @@ unsafe_no_fsync = true
 
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{path}", self.gateway)
+    }
+
+    /// The end user's token for `vn`, bound to the certificate of [`Managed::portal`].
+    pub fn token(&self, vn: guichet::model::Vn) -> String {
+        tokens::mint(&self.pki, vn, &self.pki.portal.cert)
+    }
+
+    /// [`Self::token`] of an AHV number written out (tests with a fixed number).
+    pub fn token_of(&self, vn: &str) -> String {
+        self.token(vn.parse().expect("a valid AHV number"))
     }
 
     /// Every file of the adapters folder (history included), for before/after checks.

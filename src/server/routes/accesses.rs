@@ -1,12 +1,13 @@
-//! `GET /v1/accounts/{vn}/accesses` (role `portal`, purpose `self-service`): who looked
-//! at this person's account, when and why — from the audit log. Also the purpose check
-//! every portal route shares.
+//! `GET /v1/accounts/{vn}/accesses` (role `portal`, purpose `self-service`, the token of
+//! that very person whatever `[privacy]` says): who looked at this person's account, when
+//! and why — from the audit log. Also the purpose check every portal route shares.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{HeaderMap, Response, StatusCode};
 
 use super::super::State;
+use super::super::end_user::{self, Presented};
 use super::super::problem::Problem;
 use super::{actor, json, record};
 use crate::audit::{Event, Kind, Record};
@@ -16,17 +17,18 @@ use crate::view::{AccessView, AccessesView, CallerView};
 
 /// The accesses route.
 pub(super) async fn get(
-    headers: &HeaderMap,
+    presented: &Presented<'_>,
     portal: &Identity,
     vn: Vn,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
-    let purpose = purpose(headers, portal, state)?;
+    let purpose = purpose(presented.headers(), portal, state)?;
     if purpose != "self-service" {
         return Err(Problem::forbidden(
             "the accesses of a person are shown for the purpose self-service only",
         ));
     }
+    let end_user = end_user::require_end_user(presented, vn, state)?;
     state.protection.charge(&portal.name)?;
     let audit = state.audit.clone();
     let records = tokio::task::spawn_blocking(move || audit.accesses(vn))
@@ -48,6 +50,7 @@ pub(super) async fn get(
         offices: Vec::new(),
         result: format!("{} accesses", view.accesses.len()),
         detail: None,
+        binding: Some(end_user.binding()),
     };
     record(state, event).await?;
     json(StatusCode::OK, &view)

@@ -10,10 +10,11 @@ use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Response, StatusCode};
 
 use super::super::State;
+use super::super::end_user::{self, Presented};
 use super::super::problem::Problem;
 use super::super::protect::{CacheKey, CacheResult, Lookup};
 use super::{actor, json, record};
-use crate::audit::{Event, Kind};
+use crate::audit::{Binding, Event, Kind};
 use crate::fanout::{Query, REGISTER_LABEL, RegisterUnavailable};
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::{Identity, RegisterStatus, Vn};
@@ -28,23 +29,32 @@ pub const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=600_000;
 /// The account route.
 pub(super) async fn get(
     query: Option<&str>,
-    headers: &HeaderMap,
+    presented: &Presented<'_>,
     portal: &Identity,
     vn: Vn,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
+    let headers = presented.headers();
     let purpose = super::accesses::purpose(headers, portal, state)?;
     let ask = Ask::parse(query, headers)?;
+    // Before the quota, the cache and any office: a refused binding costs nothing.
+    let binding = end_user::bind(&purpose, presented, vn, state)?;
     state.protection.charge(&portal.name)?;
     let started = Instant::now();
+    let access = Access {
+        portal,
+        purpose: &purpose,
+        vn,
+        binding,
+    };
     let (account, cache) = match fetch(vn, &ask, portal, &purpose, state).await? {
         Fetched::Account(account, cache) => (account, cache),
         Fetched::RegisterFailed(e) => {
-            refused(state, portal, &purpose, vn, &e, ask.trace).await?;
+            refused(state, &access, &e, ask.trace).await?;
             return Err(Problem::register_unavailable(&e));
         }
     };
-    audit(state, portal, &purpose, vn, &account, cache, ask.trace).await?;
+    audit(state, &access, &account, cache, ask.trace).await?;
     observe(state, portal, &purpose, vn, &account, cache, &ask, started);
     respond(&account, cache, ask.trace)
 }
@@ -218,33 +228,38 @@ async fn fetch(
 /// about the person, so the record names it (and no office).
 async fn refused(
     state: &State,
-    portal: &Identity,
-    purpose: &str,
-    vn: Vn,
+    access: &Access<'_>,
     e: &RegisterUnavailable,
     trace: Trace,
 ) -> Result<(), Problem> {
     let event = Event {
         kind: Kind::AccountQuery,
-        actor: actor(portal),
-        purpose: Some(purpose.to_owned()),
-        person: Some(state.audit.person(vn)),
+        actor: actor(access.portal),
+        purpose: Some(access.purpose.to_owned()),
+        person: Some(state.audit.person(access.vn)),
         offices: vec![(REGISTER_LABEL.to_owned(), e.status.name().to_owned())],
         result: "503".into(),
         detail: Some(format!(
             "trace {}; routing register, register failed, no office asked",
             trace.trace_hex()
         )),
+        binding: access.binding.clone(),
     };
     record(state, event).await
+}
+
+/// Who asked about whom, why, and what bound the request.
+struct Access<'a> {
+    portal: &'a Identity,
+    purpose: &'a str,
+    vn: Vn,
+    binding: Option<Binding>,
 }
 
 /// The access in the audit log; an access that cannot be recorded is not served.
 async fn audit(
     state: &State,
-    portal: &Identity,
-    purpose: &str,
-    vn: Vn,
+    access: &Access<'_>,
     account: &ConsolidatedAccount,
     cache: CacheResult,
     trace: Trace,
@@ -286,12 +301,13 @@ async fn audit(
     }
     let event = Event {
         kind: Kind::AccountQuery,
-        actor: actor(portal),
-        purpose: Some(purpose.to_owned()),
-        person: Some(state.audit.person(vn)),
+        actor: actor(access.portal),
+        purpose: Some(access.purpose.to_owned()),
+        person: Some(state.audit.person(access.vn)),
         offices,
         result: result.into(),
         detail: Some(detail),
+        binding: access.binding.clone(),
     };
     record(state, event).await
 }

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::State;
+use super::end_user::Presented;
 use super::problem::Problem;
 use crate::audit::{Actor, Event};
 use crate::model::Identity;
@@ -126,10 +127,10 @@ async fn serve(
         Handler::Health => health(),
         Handler::OpenApi => Ok(openapi()),
         Handler::Account => {
-            let (query, headers) = (req.uri().query(), req.headers());
-            account::get(query, headers, who()?, p.vn()?, state).await
+            let presented = Presented::of(&req);
+            account::get(req.uri().query(), &presented, who()?, p.vn()?, state).await
         }
-        Handler::Accesses => accesses::get(req.headers(), who()?, p.vn()?, state).await,
+        Handler::Accesses => accesses::get(&Presented::of(&req), who()?, p.vn()?, state).await,
         Handler::AccountChanged => notifications::account_changed(req, who()?, state).await,
         Handler::AdapterList => super::adapters::list(state),
         Handler::AdapterGet => super::adapters::one(p.office()?, state),

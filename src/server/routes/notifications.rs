@@ -41,6 +41,7 @@ pub(super) async fn account_changed(
         offices: Vec::new(),
         result: "evicted".into(),
         detail: None,
+        binding: None,
     };
     record(state, event).await?;
     Ok(Response::builder()

@@ -1,0 +1,743 @@
+//! The delivery worker: works off the outbox, exactly once per claim.
+//!
+//! Each turn it leases due outbox rows ([`crate::store::Store::claim_due`]: `FOR UPDATE
+//! SKIP LOCKED` on PostgreSQL, so several replicas share the work), renders each claim
+//! with its fund's submission mapping under the row's **stable message id**, and hands it
+//! to the fund by the fund's transport:
+//!
+//! - **sync**: POST over the office's own pooled mTLS client (its certificate verified in
+//!   the handshake, no redirect followed). `200` carries the acknowledgement; `202` means
+//!   "received, the acknowledgement follows over sedex" (the row is closed `delivered`).
+//! - **sedex**: data file then envelope into the client's `outbox/` (each atomically);
+//!   the row then waits ([`crate::store::Store::defer`], no attempt counted) for the
+//!   client's receipt: `100` closes it `delivered`, `2xx`/`3xx`/`330` fail it, anything
+//!   else keeps waiting until the delivery expires.
+//!
+//! Acknowledgements — the sync answer, or pairs picked up from a fund's sedex `inbox/` —
+//! are applied in one store transaction with their **delivery receipt** (signed by the
+//! seal, its hash appended to the audit log first): `accepted` (case number), `rejected`
+//! (reason code), `transferred` (a new outbox row for the named fund; a fund that already
+//! had the claim is a loop, and the claim fails with that reason).
+//!
+//! Exactly once: the message id never changes between attempts of one delivery, funds
+//! answer a message id they know with the same acknowledgement, a sedex pair is written
+//! only once the previous attempt's files are gone, and every state change presents the
+//! row's lease, so a worker whose lease expired (its process died) changes nothing. A
+//! process killed at any point leaves a row that is due again when its lease expires.
+//!
+//! Invariant: no body, AHV number, name or free text of a fund reaches a log line or the
+//! history; details are codes, office ids and error kinds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng as _;
+use tokio::sync::watch;
+
+use crate::adapter::{Adapter, SubmissionTransport, Submissions};
+use crate::audit::{Actor, ActorRole};
+use crate::mapping::SubmissionParams;
+use crate::model::{AckOutcome, ApgAck, OfficeId};
+use crate::receipt::{DeliveryOutcome, DeliveryReceipt, ReceiptBody};
+use crate::sedex::{Envelope, SedexFolder, SedexStatus};
+use crate::server::State;
+use crate::store::{
+    Delivery, NewReceipt, ReceiptKind, Step, Store, StoreError, SubjectKind, Submission,
+    SubmissionId, SubmissionState,
+};
+
+mod crash;
+
+pub use crash::CrashPoint;
+
+/// The history detail that marks a sedex message as handed to the fund's client.
+const HANDED_TO_SEDEX: &str = "sedex: handed to the client";
+
+/// What to do with a leased row after an attempt.
+#[derive(Debug)]
+enum Next {
+    /// Close the row `done` and apply the step.
+    Close(Step),
+    /// Close the row `failed`; the submission fails with this detail.
+    Fail(String),
+    /// Hand the row back with one more attempt, due after the backoff.
+    Retry(String),
+    /// Hand the row back unchanged, due in this long (waiting for a receipt).
+    Wait(Duration),
+    /// The fund named another as competent: re-route.
+    Transfer {
+        to: OfficeId,
+        detail: String,
+        receipt: Option<NewReceipt>,
+    },
+    /// The submission moved on without this row (an acknowledgement arrived through the
+    /// sedex inbox): close the row, leave the submission as it is.
+    Superseded,
+}
+
+/// The outbox's worker in this process.
+#[derive(Debug)]
+pub struct Worker {
+    state: Arc<State>,
+    id: String,
+    lease: Duration,
+}
+
+impl Worker {
+    /// A worker named `id` (unique per process: leases carry it) that holds each row for
+    /// `lease` while it delivers.
+    pub fn new(state: Arc<State>, id: impl Into<String>, lease: Duration) -> Worker {
+        Worker {
+            state,
+            id: id.into(),
+            lease,
+        }
+    }
+
+    fn db(&self) -> &Store {
+        &self.state.db
+    }
+
+    /// Runs until `stop` turns true: migrates the store (retrying while it is
+    /// unreachable), then works off due rows and the funds' sedex inboxes every poll
+    /// interval. At the end it hands back every row it still holds.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let every = self.state.delivery.poll_interval;
+        while let Err(e) = self.db().migrate().await {
+            tracing::error!(error = %e, "store not ready; delivery waits");
+            if sleep_or_stop(&mut stop, every.max(Duration::from_secs(1))).await {
+                return;
+            }
+        }
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let full = self.turn().await;
+            self.pick_up_inboxes().await;
+            if !full && sleep_or_stop(&mut stop, every).await {
+                break;
+            }
+        }
+        match self.db().release_leases(&self.id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "outbox leases handed back at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "outbox leases not handed back; they expire"),
+        }
+    }
+
+    /// One batch of due rows, delivered concurrently. Whether the batch was full (more may
+    /// be due at once).
+    pub async fn turn(&self) -> bool {
+        let batch = self.state.delivery.batch;
+        let due = match self.db().claim_due(&self.id, batch.get(), self.lease).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox not readable");
+                return false;
+            }
+        };
+        let full = due.len() >= batch.get() as usize;
+        futures_util::future::join_all(due.into_iter().map(|d| self.deliver(d))).await;
+        full
+    }
+
+    async fn deliver(&self, d: Delivery) {
+        let next = self.attempt(&d).await;
+        let outcome = outcome_name(&next);
+        crash::point(CrashPoint::BeforeRecord);
+        let now = self.db_now();
+        let result = match next {
+            Next::Close(step) => self.db().complete(&d.lease, &step).await,
+            Next::Fail(detail) => self.db().fail(&d.lease, &detail).await,
+            Next::Retry(error) if now >= d.expires_at => {
+                let detail = format!("expired after {} attempts; last: {error}", d.attempts + 1);
+                self.db().fail(&d.lease, &detail).await
+            }
+            Next::Retry(error) => {
+                let wait = backoff(&self.state.delivery, d.attempts);
+                let at = now.saturating_add(ms(wait));
+                self.db().retry_later(&d.lease, at, &error).await
+            }
+            Next::Wait(_) if now >= d.expires_at => {
+                self.db()
+                    .fail(&d.lease, "expired: no final sedex receipt")
+                    .await
+            }
+            Next::Wait(wait) => {
+                let at = now.saturating_add(ms(wait)).min(d.expires_at);
+                self.db().defer(&d.lease, at).await
+            }
+            Next::Transfer {
+                to,
+                detail,
+                receipt,
+            } => match submission_id(&d) {
+                Some(id) => {
+                    self.db()
+                        .transfer(
+                            id,
+                            Some(&d.lease),
+                            to,
+                            &detail,
+                            receipt,
+                            self.state.delivery.expiry,
+                        )
+                        .await
+                }
+                None => self.db().fail(&d.lease, "not a submission").await,
+            },
+            Next::Superseded => self.db().close_superseded(&d.lease).await,
+        };
+        match result {
+            Ok(()) => {
+                crate::metrics::METRICS
+                    .deliveries
+                    .get_or_create(&crate::metrics::DeliveryLabels {
+                        office: d.target_office.to_string(),
+                        outcome,
+                    })
+                    .inc();
+            }
+            // Another worker took the row over (our lease expired): it decides now.
+            Err(StoreError::LeaseLost { .. }) => {
+                tracing::warn!(office = %d.target_office, "outbox lease lost during delivery");
+            }
+            Err(e) => {
+                tracing::error!(office = %d.target_office, error = %e, "delivery not recorded; the row is due again when its lease expires")
+            }
+        }
+    }
+
+    fn db_now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp() * 1000
+    }
+
+    /// One attempt at one row: what the fund said, as the next step of the row.
+    async fn attempt(&self, d: &Delivery) -> Next {
+        let Some(id) = submission_id(d) else {
+            return Next::Fail(format!("outbox row of unknown kind {}", d.subject.kind));
+        };
+        let sub = match self.db().load_submission(id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Next::Fail("submission missing".into()),
+            Err(e) => return Next::Retry(format!("store: {e}")),
+        };
+        let registry = self.state.fanout.registry();
+        if sub.state.is_final()
+            || sub.competent_office != d.target_office
+            || (sub.state == SubmissionState::Delivered && !is_waiting_for_sedex(&sub, d))
+        {
+            // A sedex receipt that came after the acknowledgement is archived with the row.
+            if let Some(subs) = registry
+                .get(d.target_office)
+                .and_then(|a| a.submissions.as_ref())
+                && subs.transport == SubmissionTransport::Sedex
+                && let Some(folder) = subs.sedex_folder.as_deref()
+                && let Ok(folder) = SedexFolder::open(folder)
+            {
+                let id = d.message_id.clone();
+                if let Err(e) = blocking(move || folder.archive_receipt(&id)).await {
+                    tracing::warn!(error = %e, "sedex receipt not archived");
+                }
+            }
+            return Next::Superseded;
+        }
+        let Some(adapter) = registry.get(d.target_office) else {
+            return Next::Retry(format!("office {} is not registered", d.target_office));
+        };
+        let Some(subs) = adapter.submissions.as_ref() else {
+            return Next::Retry(format!("office {} takes no submissions", d.target_office));
+        };
+        let xml = match self.render(&sub, d, adapter, subs) {
+            Ok(xml) => xml,
+            Err(e) => return Next::Fail(e),
+        };
+        match &subs.transport {
+            SubmissionTransport::Sync { .. } => self.send_sync(&sub, d, adapter, subs, xml).await,
+            SubmissionTransport::Sedex => {
+                let (Some(folder), Some(participant_id)) =
+                    (subs.sedex_folder.as_deref(), subs.participant_id.as_deref())
+                else {
+                    return Next::Fail("sedex fund without folder or participant id".into());
+                };
+                self.send_sedex(&sub, d, subs, folder, participant_id, xml)
+                    .await
+            }
+        }
+    }
+
+    fn render(
+        &self,
+        sub: &Submission,
+        d: &Delivery,
+        adapter: &Adapter,
+        subs: &Submissions,
+    ) -> Result<String, String> {
+        let settings = self.state.fanout.settings();
+        let form: serde_json::Value = serde_json::from_str(&sub.body)
+            .map_err(|e| format!("stored body is not JSON (line {})", e.line()))?;
+        let recipient = subs.recipient_id(adapter.office, &settings.participant_prefix);
+        let date = crate::sedex::date_time(time::OffsetDateTime::now_utc());
+        let business = sub.id.to_string();
+        let params = SubmissionParams {
+            sender_id: &settings.sender_id,
+            recipient_id: &recipient,
+            message_id: &d.message_id,
+            business_process_id: &business,
+            message_date: &date,
+            test_delivery: settings.test_delivery,
+            routing_rule: &sub.routing_rule,
+            competent_office: d.target_office,
+        };
+        subs.mapping
+            .render(&params, &form)
+            .map_err(|e| format!("not renderable: {e}"))
+    }
+
+    async fn send_sync(
+        &self,
+        sub: &Submission,
+        d: &Delivery,
+        adapter: &Adapter,
+        subs: &Submissions,
+        xml: String,
+    ) -> Next {
+        let Some(url) = subs.sync_url(&adapter.endpoint) else {
+            return Next::Fail("no endpoint for submissions".into());
+        };
+        let cfg = &self.state.delivery;
+        crash::point(CrashPoint::BeforeSend);
+        let answer = self
+            .state
+            .fanout
+            .post_document(adapter, url, xml, cfg.timeout, cfg.max_ack_bytes)
+            .await;
+        crash::point(CrashPoint::AfterSend);
+        match answer {
+            Ok(posted) if posted.status == 202 => Next::Close(
+                Step::to(SubmissionState::Delivered)
+                    .detail("received by the fund (202); its acknowledgement follows over sedex"),
+            ),
+            Ok(posted) => match subs.mapping.read_ack(&posted.body, cfg.max_ack_bytes) {
+                Ok(ack) if ack.reference_message_id == d.message_id => {
+                    self.apply_ack(sub, d.target_office, &d.message_id, &ack)
+                        .await
+                }
+                Ok(_) => Next::Retry("acknowledgement names another message".into()),
+                Err(e) => Next::Retry(format!("acknowledgement unreadable: {}", e.redacted())),
+            },
+            Err(e) if e.retryable() => Next::Retry(e.to_string()),
+            Err(e) => Next::Fail(format!("refused by the fund: {e}")),
+        }
+    }
+
+    async fn send_sedex(
+        &self,
+        sub: &Submission,
+        d: &Delivery,
+        subs: &Submissions,
+        folder: &std::path::Path,
+        participant_id: &str,
+        xml: String,
+    ) -> Next {
+        let poll = self.state.delivery.poll_interval;
+        let folder = match SedexFolder::open(folder) {
+            Ok(f) => f,
+            Err(e) => return Next::Retry(e.to_string()),
+        };
+        let id = d.message_id.clone();
+        let f = folder.clone();
+        let receipt = match blocking(move || f.receipt(&id)).await {
+            Ok(r) => r,
+            Err(e) => return Next::Retry(e),
+        };
+        if let Some(receipt) = receipt {
+            let status = receipt.status;
+            let archive = |folder: SedexFolder, id: String| async move {
+                if let Err(e) = blocking(move || folder.archive_receipt(&id)).await {
+                    tracing::warn!(error = %e, "sedex receipt not archived");
+                }
+            };
+            return match status {
+                SedexStatus::Delivered => {
+                    archive(folder, d.message_id.clone()).await;
+                    Next::Close(
+                        Step::to(SubmissionState::Delivered)
+                            .detail("sedex 100: in the fund's inbox; its acknowledgement follows"),
+                    )
+                }
+                s if s.is_final() => {
+                    archive(folder, d.message_id.clone()).await;
+                    Next::Fail(format!("sedex {}: not deliverable", s.code()))
+                }
+                // 4xx, 5xx, 601, 701: the sedex system is still at it.
+                _ => Next::Wait(poll),
+            };
+        }
+        if is_waiting_for_sedex(sub, d) {
+            return Next::Wait(poll);
+        }
+        let settings = self.state.fanout.settings();
+        let envelope = Envelope::new(
+            &d.message_id,
+            subs.mapping.message_type(),
+            subs.mapping.message_class(),
+            &settings.sender_id,
+            participant_id,
+            time::OffsetDateTime::now_utc(),
+        );
+        crash::point(CrashPoint::BeforeSend);
+        let f = folder.clone();
+        let sent = blocking(move || {
+            f.send_with(xml.as_bytes(), &envelope, || {
+                crash::point(CrashPoint::BetweenDataAndEnvelope)
+            })
+        })
+        .await;
+        crash::point(CrashPoint::AfterSend);
+        if let Err(e) = sent {
+            return Next::Retry(e);
+        }
+        let step = Step::to(SubmissionState::Delivering).detail(HANDED_TO_SEDEX);
+        match self.db().progress(&d.lease, &step).await {
+            Ok(()) => Next::Wait(poll),
+            Err(e) => Next::Retry(format!("store: {e}")),
+        }
+    }
+
+    /// The next step of a submission for `ack` from `office` (which had the claim under
+    /// `message_id`): signs the delivery receipt (hash audited first) and returns what to
+    /// store.
+    async fn apply_ack(
+        &self,
+        sub: &Submission,
+        office: OfficeId,
+        message_id: &str,
+        ack: &ApgAck,
+    ) -> Next {
+        let (outcome, step_state, detail, case_number, transferred_to) = match &ack.outcome {
+            AckOutcome::Accepted { case_number } => (
+                DeliveryOutcome::Accepted,
+                SubmissionState::Accepted,
+                format!("accepted by {office}"),
+                Some(case_number.clone()),
+                None,
+            ),
+            AckOutcome::Rejected { reason, .. } => (
+                DeliveryOutcome::Rejected,
+                SubmissionState::Rejected,
+                format!("rejected by {office}: {reason}"),
+                None,
+                None,
+            ),
+            AckOutcome::Transferred { to, .. } => {
+                let mut visited: Vec<OfficeId> = sub
+                    .history
+                    .iter()
+                    .filter(|h| {
+                        matches!(
+                            h.state,
+                            SubmissionState::Routed | SubmissionState::Transferred
+                        )
+                    })
+                    .filter_map(|h| h.office)
+                    .collect();
+                visited.push(office);
+                if visited.contains(to) {
+                    return Next::Fail(format!(
+                        "transfer loop: {office} transferred the claim to {to}, which already had it"
+                    ));
+                }
+                (
+                    DeliveryOutcome::Transferred,
+                    SubmissionState::Transferred,
+                    format!("transferred by {office} to {to}"),
+                    None,
+                    Some(*to),
+                )
+            }
+        };
+        let receipt = match self
+            .delivery_receipt(
+                sub,
+                office,
+                message_id,
+                outcome,
+                case_number.clone(),
+                transferred_to,
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Next::Retry(e),
+        };
+        if let Some(to) = transferred_to {
+            return Next::Transfer {
+                to,
+                detail,
+                receipt: Some(receipt),
+            };
+        }
+        Next::Close(Step {
+            state: step_state,
+            detail: Some(detail),
+            case_number,
+            receipt: Some(receipt),
+        })
+    }
+
+    async fn delivery_receipt(
+        &self,
+        sub: &Submission,
+        office: OfficeId,
+        message_id: &str,
+        outcome: DeliveryOutcome,
+        case_number: Option<String>,
+        transferred_to: Option<OfficeId>,
+    ) -> Result<NewReceipt, String> {
+        let sealer = self.state.seal().map_err(|e| e.to_string())?;
+        let body = ReceiptBody::Delivery(DeliveryReceipt {
+            submission_id: sub.id.to_string(),
+            submission_type: sub.kind.as_str().to_owned(),
+            sha256: sub.body_sha256.clone(),
+            competent_office: office.to_string(),
+            message_id: Some(message_id.to_owned()),
+            acknowledged_at: crate::receipt::rfc3339(
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            ),
+            outcome,
+            case_number,
+            transferred_to: transferred_to.map(|o| o.to_string()),
+        });
+        let actor = Actor {
+            role: ActorRole::Gateway,
+            name: "delivery".into(),
+        };
+        let signed = sealer
+            .seal_and_audit(&self.state.audit, actor, body)
+            .await
+            .map_err(|e| format!("receipt not sealed: {e}"))?;
+        Ok(NewReceipt {
+            kind: ReceiptKind::Delivery,
+            jws: signed.jws,
+        })
+    }
+
+    /// Takes the acknowledgements waiting in the funds' sedex inboxes: each is applied to
+    /// its submission (found by the business process id, checked against the message
+    /// ids the submission was delivered under, and against the folder's fund) before its
+    /// pair is moved to `processed/`.
+    pub async fn pick_up_inboxes(&self) {
+        let registry = self.state.fanout.registry();
+        let funds: Vec<(OfficeId, Arc<Adapter>)> = registry
+            .iter()
+            .filter(|a| {
+                a.submissions
+                    .as_ref()
+                    .is_some_and(|s| s.sedex_folder.is_some())
+            })
+            .map(|a| (a.office, Arc::clone(a)))
+            .collect();
+        for (office, adapter) in funds {
+            let Some(subs) = adapter.submissions.as_ref() else {
+                continue;
+            };
+            let Some(path) = subs.sedex_folder.as_deref() else {
+                continue;
+            };
+            // No folder (its sedex client is not set up here): nothing can have arrived.
+            // Deliveries to it retry and say why; the inbox stays quiet.
+            if !path.is_dir() {
+                continue;
+            }
+            let folder = match SedexFolder::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(%office, error = %e, "sedex folder not usable");
+                    continue;
+                }
+            };
+            let f = folder.clone();
+            let pairs = match blocking(move || f.inbox()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(%office, error = %e, "sedex inbox not readable");
+                    continue;
+                }
+            };
+            for pair in pairs {
+                let message = match pair {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(%office, error = %e, "sedex inbox pair refused");
+                        continue;
+                    }
+                };
+                if let Err(e) = self.take_ack(office, subs, &message).await {
+                    tracing::warn!(%office, error = %e, "sedex acknowledgement not taken yet");
+                    continue;
+                }
+                // Taken (stored): only now the pair leaves the inbox.
+                let f = folder.clone();
+                let id = message.envelope.message_id.clone();
+                if let Err(e) = blocking(move || f.mark_processed(&id)).await {
+                    tracing::warn!(%office, error = %e, "sedex pair not moved to processed/");
+                }
+            }
+        }
+    }
+
+    async fn take_ack(
+        &self,
+        office: OfficeId,
+        subs: &Submissions,
+        message: &crate::sedex::InboxMessage,
+    ) -> Result<(), String> {
+        let prefix = &self.state.fanout.settings().participant_prefix;
+        if message.envelope.sender_id != subs.recipient_id(office, prefix) {
+            return Err("acknowledgement from another sender than the fund".into());
+        }
+        let max = self.state.delivery.max_ack_bytes;
+        let ack = subs
+            .mapping
+            .read_ack(&message.data, max)
+            .map_err(|e| format!("acknowledgement unreadable: {}", e.redacted()))?;
+        let id: SubmissionId = ack
+            .business_process_id
+            .as_deref()
+            .and_then(|b| b.parse().ok())
+            .ok_or("acknowledgement names no submission")?;
+        let sub = match self.db().load_submission(id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err("acknowledgement of an unknown submission".into()),
+            Err(e) => return Err(format!("store: {e}")),
+        };
+        let rows = self
+            .db()
+            .outbox_of(&crate::store::Subject::submission(id))
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        let delivered_here = rows
+            .iter()
+            .any(|r| r.message_id == ack.reference_message_id && r.target_office == office);
+        if !delivered_here {
+            return Err("acknowledgement of a message this fund was not sent".into());
+        }
+        if sub.state.is_final() || sub.competent_office != office {
+            // Already applied (a crash between the store and the move): take it again.
+            return Ok(());
+        }
+        match self
+            .apply_ack(&sub, office, &ack.reference_message_id, &ack)
+            .await
+        {
+            Next::Close(step) => self
+                .db()
+                .acknowledge(id, office, &step)
+                .await
+                .map(drop)
+                .map_err(|e| format!("store: {e}")),
+            Next::Transfer {
+                to,
+                detail,
+                receipt,
+            } => self
+                .db()
+                .transfer(id, None, to, &detail, receipt, self.state.delivery.expiry)
+                .await
+                .map_err(|e| format!("store: {e}")),
+            Next::Fail(detail) => self
+                .db()
+                .acknowledge(
+                    id,
+                    office,
+                    &Step::to(SubmissionState::Failed).detail(detail),
+                )
+                .await
+                .map(drop)
+                .map_err(|e| format!("store: {e}")),
+            Next::Retry(e) => Err(e),
+            Next::Wait(_) | Next::Superseded => Ok(()),
+        }
+    }
+}
+
+/// Whether the submission's newest step says this row's message was handed to sedex.
+fn is_waiting_for_sedex(sub: &Submission, d: &Delivery) -> bool {
+    sub.history
+        .iter()
+        .rev()
+        .take_while(|h| h.state != SubmissionState::Transferred)
+        .any(|h| h.office == Some(d.target_office) && h.detail.as_deref() == Some(HANDED_TO_SEDEX))
+}
+
+fn submission_id(d: &Delivery) -> Option<SubmissionId> {
+    match d.subject.kind {
+        SubjectKind::Submission => d.subject.id.parse().ok(),
+    }
+}
+
+fn outcome_name(next: &Next) -> &'static str {
+    match next {
+        Next::Close(step) => step.state.as_str(),
+        Next::Fail(_) => "failed",
+        Next::Retry(_) => "retry",
+        Next::Wait(_) => "waiting",
+        Next::Transfer { .. } => "transferred",
+        Next::Superseded => "superseded",
+    }
+}
+
+/// The wait before attempt `attempts + 1`: the initial backoff doubled per attempt, at
+/// most the maximum, with full jitter on the upper half (so replicas retrying the same
+/// fund spread out).
+pub fn backoff(cfg: &crate::config::DeliveryConfig, attempts: u32) -> Duration {
+    let base = cfg
+        .backoff_initial
+        .saturating_mul(1u32 << attempts.min(20))
+        .min(cfg.backoff_max);
+    let half = base / 2;
+    let jitter = rand::rng().random_range(0..=half.as_millis().max(1) as u64);
+    half + Duration::from_millis(jitter)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(d) => None,
+        _ = stop.wait_for(|s| *s) => Some(true),
+    };
+    stopped.unwrap_or_else(|| *stop.borrow())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::sedex::SedexError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("sedex task failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_with_jitter() {
+        let cfg = crate::config::DeliveryConfig::default();
+        for attempts in 0..40 {
+            let b = backoff(&cfg, attempts);
+            let base = cfg
+                .backoff_initial
+                .saturating_mul(1u32 << attempts.min(20))
+                .min(cfg.backoff_max);
+            assert!(b >= base / 2 && b <= base, "{attempts}: {b:?} vs {base:?}");
+        }
+        assert!(backoff(&cfg, 30) <= cfg.backoff_max);
+    }
+}
