@@ -15,6 +15,9 @@ use guichet::view::ProblemView;
 use rustls_pki_types::UnixTime;
 use serde_json::Value;
 
+/// The claimant of the fixture claim (its token is what the portal presents).
+const CLAIMANT: &str = "7561234567897";
+
 const CLAIM: &str = include_str!("fixtures/claims/apg-claim.json");
 
 fn claim() -> Value {
@@ -30,6 +33,7 @@ async fn submit(
     let mut req = client
         .post(fed.url("/v1/submissions"))
         .header("purpose", "claim")
+        .bearer_auth(fed.token_of(CLAIMANT))
         .json(body);
     if let Some(key) = key {
         req = req.header("idempotency-key", key);
@@ -239,6 +243,28 @@ async fn an_invalid_claim_lists_every_field_and_stores_nothing() {
     let long = "k".repeat(65);
     let long = submit(&portal, &fed, Some(&long), &claim()).await;
     assert_eq!(long.status().as_u16(), 400);
+    assert_eq!(stored(&fed).await, 0);
+
+    // Without the claimant's token: 401; with another person's: 403; nothing stored.
+    let anonymous = portal
+        .post(fed.url("/v1/submissions"))
+        .header("purpose", "claim")
+        .header("idempotency-key", "t-1")
+        .json(&claim())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let someone_else = portal
+        .post(fed.url("/v1/submissions"))
+        .header("purpose", "claim")
+        .header("idempotency-key", "t-2")
+        .bearer_auth(fed.token_of("7562295883070"))
+        .json(&claim())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(someone_else.status().as_u16(), 403);
     assert_eq!(stored(&fed).await, 0);
 
     // A portal stating another purpose may not submit.

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::super::State;
+use super::super::end_user::{self, Presented};
 use super::super::problem::Problem;
 use crate::model::{ApgClaim, Identity, RegisterAnswer};
 use crate::receipt::{ReceiptBody, SubmissionOutcome, SubmissionReceipt};
@@ -76,6 +77,10 @@ pub(super) async fn create(
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
     let headers = req.headers().clone();
+    let presenter = req
+        .extensions()
+        .get::<crate::identity::CertThumbprint>()
+        .cloned();
     let checked = super::accesses::purpose(&headers, portal, state)
         .and_then(|purpose| {
             if purpose == CLAIM_PURPOSE {
@@ -104,6 +109,10 @@ pub(super) async fn create(
                 .collect(),
         )
     })?;
+    // The claimant's own token, bound to this portal's certificate, before anything is
+    // routed, signed or stored.
+    let presented = Presented::new(&headers, presenter.as_ref());
+    end_user::require_end_user(&presented, claim.claimant.vn, state)?;
     let rules = rules()?;
     // The person's affiliations from the central register are not asked yet here: the
     // claim is routed by its own content (an unknown person to the register).
