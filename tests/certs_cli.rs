@@ -318,6 +318,7 @@ fn development_federation_is_in_the_inventory_and_revocable_by_name() {
             expect("office", "002.001", "offices/002.001.pem"),
             expect("office", "025.000", "offices/025.000.pem"),
             expect("portal", "demo", "portal-demo.pem"),
+            expect("register", "zas", "register-zas.pem"),
             expect("seal", "guichet", "seal-guichet.pem"),
         ]
     );
@@ -334,16 +335,16 @@ fn development_federation_is_in_the_inventory_and_revocable_by_name() {
 
     // A second run records nothing twice; a lost inventory is rebuilt from the files.
     guichet::pki::ensure_dev_pki(dir, &offices).expect("again");
-    assert_eq!(list(dir).len(), 7);
+    assert_eq!(list(dir).len(), 8);
     std::fs::remove_file(dir.join("inventory.json")).expect("rm");
     guichet::pki::ensure_dev_pki(dir, &offices).expect("rebuilt");
-    assert_eq!(list(dir).len(), 7);
+    assert_eq!(list(dir).len(), 8);
 
     // Renew by name: the new file is recorded, the old one superseded.
     let renewed = ok(&certs(dir, &["renew", "--name", "025.000"]));
     assert!(renewed.contains("offices/025.000.pem"), "{renewed}");
     guichet::pki::ensure_dev_pki(dir, &offices).expect("renewed file accepted");
-    assert_eq!(list(dir).len(), 8);
+    assert_eq!(list(dir).len(), 9);
 
     // Revoke by name with the RFC 5280 / OpenSSL spelling of the reason.
     let hold = certs(
