@@ -110,6 +110,7 @@ both!(
     concurrent_claimers_never_share_a_row,
     expired_lease_is_reclaimed_and_the_old_holder_changes_nothing,
     release_on_shutdown_hands_rows_back,
+    a_deferred_row_waits_unchanged_and_a_superseded_one_closes_alone,
     retry_then_final_failure_with_history,
     transfer_queues_a_new_delivery_with_a_new_message_id,
     late_acknowledgement_and_repeated_one,
@@ -352,6 +353,74 @@ async fn release_on_shutdown_hands_rows_back(db: &Db) {
     assert_eq!(taken.len(), 3, "released rows are due at once");
     assert!(taken.iter().all(|d| d.attempts == 0));
     assert_eq!(db.store.release_leases("a").await.expect("again"), 0);
+}
+
+async fn a_deferred_row_waits_unchanged_and_a_superseded_one_closes_alone(db: &Db) {
+    let id = create(db, "k").await;
+    let d = db.store.claim_due("a", 1, LEASE).await.expect("claim");
+    let history = |s: &guichet::store::Submission| s.history.len();
+    let before = db
+        .store
+        .load_submission(id)
+        .await
+        .expect("load")
+        .expect("sub");
+    db.store
+        .defer(&d[0].lease, START_MS + 5_000)
+        .await
+        .expect("defer");
+    // Not due before its time, then due with attempts, error and history unchanged.
+    assert!(
+        db.store
+            .claim_due("b", 1, LEASE)
+            .await
+            .expect("early")
+            .is_empty()
+    );
+    db.clock.advance(Duration::from_secs(5));
+    let again = db.store.claim_due("b", 1, LEASE).await.expect("due");
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].attempts, again[0].last_error.as_deref()),
+        (0, None)
+    );
+    let after = db
+        .store
+        .load_submission(id)
+        .await
+        .expect("load")
+        .expect("sub");
+    assert_eq!(history(&after), history(&before));
+    // The old lease changes nothing any more.
+    assert!(matches!(
+        db.store.defer(&d[0].lease, START_MS).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    // Closed as superseded: the row is done, the submission untouched.
+    db.store
+        .close_superseded(&again[0].lease)
+        .await
+        .expect("close");
+    let rows = db
+        .store
+        .outbox_of(&guichet::store::Subject::submission(id))
+        .await
+        .expect("outbox");
+    assert_eq!(rows[0].state, OutboxState::Done);
+    let closed = db
+        .store
+        .load_submission(id)
+        .await
+        .expect("load")
+        .expect("sub");
+    assert_eq!(
+        (closed.state, history(&closed)),
+        (after.state, history(&after))
+    );
+    assert!(matches!(
+        db.store.close_superseded(&again[0].lease).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
 }
 
 async fn retry_then_final_failure_with_history(db: &Db) {

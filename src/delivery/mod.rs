@@ -146,7 +146,8 @@ impl Worker {
         let next = self.attempt(&d).await;
         let outcome = outcome_name(&next);
         crash::point(CrashPoint::BeforeRecord);
-        let now = self.db_now();
+        // The store's clock: expiry and due times were computed by it.
+        let now = self.db().clock.now_ms();
         let result = match next {
             Next::Close(step) => self.db().complete(&d.lease, &step).await,
             Next::Fail(detail) => self.db().fail(&d.lease, &detail).await,
@@ -156,7 +157,7 @@ impl Worker {
             }
             Next::Retry(error) => {
                 let wait = backoff(&self.state.delivery, d.attempts);
-                let at = now.saturating_add(ms(wait));
+                let at = now.saturating_add(crate::store::duration_ms(wait));
                 self.db().retry_later(&d.lease, at, &error).await
             }
             Next::Wait(_) if now >= d.expires_at => {
@@ -165,7 +166,9 @@ impl Worker {
                     .await
             }
             Next::Wait(wait) => {
-                let at = now.saturating_add(ms(wait)).min(d.expires_at);
+                let at = now
+                    .saturating_add(crate::store::duration_ms(wait))
+                    .min(d.expires_at);
                 self.db().defer(&d.lease, at).await
             }
             Next::Transfer {
@@ -207,10 +210,6 @@ impl Worker {
                 tracing::error!(office = %d.target_office, error = %e, "delivery not recorded; the row is due again when its lease expires")
             }
         }
-    }
-
-    fn db_now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp() * 1000
     }
 
     /// One attempt at one row: what the fund said, as the next step of the row.
@@ -702,10 +701,6 @@ pub fn backoff(cfg: &crate::config::DeliveryConfig, attempts: u32) -> Duration {
     half + Duration::from_millis(jitter)
 }
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     let stopped = tokio::select! {
         _ = tokio::time::sleep(d) => None,
@@ -714,13 +709,11 @@ async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     stopped.unwrap_or_else(|| *stop.borrow())
 }
 
+/// Sedex file work on the blocking pool ([`crate::sedex`]'s own helper), its error as text.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::sedex::SedexError> + Send + 'static,
 ) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("sedex task failed: {e}")),
-    }
+    crate::sedex::blocking(f).await.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -308,7 +308,7 @@ impl SedexFolder {
 }
 
 /// Runs file work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SedexError> + Send + 'static,
 ) -> Result<T, SedexError> {
     tokio::task::spawn_blocking(f)

@@ -73,25 +73,9 @@ impl Store {
 
     /// Extends a lease by `by` from now (a long delivery); the new lease replaces the old.
     pub async fn extend_lease(&self, lease: &Lease, by: Duration) -> Result<Lease, StoreError> {
-        const OP: &str = "extend_lease";
         let until = self.clock.now_ms().saturating_add(duration_ms(by));
-        let changed = on_backend!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET lease_expires_at = $4 WHERE id = $1 AND lease_owner = $2 \
-                 AND lease_expires_at = $3 AND state = 'pending'",
-            )
-            .bind(&lease.outbox_id)
-            .bind(&lease.owner)
-            .bind(lease.expires_at)
-            .bind(until)
-            .execute(pool)
-            .await
-            .map_err(db(OP))?
-            .rows_affected()
-        });
-        if changed == 0 {
-            return Err(lost(lease));
-        }
+        self.update_leased(lease, "lease_expires_at = $4", until, "extend_lease")
+            .await?;
         Ok(Lease {
             expires_at: until,
             ..lease.clone()
