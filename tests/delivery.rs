@@ -36,15 +36,37 @@ fn claim(reference: &str, start: &str, end: &str, days: u32) -> Vec<u8> {
     parsed.canonical_json()
 }
 
-/// Waits until the worker has migrated the store (it does so before anything else).
-async fn migrated(fed: &Federation) {
+/// Polls `probe` every 50 ms until it gives a value, for at most [`PATIENT_MS`].
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    mut probe: impl FnMut() -> F,
+) -> Option<T> {
     for _ in 0..(PATIENT_MS / 50) {
-        if fed.state.db.is_migrated().await.unwrap_or(false) {
-            return;
+        if let Some(v) = probe().await {
+            return Some(v);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the store was not migrated by the delivery worker");
+    None
+}
+
+/// Waits until the worker has migrated the store (it does so before anything else).
+async fn migrated(fed: &Federation) {
+    let done = eventually(|| async { fed.state.db.is_migrated().await.ok()?.then_some(()) }).await;
+    assert!(
+        done.is_some(),
+        "the store was not migrated by the delivery worker"
+    );
+}
+
+/// A federation whose sedex funds have running (simulated) sedex clients.
+async fn with_sedex() -> Federation {
+    let o = Options {
+        sedex: true,
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
+    migrated(&fed).await;
+    fed
 }
 
 /// Stores a claim for `to` as the submissions route does (receipt sealed first).
@@ -84,22 +106,25 @@ async fn store_claim(fed: &Federation, to: OfficeId, key: &str, body: Vec<u8>) -
 }
 
 async fn final_state(fed: &Federation, id: SubmissionId) -> Submission {
-    let mut last = None;
-    for _ in 0..(PATIENT_MS / 50) {
-        let sub = fed
-            .state
-            .db
-            .load_submission(id)
-            .await
-            .expect("store")
-            .expect("submission");
-        if sub.state.is_final() {
-            return sub;
-        }
-        last = Some(sub);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let load = || async {
+        let sub = fed.state.db.load_submission(id).await.expect("store");
+        sub.expect("submission")
+    };
+    match eventually(|| async { Some(load().await).filter(|s| s.state.is_final()) }).await {
+        Some(sub) => sub,
+        None => panic!(
+            "submission never reached a final state: {:#?}",
+            load().await
+        ),
     }
-    panic!("submission never reached a final state: {last:#?}");
+}
+
+/// Stores `body` for `fund` under `key` and waits for the fund's acceptance.
+async fn accepted(fed: &Federation, fund: OfficeId, key: &str, body: Vec<u8>) -> Submission {
+    let id = store_claim(fed, fund, key, body).await;
+    let sub = final_state(fed, id).await;
+    assert_eq!(sub.state, SubmissionState::Accepted, "{:#?}", details(&sub));
+    sub
 }
 
 fn details(sub: &Submission) -> Vec<String> {
@@ -161,15 +186,8 @@ async fn a_sync_fund_acknowledges_and_every_fund_sees_one_message_id() {
     // 001.000 is a cantonal fund taking claims synchronously; the simulated funds decide
     // by the synthetic population, so it either accepts or transfers to the competent one.
     let first = office("001.000");
-    let id = store_claim(
-        &fed,
-        first,
-        "k-1",
-        claim("SEO-1", "2026-10-05", "2026-10-23", 19),
-    )
-    .await;
-    let sub = final_state(&fed, id).await;
-    assert_eq!(sub.state, SubmissionState::Accepted, "{:#?}", details(&sub));
+    let body = claim("SEO-1", "2026-10-05", "2026-10-23", 19);
+    let sub = accepted(&fed, first, "k-1", body).await;
     assert!(
         sub.case_number
             .as_deref()
@@ -211,23 +229,11 @@ async fn a_sync_fund_acknowledges_and_every_fund_sees_one_message_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sedex_fund_gets_data_then_envelope_and_its_receipts_are_followed() {
-    let o = Options {
-        sedex: true,
-        ..Options::default()
-    };
-    let fed = Federation::build(o, |_| {}).await;
-    migrated(&fed).await;
+    let fed = with_sedex().await;
     // 066.000 takes claims only through its sedex client.
     let fund = office("066.000");
-    let id = store_claim(
-        &fed,
-        fund,
-        "k-s",
-        claim("SEO-S", "2026-09-01", "2026-09-10", 10),
-    )
-    .await;
-    let sub = final_state(&fed, id).await;
-    assert_eq!(sub.state, SubmissionState::Accepted, "{:#?}", details(&sub));
+    let body = claim("SEO-S", "2026-09-01", "2026-09-10", 10);
+    let sub = accepted(&fed, fund, "k-s", body).await;
     let d = details(&sub);
     assert!(
         d.iter()
@@ -242,21 +248,17 @@ async fn a_sedex_fund_gets_data_then_envelope_and_its_receipts_are_followed() {
     );
     assert_eq!(fed.claims(fund).distinct, 1);
     // Every outbox row ends (the one of 066.000 too, once its receipt is seen).
-    let subject = guichet::store::Subject::submission(id);
-    let mut open = usize::MAX;
-    for _ in 0..(PATIENT_MS / 50) {
-        let rows = fed.state.db.outbox_of(&subject).await.expect("outbox");
-        open = rows
-            .iter()
-            .filter(|r| r.state == guichet::store::OutboxState::Pending)
-            .count();
-        if open == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let rows = fed.state.db.outbox_of(&subject).await.expect("outbox");
-    assert_eq!(open, 0, "outbox rows left pending: {rows:#?}");
+    let subject = guichet::store::Subject::submission(sub.id);
+    let rows = || async { fed.state.db.outbox_of(&subject).await.expect("outbox") };
+    let pending = guichet::store::OutboxState::Pending;
+    let ended =
+        eventually(|| async { (!rows().await.iter().any(|r| r.state == pending)).then_some(()) })
+            .await;
+    assert!(
+        ended.is_some(),
+        "outbox rows left pending: {:#?}",
+        rows().await
+    );
     let folder = fed.sedex_folder(fund).expect("sedex folder");
     let outbox = std::fs::read_dir(folder.join("outbox"))
         .expect("outbox")
@@ -275,23 +277,11 @@ async fn a_sedex_fund_gets_data_then_envelope_and_its_receipts_are_followed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fund_answering_202_acknowledges_through_its_sedex_inbox() {
-    let o = Options {
-        sedex: true,
-        ..Options::default()
-    };
-    let fed = Federation::build(o, |_| {}).await;
-    migrated(&fed).await;
+    let fed = with_sedex().await;
     // 037.000 answers 202 on its listener and sends the acknowledgement over sedex.
     let fund = office("037.000");
-    let id = store_claim(
-        &fed,
-        fund,
-        "k-202",
-        claim("SEO-A", "2026-08-03", "2026-08-07", 5),
-    )
-    .await;
-    let sub = final_state(&fed, id).await;
-    assert_eq!(sub.state, SubmissionState::Accepted, "{:#?}", details(&sub));
+    let body = claim("SEO-A", "2026-08-03", "2026-08-07", 5);
+    let sub = accepted(&fed, fund, "k-202", body).await;
     assert!(
         details(&sub).iter().any(|l| l.contains("(202)")),
         "{:#?}",
