@@ -431,22 +431,19 @@ impl Worker {
                 None,
             ),
             AckOutcome::Transferred { to, .. } => {
-                let mut visited: Vec<OfficeId> = sub
+                // The routing's own loop and length check over the offices that had it.
+                let routed = sub
                     .history
                     .iter()
-                    .filter(|h| {
-                        matches!(
-                            h.state,
-                            SubmissionState::Routed | SubmissionState::Transferred
-                        )
-                    })
-                    .filter_map(|h| h.office)
-                    .collect();
-                visited.push(office);
-                if visited.contains(to) {
-                    return Next::Fail(format!(
-                        "transfer loop: {office} transferred the claim to {to}, which already had it"
-                    ));
+                    .find(|h| h.state == SubmissionState::Routed);
+                let mut visited: Vec<OfficeId> =
+                    routed.and_then(|h| h.office).into_iter().collect();
+                visited.extend(sub.transferred_to());
+                if !visited.contains(&office) {
+                    visited.push(office);
+                }
+                if let Err(e) = crate::routing::check_transfer(&visited, *to) {
+                    return Next::Fail(format!("transfer by {office} refused: {e}"));
                 }
                 (
                     DeliveryOutcome::Transferred,
