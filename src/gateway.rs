@@ -33,6 +33,9 @@ pub enum BuildError {
     /// TLS material of the ingress or of the office client.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The routing rules of claims (`routing/apg.toml` beside the configuration).
+    #[error(transparent)]
+    RoutingRules(#[from] crate::routing::LoadError),
     /// The store of submissions and the outbox (`[store]`).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -93,8 +96,10 @@ impl Gateway {
             None => None,
         };
         let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
+        let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
         let state = Arc::new(State {
             db,
+            routing_rules,
             delivery: config.delivery,
             fanout,
             reloader,

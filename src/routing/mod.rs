@@ -91,6 +91,23 @@ impl RoutingRules {
         Ok(RoutingRules::parse(&text, &file)?)
     }
 
+    /// The rules a gateway configured by `config_file` routes claims with: `routing/apg.toml`
+    /// beside the configuration file when there is one (the shipped layout:
+    /// `config/guichet.toml` and `config/routing/apg.toml`), else the rules compiled into
+    /// the binary (the same file as shipped).
+    pub fn for_config(config_file: &Path) -> Result<RoutingRules, LoadError> {
+        const SHIPPED: &str = include_str!("../../config/routing/apg.toml");
+        let beside = config_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("routing/apg.toml");
+        if beside.is_file() {
+            RoutingRules::load(&beside)
+        } else {
+            Ok(RoutingRules::parse(SHIPPED, DEFAULT_RULES)?)
+        }
+    }
+
     /// Compiles the text of a rules file; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<RoutingRules, RulesError> {
         let compiled = rules::compile(text, file)?;

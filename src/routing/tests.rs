@@ -322,3 +322,20 @@ fn file_errors_name_file_line_and_rule() {
             .contains("lacks")
     );
 }
+
+#[test]
+fn a_gateway_uses_the_rules_beside_its_configuration_else_the_shipped_ones() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("guichet.toml");
+    let shipped = RoutingRules::for_config(&config).expect("shipped");
+    assert_eq!(shipped.rules.len(), rules().rules.len());
+    std::fs::create_dir_all(dir.path().join("routing")).expect("dir");
+    let file = dir.path().join("routing/apg.toml");
+    std::fs::write(&file, "[[rule]]\nid = \"broken\"\n").expect("write");
+    let refused = RoutingRules::for_config(&config)
+        .expect_err("a broken file beside the configuration is refused, not skipped");
+    assert!(
+        refused.to_string().contains("routing/apg.toml"),
+        "{refused}"
+    );
+}

@@ -60,6 +60,9 @@ pub struct State {
     /// Submissions, their receipts and the delivery outbox (`[store]`: SQLite by
     /// default, PostgreSQL for replicas). Migrated by `Gateway::serve` before it accepts.
     pub db: Arc<crate::store::Store>,
+    /// The rules that choose a claim's competent fund, loaded at start
+    /// ([`crate::routing::RoutingRules::for_config`]).
+    pub routing_rules: Arc<crate::routing::RoutingRules>,
     /// How the outbox is delivered (`[delivery]`).
     pub delivery: crate::config::DeliveryConfig,
 }

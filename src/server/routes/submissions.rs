@@ -13,7 +13,6 @@ use super::super::end_user::{self, Presented};
 use super::super::problem::Problem;
 use crate::model::{ApgClaim, Identity, RegisterAnswer};
 use crate::receipt::{ReceiptBody, SubmissionOutcome, SubmissionReceipt};
-use crate::routing::RoutingRules;
 use crate::store::{
     Created, NewReceipt, NewSubmission, ReceiptKind, StoreError, SubmissionId, SubmissionType,
 };
@@ -40,27 +39,6 @@ pub(super) fn idempotency_key(headers: &hyper::HeaderMap) -> Result<String, Prob
         ));
     }
     Ok(key.to_owned())
-}
-
-/// The APG routing rules shipped with guichet, used when their file is not at hand.
-const SHIPPED_RULES: &str = include_str!("../../../config/routing/apg.toml");
-
-/// The routing rules: `config/routing/apg.toml` of the working directory when present
-/// (read once per process), else the rules shipped in the binary.
-fn rules() -> Result<&'static RoutingRules, Problem> {
-    static RULES: std::sync::OnceLock<Result<RoutingRules, String>> = std::sync::OnceLock::new();
-    let loaded = RULES.get_or_init(|| {
-        let path = std::path::Path::new(crate::routing::DEFAULT_RULES);
-        if path.exists() {
-            RoutingRules::load(path).map_err(|e| e.to_string())
-        } else {
-            RoutingRules::parse(SHIPPED_RULES, crate::routing::DEFAULT_RULES)
-                .map_err(|e| e.to_string())
-        }
-    });
-    loaded
-        .as_ref()
-        .map_err(|e| Problem::internal(format!("routing rules: {e}")))
 }
 
 fn store_problem(e: StoreError) -> Problem {
@@ -113,7 +91,7 @@ pub(super) async fn create(
     // routed, signed or stored.
     let presented = Presented::new(&headers, presenter.as_ref());
     end_user::require_end_user(&presented, claim.claimant.vn, state)?;
-    let rules = rules()?;
+    let rules = &state.routing_rules;
     // The person's affiliations from the central register are not asked yet here: the
     // claim is routed by its own content (an unknown person to the register).
     let decision = rules
