@@ -50,6 +50,7 @@ pub mod sedex;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod timefmt;
 pub mod tls;
 pub mod toml_error;
 pub mod trace;

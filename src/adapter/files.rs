@@ -46,16 +46,7 @@ pub fn now() -> String {
 
 /// A time as RFC 3339 (seconds, UTC).
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::timefmt::rfc3339(t)
 }
 
 /// The managed header of a file, when it has one.

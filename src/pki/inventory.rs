@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use x509_parser::extensions::GeneralName;
 
 use crate::pki::files::write_atomic;
@@ -257,8 +256,5 @@ fn ip_text(bytes: &[u8]) -> Option<String> {
 
 /// RFC 3339 text of a Unix time.
 pub fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
+    crate::timefmt::rfc3339_unix(unix)
 }

@@ -87,9 +87,5 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// RFC 3339 text (UTC, seconds) of a Unix time, as receipts write their times.
 pub fn rfc3339(unix: i64) -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
+    crate::timefmt::rfc3339_unix(unix)
 }

@@ -127,14 +127,5 @@ pub fn is_message_id(id: &str) -> bool {
 
 /// `xs:dateTime` in UTC with seconds: `2026-11-26T14:02:11Z`.
 pub fn date_time(at: time::OffsetDateTime) -> String {
-    let t = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::timefmt::rfc3339(at)
 }

@@ -11,7 +11,6 @@ use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::tls::{
     OfficeTls, TlsError, load_certs, load_crls, load_key, peer_identity, server_config,
@@ -252,12 +251,7 @@ pub fn days_left(unix: i64) -> i64 {
     (unix - OffsetDateTime::now_utc().unix_timestamp()).div_euclid(86_400)
 }
 
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
-}
+use crate::timefmt::rfc3339_unix as rfc3339;
 
 #[cfg(test)]
 mod crl_tests {
