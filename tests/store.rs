@@ -137,6 +137,7 @@ fn claim(key: &str, body: &str) -> NewSubmission {
         body: body.to_owned(),
         competent_office: office("001.000"),
         routing_rule: "employer-fund".to_owned(),
+        routing_basis: None,
         receipt: NewReceipt {
             kind: ReceiptKind::Submission,
             jws: format!("eyJhbGciOiJFUzI1NiJ9.{key}.sig"),

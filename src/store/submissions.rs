@@ -138,7 +138,7 @@ impl Store {
             } else {
                 for (seq, state, detail) in [
                     (1_i64, SubmissionState::Received, None),
-                    (2, SubmissionState::Routed, Some(format!("rule {}", new.routing_rule))),
+                    (2, SubmissionState::Routed, Some(routed_detail(&new))),
                 ] {
                     sqlx::query(
                         "INSERT INTO submission_history \
@@ -333,6 +333,14 @@ impl Store {
                 })
                 .collect()
         })
+    }
+}
+
+/// The `routed` history entry's detail: the rule, then what the routing rested on.
+fn routed_detail(new: &NewSubmission) -> String {
+    match &new.routing_basis {
+        Some(basis) => format!("rule {}; {basis}", new.routing_rule),
+        None => format!("rule {}", new.routing_rule),
     }
 }
 

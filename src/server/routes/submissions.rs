@@ -11,7 +11,7 @@ use hyper::{Request, Response, StatusCode};
 use super::super::State;
 use super::super::end_user::{self, Presented};
 use super::super::problem::Problem;
-use crate::model::{ApgClaim, Identity, RegisterAnswer};
+use crate::model::{ApgClaim, Identity};
 use crate::receipt::{ReceiptBody, SubmissionOutcome, SubmissionReceipt};
 use crate::store::{
     Created, NewReceipt, NewSubmission, ReceiptKind, StoreError, SubmissionId, SubmissionType,
@@ -91,11 +91,18 @@ pub(super) async fn create(
     // routed, signed or stored.
     let presented = Presented::new(&headers, presenter.as_ref());
     end_user::require_end_user(&presented, claim.claimant.vn, state)?;
-    let rules = &state.routing_rules;
-    // The person's affiliations from the central register are not asked yet here: the
-    // claim is routed by its own content (an unknown person to the register).
-    let decision = rules
-        .decide(&claim, &RegisterAnswer::default())
+    // The claimant's affiliations from the central account register (its client, cache
+    // and breaker); without them (no register asked, or it failed) the claim's own
+    // content decides, and the history says so.
+    let trace = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::trace::Trace::parse)
+        .unwrap_or_default();
+    let affiliations = state.fanout.affiliations(claim.claimant.vn, trace).await;
+    let decision = state
+        .routing_rules
+        .decide(&claim, &affiliations.answer_or_empty())
         .map_err(|e| Problem::unroutable(e.to_string()))?;
     let store = &state.db;
     let sealer = state.seal()?;
@@ -127,6 +134,7 @@ pub(super) async fn create(
             body: canonical,
             competent_office: decision.office,
             routing_rule: decision.rule_id,
+            routing_basis: Some(affiliations.basis()),
             receipt: NewReceipt {
                 kind: ReceiptKind::Submission,
                 jws: signed.jws,
