@@ -29,7 +29,15 @@ async fn start(mode: &str) -> Federation {
         routing: &routing,
         ..Options::default()
     };
-    Federation::build(o, |_| {}).await
+    let fed = Federation::build(o, |_| {}).await;
+    // The delivery worker migrates the store when the gateway starts serving.
+    for _ in 0..(common::PATIENT_MS / 50) {
+        if fed.state.db.is_migrated().await.unwrap_or(false) {
+            return fed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the store was not migrated");
 }
 
 /// The fixture claim of `vn` with `activity` (`employee`, `selfEmployed`, …), living in
