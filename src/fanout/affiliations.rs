@@ -85,6 +85,7 @@ impl Fanout {
             deadline: None,
             purpose: CLAIM_PURPOSE,
             trace,
+            span: None,
         };
         let ctx = call::QueryContext::new(&q, &self.settings);
         let env = call::CallEnv {
