@@ -56,6 +56,9 @@ pub enum BuildError {
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
+    /// The trace exporter (`[telemetry]`).
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -99,7 +102,14 @@ impl Gateway {
         };
         let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
+        let telemetry = match &config.telemetry.otlp {
+            Some(otlp) => {
+                crate::telemetry::Telemetry::start(otlp, config.server.replica_id.as_deref())?
+            }
+            None => crate::telemetry::Telemetry::off(),
+        };
         let state = Arc::new(State {
+            telemetry,
             db,
             routing_rules,
             delivery: config.delivery,
@@ -208,6 +218,8 @@ impl Gateway {
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown not written"),
         }
+        // The last batch of spans (queries of the drain included).
+        self.state.telemetry.shutdown().await;
     }
 }
 
