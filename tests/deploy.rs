@@ -168,33 +168,33 @@ fn touch_every_family() {
         office: "001.000".into(),
     };
     let kind = || KindLabels { kind: "test" };
-    m.requests.get_or_create(&RouteLabels {
+    let _ = m.requests.get_or_create(&RouteLabels {
         route: "/test",
         status: 200,
     });
-    m.office_seconds.get_or_create(&office());
-    m.office_outcomes.get_or_create(&OutcomeLabels {
+    let _ = m.office_seconds.get_or_create(&office());
+    let _ = m.office_outcomes.get_or_create(&OutcomeLabels {
         office: "001.000".into(),
         status: "ok",
     });
-    m.cache.get_or_create(&kind());
-    m.rejections.get_or_create(&kind());
-    m.connections_closed.get_or_create(&ConnectionLabels {
+    let _ = m.cache.get_or_create(&kind());
+    let _ = m.rejections.get_or_create(&kind());
+    let _ = m.connections_closed.get_or_create(&ConnectionLabels {
         listener: "test",
         reason: "test",
     });
-    m.office_retries.get_or_create(&office());
-    m.office_retries_refused.get_or_create(&office());
-    m.answers_refused.get_or_create(&RefusedAnswerLabels {
+    let _ = m.office_retries.get_or_create(&office());
+    let _ = m.office_retries_refused.get_or_create(&office());
+    let _ = m.answers_refused.get_or_create(&RefusedAnswerLabels {
         office: "001.000".into(),
         reason: "test",
     });
-    m.deliveries.get_or_create(&DeliveryLabels {
+    let _ = m.deliveries.get_or_create(&DeliveryLabels {
         office: "001.000".into(),
         outcome: "test",
     });
-    m.routing_discrepancies.get_or_create(&kind());
-    m.routing_offices_asked.get_or_create(&RoutingLabels {
+    let _ = m.routing_discrepancies.get_or_create(&kind());
+    let _ = m.routing_offices_asked.get_or_create(&RoutingLabels {
         mode: "test",
         register: "test",
     });
