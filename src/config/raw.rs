@@ -148,6 +148,9 @@ pub(super) struct RawServer {
     pub(super) handshake_timeout_ms: Option<u64>,
     #[serde(default)]
     pub(super) watch_interval_ms: Option<u64>,
+    /// This replica's name (validated in `server.rs`).
+    #[serde(default)]
+    pub(super) replica_id: Option<String>,
 }
 
 /// `[offices]`: the fan-out.
