@@ -21,6 +21,7 @@ use crate::config::{StoreConfig, StoreLocation};
 
 mod cluster;
 mod migrate;
+pub use migrate::latest_version;
 mod model;
 mod outbox;
 mod rows;
