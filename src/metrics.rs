@@ -111,6 +111,8 @@ pub struct Metrics {
     pub replicas_live: Gauge,
     /// Notices received from the cluster (`adapters`, `evict`) and re-reads (`resync`).
     pub cluster_notices: Family<KindLabels, Counter>,
+    /// Audit records that could not be written (the action they record did not happen).
+    pub audit_write_failures: Counter,
 }
 
 /// A routing mode and whether its register fallback was taken.
@@ -225,9 +227,16 @@ impl Metrics {
             "Notices from other replicas (adapters, evict) and re-reads of the shared state (resync)",
             cluster_notices.clone(),
         );
+        let audit_write_failures = Counter::default();
+        registry.register(
+            "audit_write_failures",
+            "Audit records that could not be written; the action each records was refused",
+            audit_write_failures.clone(),
+        );
         Metrics {
             replicas_live,
             cluster_notices,
+            audit_write_failures,
             deliveries,
             routing_discrepancies,
             routing_offices_asked,
