@@ -57,6 +57,9 @@ pub enum BuildError {
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
+    /// The trace exporter (`[telemetry]`).
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -125,7 +128,14 @@ impl Gateway {
             None => None,
         };
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
+        let telemetry = match &config.telemetry.otlp {
+            Some(otlp) => {
+                crate::telemetry::Telemetry::start(otlp, config.server.replica_id.as_deref())?
+            }
+            None => crate::telemetry::Telemetry::off(),
+        };
         let state = Arc::new(State {
+            telemetry,
             db,
             routing_rules,
             delivery: config.delivery,
@@ -244,6 +254,8 @@ impl Gateway {
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown not written"),
         }
+        // The last batch of spans (queries of the drain included).
+        self.state.telemetry.shutdown().await;
     }
 }
 

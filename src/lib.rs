@@ -25,6 +25,7 @@
 //! - [`cluster`]: several replicas on one PostgreSQL store (replica id, `LISTEN/NOTIFY`,
 //!   heartbeats, periodic re-read).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
+//! - [`telemetry`]: traces over OTLP (a span per query, one per office call).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -53,6 +54,7 @@ pub mod sedex;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod timefmt;
 pub mod tls;
 pub mod toml_error;

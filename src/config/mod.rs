@@ -19,6 +19,7 @@ mod routing;
 mod seal;
 mod server;
 mod store;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,7 @@ pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
 pub use seal::SealConfig;
 pub use server::ServerConfig;
 pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
+pub use telemetry::{DEFAULT_SERVICE_NAME, OtlpConfig, TelemetryConfig};
 
 use crate::toml_error::TomlError;
 
@@ -135,6 +137,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// How the outbox is delivered.
     pub delivery: DeliveryConfig,
+    /// Trace export (`[telemetry]`; off by default).
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -203,6 +207,7 @@ impl Config {
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
+            telemetry: raw.telemetry.validate()?,
         })
     }
 }

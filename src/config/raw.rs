@@ -12,6 +12,7 @@ use super::delivery::RawDelivery;
 use super::identity::RawIdentity;
 use super::seal::RawSeal;
 use super::store::RawStore;
+use super::telemetry::RawTelemetry;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -38,6 +39,8 @@ pub(super) struct Raw {
     pub(super) store: RawStore,
     #[serde(default)]
     pub(super) delivery: RawDelivery,
+    #[serde(default)]
+    pub(super) telemetry: RawTelemetry,
 }
 
 /// `[admin]`: the operations listener.

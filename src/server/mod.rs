@@ -71,6 +71,8 @@ pub struct State {
     /// This replica's membership of the cluster on a PostgreSQL store (notices to the
     /// other replicas); `None` with SQLite or a gateway made by `Gateway::build`.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Trace export (`[telemetry]`; off by default): a span per account query.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl State {
