@@ -194,6 +194,7 @@ fn touch_every_family() {
         outcome: "test",
     });
     let _ = m.routing_discrepancies.get_or_create(&kind());
+    let _ = m.cluster_notices.get_or_create(&kind());
     let _ = m.routing_offices_asked.get_or_create(&RoutingLabels {
         mode: "test",
         register: "test",

@@ -115,6 +115,37 @@ async fn not_ready_while_the_schema_is_behind_then_ready_after_migrating() {
     );
 }
 
+/// The same on PostgreSQL (`postgres-tests`): the schema version is read in the store's
+/// own schema, so a replica on a schema not yet migrated is not ready.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_not_ready_until_its_schema_is_migrated() {
+    use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
+    let schema = ScratchSchema::create()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = std::env::var(TEST_DATABASE_URL).expect("set, since the schema exists");
+    let extra = format!(
+        "[store]\nurl = \"{url}\"\nschema = \"{}\"\n[delivery]\nenabled = false\n",
+        schema.name()
+    );
+    let o = Options {
+        extra: &extra,
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
+    let client = fed.portal();
+    let ops = fed.ops.to_string();
+    let (status, body) = readyz(&client, &ops).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(failed_checks(&body), ["migrations"], "{body}");
+    fed.state.db.migrate().await.expect("migrate");
+    let (status, body) = readyz(&client, &ops).await;
+    assert_eq!(status, 200, "{body}");
+    drop(fed);
+    schema.drop_schema().await.expect("drop schema");
+}
+
 /// A claim as the submissions route stores it (the outbox row comes with it).
 fn pending_claim() -> guichet::store::NewSubmission {
     use guichet::store::{NewReceipt, ReceiptKind, SubmissionId, SubmissionType};
