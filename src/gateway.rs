@@ -327,6 +327,8 @@ pub fn open_audit(config: &Config) -> anyhow::Result<crate::audit::AuditLog> {
         fsync: a.fsync,
         checkpoint_every: a.checkpoint_every,
         signer: Some(std::sync::Arc::new(signer)),
+        replica: config.server.replica_id.clone(),
+        replica_dirs: a.replica_dirs.clone(),
     };
     Ok(crate::audit::AuditLog::open(&a.dir, &secret, options)?)
 }
