@@ -129,9 +129,10 @@ impl Gateway {
         };
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
         let telemetry = match &config.telemetry.otlp {
-            Some(otlp) => {
-                crate::telemetry::Telemetry::start(otlp, config.server.replica_id.as_deref())?
-            }
+            Some(otlp) => crate::telemetry::Telemetry::start(
+                otlp,
+                ReplicaId::current(config.server.replica_id.as_deref()).as_str(),
+            )?,
             None => crate::telemetry::Telemetry::off(),
         };
         let state = Arc::new(State {
