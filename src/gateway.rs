@@ -56,6 +56,9 @@ pub enum BuildError {
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
+    /// The console's key file (`[console]`).
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -97,6 +100,10 @@ impl Gateway {
         };
         let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
+        let console = match &config.console {
+            Some(c) => Some(Arc::new(crate::console::Console::load(c)?)),
+            None => None,
+        };
         let state = Arc::new(State {
             db,
             routing_rules,
@@ -109,6 +116,7 @@ impl Gateway {
             identity: crate::identity::Verifier::new(&config.identity)?,
             adapters: Arc::clone(&store),
             sealer,
+            console,
         });
         let every = config.server.watch_interval;
         let watcher = crate::adapter::watch::spawn(

@@ -23,6 +23,7 @@
 //!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
+//! - [`console`]: the operator's web console (HTML on the operations listener).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -32,6 +33,7 @@ pub mod adapter;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod fanout;
 pub mod gateway;

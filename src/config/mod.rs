@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod console;
 mod delivery;
 mod identity;
 mod listen;
@@ -23,6 +24,7 @@ mod store;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use console::ConsoleConfig;
 pub use delivery::DeliveryConfig;
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
@@ -135,6 +137,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// How the outbox is delivered.
     pub delivery: DeliveryConfig,
+    /// The operator's console (`[console]`); `None`: `/console/` is not served.
+    pub console: Option<ConsoleConfig>,
 }
 
 impl Config {
@@ -203,6 +207,7 @@ impl Config {
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
+            console: raw.console.as_ref().map(|c| c.validate(at)).transpose()?,
         })
     }
 }

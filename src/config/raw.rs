@@ -38,6 +38,8 @@ pub(super) struct Raw {
     pub(super) store: RawStore,
     #[serde(default)]
     pub(super) delivery: RawDelivery,
+    #[serde(default)]
+    pub(super) console: Option<super::console::RawConsole>,
 }
 
 /// `[admin]`: the operations listener.

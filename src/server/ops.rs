@@ -1,5 +1,6 @@
-//! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text) and
-//! `GET /healthz`, plain HTTP on its own address, meant for loopback or a management
+//! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text),
+//! `GET /healthz` and the operator's console under `/console/` ([`crate::console`],
+//! with `[console]`), plain HTTP on its own address, meant for loopback or a management
 //! network — never the portal-facing port. It serves no personal data.
 
 use std::convert::Infallible;
@@ -38,7 +39,12 @@ pub(crate) async fn serve_ops(
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let (state, busy) = (Arc::clone(&state), busy.begin());
                 async move {
-                    let response = answer(req.uri().path(), &state);
+                    let path = req.uri().path();
+                    let response = if path == "/console" || path.starts_with("/console/") {
+                        crate::console::handle(req, state).await
+                    } else {
+                        answer(path, &state)
+                    };
                     drop(busy);
                     Ok::<_, Infallible>(response)
                 }

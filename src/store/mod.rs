@@ -25,6 +25,7 @@ mod outbox;
 mod rows;
 pub mod scratch;
 mod submissions;
+mod undelivered;
 mod wait;
 
 pub use migrate::{MIGRATIONS, migrator};
@@ -33,6 +34,7 @@ pub use model::{
     OutboxStats, Receipt, ReceiptKind, Step, Subject, SubjectKind, Submission, SubmissionId,
     SubmissionState, SubmissionType,
 };
+pub use undelivered::Undelivered;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ mod account;
 mod ack;
 mod api;
 mod audit;
+mod console;
 mod register;
 mod routing;
 mod submission;
@@ -21,6 +22,7 @@ pub use api::{
     FieldErrorView, HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
+pub use console::{AccessCountView, FederationView, OfficeHealthView, OutboxRowView};
 pub use register::{
     AffiliationView, DiscrepancyView, IvFileView, RegisterAccountView, RegisterAnswerView,
     RegisterCallView, RoutingView,
