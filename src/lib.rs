@@ -24,6 +24,7 @@
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`console`]: the operator's web console (HTML on the operations listener).
+//! - [`telemetry`]: traces over OTLP (a span per query, one per office call).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -52,6 +53,7 @@ pub mod sedex;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod timefmt;
 pub mod tls;
 pub mod toml_error;

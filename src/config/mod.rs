@@ -20,6 +20,7 @@ mod routing;
 mod seal;
 mod server;
 mod store;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
 pub use seal::SealConfig;
 pub use server::ServerConfig;
 pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
+pub use telemetry::{DEFAULT_SERVICE_NAME, OtlpConfig, TelemetryConfig};
 
 use crate::toml_error::TomlError;
 
@@ -139,6 +141,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// The operator's console (`[console]`); `None`: `/console/` is not served.
     pub console: Option<ConsoleConfig>,
+    /// Trace export (`[telemetry]`; off by default).
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -208,6 +212,7 @@ impl Config {
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
             console: raw.console.as_ref().map(|c| c.validate(at)).transpose()?,
+            telemetry: raw.telemetry.validate()?,
         })
     }
 }

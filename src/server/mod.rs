@@ -12,6 +12,7 @@ mod listen;
 mod ops;
 mod problem;
 mod protect;
+pub mod ready;
 pub mod reload;
 pub mod routes;
 
@@ -29,6 +30,7 @@ pub use conn::Connections;
 pub use end_user::{EndUser, Presented, require_end_user};
 pub use problem::Problem;
 pub use protect::Protection;
+pub use ready::Readiness;
 pub use reload::Reloader;
 pub use routes::table::{Access, Handler, NoRoute, ROUTES, Route, resolve};
 pub use routes::{OPENAPI, inspect};
@@ -67,6 +69,8 @@ pub struct State {
     pub delivery: crate::config::DeliveryConfig,
     /// The operator's console on the operations listener (`[console]`); `None`: off.
     pub console: Option<Arc<crate::console::Console>>,
+    /// Trace export (`[telemetry]`; off by default): a span per account query.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl State {

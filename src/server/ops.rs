@@ -1,7 +1,9 @@
-//! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text),
-//! `GET /healthz` and the operator's console under `/console/` ([`crate::console`],
-//! with `[console]`), plain HTTP on its own address, meant for loopback or a management
-//! network — never the portal-facing port. It serves no personal data.
+//! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text), `GET /healthz`
+//! (liveness), `GET /readyz` (readiness, [`super::ready`]) and the operator's console under
+//! `/console/` ([`crate::console`], with `[console]`), plain HTTP on its own address, meant
+//! for loopback or a management network — never the portal-facing port. It serves no
+//! personal data. It keeps answering while the portal listener drains, so that `/readyz`
+//! says `503` during a shutdown.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -16,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::listen::{self, Activity, Shared};
+use super::ready::{self, Readiness};
 use super::{Connections, Serving, State};
 use crate::metrics::METRICS;
 
@@ -24,6 +27,7 @@ use crate::metrics::METRICS;
 pub(crate) async fn serve_ops(
     listener: TcpListener,
     state: Arc<State>,
+    readiness: Arc<Readiness>,
     serving: Serving,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -33,17 +37,19 @@ pub(crate) async fn serve_ops(
     builder = builder.http1_only();
     listen::accept_loop(listener, &shared, draining, shutdown, |tcp, _, slot| {
         let (state, shared, builder) = (Arc::clone(&state), shared.clone(), builder.clone());
+        let readiness = Arc::clone(&readiness);
         tokio::spawn(async move {
             let activity = Activity::new();
             let busy = Arc::clone(&activity);
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let (state, busy) = (Arc::clone(&state), busy.begin());
+                let readiness = Arc::clone(&readiness);
                 async move {
                     let path = req.uri().path();
                     let response = if path == "/console" || path.starts_with("/console/") {
                         crate::console::handle(req, state).await
                     } else {
-                        answer(path, &state)
+                        answer(path, &state, &readiness).await
                     };
                     drop(busy);
                     Ok::<_, Infallible>(response)
@@ -56,14 +62,28 @@ pub(crate) async fn serve_ops(
     .await;
 }
 
-fn answer(path: &str, state: &State) -> Response<Full<Bytes>> {
+async fn answer(path: &str, state: &State, readiness: &Readiness) -> Response<Full<Bytes>> {
     let (status, kind, body) = match path {
-        "/metrics" => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            METRICS.render(&live_gauges(state)),
-        ),
+        "/metrics" => {
+            let mut gauges = live_gauges(state);
+            gauges.push_str(&outbox_gauges(state).await);
+            (
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                METRICS.render(&gauges),
+            )
+        }
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/readyz" => {
+            let report = ready::check(state, readiness).await;
+            let status = if report.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = serde_json::to_string(&report).unwrap_or_default() + "\n";
+            (status, "application/json", body)
+        }
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -155,5 +175,29 @@ fn live_gauges(state: &State) -> String {
             }
         }
     }
+    out
+}
+
+/// The outbox gauges, read from the store at scrape time (within the readiness timeout):
+/// rows to deliver, of those leased now, and the age of the oldest. Empty when the store
+/// does not answer (the scrape still succeeds; `/readyz` says why).
+async fn outbox_gauges(state: &State) -> String {
+    let stats = tokio::time::timeout(ready::STORE_TIMEOUT, state.db.outbox_stats()).await;
+    let Ok(Ok(stats)) = stats else {
+        return String::new();
+    };
+    let mut out = String::new();
+    out.push_str(
+        "# HELP guichet_outbox_pending Outbox rows still to deliver (all replicas of the store).\n",
+    );
+    out.push_str("# TYPE guichet_outbox_pending gauge\n");
+    let _ = writeln!(out, "guichet_outbox_pending {}", stats.depth);
+    out.push_str("# HELP guichet_outbox_leased Of those, rows held by a delivery worker now.\n");
+    out.push_str("# TYPE guichet_outbox_leased gauge\n");
+    let _ = writeln!(out, "guichet_outbox_leased {}", stats.leased);
+    out.push_str("# HELP guichet_outbox_oldest_age_seconds Age of the oldest row still to deliver (0: none).\n");
+    out.push_str("# TYPE guichet_outbox_oldest_age_seconds gauge\n");
+    let age = stats.oldest_age.map_or(0.0, |a| a.as_secs_f64());
+    let _ = writeln!(out, "guichet_outbox_oldest_age_seconds {age:.3}");
     out
 }

@@ -15,6 +15,11 @@ use super::{Store, StoreError, db, on_backend};
 pub const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "store", include_str!("migrations/0001_store.sql"))];
 
+/// The schema version this build needs: its newest migration.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0)
+}
+
 /// The migrator of [`MIGRATIONS`].
 pub fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -90,8 +95,7 @@ impl Store {
 
     /// Whether every migration of this build is applied (readiness).
     pub async fn is_migrated(&self) -> Result<bool, StoreError> {
-        let latest = MIGRATIONS.iter().map(|m| m.0).max();
-        Ok(self.schema_version().await? >= latest)
+        Ok(self.schema_version().await? >= Some(latest_version()))
     }
 }
 

@@ -20,6 +20,7 @@ use sqlx::{ConnectOptions, Connection};
 use crate::config::{StoreConfig, StoreLocation};
 
 mod migrate;
+pub use migrate::latest_version;
 mod model;
 mod outbox;
 mod rows;
