@@ -22,6 +22,8 @@
 //! - [`receipt`]: signed receipts (compact JWS by the seal identity, `x5c`), their
 //!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
+//! - [`cluster`]: several replicas on one PostgreSQL store (replica id, `LISTEN/NOTIFY`,
+//!   heartbeats, periodic re-read).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`console`]: the operator's web console (HTML on the operations listener).
 //! - [`telemetry`]: traces over OTLP (a span per query, one per office call).
@@ -33,6 +35,7 @@
 pub mod adapter;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod delivery;

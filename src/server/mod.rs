@@ -6,6 +6,7 @@
 
 mod adapters;
 mod admin;
+mod cluster;
 pub mod conn;
 pub mod end_user;
 mod listen;
@@ -69,6 +70,9 @@ pub struct State {
     pub delivery: crate::config::DeliveryConfig,
     /// The operator's console on the operations listener (`[console]`); `None`: off.
     pub console: Option<Arc<crate::console::Console>>,
+    /// This replica's membership of the cluster on a PostgreSQL store (notices to the
+    /// other replicas); `None` with SQLite or a gateway made by `Gateway::build`.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Trace export (`[telemetry]`; off by default): a span per account query.
     pub telemetry: crate::telemetry::Telemetry,
 }

@@ -12,8 +12,10 @@ use super::{Store, StoreError, db, on_backend};
 
 /// Every migration: version, description, SQL (the same text on SQLite and PostgreSQL).
 /// A new file in `migrations/` is added here; `every_file_is_listed` checks both ways.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "store", include_str!("migrations/0001_store.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "store", include_str!("migrations/0001_store.sql")),
+    (3, "cluster", include_str!("migrations/0003_cluster.sql")),
+];
 
 /// The schema version this build needs: its newest migration.
 pub fn latest_version() -> i64 {
