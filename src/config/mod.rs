@@ -11,6 +11,7 @@ mod audit;
 mod delivery;
 mod identity;
 mod listen;
+mod messages;
 mod offices;
 mod privacy;
 mod protection;
@@ -26,6 +27,7 @@ pub use audit::{AuditConfig, CHECKPOINT_KEY};
 pub use delivery::DeliveryConfig;
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
+pub use messages::MessagesConfig;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
@@ -135,6 +137,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// How the outbox is delivered.
     pub delivery: DeliveryConfig,
+    /// Message keys and retention; `None`: the message routes answer `503`.
+    pub messages: Option<MessagesConfig>,
 }
 
 impl Config {
@@ -203,6 +207,7 @@ impl Config {
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
+            messages: raw.messages.as_ref().map(|m| m.validate(at)).transpose()?,
         })
     }
 }

@@ -38,6 +38,8 @@ pub(super) struct Raw {
     pub(super) store: RawStore,
     #[serde(default)]
     pub(super) delivery: RawDelivery,
+    #[serde(default)]
+    pub(super) messages: Option<super::messages::RawMessages>,
 }
 
 /// `[admin]`: the operations listener.

@@ -12,8 +12,10 @@ use super::{Store, StoreError, db, on_backend};
 
 /// Every migration: version, description, SQL (the same text on SQLite and PostgreSQL).
 /// A new file in `migrations/` is added here; `every_file_is_listed` checks both ways.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "store", include_str!("migrations/0001_store.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "store", include_str!("migrations/0001_store.sql")),
+    (2, "messages", include_str!("migrations/0002_messages.sql")),
+];
 
 /// The migrator of [`MIGRATIONS`].
 pub fn migrator() -> Migrator {
