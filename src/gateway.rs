@@ -56,6 +56,9 @@ pub enum BuildError {
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
+    /// A message key file (`[messages] keys`).
+    #[error(transparent)]
+    Messages(#[from] crate::message::MessageError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -97,7 +100,15 @@ impl Gateway {
         };
         let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
+        let messages = match &config.messages {
+            Some(m) => Some(Arc::new(crate::server::Messages {
+                keyring: crate::message::Keyring::load(&m.active_key, &m.keys)?,
+                config: m.clone(),
+            })),
+            None => None,
+        };
         let state = Arc::new(State {
+            messages,
             db,
             routing_rules,
             delivery: config.delivery,
@@ -162,6 +173,12 @@ impl Gateway {
             );
             tokio::spawn(worker.run(stopped.clone()))
         });
+        let retention = self.state.messages.as_ref().map(|_| {
+            tokio::spawn(crate::message::retention::run(
+                Arc::clone(&self.state.db),
+                stopped.clone(),
+            ))
+        });
         let ops = ops_listener.map(|l| {
             let mut stopped = stopped.clone();
             tokio::spawn(crate::server::serve_ops(
@@ -180,6 +197,9 @@ impl Gateway {
         .await;
         if let Some(ops) = ops {
             let _ = ops.await;
+        }
+        if let Some(retention) = retention {
+            let _ = retention.await;
         }
         // The worker finishes the deliveries in flight and hands back its leases.
         if let Some(delivery) = delivery {

@@ -119,10 +119,17 @@ impl RawMessages {
         let retention = BTreeMap::from([
             (MessageKind::Decision, days("decision", r.decision)?),
             (MessageKind::Request, days("request", r.request)?),
-            (MessageKind::Information, days("information", r.information)?),
+            (
+                MessageKind::Information,
+                days("information", r.information)?,
+            ),
         ]);
         Ok(MessagesConfig {
-            keys: self.keys.iter().map(|(id, p)| (id.clone(), at(p))).collect(),
+            keys: self
+                .keys
+                .iter()
+                .map(|(id, p)| (id.clone(), at(p)))
+                .collect(),
             active_key: self.active_key.clone(),
             retention,
             reply_retention: days("reply", r.reply)?,

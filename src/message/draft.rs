@@ -46,7 +46,12 @@ pub struct Attachment {
 
 impl std::fmt::Debug for Attachment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Attachment({}, {} bytes)", self.media.as_str(), self.bytes.len())
+        write!(
+            f,
+            "Attachment({}, {} bytes)",
+            self.media.as_str(),
+            self.bytes.len()
+        )
     }
 }
 
@@ -198,7 +203,13 @@ pub fn parse_message(json: &[u8]) -> Result<Draft, MessageError> {
             None
         }
     };
-    let subject = text_field(&mut errors, "/subject", raw.subject, MAX_SUBJECT_CHARS, false);
+    let subject = text_field(
+        &mut errors,
+        "/subject",
+        raw.subject,
+        MAX_SUBJECT_CHARS,
+        false,
+    );
     let body = body_field(&mut errors, raw.body);
     if let Some(r) = &raw.reference
         && (r.trim().is_empty() || r.chars().count() > MAX_NAME_CHARS)
@@ -286,11 +297,16 @@ fn attachments(
     for (i, a) in wire.into_iter().enumerate() {
         let name_ok = !a.name.trim().is_empty()
             && a.name.chars().count() <= MAX_NAME_CHARS
-            && !a.name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+            && !a
+                .name
+                .chars()
+                .any(|c| c.is_control() || c == '/' || c == '\\');
         if !name_ok {
             errors.push((
                 format!("/attachments/{i}/name"),
-                format!("must be 1–{MAX_NAME_CHARS} characters without control characters or slashes"),
+                format!(
+                    "must be 1–{MAX_NAME_CHARS} characters without control characters or slashes"
+                ),
             ));
         }
         match STANDARD.decode(a.content_base64.as_bytes()) {
@@ -353,7 +369,10 @@ mod tests {
                "attachments":[{{"name":"a.jpg","contentBase64":"{}"}}]}}"#,
             b64(&big)
         );
-        assert!(matches!(parse_message(json.as_bytes()), Err(MessageError::TooLarge { .. })));
+        assert!(matches!(
+            parse_message(json.as_bytes()),
+            Err(MessageError::TooLarge { .. })
+        ));
         let ok = format!(
             r#"{{"vn":"756.1234.5678.97","subject":"S","body":"B","kind":"information",
                "reference":"case-1","attachments":[{{"name":"p.png","contentBase64":"{}"}}]}}"#,

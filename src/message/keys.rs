@@ -206,18 +206,23 @@ mod tests {
     #[test]
     fn sealed_values_open_only_in_their_context_and_rotate() {
         let old = ring("k1");
-        let sealed = old.seal("message:a", b"Verfuegung vom 1. Mai").expect("seal");
+        let sealed = old
+            .seal("message:a", b"Verfuegung vom 1. Mai")
+            .expect("seal");
         assert_eq!(sealed.key_id(), "k1");
         assert!(
-            !sealed
-                .data()
-                .windows(9)
-                .any(|w| w == b"Verfuegun"),
+            !sealed.data().windows(9).any(|w| w == b"Verfuegun"),
             "no plaintext in the ciphertext"
         );
-        assert_eq!(old.open("message:a", &sealed).expect("open"), b"Verfuegung vom 1. Mai");
+        assert_eq!(
+            old.open("message:a", &sealed).expect("open"),
+            b"Verfuegung vom 1. Mai"
+        );
         // Another row's context, or one flipped bit, is refused.
-        assert!(matches!(old.open("message:b", &sealed), Err(MessageError::Decrypt(_))));
+        assert!(matches!(
+            old.open("message:b", &sealed),
+            Err(MessageError::Decrypt(_))
+        ));
         let mut data = sealed.data().to_vec();
         data[20] ^= 1;
         let flipped = Sealed::from_stored("k1".into(), data);
@@ -225,12 +230,20 @@ mod tests {
         // After rotation new values use k2 and the old one still opens with k1.
         let new = ring("k2");
         assert_eq!(new.seal("x", b"y").expect("seal").key_id(), "k2");
-        assert_eq!(new.open("message:a", &sealed).expect("open"), b"Verfuegung vom 1. Mai");
+        assert_eq!(
+            new.open("message:a", &sealed).expect("open"),
+            b"Verfuegung vom 1. Mai"
+        );
         // A key id no longer configured is named.
         let only2 = Keyring::from_keys("k2", [("k2".into(), [2u8; 32])]).expect("ring");
-        assert!(matches!(only2.open("message:a", &sealed), Err(MessageError::UnknownKey(k)) if k == "k1"));
+        assert!(
+            matches!(only2.open("message:a", &sealed), Err(MessageError::UnknownKey(k)) if k == "k1")
+        );
         // Two seals of the same text differ (fresh nonce).
-        assert_ne!(old.seal("c", b"same").expect("a"), old.seal("c", b"same").expect("b"));
+        assert_ne!(
+            old.seal("c", b"same").expect("a"),
+            old.seal("c", b"same").expect("b")
+        );
     }
 
     #[test]

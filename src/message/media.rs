@@ -54,7 +54,10 @@ mod tests {
             MediaType::detect(b"\x89PNG\r\n\x1a\n\0\0"),
             Some(MediaType::Png)
         );
-        assert_eq!(MediaType::detect(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(MediaType::Jpeg));
+        assert_eq!(
+            MediaType::detect(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(MediaType::Jpeg)
+        );
         // An executable, a PDF signature not at the start, and nothing at all.
         assert_eq!(MediaType::detect(b"MZ\x90\0%PDF-"), None);
         assert_eq!(MediaType::detect(b"\x7fELF"), None);

@@ -9,6 +9,7 @@
 pub mod draft;
 pub mod keys;
 pub mod media;
+pub mod retention;
 
 use std::fmt;
 use std::str::FromStr;

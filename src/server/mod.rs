@@ -65,6 +65,17 @@ pub struct State {
     pub routing_rules: Arc<crate::routing::RoutingRules>,
     /// How the outbox is delivered (`[delivery]`).
     pub delivery: crate::config::DeliveryConfig,
+    /// Message keys and retention (`[messages]`); `None`: the message routes answer `503`.
+    pub messages: Option<Arc<Messages>>,
+}
+
+/// What the message routes need beyond the store: the keys and the section.
+#[derive(Debug)]
+pub struct Messages {
+    /// Encrypts and decrypts content at rest.
+    pub keyring: crate::message::Keyring,
+    /// Retention periods and page sizes.
+    pub config: crate::config::MessagesConfig,
 }
 
 impl State {

@@ -46,10 +46,7 @@ pub(super) fn stored(sealed: &Sealed) -> (String, String) {
 }
 
 /// An encrypted value read back (`None` when deleted).
-pub(super) fn sealed_of(
-    r: &impl Cols,
-    table: &'static str,
-) -> Result<Option<Sealed>, StoreError> {
+pub(super) fn sealed_of(r: &impl Cols, table: &'static str) -> Result<Option<Sealed>, StoreError> {
     let (Some(key_id), Some(text)) = (r.opt_text(table, "key_id")?, r.opt_text(table, "content")?)
     else {
         return Ok(None);
@@ -162,11 +159,13 @@ impl Store {
             return Ok(MessageCreated::Existing(existing.0));
         }
         let created = self.get_message(new.id).await?;
-        created.map(MessageCreated::New).ok_or_else(|| StoreError::Corrupt {
-            table: "messages",
-            column: "id",
-            problem: "not found right after it was stored".into(),
-        })
+        created
+            .map(MessageCreated::New)
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "messages",
+                column: "id",
+                problem: "not found right after it was stored".into(),
+            })
     }
 
     /// The message stored under `sender`'s idempotency `key`, and its request hash.
@@ -337,4 +336,3 @@ impl Store {
         })
     }
 }
-

@@ -28,8 +28,7 @@ pub(super) trait Cols {
     /// An integer column.
     fn int(&self, table: &'static str, col: &'static str) -> Result<i64, StoreError>;
     /// A nullable integer column.
-    fn opt_int(&self, table: &'static str, col: &'static str)
-    -> Result<Option<i64>, StoreError>;
+    fn opt_int(&self, table: &'static str, col: &'static str) -> Result<Option<i64>, StoreError>;
 
     /// A text column parsed with `FromStr`.
     fn parsed<T: FromStr>(&self, table: &'static str, col: &'static str) -> Result<T, StoreError>
