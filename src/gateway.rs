@@ -69,6 +69,8 @@ pub struct Gateway {
     serving: Serving,
     /// How long the delivery worker holds an outbox row (`[store] lease_ms`).
     lease: std::time::Duration,
+    /// Turned off at shutdown: `/readyz` answers `503` while the listeners drain.
+    readiness: Arc<crate::server::Readiness>,
     /// Polls the adapters folder; stops when the gateway is dropped.
     _watcher: Watcher,
 }
@@ -136,6 +138,7 @@ impl Gateway {
                 grace: config.server.grace_period,
             },
             lease: config.store.lease,
+            readiness: Arc::new(crate::server::Readiness::new()),
             _watcher: watcher,
         })
     }
@@ -150,14 +153,22 @@ impl Gateway {
         &self.store
     }
 
+    /// This replica's readiness switch (`/readyz`), turned off when `serve`'s shutdown
+    /// signal resolves.
+    pub fn readiness(&self) -> &Arc<crate::server::Readiness> {
+        &self.readiness
+    }
+
     /// Reloads the TLS material on SIGHUP for as long as the gateway lives (unix only).
     pub fn reload_on_sighup(&self) {
         crate::server::reload::spawn_sighup(&self.state);
     }
 
-    /// Serves portals on `listener` and, if given, `/metrics` and `/healthz` on
-    /// `ops_listener` until `shutdown` resolves; then both stop accepting and drain within
-    /// the grace period.
+    /// Serves portals on `listener` and, if given, `/metrics`, `/healthz` and `/readyz` on
+    /// `ops_listener` until `shutdown` resolves. Then, in this order: `/readyz` turns `503`
+    /// at once; the portal listener stops accepting and its queries in flight finish within
+    /// the grace period; the delivery worker stops claiming rows, finishes the deliveries
+    /// in flight and hands back its outbox leases; last, the operations listener drains.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -179,31 +190,36 @@ impl Gateway {
                 stopped.clone(),
             ))
         });
+        let (stop_ops, ops_stopped) = tokio::sync::oneshot::channel::<()>();
         let ops = ops_listener.map(|l| {
-            let mut stopped = stopped.clone();
             tokio::spawn(crate::server::serve_ops(
                 l,
                 Arc::clone(&self.state),
+                Arc::clone(&self.readiness),
                 self.serving,
                 async move {
-                    let _ = stopped.wait_for(|s| *s).await;
+                    let _ = ops_stopped.await;
                 },
             ))
         });
+        let readiness = Arc::clone(&self.readiness);
         crate::server::serve_portals(listener, Arc::clone(&self.state), self.serving, async {
             shutdown.await;
+            readiness.start_draining();
+            tracing::info!("shutting down: /readyz answers 503");
             let _ = stop.send(true);
         })
         .await;
-        if let Some(ops) = ops {
-            let _ = ops.await;
-        }
         if let Some(retention) = retention {
             let _ = retention.await;
         }
         // The worker finishes the deliveries in flight and hands back its leases.
         if let Some(delivery) = delivery {
             let _ = delivery.await;
+        }
+        let _ = stop_ops.send(());
+        if let Some(ops) = ops {
+            let _ = ops.await;
         }
         // Drained: sign the audit log's head, so the newest records of the run are covered
         // by a checkpoint too (see `audit::checkpoint`).

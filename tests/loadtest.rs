@@ -37,11 +37,23 @@ struct Target {
     bearers: Arc<AtomicU64>,
     _dir: tempfile::TempDir,
     pki: DevPki,
+    /// Stops the target at once: its port refuses, its connections are cut.
+    stop: tokio::task::AbortHandle,
 }
 
 async fn target(b: Behaviour) -> Target {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = guichet::pki::ensure_dev_pki(dir.path(), &[]).expect("dev pki");
+    serve_target(b, dir, pki).await
+}
+
+/// Another target with the same certificates as `first` (a replica behind the same name).
+async fn replica_of(first: &Target, b: Behaviour) -> Target {
+    let dir = tempfile::tempdir().expect("tempdir");
+    serve_target(b, dir, first.pki.clone()).await
+}
+
+async fn serve_target(b: Behaviour, dir: tempfile::TempDir, pki: DevPki) -> Target {
     let tls = guichet::tls::server_config(
         guichet::tls::load_certs(&pki.gateway_server.cert).expect("cert"),
         guichet::tls::load_key(&pki.gateway_server.key).expect("key"),
@@ -58,8 +70,11 @@ async fn target(b: Behaviour) -> Target {
     let (counter, bearer_counter) = (Arc::clone(&hits), Arc::clone(&bearers));
     let gate = Arc::new(Semaphore::new(1));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    tokio::spawn(async move {
+    let served = tokio::spawn(async move {
+        // Aborting this task drops the listener and, with the set, every connection.
+        let mut conns = tokio::task::JoinSet::new();
         while let Ok((tcp, _)) = listener.accept().await {
+            while conns.try_join_next().is_some() {}
             let (acceptor, b, hits, gate, bearers) = (
                 acceptor.clone(),
                 b.clone(),
@@ -67,7 +82,7 @@ async fn target(b: Behaviour) -> Target {
                 Arc::clone(&gate),
                 Arc::clone(&bearer_counter),
             );
-            tokio::spawn(async move {
+            conns.spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
@@ -108,12 +123,13 @@ async fn target(b: Behaviour) -> Target {
         bearers,
         _dir: dir,
         pki,
+        stop: served.abort_handle(),
     }
 }
 
 fn plan(addr: SocketAddr, load: Load, duration_ms: u64, warmup_ms: u64, http: HttpVersion) -> Plan {
     Plan {
-        target: loadtest::parse_target(&format!("https://{addr}")).expect("target"),
+        targets: vec![loadtest::parse_target(&format!("https://{addr}")).expect("target")],
         load,
         duration: Duration::from_millis(duration_ms),
         warmup: Duration::from_millis(warmup_ms),
@@ -396,6 +412,49 @@ async fn each_request_carries_its_persons_token_and_the_cost_is_measured() {
     );
     run(&t, &p).await;
     assert_eq!(t.bearers.load(Ordering::SeqCst), before);
+}
+
+/// Two replicas, one stopped in the middle of the run (its port refuses, its connections
+/// are cut): every query the generator could send again to the other one is answered, so
+/// no error is counted, and the retries are reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_stopped_midway_costs_no_query() {
+    let slow = Behaviour {
+        delay: Duration::from_millis(20),
+        ..ok_target()
+    };
+    let a = target(slow.clone()).await;
+    let b = replica_of(&a, slow).await;
+    for http in [HttpVersion::Http1, HttpVersion::Http2] {
+        let mut p = plan(a.addr, Load::Closed { concurrency: 8 }, 1500, 0, http);
+        p.targets
+            .push(loadtest::parse_target(&format!("https://{}", b.addr)).expect("target"));
+        let stop = a.stop.clone();
+        let hits_a = Arc::clone(&a.hits);
+        let stopper = tokio::spawn(async move {
+            // Midway, with requests of the run in flight on both.
+            while hits_a.load(Ordering::SeqCst) < 20 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            stop.abort();
+        });
+        let r = run(&a, &p).await;
+        stopper.await.expect("stopper");
+        assert!(r.errors.is_empty(), "{:?}\n{}", r.errors, r.summary());
+        assert_eq!(r.answers, r.measured);
+        assert!(
+            r.retries > 0,
+            "the stopped replica's queries went elsewhere"
+        );
+        assert!(r.summary().contains("retries"), "{}", r.summary());
+        assert!(b.hits.load(Ordering::SeqCst) > 0);
+        assert_eq!(r.target, format!("https://{} https://{}", a.addr, b.addr));
+        if http == HttpVersion::Http1 {
+            // The first round stopped `a` for good: the second runs against a dead
+            // replica from the start and still loses nothing.
+            assert!(a.stop.is_finished());
+        }
+    }
 }
 
 #[test]

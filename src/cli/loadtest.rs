@@ -70,9 +70,11 @@ fn positive_rate(text: &str) -> Result<f64, ArgError> {
 /// Arguments of `guichet loadtest`.
 #[derive(Args, Debug)]
 pub struct LoadtestArgs {
-    /// The gateway (or any server of the API): https://HOST:PORT. Nothing else is contacted.
-    #[arg(long)]
-    pub target: String,
+    /// The gateway (or any server of the API): https://HOST:PORT. Repeat it (or separate
+    /// with commas) for several replicas: requests are spread over them, and one whose
+    /// connection fails is sent again to another. Nothing else is contacted.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub target: Vec<String>,
     /// Client certificate (PEM), e.g. a `portal` certificate of the federation.
     #[arg(long)]
     pub cert: PathBuf,
@@ -144,7 +146,11 @@ pub struct LoadtestArgs {
 
 /// Runs `guichet loadtest`; returns the summary to print.
 pub async fn loadtest(a: LoadtestArgs) -> anyhow::Result<String> {
-    let target = parse_target(&a.target)?;
+    let targets = a
+        .target
+        .iter()
+        .map(|t| parse_target(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let tls = client_tls(&a.cert, &a.key, &a.ca)?;
     let population = match &a.population_file {
         Some(path) => population_from_file(path)?,
@@ -186,7 +192,7 @@ pub async fn loadtest(a: LoadtestArgs) -> anyhow::Result<String> {
         None => (Vec::new(), None),
     };
     let plan = Plan {
-        target,
+        targets,
         load,
         duration: a.duration,
         warmup: a.warmup,

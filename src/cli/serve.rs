@@ -46,7 +46,7 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let (listener, ops) = bind_listeners(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, offices, "guichet serving (mutual TLS, HTTP/1.1 and HTTP/2)");
     if let Some(ops) = &ops {
-        tracing::info!(addr = %ops.local_addr()?, "operations listener: GET /metrics, /healthz (plain HTTP)");
+        tracing::info!(addr = %ops.local_addr()?, "operations listener: GET /metrics, /healthz, /readyz (plain HTTP)");
     }
     gateway.serve(listener, ops, shutdown_signal()).await;
     tracing::info!("guichet stopped");

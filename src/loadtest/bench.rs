@@ -353,7 +353,7 @@ async fn run_loads(
         };
         for target in targets {
             let plan = Plan {
-                target: super::parse_target(&target.url)?,
+                targets: vec![super::parse_target(&target.url)?],
                 load,
                 duration: o.duration,
                 warmup: o.warmup,

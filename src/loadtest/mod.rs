@@ -1,5 +1,7 @@
 //! Load generator behind `guichet loadtest` and `guichet bench`: drives
-//! `GET /v1/accounts/{vn}` over mutual TLS against one target only.
+//! `GET /v1/accounts/{vn}` over mutual TLS against one or several targets (replicas of a
+//! gateway), spread as a load balancer would ([`balance`]: round robin, a failed target
+//! left out for a while, a request whose connection failed sent again elsewhere).
 //!
 //! - closed loop (`Load::Closed`): N workers, each sends its next request when the previous
 //!   answer is in; latency is measured from the request's start;
@@ -11,6 +13,7 @@
 //! `report.html`. The benchmark that starts the federation, the gateway and the peer lives in
 //! [`bench`].
 
+mod balance;
 pub mod bench;
 mod html;
 mod peer;
@@ -27,6 +30,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub use balance::QUARANTINE;
 pub use html::render_html;
 pub use population::{population_from_file, random_population};
 pub use report::{Bucket, LatencySummary, Report, Second, StatusCount};
@@ -76,8 +80,9 @@ pub enum Load {
 /// One load test: what to hit, how hard, for how long, with which AHV numbers.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Base URL of the target (`https://host:port`); nothing else is ever contacted.
-    pub target: reqwest::Url,
+    /// Base URLs of the targets (`https://host:port`), at least one; requests are spread
+    /// over them. Nothing else is ever contacted.
+    pub targets: Vec<reqwest::Url>,
     /// Closed or open loop.
     pub load: Load,
     /// Measured phase.

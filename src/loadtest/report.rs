@@ -68,7 +68,7 @@ pub struct StatusCount {
 pub struct Report {
     /// Name of the run.
     pub label: String,
-    /// Base URL of the target.
+    /// Base URL of the target (several: separated by spaces).
     pub target: String,
     /// `closed` or `open`.
     pub mode: String,
@@ -92,6 +92,10 @@ pub struct Report {
     pub population: usize,
     /// Requests sent in all, warm-up included (each one ended in an answer or an error).
     pub sent: u64,
+    /// Attempts sent again to another target after a retryable failure (connection
+    /// refused or broken before an answer); such a request counts once, with its retry.
+    #[serde(default)]
+    pub retries: u64,
     /// Of which during warm-up (not recorded).
     pub warmup_requests: u64,
     /// Recorded requests.
@@ -146,6 +150,13 @@ impl Report {
             "  requests   {} sent ({} in warm-up), {} measured over {:.1} s",
             self.sent, self.warmup_requests, self.measured, self.wall_s
         );
+        if self.retries > 0 {
+            let _ = writeln!(
+                o,
+                "  retries    {} sent again to another target (connection failed before an answer)",
+                self.retries
+            );
+        }
         let _ = writeln!(o, "  throughput {:.1} requests/s", self.throughput);
         let l = &self.latency;
         let _ = writeln!(

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::balance::{Balancer, retryable};
 use super::stats::{Outcome, Recorder, classify};
 use super::{Load, Plan, Report, client};
 use crate::locks;
@@ -17,11 +18,13 @@ use crate::model::Vn;
 
 struct Shared {
     client: reqwest::Client,
-    base: String,
+    targets: Balancer,
     population: Vec<Vn>,
     tokens: Vec<String>,
     next: AtomicUsize,
     sent: AtomicU64,
+    /// Attempts sent again to another target after a retryable failure.
+    retries: AtomicU64,
     warmup_requests: AtomicU64,
     measure_from: Instant,
     recorder: Mutex<Recorder>,
@@ -35,13 +38,9 @@ impl Shared {
     async fn one(&self, origin: Instant) {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         let vn = self.population[i % self.population.len()];
-        let url = format!("{}{}", self.base, vn.digits());
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let mut request = self.client.get(url);
-        if let Some(token) = self.tokens.get(i % self.population.len()) {
-            request = request.bearer_auth(token);
-        }
-        let outcome = match request.send().await {
+        let token = self.tokens.get(i % self.population.len());
+        let outcome = match self.send(&vn.digits(), token).await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.bytes().await {
@@ -56,6 +55,38 @@ impl Shared {
             Some(at) => locks::lock(&self.recorder).record(at, latency, outcome),
             None => {
                 self.warmup_requests.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends the query to one target after the other ([`Balancer::pick`]) until one
+    /// answers or fails in a way that is not retryable; each target at most once.
+    async fn send(
+        &self,
+        digits: &str,
+        token: Option<&String>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut tried = Vec::with_capacity(self.targets.len());
+        loop {
+            // `tried` is shorter than the number of targets here: there is one left.
+            let t = self.targets.pick(&tried).unwrap_or(0);
+            tried.push(t);
+            let mut request = self.client.get(format!("{}{digits}", self.targets.base(t)));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            match request.send().await {
+                Err(e) if retryable(&e) && tried.len() < self.targets.len() => {
+                    self.targets.failed(t);
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if retryable(&e) {
+                        self.targets.failed(t);
+                    }
+                    return Err(e);
+                }
+                Ok(response) => return Ok(response),
             }
         }
     }
@@ -86,14 +117,12 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
     let end = measure_from + plan.duration;
     let shared = Arc::new(Shared {
         client,
-        base: format!(
-            "{}/v1/accounts/",
-            plan.target.as_str().trim_end_matches('/')
-        ),
+        targets: Balancer::new(&plan.targets),
         population: plan.population.clone(),
         tokens: plan.tokens.clone(),
         next: AtomicUsize::new(0),
         sent: AtomicU64::new(0),
+        retries: AtomicU64::new(0),
         warmup_requests: AtomicU64::new(0),
         measure_from,
         recorder: Mutex::new(Recorder::new()),
@@ -114,6 +143,7 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
     let report = Report {
         started,
         sent: shared.sent.load(Ordering::Relaxed),
+        retries: shared.retries.load(Ordering::Relaxed),
         warmup_requests: shared.warmup_requests.load(Ordering::Relaxed),
         ..report_head(plan)
     };
@@ -123,6 +153,7 @@ pub async fn run(plan: &Plan, tls: rustls::ClientConfig) -> anyhow::Result<Repor
 
 /// Refuses a plan that cannot run (no AHV number, no worker, no rate, no duration).
 fn check(plan: &Plan) -> anyhow::Result<()> {
+    anyhow::ensure!(!plan.targets.is_empty(), "--target: at least one is needed");
     anyhow::ensure!(
         !plan.population.is_empty(),
         "--population: at least one AHV number is needed"
@@ -168,7 +199,12 @@ fn report_head(plan: &Plan) -> Report {
     };
     Report {
         label: plan.label.clone(),
-        target: plan.target.as_str().trim_end_matches('/').to_owned(),
+        target: plan
+            .targets
+            .iter()
+            .map(|t| t.as_str().trim_end_matches('/'))
+            .collect::<Vec<_>>()
+            .join(" "),
         mode: mode.to_owned(),
         concurrency,
         rate,

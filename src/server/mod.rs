@@ -12,6 +12,7 @@ mod listen;
 mod ops;
 mod problem;
 mod protect;
+pub mod ready;
 pub mod reload;
 pub mod routes;
 
@@ -29,6 +30,7 @@ pub use conn::Connections;
 pub use end_user::{EndUser, Presented, require_end_user};
 pub use problem::Problem;
 pub use protect::Protection;
+pub use ready::Readiness;
 pub use reload::Reloader;
 pub use routes::table::{Access, Handler, NoRoute, ROUTES, Route, resolve};
 pub use routes::{OPENAPI, inspect};

@@ -1,6 +1,8 @@
-//! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text) and
-//! `GET /healthz`, plain HTTP on its own address, meant for loopback or a management
-//! network — never the portal-facing port. It serves no personal data.
+//! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text), `GET /healthz`
+//! (liveness) and `GET /readyz` (readiness, [`super::ready`]), plain HTTP on its own
+//! address, meant for loopback or a management network — never the portal-facing port. It
+//! serves no personal data. It keeps answering while the portal listener drains, so that
+//! `/readyz` says `503` during a shutdown.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -15,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::listen::{self, Activity, Shared};
+use super::ready::{self, Readiness};
 use super::{Connections, Serving, State};
 use crate::metrics::METRICS;
 
@@ -23,6 +26,7 @@ use crate::metrics::METRICS;
 pub(crate) async fn serve_ops(
     listener: TcpListener,
     state: Arc<State>,
+    readiness: Arc<Readiness>,
     serving: Serving,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -32,13 +36,15 @@ pub(crate) async fn serve_ops(
     builder = builder.http1_only();
     listen::accept_loop(listener, &shared, draining, shutdown, |tcp, _, slot| {
         let (state, shared, builder) = (Arc::clone(&state), shared.clone(), builder.clone());
+        let readiness = Arc::clone(&readiness);
         tokio::spawn(async move {
             let activity = Activity::new();
             let busy = Arc::clone(&activity);
             let service = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let (state, busy) = (Arc::clone(&state), busy.begin());
+                let readiness = Arc::clone(&readiness);
                 async move {
-                    let response = answer(req.uri().path(), &state);
+                    let response = answer(req.uri().path(), &state, &readiness).await;
                     drop(busy);
                     Ok::<_, Infallible>(response)
                 }
@@ -50,7 +56,7 @@ pub(crate) async fn serve_ops(
     .await;
 }
 
-fn answer(path: &str, state: &State) -> Response<Full<Bytes>> {
+async fn answer(path: &str, state: &State, readiness: &Readiness) -> Response<Full<Bytes>> {
     let (status, kind, body) = match path {
         "/metrics" => (
             StatusCode::OK,
@@ -58,6 +64,16 @@ fn answer(path: &str, state: &State) -> Response<Full<Bytes>> {
             METRICS.render(&live_gauges(state)),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/readyz" => {
+            let report = ready::check(state, readiness).await;
+            let status = if report.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = serde_json::to_string(&report).unwrap_or_default() + "\n";
+            (status, "application/json", body)
+        }
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",

@@ -17,6 +17,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "messages", include_str!("migrations/0002_messages.sql")),
 ];
 
+/// The schema version this build needs: its newest migration.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0)
+}
+
 /// The migrator of [`MIGRATIONS`].
 pub fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -92,8 +97,7 @@ impl Store {
 
     /// Whether every migration of this build is applied (readiness).
     pub async fn is_migrated(&self) -> Result<bool, StoreError> {
-        let latest = MIGRATIONS.iter().map(|m| m.0).max();
-        Ok(self.schema_version().await? >= latest)
+        Ok(self.schema_version().await? >= Some(latest_version()))
     }
 }
 

@@ -22,6 +22,7 @@ use crate::config::{StoreConfig, StoreLocation};
 mod message_model;
 mod messages;
 mod migrate;
+pub use migrate::latest_version;
 mod model;
 mod outbox;
 mod replies;

@@ -1,0 +1,253 @@
+//! Readiness (`GET /readyz` on the operations listener) and the shutdown it announces:
+//! ready once the store is migrated, `503` naming the check when the store cannot be
+//! reached or its schema is behind, and, on a real SIGTERM to `guichet serve`, `503` at
+//! once while a query already in flight still completes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Federation, Options};
+use guichet::sim::{Fault, Latency};
+
+/// `GET /readyz`: status and document.
+async fn readyz(client: &reqwest::Client, ops: &str) -> (u16, serde_json::Value) {
+    let response = client
+        .get(format!("http://{ops}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("readiness document"))
+}
+
+/// Polls `/readyz` until it answers `want` (30 s at most); returns the last document.
+async fn until(client: &reqwest::Client, ops: &str, want: u16) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let (status, body) = readyz(client, ops).await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "readyz still {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn failed_checks(body: &serde_json::Value) -> Vec<String> {
+    body["notReady"]
+        .as_array()
+        .expect("notReady")
+        .iter()
+        .map(|c| c["check"].as_str().expect("check").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_once_the_store_is_migrated_and_liveness_stays_up() {
+    let fed = Federation::build(Options::default(), |_| {}).await;
+    let client = fed.portal();
+    let ops = fed.ops.to_string();
+    // The delivery worker migrates the embedded store at start.
+    let body = until(&client, &ops, 200).await;
+    assert_eq!(body, serde_json::json!({"ready": true, "notReady": []}));
+    let health = client
+        .get(format!("http://{ops}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_while_the_schema_is_behind_then_ready_after_migrating() {
+    let o = Options {
+        // Nothing migrates at start: the worker is off.
+        extra: "[delivery]\nenabled = false\n",
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
+    let client = fed.portal();
+    let ops = fed.ops.to_string();
+    let (status, body) = readyz(&client, &ops).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(failed_checks(&body), ["migrations"], "{body}");
+    let reason = body["notReady"][0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("guichet migrate"), "{reason}");
+    fed.state.db.migrate().await.expect("migrate");
+    let (status, body) = readyz(&client, &ops).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_while_the_store_cannot_be_reached() {
+    // Port 1 on loopback: nothing listens, the connection is refused.
+    let o = Options {
+        extra: "[store]\nurl = \"postgres://guichet@127.0.0.1:1/guichet\"\n\
+                [delivery]\nenabled = false\n",
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
+    let client = fed.portal();
+    let started = Instant::now();
+    let (status, body) = readyz(&client, &fed.ops.to_string()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(failed_checks(&body), ["store"], "{body}");
+    // Bounded by the store timeout (twice: ping, then version), not by the pool's.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let text = body.to_string();
+    assert!(!text.contains("7561"), "no person in readiness: {text}");
+}
+
+/// `guichet serve` as a child process, killed and reaped however the test ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `guichet serve --config CONFIG`; returns the child, the portal and ops addresses.
+fn spawn_serve(config: &std::path::Path) -> (Reaped, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("GUICHET_LOG_FORMAT", "json")
+        .env("GUICHET_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let child = Reaped(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let (mut portal, mut ops) = (None, None);
+    let start = Instant::now();
+    while portal.is_none() || ops.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "serve did not start"
+        );
+        let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = line["fields"]["message"].as_str().unwrap_or_default();
+        let addr = line["fields"]["addr"].as_str().map(str::to_owned);
+        if message.starts_with("guichet serving") {
+            portal = addr;
+        } else if message.starts_with("operations listener") {
+            ops = addr;
+        }
+    }
+    (child, portal.expect("portal"), ops.expect("ops"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readiness_off_while_the_query_in_flight_completes() {
+    let slow = Duration::from_secs(4);
+    let fed_offices = guichet::adapter::Registry::load_dir(
+        &common::repo().join("adapters"),
+        &guichet::mapping::MappingSet::load_dir(&common::repo().join("mappings"))
+            .expect("mappings"),
+    )
+    .expect("registry");
+    let office = fed_offices.iter().next().expect("an office").office;
+    let faults = BTreeMap::from([(office, Fault::Delay(slow))]);
+    let o = Options {
+        latency: Latency::ZERO,
+        faults: &faults,
+        ..Options::default()
+    };
+    let fed = Federation::build(o, |_| {}).await;
+    // The harness's configuration for a process of its own: its own folder (store),
+    // its own audit log, an operations listener and a grace period above the slow office.
+    let dir = fed.dir.path();
+    let child_dir = dir.join("child");
+    std::fs::create_dir_all(&child_dir).expect("child dir");
+    let text = std::fs::read_to_string(dir.join("guichet.toml")).expect("config");
+    let audit = dir.join("audit").display().to_string();
+    let child_audit = child_dir.join("audit").display().to_string();
+    let text = text
+        .replace("grace_period_ms = 2000", "grace_period_ms = 20000")
+        .replace(
+            &format!("dir = \"{audit}\""),
+            &format!("dir = \"{child_audit}\""),
+        )
+        + "\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let config = child_dir.join("guichet.toml");
+    std::fs::write(&config, text).expect("child config");
+    let (mut child, portal, ops) = spawn_serve(&config);
+    let client = fed.portal();
+    until(&client, &ops, 200).await;
+
+    let vn: guichet::model::Vn = "7561234567897".parse().expect("vn");
+    let token = fed.token(vn);
+    let before = fed.sim.requests(office);
+    let query = tokio::spawn({
+        let portal_client = fed.portal();
+        let url = format!("https://{portal}/v1/accounts/{}", vn.dotted());
+        async move { portal_client.get(url).bearer_auth(token).send().await }
+    });
+    // In flight: the slow office has the gateway's request.
+    let start = Instant::now();
+    while fed.sim.requests(office) == before {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "query never reached the office"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = Instant::now();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let body = until(&client, &ops, 503).await;
+    assert!(
+        !query.is_finished(),
+        "readiness must turn off while the query is still in flight"
+    );
+    assert!(
+        failed_checks(&body).contains(&"draining".to_owned()),
+        "{body}"
+    );
+
+    let response = query
+        .await
+        .expect("task")
+        .expect("the query in flight is answered");
+    assert_eq!(response.status().as_u16(), 200);
+    let account: serde_json::Value = response.json().await.expect("account");
+    assert!(account["sources"].as_array().is_some_and(|s| !s.is_empty()));
+    assert!(sent.elapsed() < Duration::from_secs(20));
+    // Then the process ends by itself, successfully, within the grace period.
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
