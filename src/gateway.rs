@@ -56,6 +56,9 @@ pub enum BuildError {
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
+    /// The trace exporter (`[telemetry]`).
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
     /// A message key file (`[messages] keys`).
     #[error(transparent)]
     Messages(#[from] crate::message::MessageError),
@@ -102,6 +105,12 @@ impl Gateway {
         };
         let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
+        let telemetry = match &config.telemetry.otlp {
+            Some(otlp) => {
+                crate::telemetry::Telemetry::start(otlp, config.server.replica_id.as_deref())?
+            }
+            None => crate::telemetry::Telemetry::off(),
+        };
         let messages = match &config.messages {
             Some(m) => Some(Arc::new(crate::server::Messages {
                 keyring: crate::message::Keyring::load(&m.active_key, &m.keys)?,
@@ -111,6 +120,7 @@ impl Gateway {
         };
         let state = Arc::new(State {
             messages,
+            telemetry,
             db,
             routing_rules,
             delivery: config.delivery,
@@ -228,6 +238,8 @@ impl Gateway {
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown not written"),
         }
+        // The last batch of spans (queries of the drain included).
+        self.state.telemetry.shutdown().await;
     }
 }
 

@@ -23,6 +23,7 @@
 //!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
+//! - [`telemetry`]: traces over OTLP (a span per query, one per office call).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
 //! - [`locks`], [`toml_error`]: poison-tolerant locks and TOML error positions, shared.
@@ -51,6 +52,7 @@ pub mod sedex;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod timefmt;
 pub mod tls;
 pub mod toml_error;

@@ -105,6 +105,8 @@ pub struct Metrics {
     /// Offices asked per routed query, by mode (`register`, `verify`, `broadcast`) and
     /// whether the register fallback was taken.
     pub routing_offices_asked: Family<RoutingLabels, Histogram>,
+    /// Audit records that could not be written (the action they record did not happen).
+    pub audit_write_failures: Counter,
 }
 
 /// A routing mode and whether its register fallback was taken.
@@ -206,7 +208,14 @@ impl Metrics {
             "Offices asked per routed account query, by mode and register status",
             routing_offices_asked.clone(),
         );
+        let audit_write_failures = Counter::default();
+        registry.register(
+            "audit_write_failures",
+            "Audit records that could not be written; the action each records was refused",
+            audit_write_failures.clone(),
+        );
         Metrics {
+            audit_write_failures,
             deliveries,
             routing_discrepancies,
             routing_offices_asked,

@@ -12,6 +12,9 @@ pub struct Trace {
     pub parent_id: [u8; 8],
     /// Trace flags (sampled = 01).
     pub flags: u8,
+    /// Whether the ids came from the caller's `traceparent` (the caller's span is then
+    /// the parent of ours) rather than being started here.
+    pub remote: bool,
 }
 
 impl Trace {
@@ -25,6 +28,7 @@ impl Trace {
             trace_id: bytes,
             parent_id,
             flags: 1,
+            remote: false,
         }
     }
 
@@ -42,6 +46,7 @@ impl Trace {
             trace_id: [0; 16],
             parent_id: [0; 8],
             flags: 0,
+            remote: true,
         };
         unhex(trace, &mut t.trace_id)?;
         unhex(parent, &mut t.parent_id)?;

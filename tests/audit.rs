@@ -150,6 +150,8 @@ fn a_failed_write_leaves_no_bytes_for_the_next_record() {
     let dir = tempfile::tempdir().expect("tmp");
     let log = AuditLog::open(dir.path(), SECRET, options(1 << 20, true)).expect("open");
     log.append_blocking(event(0)).expect("append");
+    let failures = || guichet::metrics::METRICS.audit_write_failures.get();
+    let before = failures();
     log.inject(guichet::audit::Fault::Torn);
     let err = log
         .append_blocking(event(1))
@@ -158,6 +160,14 @@ fn a_failed_write_leaves_no_bytes_for_the_next_record() {
     log.inject(guichet::audit::Fault::Refuse);
     assert!(log.append_blocking(event(2)).is_err());
     log.inject(guichet::audit::Fault::None);
+    // Both refusals are counted for the alert on audit write failures (other tests of this
+    // binary may add theirs meanwhile, never remove).
+    assert!(failures() >= before + 2, "{} then {}", before, failures());
+    let text = guichet::metrics::METRICS.render("");
+    assert!(
+        text.contains("guichet_audit_write_failures_total "),
+        "{text}"
+    );
     assert_eq!(log.append_blocking(event(3)).expect("append"), 2);
     let text = std::fs::read_to_string(&files(dir.path())[0]).expect("read");
     assert_eq!(text.lines().count(), 2, "no half line in between");

@@ -93,6 +93,7 @@ async fn status_of(fanout: &Fanout, office: OfficeId, deadline: Option<Duration>
         deadline,
         purpose: "self-service",
         trace: guichet::trace::Trace::new(),
+        span: None,
     };
     let account = fanout.query(&q).await.expect("no [routing]: never refused");
     account

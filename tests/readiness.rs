@@ -84,6 +84,55 @@ async fn not_ready_while_the_schema_is_behind_then_ready_after_migrating() {
     fed.state.db.migrate().await.expect("migrate");
     let (status, body) = readyz(&client, &ops).await;
     assert_eq!(status, 200, "{body}");
+
+    // The outbox gauges the alerts use: nothing delivers here, so a claim stays pending.
+    let gauge = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+            .parse()
+            .expect("a number")
+    };
+    let metrics = || async {
+        let r = client.get(format!("http://{ops}/metrics")).send().await;
+        r.expect("metrics").text().await.expect("text")
+    };
+    let text = metrics().await;
+    assert_eq!(gauge(&text, "guichet_outbox_pending"), 0.0);
+    assert_eq!(gauge(&text, "guichet_outbox_oldest_age_seconds"), 0.0);
+    fed.state
+        .db
+        .create_submission(pending_claim())
+        .await
+        .expect("a claim");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let text = metrics().await;
+    assert_eq!(gauge(&text, "guichet_outbox_pending"), 1.0);
+    assert_eq!(gauge(&text, "guichet_outbox_leased"), 0.0);
+    assert!(
+        gauge(&text, "guichet_outbox_oldest_age_seconds") >= 1.0,
+        "{text}"
+    );
+}
+
+/// A claim as the submissions route stores it (the outbox row comes with it).
+fn pending_claim() -> guichet::store::NewSubmission {
+    use guichet::store::{NewReceipt, ReceiptKind, SubmissionId, SubmissionType};
+    let portal = guichet::model::Identity::new(guichet::model::Role::Portal, "demo");
+    guichet::store::NewSubmission {
+        id: SubmissionId::random(),
+        kind: SubmissionType::ApgClaim,
+        portal: portal.expect("portal identity"),
+        idempotency_key: "readiness-1".to_owned(),
+        body: "{\"n\":1}".to_owned(),
+        competent_office: "001.000".parse().expect("office"),
+        routing_rule: "employer-fund".to_owned(),
+        receipt: NewReceipt {
+            kind: ReceiptKind::Submission,
+            jws: "eyJhbGciOiJFUzI1NiJ9.readiness.sig".to_owned(),
+        },
+        delivery_expiry: Duration::from_secs(30 * 24 * 3600),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -382,7 +382,9 @@ impl AuditLog {
             return; // an earlier commit took this task's record along
         }
         let (events, replies): (Vec<Event>, Vec<Reply>) = batch.into_iter().unzip();
-        for (result, reply) in w.write_batch(events, &self.index).into_iter().zip(replies) {
+        let results = w.write_batch(events, &self.index);
+        count_failures(&results);
+        for (result, reply) in results.into_iter().zip(replies) {
             let _ = reply.send(result);
         }
     }
@@ -390,8 +392,11 @@ impl AuditLog {
     /// Appends one record from a blocking context.
     pub fn append_blocking(&self, event: Event) -> Result<u64, AuditError> {
         let mut w = lock(&self.writer);
-        w.write_batch(vec![event], &self.index)
-            .pop()
+        let results = w.write_batch(vec![event], &self.index);
+        count_failures(&results);
+        results
+            .into_iter()
+            .next()
             .unwrap_or_else(|| Err(AuditError::Stopped(self.dir.clone())))
     }
 
@@ -439,5 +444,16 @@ impl AuditLog {
     /// The folder of the log.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Counts the records of a batch that could not be written
+/// (`guichet_audit_write_failures_total`).
+fn count_failures(results: &[Result<u64, AuditError>]) {
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if failed > 0 {
+        crate::metrics::METRICS
+            .audit_write_failures
+            .inc_by(failed as u64);
     }
 }

@@ -20,6 +20,7 @@ mod routing;
 mod seal;
 mod server;
 mod store;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ pub use routing::{RegisterEndpoint, RegisterFallback, RoutingConfig};
 pub use seal::SealConfig;
 pub use server::ServerConfig;
 pub use store::{DEFAULT_SQLITE_FILE, StoreConfig, StoreLocation, check_schema, redact_url};
+pub use telemetry::{DEFAULT_SERVICE_NAME, OtlpConfig, TelemetryConfig};
 
 use crate::toml_error::TomlError;
 
@@ -137,6 +139,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// How the outbox is delivered.
     pub delivery: DeliveryConfig,
+    /// Trace export (`[telemetry]`; off by default).
+    pub telemetry: TelemetryConfig,
     /// Message keys and retention; `None`: the message routes answer `503`.
     pub messages: Option<MessagesConfig>,
 }
@@ -207,6 +211,7 @@ impl Config {
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
+            telemetry: raw.telemetry.validate()?,
             messages: raw.messages.as_ref().map(|m| m.validate(at)).transpose()?,
         })
     }

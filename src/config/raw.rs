@@ -12,6 +12,7 @@ use super::delivery::RawDelivery;
 use super::identity::RawIdentity;
 use super::seal::RawSeal;
 use super::store::RawStore;
+use super::telemetry::RawTelemetry;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -38,6 +39,8 @@ pub(super) struct Raw {
     pub(super) store: RawStore,
     #[serde(default)]
     pub(super) delivery: RawDelivery,
+    #[serde(default)]
+    pub(super) telemetry: RawTelemetry,
     #[serde(default)]
     pub(super) messages: Option<super::messages::RawMessages>,
 }
@@ -150,6 +153,9 @@ pub(super) struct RawServer {
     pub(super) handshake_timeout_ms: Option<u64>,
     #[serde(default)]
     pub(super) watch_interval_ms: Option<u64>,
+    /// This replica's name (validated in `server.rs`).
+    #[serde(default)]
+    pub(super) replica_id: Option<String>,
 }
 
 /// `[offices]`: the fan-out.

@@ -28,6 +28,10 @@ pub struct ServerConfig {
     pub limits: ConnectionLimits,
     /// How often the TLS files and the adapters folder are polled for changes.
     pub watch_interval: Duration,
+    /// `replica_id`: this replica's name among several on one PostgreSQL store (1–63 of
+    /// `A-Z a-z 0-9 . _ -`); `None`: `cluster::ReplicaId::current` makes one from the
+    /// host name and the process id.
+    pub replica_id: Option<String>,
 }
 
 impl RawServer {
@@ -50,6 +54,23 @@ impl RawServer {
             grace_period: Duration::from_millis(grace),
             limits,
             watch_interval,
+            replica_id: match &self.replica_id {
+                Some(id) => Some(check_replica_id(id)?),
+                None => None,
+            },
         })
     }
+}
+
+/// A replica id as configured: 1–63 characters of `A-Z a-z 0-9 . _ -` (it appears in
+/// metrics, logs and the database, so nothing else is allowed).
+fn check_replica_id(id: &str) -> Result<String, FieldError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 63 || !id.chars().all(allowed) {
+        return Err(FieldError::new(
+            "server.replica_id",
+            format!("{id:?}: 1 to 63 characters of A-Z a-z 0-9 . _ -"),
+        ));
+    }
+    Ok(id.to_owned())
 }

@@ -28,6 +28,8 @@ pub(crate) struct QueryContext<'a> {
     pub(super) message_date: String,
     pub(super) purpose: &'a str,
     pub(super) trace: crate::trace::Trace,
+    /// The query's exported span, the parent of each office call's.
+    pub(super) span: Option<&'a crate::telemetry::QuerySpan>,
     pub(super) settings: &'a FanoutSettings,
 }
 
@@ -52,6 +54,7 @@ impl<'a> QueryContext<'a> {
             message_date,
             purpose: q.purpose,
             trace: q.trace,
+            span: q.span,
             settings,
         }
     }
@@ -69,12 +72,32 @@ pub(crate) struct CallEnv<'a> {
 
 /// Calls one office; never fails: every path ends in an outcome. The office's guard may
 /// refuse the call at once (`unavailable`); otherwise it is bounded by the earlier of the
-/// adapter's timeout and the query's deadline.
+/// adapter's timeout and the query's deadline. The call is one span (a child of the
+/// query's), whose id every request of the call carries in its `traceparent`.
 pub(crate) async fn call(
     env: &CallEnv<'_>,
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
     deadline_at: Instant,
+) -> OfficeOutcome {
+    let span = crate::telemetry::CallSpan::start(
+        ctx.span,
+        &ctx.trace,
+        &adapter.office.to_string(),
+        &adapter.name,
+    );
+    let outcome = guarded(env, adapter, ctx, deadline_at, span.traceparent()).await;
+    span.end(&outcome.status);
+    outcome
+}
+
+/// [`call`] under the office's guard, its requests carrying `traceparent`.
+async fn guarded(
+    env: &CallEnv<'_>,
+    adapter: &Adapter,
+    ctx: &QueryContext<'_>,
+    deadline_at: Instant,
+    traceparent: &str,
 ) -> OfficeOutcome {
     let failed =
         |status, latency| OfficeOutcome::failed(adapter.office, &adapter.name, status, latency);
@@ -111,6 +134,7 @@ pub(crate) async fn call(
         adapter,
         ctx,
         budget_end,
+        traceparent,
     };
     let result = tokio::time::timeout_at(budget_end, hedged(&one)).await;
     let latency = started.elapsed();
@@ -167,6 +191,7 @@ struct Attempt<'a> {
     adapter: &'a Adapter,
     ctx: &'a QueryContext<'a>,
     budget_end: Instant,
+    traceparent: &'a str,
 }
 
 /// One attempt, and a hedged second one when the first is later than the office's usual
@@ -204,7 +229,7 @@ const MIN_RETRY_TIME: Duration = Duration::from_millis(50);
 async fn retried(a: &Attempt<'_>) -> Result<Answer, CallError> {
     let mut retries = 0;
     loop {
-        match exchange(a.client, a.adapter, a.ctx).await {
+        match exchange(a.client, a.adapter, a.ctx, a.traceparent).await {
             Err(e)
                 if e.retryable()
                     && retries < a.env.retry.max_per_call
@@ -229,7 +254,7 @@ pub(crate) async fn probe(
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
 ) -> Result<Answer, CallError> {
-    let answer = exchange(client, adapter, ctx).await?;
+    let answer = exchange(client, adapter, ctx, &ctx.trace.child()).await?;
     if !same_person(ctx.vn, &answer) {
         return Err(CallError::Answer(
             "the answer is about another person".into(),
@@ -242,6 +267,7 @@ async fn exchange(
     client: &reqwest::Client,
     adapter: &Adapter,
     ctx: &QueryContext<'_>,
+    traceparent: &str,
 ) -> Result<Answer, CallError> {
     let message_id = uuid::Uuid::new_v4().to_string();
     let body = adapter.mapping.request(&RequestParams {
@@ -261,26 +287,27 @@ async fn exchange(
         client,
         &adapter.endpoint,
         body,
-        ctx,
+        traceparent,
         adapter.max_answer_bytes,
     )
     .await?;
     super::translate::answer(adapter, bytes, ctx.settings.max_entries_per_answer).await
 }
 
-/// POSTs `body` to `endpoint` over `client` (whose handshake verifies the peer) and
-/// reads a `200` answer of at most `limit` bytes. A redirect is refused, never followed.
+/// POSTs `body` to `endpoint` over `client` (whose handshake verifies the peer) with
+/// `traceparent`, and reads a `200` answer of at most `limit` bytes. A redirect is
+/// refused, never followed.
 pub(super) async fn post(
     client: &reqwest::Client,
     endpoint: &reqwest::Url,
     body: String,
-    ctx: &QueryContext<'_>,
+    traceparent: &str,
     limit: usize,
 ) -> Result<Vec<u8>, CallError> {
     let mut response = client
         .post(endpoint.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/xml")
-        .header("traceparent", ctx.trace.child())
+        .header("traceparent", traceparent)
         .body(body)
         .send()
         .await

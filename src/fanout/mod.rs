@@ -102,6 +102,8 @@ pub struct Query<'a> {
     pub purpose: &'a str,
     /// The trace the query belongs to.
     pub trace: crate::trace::Trace,
+    /// The query's exported span (`None`: export off, or not a portal's query).
+    pub span: Option<&'a crate::telemetry::QuerySpan>,
 }
 
 /// The fan-out engine: a client identity, the current registry snapshot, settings.
@@ -308,6 +310,7 @@ impl Fanout {
             deadline: None,
             purpose: "conformance-probe",
             trace: crate::trace::Trace::new(),
+            span: None,
         };
         let ctx = call::QueryContext::new(&q, &settings);
         let failed = |e: CallError| ProbeError {

@@ -246,7 +246,14 @@ impl Register {
             purpose: ctx.purpose,
         });
         let limit = self.settings.max_answer_bytes;
-        let bytes = post(client, &self.settings.endpoint, body, ctx, limit).await?;
+        let bytes = post(
+            client,
+            &self.settings.endpoint,
+            body,
+            &ctx.trace.child(),
+            limit,
+        )
+        .await?;
         self.settings
             .mapping
             .translate_register(ctx.vn, &bytes, limit)

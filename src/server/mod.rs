@@ -67,6 +67,8 @@ pub struct State {
     pub routing_rules: Arc<crate::routing::RoutingRules>,
     /// How the outbox is delivered (`[delivery]`).
     pub delivery: crate::config::DeliveryConfig,
+    /// Trace export (`[telemetry]`; off by default): a span per account query.
+    pub telemetry: crate::telemetry::Telemetry,
     /// Message keys and retention (`[messages]`); `None`: the message routes answer `503`.
     pub messages: Option<Arc<Messages>>,
 }

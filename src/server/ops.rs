@@ -58,11 +58,15 @@ pub(crate) async fn serve_ops(
 
 async fn answer(path: &str, state: &State, readiness: &Readiness) -> Response<Full<Bytes>> {
     let (status, kind, body) = match path {
-        "/metrics" => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            METRICS.render(&live_gauges(state)),
-        ),
+        "/metrics" => {
+            let mut gauges = live_gauges(state);
+            gauges.push_str(&outbox_gauges(state).await);
+            (
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                METRICS.render(&gauges),
+            )
+        }
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
         "/readyz" => {
             let report = ready::check(state, readiness).await;
@@ -165,5 +169,29 @@ fn live_gauges(state: &State) -> String {
             }
         }
     }
+    out
+}
+
+/// The outbox gauges, read from the store at scrape time (within the readiness timeout):
+/// rows to deliver, of those leased now, and the age of the oldest. Empty when the store
+/// does not answer (the scrape still succeeds; `/readyz` says why).
+async fn outbox_gauges(state: &State) -> String {
+    let stats = tokio::time::timeout(ready::STORE_TIMEOUT, state.db.outbox_stats()).await;
+    let Ok(Ok(stats)) = stats else {
+        return String::new();
+    };
+    let mut out = String::new();
+    out.push_str(
+        "# HELP guichet_outbox_pending Outbox rows still to deliver (all replicas of the store).\n",
+    );
+    out.push_str("# TYPE guichet_outbox_pending gauge\n");
+    let _ = writeln!(out, "guichet_outbox_pending {}", stats.depth);
+    out.push_str("# HELP guichet_outbox_leased Of those, rows held by a delivery worker now.\n");
+    out.push_str("# TYPE guichet_outbox_leased gauge\n");
+    let _ = writeln!(out, "guichet_outbox_leased {}", stats.leased);
+    out.push_str("# HELP guichet_outbox_oldest_age_seconds Age of the oldest row still to deliver (0: none).\n");
+    out.push_str("# TYPE guichet_outbox_oldest_age_seconds gauge\n");
+    let age = stats.oldest_age.map_or(0.0, |a| a.as_secs_f64());
+    let _ = writeln!(out, "guichet_outbox_oldest_age_seconds {age:.3}");
     out
 }

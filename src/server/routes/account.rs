@@ -18,6 +18,7 @@ use crate::audit::{Binding, Event, Kind};
 use crate::fanout::{Query, REGISTER_LABEL, RegisterUnavailable};
 use crate::merge::{ConsolidatedAccount, YearRange};
 use crate::model::{Identity, RegisterStatus, Vn};
+use crate::telemetry::{QueryFacts, QuerySpan};
 use crate::trace::Trace;
 use crate::view::AccountView;
 
@@ -26,7 +27,11 @@ pub const YEARS: std::ops::RangeInclusive<u16> = 1948..=2100;
 /// Range of `deadlineMs`.
 pub const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=600_000;
 
-/// The account route.
+/// The route template, as the metrics and the query span name it.
+const ROUTE: &str = "/v1/accounts/{vn}";
+
+/// The account route: one span (when traces are exported) around the whole query,
+/// refusals included.
 pub(super) async fn get(
     query: Option<&str>,
     presented: &Presented<'_>,
@@ -34,9 +39,57 @@ pub(super) async fn get(
     vn: Vn,
     state: &State,
 ) -> Result<Response<Full<Bytes>>, Problem> {
+    let mut trace = trace_of(presented.headers());
+    let span = state.telemetry.query(&mut trace, ROUTE);
+    let mut seen = Seen::default();
+    let answer = serve(query, presented, portal, vn, state, trace, &span, &mut seen).await;
+    let status = match &answer {
+        Ok(r) => r.status().as_u16(),
+        Err(p) => p.status.as_u16(),
+    };
+    span.finish(&QueryFacts {
+        portal: &portal.name,
+        purpose: &seen.purpose,
+        cache: seen.cache,
+        result: if answer.is_ok() {
+            seen.result
+        } else {
+            "refused"
+        },
+        offices: seen.offices,
+        failed: seen.failed,
+        status,
+    });
+    answer
+}
+
+/// What the query span is told at its end (the person never).
+#[derive(Debug, Default)]
+struct Seen {
+    purpose: String,
+    cache: &'static str,
+    result: &'static str,
+    offices: usize,
+    failed: usize,
+}
+
+/// The query itself: parameters → cache or fan-out → audit → response.
+#[allow(clippy::too_many_arguments)] // the route's inputs, its trace, its span and what it saw
+async fn serve(
+    query: Option<&str>,
+    presented: &Presented<'_>,
+    portal: &Identity,
+    vn: Vn,
+    state: &State,
+    trace: Trace,
+    span: &QuerySpan,
+    seen: &mut Seen,
+) -> Result<Response<Full<Bytes>>, Problem> {
     let headers = presented.headers();
     let purpose = super::accesses::purpose(headers, portal, state)?;
-    let ask = Ask::parse(query, headers)?;
+    seen.purpose.clone_from(&purpose);
+    let mut ask = Ask::parse(query, headers)?;
+    ask.trace = trace;
     // Before the quota, the cache and any office: a refused binding costs nothing.
     let binding = end_user::bind(&purpose, presented, vn, state)?;
     state.protection.charge(&portal.name)?;
@@ -47,7 +100,7 @@ pub(super) async fn get(
         vn,
         binding,
     };
-    let (account, cache) = match fetch(vn, &ask, portal, &purpose, state).await? {
+    let (account, cache) = match fetch(vn, &ask, portal, &purpose, state, span).await? {
         Fetched::Account(account, cache) => (account, cache),
         Fetched::RegisterFailed(e) => {
             refused(state, &access, &e, ask.trace).await?;
@@ -56,6 +109,14 @@ pub(super) async fn get(
     };
     audit(state, &access, &account, cache, ask.trace).await?;
     observe(state, portal, &purpose, vn, &account, cache, &ask, started);
+    seen.cache = cache.as_str();
+    seen.result = outcome(cache, &account);
+    seen.offices = account.sources.len();
+    seen.failed = account
+        .sources
+        .iter()
+        .filter(|s| !s.status.is_answer())
+        .count();
     respond(&account, cache, ask.trace)
 }
 
@@ -120,17 +181,22 @@ impl Ask {
             })?;
             ask.deadline = Some(ask.deadline.map_or(asked, |d| d.min(asked)));
         }
-        ask.trace = headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(Trace::parse)
-            .unwrap_or_default();
+        ask.trace = trace_of(headers);
         ask.bypass = headers.get_all("cache-control").iter().any(|v| {
             v.to_str()
                 .is_ok_and(|v| v.to_ascii_lowercase().contains("no-cache"))
         });
         Ok(ask)
     }
+}
+
+/// The caller's `traceparent`, or a new trace when it sent none or a malformed one.
+fn trace_of(headers: &HeaderMap) -> Trace {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Trace::parse)
+        .unwrap_or_default()
 }
 
 fn year(key: &str, value: &str) -> Result<u16, Problem> {
@@ -197,6 +263,7 @@ async fn fetch(
     portal: &Identity,
     purpose: &str,
     state: &State,
+    span: &QuerySpan,
 ) -> Result<Fetched, Problem> {
     let key = CacheKey {
         portal: portal.name.clone(),
@@ -215,6 +282,7 @@ async fn fetch(
         deadline: ask.deadline,
         purpose,
         trace: ask.trace,
+        span: Some(span),
     };
     let account = match state.fanout.query(&q).await {
         Ok(account) => Arc::new(account),
