@@ -35,6 +35,7 @@ fn submission(n: u64, body: &str) -> NewSubmission {
         body: body.to_owned(),
         competent_office: "001.000".parse().expect("office"),
         routing_rule: "bench".into(),
+        routing_basis: None,
         receipt: NewReceipt {
             kind: ReceiptKind::Submission,
             // About the size of an ES256 compact JWS with an x5c chain of two certificates.

@@ -95,6 +95,7 @@ async fn store_claim(fed: &Federation, to: OfficeId, key: &str, body: Vec<u8>) -
         body,
         competent_office: to,
         routing_rule: "test".into(),
+        routing_basis: None,
         receipt: NewReceipt {
             kind: ReceiptKind::Submission,
             jws: signed.jws,

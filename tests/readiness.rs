@@ -127,6 +127,7 @@ fn pending_claim() -> guichet::store::NewSubmission {
         body: "{\"n\":1}".to_owned(),
         competent_office: "001.000".parse().expect("office"),
         routing_rule: "employer-fund".to_owned(),
+        routing_basis: None,
         receipt: NewReceipt {
             kind: ReceiptKind::Submission,
             jws: "eyJhbGciOiJFUzI1NiJ9.readiness.sig".to_owned(),

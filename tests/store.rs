@@ -137,6 +137,7 @@ fn claim(key: &str, body: &str) -> NewSubmission {
         body: body.to_owned(),
         competent_office: office("001.000"),
         routing_rule: "employer-fund".to_owned(),
+        routing_basis: None,
         receipt: NewReceipt {
             kind: ReceiptKind::Submission,
             jws: format!("eyJhbGciOiJFUzI1NiJ9.{key}.sig"),
@@ -204,6 +205,19 @@ async fn idempotency_same_body_and_other_body(db: &Db) {
         db.store.integrity().await.expect("integrity").submissions,
         1
     );
+
+    // The lookup the route makes before sealing: the stored one, a conflict, or nothing.
+    let demo = portal("demo");
+    let same = guichet::store::sha256_hex(b"{\"a\":1}");
+    let found = db.store.replay(&demo, "k-1", &same).await.expect("replay");
+    assert_eq!(found, Some(stored.clone()));
+    let differs = guichet::store::sha256_hex(b"{\"a\":2}");
+    let refused = db.store.replay(&demo, "k-1", &differs).await;
+    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    let unused = db.store.replay(&demo, "k-2", &same).await.expect("replay");
+    assert_eq!(unused, None);
+    let theirs = db.store.replay(&portal("other"), "k-1", &same).await;
+    assert_eq!(theirs.expect("replay"), None);
 
     // The key is per portal.
     let mut elsewhere = claim("k-1", "{\"a\":2}");

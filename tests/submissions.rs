@@ -212,6 +212,22 @@ async fn a_claim_is_stored_routed_and_receipted_once_per_key() {
         "{kinds:?} in state {}",
         done.state
     );
+
+    // Replays are answered from the store before anything is sealed: no receipt, no
+    // audit record, for the same body (200) or another one (409).
+    let (head, _) = fed.state.audit.head();
+    let again = submit(&portal, &fed, Some("claim-1"), &claim()).await;
+    assert_eq!(again.status().as_u16(), 200);
+    let again: Value = again.json().await.expect("again");
+    assert_eq!(again["id"], id.to_string());
+    assert_eq!(
+        again["receipts"].as_array().map(Vec::len),
+        Some(kinds.len())
+    );
+    let conflict = submit(&portal, &fed, Some("claim-1"), &other).await;
+    assert_eq!(conflict.status().as_u16(), 409);
+    assert_eq!(fed.state.audit.head().0.seq, head.seq, "nothing audited");
+    assert_eq!(stored(&fed).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 //! whichever comes first; the answer is merged from what arrived. Partial results are the
 //! normal case: every office yields an outcome.
 
+mod affiliations;
 mod breaker;
 mod call;
 mod clients;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use affiliations::Affiliations;
 pub use breaker::{BreakerSettings, BreakerState, Outcome};
 pub use error::{CallError, Step};
 pub use guard::{LastCall, OfficeGuard};

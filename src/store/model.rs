@@ -205,6 +205,9 @@ pub struct NewSubmission {
     pub competent_office: OfficeId,
     /// The routing rule that chose the office.
     pub routing_rule: String,
+    /// What the routing rested on (the register's answer, or why the claim's own content
+    /// decided), kept in the `routed` history entry after the rule; no personal data.
+    pub routing_basis: Option<String>,
     /// The submission receipt.
     pub receipt: NewReceipt,
     /// The delivery gives up this long after creation (sedex: 30 days).

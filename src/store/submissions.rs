@@ -138,7 +138,7 @@ impl Store {
             } else {
                 for (seq, state, detail) in [
                     (1_i64, SubmissionState::Received, None),
-                    (2, SubmissionState::Routed, Some(format!("rule {}", new.routing_rule))),
+                    (2, SubmissionState::Routed, Some(routed_detail(&new))),
                 ] {
                     sqlx::query(
                         "INSERT INTO submission_history \
@@ -172,19 +172,32 @@ impl Store {
             }
         });
         if !inserted {
+            // A concurrent first attempt with the same key won the unique constraint.
             let existing = self
-                .find_by_key(&new.portal, &new.idempotency_key)
+                .replay(&new.portal, &new.idempotency_key, &body_sha256)
                 .await?
                 .ok_or(StoreError::Conflict)?;
-            if existing.body_sha256 != body_sha256 {
-                return Err(StoreError::Conflict);
-            }
             return Ok(Created::Existing(existing));
         }
         self.load_submission(new.id)
             .await?
             .map(Created::New)
             .ok_or(StoreError::NotFound(new.id))
+    }
+
+    /// A repeated request: the submission `portal` stored under `key`, if any, when its
+    /// body has the SHA-256 `body_sha256`; [`StoreError::Conflict`] when the key was used
+    /// with another body. Asked before anything is signed, so a replay seals nothing.
+    pub async fn replay(
+        &self,
+        portal: &Identity,
+        key: &str,
+        body_sha256: &str,
+    ) -> Result<Option<Submission>, StoreError> {
+        match self.find_by_key(portal, key).await? {
+            Some(existing) if existing.body_sha256 != body_sha256 => Err(StoreError::Conflict),
+            found => Ok(found),
+        }
     }
 
     /// The submission `id` if `portal` submitted it (another portal's → `None`).
@@ -333,6 +346,14 @@ impl Store {
                 })
                 .collect()
         })
+    }
+}
+
+/// The `routed` history entry's detail: the rule, then what the routing rested on.
+fn routed_detail(new: &NewSubmission) -> String {
+    match &new.routing_basis {
+        Some(basis) => format!("rule {}; {basis}", new.routing_rule),
+        None => format!("rule {}", new.routing_rule),
     }
 }
 

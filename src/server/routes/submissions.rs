@@ -11,8 +11,9 @@ use hyper::{Request, Response, StatusCode};
 use super::super::State;
 use super::super::end_user::{self, Presented};
 use super::super::problem::Problem;
-use crate::model::{ApgClaim, Identity, RegisterAnswer};
+use crate::model::{ApgClaim, Identity};
 use crate::receipt::{ReceiptBody, SubmissionOutcome, SubmissionReceipt};
+use crate::routing::Decision;
 use crate::store::{
     Created, NewReceipt, NewSubmission, ReceiptKind, StoreError, SubmissionId, SubmissionType,
 };
@@ -91,34 +92,25 @@ pub(super) async fn create(
     // routed, signed or stored.
     let presented = Presented::new(&headers, presenter.as_ref());
     end_user::require_end_user(&presented, claim.claimant.vn, state)?;
-    let rules = &state.routing_rules;
-    // The person's affiliations from the central register are not asked yet here: the
-    // claim is routed by its own content (an unknown person to the register).
-    let decision = rules
-        .decide(&claim, &RegisterAnswer::default())
-        .map_err(|e| Problem::unroutable(e.to_string()))?;
-    let store = &state.db;
-    let sealer = state.seal()?;
-    let id = SubmissionId::random();
+    // A repeated request is answered from the store before anything is asked or sealed:
+    // the same body gives the stored submission (`200`), another body `409`. Concurrent
+    // first attempts both get past this; the store's unique key decides between them.
     let canonical = String::from_utf8(claim.canonical_json())
         .map_err(|_| Problem::internal("the canonical claim is not UTF-8"))?;
-    let received_at = time::OffsetDateTime::now_utc().unix_timestamp();
-    let signed = sealer
-        .seal_and_audit(
-            &state.audit,
-            super::actor(portal),
-            ReceiptBody::Submission(SubmissionReceipt {
-                submission_id: id.to_string(),
-                submission_type: SubmissionType::ApgClaim.as_str().to_owned(),
-                sha256: claim.sha256_hex(),
-                competent_office: decision.office.to_string(),
-                routing_rule: Some(decision.rule_id.clone()),
-                received_at: crate::receipt::rfc3339(received_at),
-                outcome: SubmissionOutcome::Received,
-            }),
-        )
-        .await?;
-    let created = store
+    let body_sha256 = claim.sha256_hex();
+    if let Some(existing) = state
+        .db
+        .replay(portal, &key, &body_sha256)
+        .await
+        .map_err(store_problem)?
+    {
+        return respond(StatusCode::OK, &existing);
+    }
+    let (decision, basis) = route(&claim, &headers, state).await?;
+    let id = SubmissionId::random();
+    let jws = seal(state, portal, id, &decision, body_sha256).await?;
+    let created = state
+        .db
         .create_submission(NewSubmission {
             id,
             kind: SubmissionType::ApgClaim,
@@ -127,18 +119,75 @@ pub(super) async fn create(
             body: canonical,
             competent_office: decision.office,
             routing_rule: decision.rule_id,
+            routing_basis: Some(basis),
             receipt: NewReceipt {
                 kind: ReceiptKind::Submission,
-                jws: signed.jws,
+                jws,
             },
             delivery_expiry: DELIVERY_EXPIRY,
         })
         .await
         .map_err(store_problem)?;
-    let (status, submission) = match &created {
-        Created::New(s) => (StatusCode::CREATED, s),
-        Created::Existing(s) => (StatusCode::OK, s),
-    };
+    match &created {
+        Created::New(s) => respond(StatusCode::CREATED, s),
+        Created::Existing(s) => respond(StatusCode::OK, s),
+    }
+}
+
+/// The competent fund, and what the decision rested on: the claimant's affiliations
+/// from the central account register (its client, cache and breaker), or, without them
+/// (no register asked, or it failed), the claim's own content — the basis says which.
+async fn route(
+    claim: &ApgClaim,
+    headers: &hyper::HeaderMap,
+    state: &State,
+) -> Result<(Decision, String), Problem> {
+    let trace = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::trace::Trace::parse)
+        .unwrap_or_default();
+    let affiliations = state.fanout.affiliations(claim.claimant.vn, trace).await;
+    let decision = state
+        .routing_rules
+        .decide(claim, &affiliations.answer_or_empty())
+        .map_err(|e| Problem::unroutable(e.to_string()))?;
+    Ok((decision, affiliations.basis()))
+}
+
+/// Seals the submission receipt and records its hash in the audit log: the JWS.
+async fn seal(
+    state: &State,
+    portal: &Identity,
+    id: SubmissionId,
+    decision: &Decision,
+    body_sha256: String,
+) -> Result<String, Problem> {
+    let received_at = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signed = state
+        .seal()?
+        .seal_and_audit(
+            &state.audit,
+            super::actor(portal),
+            ReceiptBody::Submission(SubmissionReceipt {
+                submission_id: id.to_string(),
+                submission_type: SubmissionType::ApgClaim.as_str().to_owned(),
+                sha256: body_sha256,
+                competent_office: decision.office.to_string(),
+                routing_rule: Some(decision.rule_id.clone()),
+                received_at: crate::receipt::rfc3339(received_at),
+                outcome: SubmissionOutcome::Received,
+            }),
+        )
+        .await?;
+    Ok(signed.jws)
+}
+
+/// The submission as JSON with its `Location`.
+fn respond(
+    status: StatusCode,
+    submission: &crate::store::Submission,
+) -> Result<Response<Full<Bytes>>, Problem> {
     let mut response = super::json(status, &SubmissionView::from(submission))?;
     if let Ok(v) =
         hyper::header::HeaderValue::from_str(&format!("/v1/submissions/{}", submission.id))
