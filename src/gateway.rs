@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::adapter::watch::Watcher;
 use crate::adapter::{AdapterError, Publish, Store};
+use crate::cluster::{Cluster, ReplicaId};
 use crate::config::{Config, RegisterFallback};
 use crate::fanout::{FanoutSettings, RegisterSettings, RoutingSettings};
 use crate::mapping::{MappingError, MappingSet};
@@ -83,6 +84,32 @@ impl Gateway {
     /// hand edits both reach the live registry) and polls its TLS files every
     /// `server.watch_interval_ms`. Must run inside a Tokio runtime.
     pub fn build(config: &Config) -> Result<Gateway, BuildError> {
+        let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
+        Gateway::assemble(config, db, None)
+    }
+
+    /// Builds the gateway as `guichet serve` runs it: like [`Gateway::build`], and with a
+    /// PostgreSQL store it migrates the store first and joins the replicas' cluster
+    /// (`crate::cluster`: notices, heartbeats, re-reads, started by [`Gateway::serve`]).
+    pub async fn open(config: &Config) -> Result<Gateway, BuildError> {
+        if config.store.location.backend() != "postgres" {
+            return Gateway::build(config);
+        }
+        let db = Arc::new(crate::store::Store::open(&config.store).await?);
+        let replica = ReplicaId::current(config.server.replica_id.as_deref());
+        let cluster = Cluster::join(Arc::clone(&db), replica).await?;
+        if let Some(c) = &cluster {
+            tracing::info!(replica = %c.replica(), store = db.location(), "replica of a shared PostgreSQL store");
+        }
+        Gateway::assemble(config, db, cluster.map(Arc::new))
+    }
+
+    /// The one assembly of the parts around the store `db` and the cluster, if any.
+    fn assemble(
+        config: &Config,
+        db: Arc<crate::store::Store>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Result<Gateway, BuildError> {
         let mappings = MappingSet::load_dir(&config.offices.mappings)?;
         let routing = routing_settings(config, &mappings)?;
         let store = Arc::new(Store::open_with_policy(
@@ -103,7 +130,6 @@ impl Gateway {
             Some(seal) => Some(Arc::new(crate::receipt::Sealer::load(seal.paths())?)),
             None => None,
         };
-        let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
         let telemetry = match &config.telemetry.otlp {
             Some(otlp) => {
@@ -132,6 +158,7 @@ impl Gateway {
             identity: crate::identity::Verifier::new(&config.identity)?,
             adapters: Arc::clone(&store),
             sealer,
+            cluster,
         });
         let every = config.server.watch_interval;
         let watcher = crate::adapter::watch::spawn(
@@ -200,6 +227,11 @@ impl Gateway {
                 stopped.clone(),
             ))
         });
+        let cluster = self
+            .state
+            .cluster
+            .as_ref()
+            .map(|c| c.spawn(Arc::clone(&self.state), stopped.clone()));
         let (stop_ops, ops_stopped) = tokio::sync::oneshot::channel::<()>();
         let ops = ops_listener.map(|l| {
             tokio::spawn(crate::server::serve_ops(
@@ -226,6 +258,10 @@ impl Gateway {
         // The worker finishes the deliveries in flight and hands back its leases.
         if let Some(delivery) = delivery {
             let _ = delivery.await;
+        }
+        // Heartbeat removed: the others count one replica fewer at once.
+        if let Some(cluster) = cluster {
+            let _ = cluster.await;
         }
         let _ = stop_ops.send(());
         if let Some(ops) = ops {

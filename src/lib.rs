@@ -22,6 +22,8 @@
 //! - [`receipt`]: signed receipts (compact JWS by the seal identity, `x5c`), their
 //!   offline verification and audit record.
 //! - [`sim`]: simulated offices (population, dialect rendering, servers, faults).
+//! - [`cluster`]: several replicas on one PostgreSQL store (replica id, `LISTEN/NOTIFY`,
+//!   heartbeats, periodic re-read).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
 //! - [`telemetry`]: traces over OTLP (a span per query, one per office call).
 //! - [`config`], [`cli`]: configuration and the commands.
@@ -32,6 +34,7 @@
 pub mod adapter;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod fanout;

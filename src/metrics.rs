@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -105,6 +106,11 @@ pub struct Metrics {
     /// Offices asked per routed query, by mode (`register`, `verify`, `broadcast`) and
     /// whether the register fallback was taken.
     pub routing_offices_asked: Family<RoutingLabels, Histogram>,
+    /// Replicas alive on the shared PostgreSQL store at this replica's last heartbeat
+    /// (1 without a cluster).
+    pub replicas_live: Gauge,
+    /// Notices received from the cluster (`adapters`, `evict`) and re-reads (`resync`).
+    pub cluster_notices: Family<KindLabels, Counter>,
     /// Audit records that could not be written (the action they record did not happen).
     pub audit_write_failures: Counter,
 }
@@ -208,6 +214,19 @@ impl Metrics {
             "Offices asked per routed account query, by mode and register status",
             routing_offices_asked.clone(),
         );
+        let replicas_live = Gauge::default();
+        replicas_live.set(1);
+        registry.register(
+            "replicas_live",
+            "Replicas alive on the shared PostgreSQL store at the last heartbeat (1 without one)",
+            replicas_live.clone(),
+        );
+        let cluster_notices = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "cluster_notices",
+            "Notices from other replicas (adapters, evict) and re-reads of the shared state (resync)",
+            cluster_notices.clone(),
+        );
         let audit_write_failures = Counter::default();
         registry.register(
             "audit_write_failures",
@@ -215,6 +234,8 @@ impl Metrics {
             audit_write_failures.clone(),
         );
         Metrics {
+            replicas_live,
+            cluster_notices,
             audit_write_failures,
             deliveries,
             routing_discrepancies,

@@ -40,7 +40,7 @@ pub async fn shutdown_signal() {
 /// `guichet serve --config FILE`.
 pub async fn serve(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let gateway = Gateway::build(&config)?;
+    let gateway = Gateway::open(&config).await?;
     let offices = gateway.store().registry().len();
     gateway.reload_on_sighup();
     let (listener, ops) = bind_listeners(&config).await?;

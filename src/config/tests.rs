@@ -121,6 +121,7 @@ const OUT_OF_RANGE: &[(&str, &str, &str, &str)] = &[
     ("checkpoint_every = 1000", "checkpoint_every = 0", "audit.checkpoint_every", "0"),
     ("idle_timeout_ms = 60000", "idle_timeout_ms = 99", "server.idle_timeout_ms", "99"),
     ("watch_interval_ms = 1000", "watch_interval_ms = 60001", "server.watch_interval_ms", "60001"),
+    ("watch_interval_ms = 1000", "watch_interval_ms = 1000\nreplica_id = \"gw 1\"", "server.replica_id", "gw 1"),
     ("lease_ms = 60000", "lease_ms = 999", "store.lease_ms", "999"),
     ("pool_size = 8", "pool_size = 257", "store.pool_size", "257"),
     ("url = \"sqlite://../data/guichet.db\"", "url = \"mysql://db/g\"", "store.url", "mysql://db/g"),

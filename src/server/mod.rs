@@ -6,6 +6,7 @@
 
 mod adapters;
 mod admin;
+mod cluster;
 pub mod conn;
 pub mod end_user;
 mod listen;
@@ -67,6 +68,9 @@ pub struct State {
     pub routing_rules: Arc<crate::routing::RoutingRules>,
     /// How the outbox is delivered (`[delivery]`).
     pub delivery: crate::config::DeliveryConfig,
+    /// This replica's membership of the cluster on a PostgreSQL store (notices to the
+    /// other replicas); `None` with SQLite or a gateway made by `Gateway::build`.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Trace export (`[telemetry]`; off by default): a span per account query.
     pub telemetry: crate::telemetry::Telemetry,
     /// Message keys and retention (`[messages]`); `None`: the message routes answer `503`.

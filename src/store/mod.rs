@@ -19,6 +19,7 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::config::{StoreConfig, StoreLocation};
 
+mod cluster;
 mod message_model;
 mod messages;
 mod migrate;
@@ -94,6 +95,9 @@ pub enum StoreError {
         /// The outbox row.
         outbox_id: String,
     },
+    /// A replicas' operation on a store that is not PostgreSQL (names the operation).
+    #[error("store: {0} needs PostgreSQL ([store] url = \"postgres://…\")")]
+    NotPostgres(&'static str),
     /// No such submission.
     #[error("no submission {0}")]
     NotFound(SubmissionId),
@@ -318,6 +322,11 @@ impl Store {
     /// The database, for messages (`sqlite FILE` or `postgres URL` without password).
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// PostgreSQL: the configured schema (`None`: the server's default, or SQLite).
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
     }
 
     /// Whether this store is on PostgreSQL.
