@@ -145,6 +145,8 @@ phase("before (3 replicas)", 0, kill_at)
 phase("during (replica 2 killed, restarting)", kill_at, ready_at)
 phase("after (3 replicas again)", ready_at, r["duration_s"])
 rows = [l.split("\t") for l in open(f"{out}/footprint.tsv").read().splitlines()[1:]]
+# A sample taken while a process was ending may lack its values.
+rows = [row for row in rows if len(row) == 5 and row[3].isdigit() and row[4]]
 for i in "123":
     for pid in sorted({row[2] for row in rows if row[1] == i}):
         mine = [row for row in rows if row[1] == i and row[2] == pid]
