@@ -241,6 +241,12 @@ impl WritePool for PgPool {
 pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) clock: Clock,
+    /// SQLite: one writer at a time in this process. SQLite takes one write lock per file
+    /// anyway; without this queue, concurrent `BEGIN IMMEDIATE`s spin on the busy
+    /// timeout (sleeps and retries) instead of waiting their turn. A tokio mutex is fair
+    /// (first come, first served) and wakes the next writer at once. `None` on
+    /// PostgreSQL, whose row locks order writers.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
     location: String,
     /// PostgreSQL: the schema created at migration and put on the `search_path`.
     schema: Option<String>,
@@ -305,9 +311,14 @@ impl Store {
             StoreLocation::Postgres { schema, .. } => schema.clone(),
             StoreLocation::Sqlite { .. } => None,
         };
+        let writer = match &backend {
+            Backend::Sqlite(_) => Some(Arc::new(tokio::sync::Mutex::new(()))),
+            Backend::Postgres(_) => None,
+        };
         Ok(Store {
             backend,
             clock: Clock::System,
+            writer,
             location,
             schema,
         })
@@ -317,6 +328,15 @@ impl Store {
     pub fn with_clock(mut self, clock: Clock) -> Store {
         self.clock = clock;
         self
+    }
+
+    /// Waits for this process's turn to write (SQLite; nothing to wait for on
+    /// PostgreSQL). Held until the write transaction is committed or rolled back.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        }
     }
 
     /// The database, for messages (`sqlite FILE` or `postgres URL` without password).

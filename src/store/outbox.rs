@@ -55,6 +55,7 @@ impl Store {
              WHERE id IN ({DUE}{lock}) RETURNING {OUTBOX_COLUMNS}"
         );
         on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
             let mut tx = pool.begin_write().await.map_err(db(OP))?;
             let found = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(worker)
@@ -109,6 +110,7 @@ impl Store {
             Close::Failed => "failed",
         };
         on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
             let mut tx = pool.begin_write().await.map_err(db(op))?;
             let Some(row) = sqlx::query(CLOSE)
                 .bind(&lease.outbox_id)
@@ -145,6 +147,7 @@ impl Store {
         const OP: &str = "retry_later";
         let now = self.clock.now_ms();
         on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
             let mut tx = pool.begin_write().await.map_err(db(OP))?;
             let Some(row) = sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $4, last_error = $5, \
@@ -183,6 +186,7 @@ impl Store {
         const OP: &str = "progress";
         let now = self.clock.now_ms();
         on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
             let mut tx = pool.begin_write().await.map_err(db(OP))?;
             let Some(row) = sqlx::query(
                 "UPDATE outbox SET last_error = last_error WHERE id = $1 AND lease_owner = $2 \
@@ -234,6 +238,7 @@ impl Store {
             receipt,
         };
         on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
             let mut tx = pool.begin_write().await.map_err(db(OP))?;
             if let Some(lease) = lease {
                 let closed = sqlx::query(CLOSE)
@@ -273,6 +278,7 @@ impl Store {
     /// Hands back every row `worker` holds (at shutdown): due again for any worker at once,
     /// attempts unchanged. Returns how many.
     pub async fn release_leases(&self, worker: &str) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         on_backend!(self, pool => {
             Ok(sqlx::query(
                 "UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL \

@@ -116,6 +116,7 @@ impl Store {
         let subject = Subject::submission(new.id);
         let expires_at = now.saturating_add(duration_ms(new.delivery_expiry));
         let inserted = on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
             let mut tx = pool.begin_write().await.map_err(db(OP))?;
             let written = sqlx::query(INSERT_SUBMISSION)
                 .bind(&id)
@@ -303,6 +304,7 @@ impl Store {
         let now = self.clock.now_ms();
         let id_text = id.to_string();
         on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
             let mut tx = pool.begin_write().await.map_err(db(OP))?;
             let applied = apply_step!(tx, &id_text, step, Some(office.to_string()), None, now)
                 .map_err(db(OP))?;

@@ -39,6 +39,7 @@ impl Store {
             "UPDATE outbox SET {set} WHERE id = $1 AND lease_owner = $2 \
              AND lease_expires_at = $3 AND state = 'pending'"
         );
+        let turn = self.write_turn().await;
         let changed = on_backend!(self, pool => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&lease.outbox_id)
@@ -50,6 +51,7 @@ impl Store {
                 .map_err(db(op))?
                 .rows_affected()
         });
+        drop(turn);
         if changed == 0 {
             return Err(super::outbox::lost(lease));
         }
