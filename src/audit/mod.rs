@@ -117,6 +117,16 @@ pub enum Kind {
     Receipt,
     /// An operator made an outbox row due now (console): the row's id in `detail`.
     OutboxRetry,
+    /// An office sent a message to a person (message id in `detail`).
+    MessageSend,
+    /// A portal listed a person's messages.
+    MessageList,
+    /// A portal read a message or one of its attachments (first reads and later ones).
+    MessageRead,
+    /// A person replied to a message.
+    MessageReply,
+    /// An office fetched its inbox of replies or acknowledged one.
+    MessageInbox,
 }
 
 /// Who acted.

@@ -67,6 +67,11 @@ pub fn dev_pki(config: &Config, registry: &Registry) -> anyhow::Result<DevPki> {
     if let Some(console) = &config.console {
         crate::console::ensure_key(&console.key_file)?;
     }
+    if let Some(messages) = &config.messages {
+        for path in messages.keys.values() {
+            crate::message::keys::ensure_key_file(path)?;
+        }
+    }
     Ok(ensure_dev_pki(&dir, &offices)?)
 }
 

@@ -12,6 +12,7 @@ mod console;
 mod delivery;
 mod identity;
 mod listen;
+mod messages;
 mod offices;
 mod privacy;
 mod protection;
@@ -29,6 +30,7 @@ pub use console::ConsoleConfig;
 pub use delivery::DeliveryConfig;
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
+pub use messages::MessagesConfig;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
@@ -143,6 +145,8 @@ pub struct Config {
     pub console: Option<ConsoleConfig>,
     /// Trace export (`[telemetry]`; off by default).
     pub telemetry: TelemetryConfig,
+    /// Message keys and retention; `None`: the message routes answer `503`.
+    pub messages: Option<MessagesConfig>,
 }
 
 impl Config {
@@ -213,6 +217,7 @@ impl Config {
             delivery: raw.delivery.validate()?,
             console: raw.console.as_ref().map(|c| c.validate(at)).transpose()?,
             telemetry: raw.telemetry.validate()?,
+            messages: raw.messages.as_ref().map(|m| m.validate(at)).transpose()?,
         })
     }
 }

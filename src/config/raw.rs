@@ -43,6 +43,8 @@ pub(super) struct Raw {
     pub(super) console: Option<super::console::RawConsole>,
     #[serde(default)]
     pub(super) telemetry: RawTelemetry,
+    #[serde(default)]
+    pub(super) messages: Option<super::messages::RawMessages>,
 }
 
 /// `[admin]`: the operations listener.

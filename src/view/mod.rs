@@ -8,6 +8,7 @@ mod ack;
 mod api;
 mod audit;
 mod console;
+mod message;
 mod register;
 mod routing;
 mod submission;
@@ -23,6 +24,10 @@ pub use api::{
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
 pub use console::{AccessCountView, FederationView, OfficeHealthView, OutboxRowView};
+pub use message::{
+    AttachmentView, InboxView, MessageListView, MessageReceiptsView, MessageSentView,
+    MessageSummaryView, MessageView, ReplyAttachmentView, ReplySentView, ReplyView,
+};
 pub use register::{
     AffiliationView, DiscrepancyView, IvFileView, RegisterAccountView, RegisterAnswerView,
     RegisterCallView, RoutingView,
