@@ -18,9 +18,15 @@ sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if ! command -v promtool >/dev/null; then
   echo "promtool missing: installing Debian's prometheus package"
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends prometheus >/dev/null
+  # .ci/run has updated the package lists already; update only if that was not enough.
+  install_promtool() {
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends prometheus >/dev/null
+  }
+  install_promtool || {
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    install_promtool
+  }
 fi
 promtool --version | head -n 1
 

@@ -57,9 +57,15 @@ pub enum BuildError {
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
+    /// The console's key file (`[console]`).
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
     /// The trace exporter (`[telemetry]`).
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
+    /// A message key file (`[messages] keys`).
+    #[error(transparent)]
+    Messages(#[from] crate::message::MessageError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -128,6 +134,10 @@ impl Gateway {
             None => None,
         };
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
+        let console = match &config.console {
+            Some(c) => Some(Arc::new(crate::console::Console::load(c)?)),
+            None => None,
+        };
         let telemetry = match &config.telemetry.otlp {
             Some(otlp) => crate::telemetry::Telemetry::start(
                 otlp,
@@ -135,7 +145,15 @@ impl Gateway {
             )?,
             None => crate::telemetry::Telemetry::off(),
         };
+        let messages = match &config.messages {
+            Some(m) => Some(Arc::new(crate::server::Messages {
+                keyring: crate::message::Keyring::load(&m.active_key, &m.keys)?,
+                config: m.clone(),
+            })),
+            None => None,
+        };
         let state = Arc::new(State {
+            messages,
             telemetry,
             db,
             routing_rules,
@@ -148,6 +166,7 @@ impl Gateway {
             identity: crate::identity::Verifier::new(&config.identity)?,
             adapters: Arc::clone(&store),
             sealer,
+            console,
             cluster,
         });
         let every = config.server.watch_interval;
@@ -211,6 +230,12 @@ impl Gateway {
             );
             tokio::spawn(worker.run(stopped.clone()))
         });
+        let retention = self.state.messages.as_ref().map(|_| {
+            tokio::spawn(crate::message::retention::run(
+                Arc::clone(&self.state.db),
+                stopped.clone(),
+            ))
+        });
         let cluster = self
             .state
             .cluster
@@ -236,6 +261,9 @@ impl Gateway {
             let _ = stop.send(true);
         })
         .await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         // The worker finishes the deliveries in flight and hands back its leases.
         if let Some(delivery) = delivery {
             let _ = delivery.await;

@@ -187,6 +187,8 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     let account = sample_query(&portal, run.addr, vn, &token).await?;
     print!("{}", render_account(&account, vn, started.elapsed()));
     println!();
+    super::demo_messages::show(&run, &portal, vn, &token).await?;
+    println!();
     let example: Vn = "756.1234.5678.97".parse()?;
     let example_token = run.token(example, std::time::Duration::from_secs(3600))?;
     println!(

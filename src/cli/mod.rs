@@ -6,6 +6,7 @@ mod args;
 mod audit;
 mod certs;
 mod demo;
+mod demo_messages;
 mod dispatch;
 mod loadtest;
 mod offline;

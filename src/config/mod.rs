@@ -8,9 +8,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod console;
 mod delivery;
 mod identity;
 mod listen;
+mod messages;
 mod offices;
 mod privacy;
 mod protection;
@@ -24,9 +26,11 @@ mod telemetry;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use console::ConsoleConfig;
 pub use delivery::DeliveryConfig;
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
+pub use messages::MessagesConfig;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
@@ -137,8 +141,12 @@ pub struct Config {
     pub store: StoreConfig,
     /// How the outbox is delivered.
     pub delivery: DeliveryConfig,
+    /// The operator's console (`[console]`); `None`: `/console/` is not served.
+    pub console: Option<ConsoleConfig>,
     /// Trace export (`[telemetry]`; off by default).
     pub telemetry: TelemetryConfig,
+    /// Message keys and retention; `None`: the message routes answer `503`.
+    pub messages: Option<MessagesConfig>,
 }
 
 impl Config {
@@ -207,7 +215,9 @@ impl Config {
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
+            console: raw.console.as_ref().map(|c| c.validate(at)).transpose()?,
             telemetry: raw.telemetry.validate()?,
+            messages: raw.messages.as_ref().map(|m| m.validate(at)).transpose()?,
         })
     }
 }

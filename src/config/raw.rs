@@ -40,7 +40,11 @@ pub(super) struct Raw {
     #[serde(default)]
     pub(super) delivery: RawDelivery,
     #[serde(default)]
+    pub(super) console: Option<super::console::RawConsole>,
+    #[serde(default)]
     pub(super) telemetry: RawTelemetry,
+    #[serde(default)]
+    pub(super) messages: Option<super::messages::RawMessages>,
 }
 
 /// `[admin]`: the operations listener.

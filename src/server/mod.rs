@@ -68,11 +68,24 @@ pub struct State {
     pub routing_rules: Arc<crate::routing::RoutingRules>,
     /// How the outbox is delivered (`[delivery]`).
     pub delivery: crate::config::DeliveryConfig,
+    /// The operator's console on the operations listener (`[console]`); `None`: off.
+    pub console: Option<Arc<crate::console::Console>>,
     /// This replica's membership of the cluster on a PostgreSQL store (notices to the
     /// other replicas); `None` with SQLite or a gateway made by `Gateway::build`.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Trace export (`[telemetry]`; off by default): a span per account query.
     pub telemetry: crate::telemetry::Telemetry,
+    /// Message keys and retention (`[messages]`); `None`: the message routes answer `503`.
+    pub messages: Option<Arc<Messages>>,
+}
+
+/// What the message routes need beyond the store: the keys and the section.
+#[derive(Debug)]
+pub struct Messages {
+    /// Encrypts and decrypts content at rest.
+    pub keyring: crate::message::Keyring,
+    /// Retention periods and page sizes.
+    pub config: crate::config::MessagesConfig,
 }
 
 impl State {
@@ -216,4 +229,5 @@ fn expires_at(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<tokio::time
     tokio::time::Instant::now().checked_add(std::time::Duration::from_secs(left))
 }
 
+pub(crate) use adapters::{Change, change as change_adapter, row as adapter_row};
 pub(crate) use ops::serve_ops;

@@ -7,6 +7,8 @@ mod account;
 mod ack;
 mod api;
 mod audit;
+mod console;
+mod message;
 mod register;
 mod routing;
 mod submission;
@@ -21,6 +23,11 @@ pub use api::{
     FieldErrorView, HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
+pub use console::{AccessCountView, FederationView, OfficeHealthView, OutboxRowView};
+pub use message::{
+    AttachmentView, InboxView, MessageListView, MessageReceiptsView, MessageSentView,
+    MessageSummaryView, MessageView, ReplyAttachmentView, ReplySentView, ReplyView,
+};
 pub use register::{
     AffiliationView, DiscrepancyView, IvFileView, RegisterAccountView, RegisterAnswerView,
     RegisterCallView, RoutingView,
