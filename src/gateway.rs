@@ -129,9 +129,10 @@ impl Gateway {
         };
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
         let telemetry = match &config.telemetry.otlp {
-            Some(otlp) => {
-                crate::telemetry::Telemetry::start(otlp, config.server.replica_id.as_deref())?
-            }
+            Some(otlp) => crate::telemetry::Telemetry::start(
+                otlp,
+                ReplicaId::current(config.server.replica_id.as_deref()).as_str(),
+            )?,
             None => crate::telemetry::Telemetry::off(),
         };
         let state = Arc::new(State {
@@ -363,6 +364,8 @@ pub fn open_audit(config: &Config) -> anyhow::Result<crate::audit::AuditLog> {
         fsync: a.fsync,
         checkpoint_every: a.checkpoint_every,
         signer: Some(std::sync::Arc::new(signer)),
+        replica: config.server.replica_id.clone(),
+        replica_dirs: a.replica_dirs.clone(),
     };
     Ok(crate::audit::AuditLog::open(&a.dir, &secret, options)?)
 }

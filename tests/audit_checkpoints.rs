@@ -50,6 +50,8 @@ fn open(dir: &Path, k: &Keys) -> Result<AuditLog, guichet::audit::AuditError> {
         fsync: false,
         checkpoint_every: 5,
         signer: Some(Arc::new(keys::read_signer(&k.signing).expect("signer"))),
+        replica: None,
+        replica_dirs: Vec::new(),
     };
     AuditLog::open(dir, &secret, options)
 }

@@ -36,6 +36,8 @@ fn open(dir: &Path) -> AuditLog {
         fsync: false,
         checkpoint_every: 1000,
         signer: None,
+        replica: None,
+        replica_dirs: Vec::new(),
     };
     AuditLog::open(dir, SECRET, options).expect("open")
 }

@@ -33,17 +33,27 @@ pub struct Checkpoint {
     pub hash: String,
     /// When it was signed, RFC 3339 UTC.
     pub time: String,
+    /// The replica whose chain is signed (absent for a gateway without a replica id, and
+    /// in older checkpoints); covered by the signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
     /// Hex of the Ed25519 signature over [`Checkpoint::message`].
     pub signature: String,
 }
 
 impl Checkpoint {
-    /// The bytes signed: a fixed prefix and the four fields, one per line.
+    /// The bytes signed: a fixed prefix and the four fields, one per line; with a replica
+    /// id, prefix `/2` and the replica first (so a checkpoint cannot be moved to another
+    /// replica's chain).
     pub fn message(&self) -> Vec<u8> {
-        format!(
-            "guichet-audit-checkpoint/1\n{}\n{}\n{}\n{}\n",
+        let fields = format!(
+            "{}\n{}\n{}\n{}\n",
             self.file, self.seq, self.hash, self.time
-        )
+        );
+        match &self.replica {
+            None => format!("guichet-audit-checkpoint/1\n{fields}"),
+            Some(r) => format!("guichet-audit-checkpoint/2\n{r}\n{fields}"),
+        }
         .into_bytes()
     }
 
@@ -86,12 +96,13 @@ impl Signer {
         hex(self.key.public_key().as_ref())
     }
 
-    fn sign(&self, head: &Head) -> Checkpoint {
+    fn sign(&self, head: &Head, replica: Option<&str>) -> Checkpoint {
         let mut c = Checkpoint {
             file: head.file.clone(),
             seq: head.seq,
             hash: head.hash.clone(),
             time: now(),
+            replica: replica.map(str::to_owned),
             signature: String::new(),
         };
         c.signature = hex(self.key.sign(&c.message()).as_ref());
@@ -174,6 +185,7 @@ impl Book {
     pub(crate) fn sign(
         &mut self,
         head: &Head,
+        replica: Option<&str>,
         fsync: bool,
     ) -> Result<Option<Checkpoint>, AuditError> {
         let Some(signer) = &self.signer else {
@@ -182,7 +194,7 @@ impl Book {
         if head.seq == 0 || self.last_seq() >= head.seq {
             return Ok(None);
         }
-        let checkpoint = signer.sign(head);
+        let checkpoint = signer.sign(head, replica);
         let mut line =
             serde_json::to_string(&checkpoint).map_err(|e| AuditError::Serialize(e.to_string()))?;
         line.push('\n');

@@ -95,37 +95,46 @@ impl Index {
     /// back) is an error, not silently skipped.
     pub(crate) fn read(&self, dir: &Path, person: &str) -> Result<Vec<Record>, AuditError> {
         let positions = lock(&self.map).get(person).cloned().unwrap_or_default();
-        let mut out = Vec::with_capacity(positions.len());
-        let mut open: Option<(u32, std::fs::File)> = None;
-        for pos in positions {
-            let path = file_name(dir, pos.file);
-            if open.as_ref().is_none_or(|(i, _)| *i != pos.file) {
-                let f = std::fs::File::open(&path)
-                    .map_err(|e| AuditError::io(&path, "cannot open", &e))?;
-                open = Some((pos.file, f));
-            }
-            let Some((_, file)) = open.as_mut() else {
-                continue;
-            };
-            let mut buf = vec![0u8; pos.len as usize];
-            file.seek(SeekFrom::Start(pos.offset))
-                .and_then(|_| file.read_exact(&mut buf))
-                .map_err(|e| AuditError::io(&path, "cannot read an indexed record", &e))?;
-            let line = String::from_utf8(buf)
-                .map_err(|_| AuditError::damaged(&path, "an indexed record is not UTF-8"))?;
-            let (record, _) = open_line(&line).map_err(|m| {
-                AuditError::damaged(&path, format!("record at byte {}: {m}", pos.offset))
-            })?;
-            if record.event.kind != Kind::AccountQuery
-                || record.event.person.as_deref() != Some(person)
-            {
-                return Err(AuditError::damaged(
-                    &path,
-                    format!("record at byte {} is not the one indexed", pos.offset),
-                ));
-            }
-            out.push(record);
-        }
-        Ok(out)
+        read_at(dir, person, positions)
     }
+}
+
+/// The records at `positions` of the log in `dir`, each checked to be an intact
+/// `account-query` record of `person` (also what [`super::peers`] serves from).
+pub(crate) fn read_at(
+    dir: &Path,
+    person: &str,
+    positions: Vec<Pos>,
+) -> Result<Vec<Record>, AuditError> {
+    let mut out = Vec::with_capacity(positions.len());
+    let mut open: Option<(u32, std::fs::File)> = None;
+    for pos in positions {
+        let path = file_name(dir, pos.file);
+        if open.as_ref().is_none_or(|(i, _)| *i != pos.file) {
+            let f =
+                std::fs::File::open(&path).map_err(|e| AuditError::io(&path, "cannot open", &e))?;
+            open = Some((pos.file, f));
+        }
+        let Some((_, file)) = open.as_mut() else {
+            continue;
+        };
+        let mut buf = vec![0u8; pos.len as usize];
+        file.seek(SeekFrom::Start(pos.offset))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(|e| AuditError::io(&path, "cannot read an indexed record", &e))?;
+        let line = String::from_utf8(buf)
+            .map_err(|_| AuditError::damaged(&path, "an indexed record is not UTF-8"))?;
+        let (record, _) = open_line(&line).map_err(|m| {
+            AuditError::damaged(&path, format!("record at byte {}: {m}", pos.offset))
+        })?;
+        if record.event.kind != Kind::AccountQuery || record.event.person.as_deref() != Some(person)
+        {
+            return Err(AuditError::damaged(
+                &path,
+                format!("record at byte {} is not the one indexed", pos.offset),
+            ));
+        }
+        out.push(record);
+    }
+    Ok(out)
 }

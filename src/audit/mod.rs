@@ -15,6 +15,7 @@ pub mod checkpoint;
 mod index;
 mod index_file;
 pub mod keys;
+mod peers;
 mod verify;
 mod writer;
 
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use chain::{log_files, seal};
 pub use checkpoint::{Checkpoint, Signer};
 pub use index_file::IndexStart;
-pub use verify::{VerifyReport, verify, verify_with};
+pub use verify::{ChainReport, VerifyReport, verify, verify_replicas, verify_with};
 pub use writer::Fault;
 
 use crate::locks::lock;
@@ -236,6 +237,10 @@ pub struct Record {
     pub seq: u64,
     /// RFC 3339 UTC time.
     pub time: String,
+    /// The replica whose chain this is (`[server] replica_id`); absent in older records
+    /// and for a gateway without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
     /// What happened.
     #[serde(flatten)]
     pub event: Event,
@@ -254,6 +259,10 @@ pub struct Options {
     pub checkpoint_every: u64,
     /// The checkpoint signing key; `None` writes no checkpoints (tests of the chain alone).
     pub signer: Option<Arc<Signer>>,
+    /// The replica id written into every record and checkpoint (`None`: a single gateway).
+    pub replica: Option<String>,
+    /// The other replicas' audit folders, read (never written) for the accesses listing.
+    pub replica_dirs: Vec<PathBuf>,
 }
 
 impl Default for Options {
@@ -263,6 +272,8 @@ impl Default for Options {
             fsync: true,
             checkpoint_every: 1000,
             signer: None,
+            replica: None,
+            replica_dirs: Vec::new(),
         }
     }
 }
@@ -287,6 +298,7 @@ pub struct AuditLog {
     pending: Arc<Mutex<Vec<(Event, Reply)>>>,
     index: Arc<index::Index>,
     index_start: IndexStart,
+    peers: Arc<peers::Peers>,
 }
 
 /// Where a committed record's outcome is sent.
@@ -316,6 +328,7 @@ impl AuditLog {
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
         let scan = chain::scan(dir)?;
         let (index, index_start) = index::Index::open(dir, &key, &scan)?;
+        let peers = Arc::new(peers::Peers::new(&options.replica_dirs));
         let writer = Writer::open(dir, scan, options)?;
         Ok(AuditLog {
             dir: dir.to_owned(),
@@ -324,6 +337,7 @@ impl AuditLog {
             pending: Arc::new(Mutex::new(Vec::new())),
             index: Arc::new(index),
             index_start,
+            peers,
         })
     }
 
@@ -424,11 +438,19 @@ impl AuditLog {
     }
 
     /// Every `account-query` record about a person, oldest first, read through the index
-    /// (kept in `accesses.idx` next to the files) rather than by scanning the files; each
-    /// record's own hash is checked.
+    /// (kept in `accesses.idx` next to the files) rather than by scanning the files, and
+    /// from the other replicas' folders (`replica_dirs`) when configured; each record's
+    /// own hash is checked.
     pub fn accesses(&self, vn: Vn) -> Result<Vec<Record>, AuditError> {
         let person = self.person(vn);
-        self.index.read(&self.dir, &person)
+        let mut records = self.index.read(&self.dir, &person)?;
+        records.extend(self.peers.accesses(&person)?);
+        // By time across replicas (a stable sort: one replica's order is kept on ties).
+        records.sort_by_cached_key(|r| {
+            time::OffsetDateTime::parse(&r.time, &time::format_description::well_known::Rfc3339)
+                .map_or(i128::MAX, time::OffsetDateTime::unix_timestamp_nanos)
+        });
+        Ok(records)
     }
 
     /// The folder of the log.

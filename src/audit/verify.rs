@@ -2,9 +2,13 @@
 //! and then every signed checkpoint against the chain. The first problem is named by file,
 //! line and what is wrong: an altered, removed or reordered record, a truncated tail (signed
 //! records or files missing at the end) or a recomputed chain (a checkpoint's hash differs).
+//! Replicas keep one chain each, named by the replica id in every record and checkpoint:
+//! [`verify_replicas`] checks several folders, each as its own chain, and that no replica
+//! id names two of them; a record or checkpoint of another replica inside a chain is a
+//! problem. A chain may start unnamed (a log from before replica ids) and be named later.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::chain::{base_name, log_files, open_line};
 use super::checkpoint::{self, Checkpoint};
@@ -23,8 +27,45 @@ pub struct VerifyReport {
     pub signatures_checked: bool,
     /// Records newer than the newest checkpoint: protected by the chain alone.
     pub unsigned_tail: u64,
+    /// The replica whose chain this is (the id of its newest named record), if any.
+    pub replica: Option<String>,
     /// The first problem: `file line N: what`.
     pub problem: Option<String>,
+}
+
+/// One folder of [`verify_replicas`] and what was found in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// The audit folder.
+    pub dir: PathBuf,
+    /// Its chain.
+    pub report: VerifyReport,
+}
+
+/// Verifies each folder as one replica's chain (with its checkpoint key, if given), then
+/// that no two folders hold the chain of the same replica id.
+pub fn verify_replicas(
+    chains: &[(PathBuf, Option<Vec<u8>>)],
+) -> Result<Vec<ChainReport>, AuditError> {
+    let mut out: Vec<ChainReport> = Vec::with_capacity(chains.len());
+    for (dir, key) in chains {
+        let mut report = verify_with(dir, key.as_deref())?;
+        let twin = out
+            .iter()
+            .find(|c| report.replica.is_some() && c.report.replica == report.replica);
+        if let (Some(twin), None) = (twin, &report.problem) {
+            report.problem = Some(format!(
+                "replica {:?} also has its chain in {}: each replica writes its own folder",
+                report.replica.as_deref().unwrap_or_default(),
+                twin.dir.display()
+            ));
+        }
+        out.push(ChainReport {
+            dir: dir.clone(),
+            report,
+        });
+    }
+    Ok(out)
 }
 
 /// Verifies the chain and the checkpoints' consistency with it, without signatures.
@@ -46,6 +87,7 @@ pub fn verify_with(dir: &Path, public_key: Option<&[u8]>) -> Result<VerifyReport
         checkpoints: 0,
         signatures_checked: public_key.is_some(),
         unsigned_tail: 0,
+        replica: None,
         problem: None,
     };
     let mut seen = wanted;
@@ -58,7 +100,8 @@ pub fn verify_with(dir: &Path, public_key: Option<&[u8]>) -> Result<VerifyReport
         let at = format!("{} line {}", checkpoint::FILE, n + 1);
         let problem = match c {
             Err(m) => Some(format!("{at}: {m}")),
-            Ok(c) => check_one(c, public_key, report.records, &seen, covered)
+            Ok(c) => check_replica(c, report.replica.as_deref())
+                .or_else(|| check_one(c, public_key, report.records, &seen, covered))
                 .map(|m| format!("{at}: {m}")),
         };
         if problem.is_some() {
@@ -70,6 +113,18 @@ pub fn verify_with(dir: &Path, public_key: Option<&[u8]>) -> Result<VerifyReport
     }
     report.unsigned_tail = report.records - covered;
     Ok(report)
+}
+
+/// A checkpoint naming a replica must be on that replica's chain.
+fn check_replica(c: &Checkpoint, chain: Option<&str>) -> Option<String> {
+    let signed = c.replica.as_deref()?;
+    (Some(signed) != chain).then(|| {
+        format!(
+            "the checkpoint signed {} is of replica {signed:?}, not of this chain's ({})",
+            c.time,
+            chain.map_or_else(|| "unnamed".to_owned(), |r| format!("{r:?}"))
+        )
+    })
 }
 
 /// One checkpoint against the chain; the problem, if any.
@@ -142,6 +197,9 @@ fn walk_chain(
                     sequence_problem(record.seq, expected)
                 )));
             }
+            if let Some(problem) = replica_problem(&mut report.replica, record.replica) {
+                return Ok(Some(format!("{at}: {problem}")));
+            }
             if let Some(slot) = seen.get_mut(&record.seq) {
                 *slot = Some((name.clone(), hash.clone()));
             }
@@ -150,6 +208,23 @@ fn walk_chain(
         }
     }
     Ok(None)
+}
+
+/// Follows the chain's replica id: an unnamed chain may become named once; after that,
+/// every record names the same replica.
+fn replica_problem(chain: &mut Option<String>, record: Option<String>) -> Option<String> {
+    match (chain.as_deref(), record) {
+        (None, None) => None,
+        (None, Some(r)) => {
+            *chain = Some(r);
+            None
+        }
+        (Some(c), Some(r)) if c == r => None,
+        (Some(c), r) => Some(format!(
+            "a record of {} in the chain of replica {c:?}: chains of two replicas mixed",
+            r.map_or_else(|| "no replica".to_owned(), |r| format!("replica {r:?}"))
+        )),
+    }
 }
 
 fn sequence_problem(found: u64, expected: u64) -> String {

@@ -95,7 +95,8 @@ impl Writer {
 
     pub(crate) fn checkpoint_now(&mut self) -> Result<Option<Checkpoint>, AuditError> {
         let head = self.head();
-        self.book.sign(&head, self.options.fsync)
+        self.book
+            .sign(&head, self.options.replica.as_deref(), self.options.fsync)
     }
 
     /// Writes records in order, then syncs once. A failure fails that record and every
@@ -156,6 +157,7 @@ impl Writer {
         let record = Record {
             seq: self.seq + 1,
             time: now(),
+            replica: self.options.replica.clone(),
             event,
             prev: self.prev.clone(),
         };

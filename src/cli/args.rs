@@ -352,11 +352,15 @@ pub enum ReceiptsCommand {
 pub enum AuditCommand {
     /// Verify every file of an audit folder and its signed checkpoints; names the first
     /// altered, removed or reordered record, a truncated tail or a recomputed chain.
+    /// Several folders (one per replica) are checked each as its own chain, and no two
+    /// may hold the same replica's.
     Verify {
-        /// The audit folder (`audit/` by default configuration).
-        dir: PathBuf,
+        /// The audit folder(s) (`audit/` by default configuration; one per replica).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
         /// The checkpoint public key (`certs/audit-checkpoint.pub`): checks the signatures.
+        /// Once for every folder, or once per folder in the same order.
         #[arg(long)]
-        public_key: Option<PathBuf>,
+        public_key: Vec<PathBuf>,
     },
 }

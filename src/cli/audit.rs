@@ -1,31 +1,78 @@
-//! `guichet audit verify DIR [--public-key FILE]`: the chain, then the signed checkpoints.
+//! `guichet audit verify DIR... [--public-key FILE]...`: each folder's chain, then its
+//! signed checkpoints; several folders are several replicas' chains.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::audit::{keys, verify_with};
+use crate::audit::{VerifyReport, keys, verify_replicas};
 
-/// Runs the check and prints the verdict; exit 0 intact, 1 broken, 2 unreadable.
-pub fn audit_verify(dir: &Path, public_key: Option<&Path>) -> ExitCode {
-    let key = match public_key.map(keys::read_public_key).transpose() {
+/// Runs the check and prints the verdict per chain; exit 0 all intact, 1 one broken, 2
+/// unreadable (or keys that do not match the folders).
+pub fn audit_verify(dirs: &[PathBuf], public_keys: &[PathBuf]) -> ExitCode {
+    let keys = match read_keys(dirs.len(), public_keys) {
         Ok(k) => k,
+        Err(message) => {
+            eprintln!("guichet: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let chains: Vec<(PathBuf, Option<Vec<u8>>)> = dirs.iter().cloned().zip(keys).collect();
+    let reports = match verify_replicas(&chains) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("guichet: {e}");
             return ExitCode::from(2);
         }
     };
-    let report = match verify_with(dir, key.as_deref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("guichet: audit {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(problem) = report.problem {
-        println!("BROKEN after {} intact records: {problem}", report.records);
-        return ExitCode::FAILURE;
+    let several = reports.len() > 1;
+    let mut broken = false;
+    for c in &reports {
+        let prefix = if several {
+            format!("{}: ", chain_name(&c.dir, &c.report))
+        } else {
+            String::new()
+        };
+        broken |= c.report.problem.is_some();
+        println!("{prefix}{}", verdict(&c.report));
     }
-    println!(
+    if broken {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// No key, one key for every folder, or one per folder.
+fn read_keys(folders: usize, public_keys: &[PathBuf]) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let read = |p: &Path| keys::read_public_key(p).map_err(|e| e.to_string());
+    match public_keys {
+        [] => Ok(vec![None; folders]),
+        [one] => {
+            let key = read(one)?;
+            Ok(vec![Some(key); folders])
+        }
+        many if many.len() == folders => many.iter().map(|p| read(p).map(Some)).collect(),
+        many => Err(format!(
+            "{} --public-key for {folders} folders: give one for all, or one per folder",
+            many.len()
+        )),
+    }
+}
+
+/// `DIR (replica ID)` or `DIR (unnamed)`.
+fn chain_name(dir: &Path, report: &VerifyReport) -> String {
+    match &report.replica {
+        Some(r) => format!("{} (replica {r})", dir.display()),
+        None => format!("{} (unnamed)", dir.display()),
+    }
+}
+
+/// One chain's line: `intact: …` or `BROKEN after …`.
+fn verdict(report: &VerifyReport) -> String {
+    if let Some(problem) = &report.problem {
+        return format!("BROKEN after {} intact records: {problem}", report.records);
+    }
+    format!(
         "intact: {} records in {} files; {} checkpoints {}, {} newer records covered by the chain alone",
         report.records,
         report.files,
@@ -36,6 +83,5 @@ pub fn audit_verify(dir: &Path, public_key: Option<&Path>) -> ExitCode {
             "consistent (signatures NOT checked: pass --public-key)"
         },
         report.unsigned_tail
-    );
-    ExitCode::SUCCESS
+    )
 }

@@ -22,8 +22,8 @@ impl Command {
 pub fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Audit {
-            command: AuditCommand::Verify { dir, public_key },
-        } => return super::audit_verify(&dir, public_key.as_deref()),
+            command: AuditCommand::Verify { dirs, public_key },
+        } => return super::audit_verify(&dirs, &public_key),
         Command::Certs { dir, action } => return certs(&dir, action.into()),
         Command::Receipts {
             command: ReceiptsCommand::Verify { file, ca, crl },

@@ -23,6 +23,8 @@ pub(super) struct RawAudit {
     fsync: bool,
     #[serde(default)]
     unsafe_no_fsync: bool,
+    #[serde(default)]
+    replica_dirs: Vec<PathBuf>,
 }
 
 fn default_audit_bytes() -> u64 {
@@ -54,6 +56,9 @@ pub struct AuditConfig {
     /// Sync every record to disk before the answer leaves (off only with
     /// `unsafe_no_fsync = true`, for benchmarks).
     pub fsync: bool,
+    /// The other replicas' audit folders (a shared volume, read only): the accesses
+    /// listing covers them too. Empty: this gateway's own folder only.
+    pub replica_dirs: Vec<PathBuf>,
 }
 
 /// The checkpoint key's default file name, next to the HMAC secret.
@@ -90,8 +95,20 @@ impl RawAudit {
             Some(p) => at(p),
             None => hmac_key_file.with_file_name(CHECKPOINT_KEY),
         };
+        let dir = at(&self.dir);
+        let replica_dirs: Vec<PathBuf> = self.replica_dirs.iter().map(|p| at(p)).collect();
+        if let Some(same) = replica_dirs.iter().find(|p| **p == dir) {
+            return Err(FieldError::new(
+                "audit.replica_dirs",
+                format!(
+                    "{} is this gateway's own audit.dir; list only the other replicas' folders",
+                    same.display()
+                ),
+            ));
+        }
         Ok(AuditConfig {
-            dir: at(&self.dir),
+            replica_dirs,
+            dir,
             hmac_key_file,
             checkpoint_key_file,
             checkpoint_every: self.checkpoint_every,

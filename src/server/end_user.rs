@@ -3,7 +3,7 @@
 //! `privacy.end_user_token`, `/v1/accounts/{vn}/accesses`, and the submission and message
 //! routes), and the `Case-Reference` of institutional purposes.
 //!
-//! ```ignore
+//! ```text
 //! // in a handler, before any office, store or cache is touched:
 //! let who = end_user::require_end_user(&Presented::of(&req), vn, state)?;
 //! // `who.binding()` goes into the audit record of the access.

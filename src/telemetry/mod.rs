@@ -56,9 +56,10 @@ impl Telemetry {
     }
 
     /// Starts the batch exporter towards `config.endpoint`; the resource names the
-    /// service, its version and the replica (`service.instance.id`). Must run inside a
-    /// Tokio runtime: exports are sent on it.
-    pub fn start(config: &OtlpConfig, replica: Option<&str>) -> Result<Telemetry, TelemetryError> {
+    /// service, its version and the replica (`service.instance.id`: `[server]
+    /// replica_id`, else the host name and process id, as `crate::cluster::ReplicaId`
+    /// makes it). Must run inside a Tokio runtime: exports are sent on it.
+    pub fn start(config: &OtlpConfig, replica: &str) -> Result<Telemetry, TelemetryError> {
         let client = http::OnRuntime::new(config.export_timeout)?;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -113,16 +114,13 @@ impl Telemetry {
     }
 }
 
-/// `service.name`, `service.version` and, for a named replica, `service.instance.id`.
-fn resource(service: &str, replica: Option<&str>) -> Resource {
-    let mut attributes = vec![
-        KeyValue::new("service.name", service.to_owned()),
-        KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-    ];
-    if let Some(replica) = replica {
-        attributes.push(KeyValue::new("service.instance.id", replica.to_owned()));
-    }
+/// `service.name`, `service.version` and `service.instance.id` (the replica).
+fn resource(service: &str, replica: &str) -> Resource {
     Resource::builder_empty()
-        .with_attributes(attributes)
+        .with_attributes([
+            KeyValue::new("service.name", service.to_owned()),
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("service.instance.id", replica.to_owned()),
+        ])
         .build()
 }
