@@ -31,17 +31,25 @@ pub async fn submit_sample(
     claim["claimant"]["vn"] = vn.digits().into();
     let key = format!("demo-{}", uuid::Uuid::new_v4());
     let started = Instant::now();
-    let created = portal
-        .post(format!("https://{}/v1/submissions", run.addr))
-        .header("purpose", "claim")
-        .header("idempotency-key", &key)
-        .bearer_auth(token)
-        .json(&claim)
-        .send()
-        .await
-        .context("the sample claim could not be submitted")?;
-    let status = created.status();
-    let body: Value = created.json().await.context("the gateway's answer")?;
+    // The gateway migrates its store as it starts serving: until then a submission is
+    // answered 503, and the same Idempotency-Key makes trying again safe.
+    let (status, body) = loop {
+        let created = portal
+            .post(format!("https://{}/v1/submissions", run.addr))
+            .header("purpose", "claim")
+            .header("idempotency-key", &key)
+            .bearer_auth(token)
+            .json(&claim)
+            .send()
+            .await
+            .context("the sample claim could not be submitted")?;
+        let status = created.status();
+        let body: Value = created.json().await.context("the gateway's answer")?;
+        if status.as_u16() != 503 || started.elapsed() > PATIENCE {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     anyhow::ensure!(
         status.as_u16() == 201,
         "the gateway answered {status}: {}",
