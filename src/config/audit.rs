@@ -117,3 +117,34 @@ impl RawAudit {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(text: &str) -> Result<AuditConfig, FieldError> {
+        let raw: RawAudit = toml::from_str(text).expect("toml");
+        raw.validate(|p: &Path| Path::new("/etc/guichet").join(p))
+    }
+
+    #[test]
+    fn other_replicas_folders_resolve_like_paths_and_never_name_the_own_folder() {
+        let base = "dir = \"audit-a\"\nhmac_key_file = \"k\"\n";
+        assert!(validate(base).expect("valid").replica_dirs.is_empty());
+        let c = validate(&format!(
+            "{base}replica_dirs = [\"audit-b\", \"/srv/audit-c\"]"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.replica_dirs,
+            vec![
+                PathBuf::from("/etc/guichet/audit-b"),
+                PathBuf::from("/srv/audit-c")
+            ]
+        );
+        let e = validate(&format!("{base}replica_dirs = [\"audit-b\", \"audit-a\"]"))
+            .expect_err("own folder");
+        assert_eq!(e.field, "audit.replica_dirs");
+        assert!(e.problem.contains("/etc/guichet/audit-a"), "{e}");
+    }
+}

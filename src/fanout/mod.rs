@@ -171,6 +171,14 @@ impl Fanout {
         }
     }
 
+    /// Forgets the register's cached answers about every person `matches` (an eviction
+    /// from another replica names the person by a keyed hash only).
+    pub fn forget_register_where(&self, matches: impl Fn(Vn) -> bool + Send + Sync + 'static) {
+        if let Some(r) = &self.register {
+            r.forget_where(matches);
+        }
+    }
+
     /// Forgets every cached register answer.
     pub fn forget_register_all(&self) {
         if let Some(r) = &self.register {

@@ -89,6 +89,7 @@ impl Register {
             moka::sync::Cache::builder()
                 .max_capacity(routing.cache_max_entries)
                 .time_to_live(ttl)
+                .support_invalidation_closures()
                 .build()
         });
         Register {
@@ -107,6 +108,14 @@ impl Register {
     pub(crate) fn forget(&self, vn: Vn) {
         if let Some(cache) = &self.cache {
             cache.invalidate(&vn);
+        }
+    }
+
+    /// Forgets the cached answers about every person `matches`.
+    pub(crate) fn forget_where(&self, matches: impl Fn(Vn) -> bool + Send + Sync + 'static) {
+        if let Some(cache) = &self.cache {
+            // Only fails when closures are not enabled, which `new` does.
+            let _ = cache.invalidate_entries_if(move |vn, _| matches(*vn));
         }
     }
 

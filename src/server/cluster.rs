@@ -35,13 +35,26 @@ impl Subscriber for State {
         METRICS
             .replicas_live
             .set(i64::try_from(live).unwrap_or(i64::MAX));
+        self.protection.share_quotas(live);
     }
 }
 
 impl State {
     /// Re-reads the adapter registry from the shared store and publishes it if it changed.
+    /// The registry is still each replica's adapters folder: nothing to re-read yet.
     async fn reread_adapters(&self) {}
 
-    /// Evicts the person whose cluster hash this is from this replica's caches.
-    fn evict_hashed(&self, _hash: &str) {}
+    /// Evicts the person whose cluster hash this is from this replica's caches (the
+    /// account cache, and the register's answers).
+    fn evict_hashed(&self, hash: &str) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let (c1, h1) = (std::sync::Arc::clone(&cluster), hash.to_owned());
+        self.protection
+            .evict_where(move |vn| c1.person_hash(vn) == h1);
+        let h2 = hash.to_owned();
+        self.fanout
+            .forget_register_where(move |vn| cluster.person_hash(vn) == h2);
+    }
 }

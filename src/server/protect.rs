@@ -7,7 +7,8 @@
 //! number: one account of 36,000 entries weighs what thousands of ordinary ones do.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -98,7 +99,12 @@ struct AccountCache {
 /// Quotas, the in-flight cap and the account cache.
 #[derive(Debug)]
 pub struct Protection {
-    portals: DefaultKeyedRateLimiter<String>,
+    /// The quota limiter of this replica's share (the whole quota with one replica).
+    portals: RwLock<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// The configured (global) quota: queries per second and burst per portal.
+    quota: (f64, u32),
+    /// How many replicas share the quota now.
+    replicas: AtomicUsize,
     in_flight: Arc<Semaphore>,
     cache: Option<AccountCache>,
 }
@@ -106,10 +112,6 @@ pub struct Protection {
 impl Protection {
     /// Builds the protection from validated settings.
     pub fn new(c: &ProtectionConfig) -> Protection {
-        // One query comes back every 1/rate seconds; a fraction of one per second is a
-        // quota per minute, hour or day.
-        let refill = Duration::from_secs_f64(1.0 / c.portal_queries_per_second);
-        let burst = NonZeroU32::new(c.portal_burst).unwrap_or(NonZeroU32::MIN);
         let cache = c.cache_ttl.map(|ttl| AccountCache {
             entries: moka::sync::Cache::builder()
                 .max_capacity(c.cache_max_bytes)
@@ -122,19 +124,43 @@ impl Protection {
             max_account_bytes: c.cache_max_bytes / MAX_SHARE,
         });
         Protection {
-            portals: RateLimiter::keyed(
-                Quota::with_period(refill)
-                    .expect("validated: portal_queries_per_second ≤ 1e6, so the period is ≥ 1 µs")
-                    .allow_burst(burst),
-            ),
+            portals: RwLock::new(Arc::new(limiter(
+                c.portal_queries_per_second,
+                c.portal_burst,
+                1,
+            ))),
+            quota: (c.portal_queries_per_second, c.portal_burst),
+            replicas: AtomicUsize::new(1),
             in_flight: Arc::new(Semaphore::new(c.max_queries_in_flight)),
             cache,
         }
     }
 
+    /// Shares the portal quotas among `live` replicas (at least 1): each replica allows
+    /// 1/`live` of the rate and of the burst (rounded up, at least one query). A change
+    /// starts this replica's buckets afresh; the same count again changes nothing.
+    pub fn share_quotas(&self, live: usize) {
+        let live = live.max(1);
+        if self.replicas.swap(live, Ordering::SeqCst) == live {
+            return;
+        }
+        let (rate, burst) = self.quota;
+        *crate::locks::write(&self.portals) = Arc::new(limiter(rate, burst, live));
+        tracing::info!(
+            replicas = live,
+            "portal quotas shared among the live replicas"
+        );
+    }
+
+    /// How many replicas the quotas are shared among now.
+    pub fn replicas_sharing(&self) -> usize {
+        self.replicas.load(Ordering::SeqCst)
+    }
+
     /// Charges one query to a portal identity; `429` with `Retry-After` when over quota.
     pub fn charge(&self, portal: &str) -> Result<(), Problem> {
-        match self.portals.check_key(&portal.to_owned()) {
+        let portals = Arc::clone(&crate::locks::read(&self.portals));
+        match portals.check_key(&portal.to_owned()) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let rejected = crate::metrics::KindLabels {
@@ -203,12 +229,37 @@ impl Protection {
         }
     }
 
+    /// Forgets the cached accounts of every person `matches` (an eviction from another
+    /// replica, which names the person by a keyed hash only).
+    pub fn evict_where(&self, matches: impl Fn(Vn) -> bool + Send + Sync + 'static) {
+        if let Some(cache) = &self.cache {
+            // Only fails when closures are not enabled, which `new` does.
+            let _ = cache
+                .entries
+                .invalidate_entries_if(move |key, _| matches(key.vn));
+        }
+    }
+
     /// Forgets every cached account (the registry changed).
     pub fn clear(&self) {
         if let Some(cache) = &self.cache {
             cache.entries.invalidate_all();
         }
     }
+}
+
+/// The limiter of one replica's share of a quota of `rate` queries per second and
+/// `burst`, among `replicas`: one query comes back every `replicas`/`rate` seconds (a
+/// fraction of one per second is a quota per minute, hour or day).
+fn limiter(rate: f64, burst: u32, replicas: usize) -> DefaultKeyedRateLimiter<String> {
+    let n = u32::try_from(replicas).unwrap_or(u32::MAX).max(1);
+    let refill = Duration::from_secs_f64(f64::from(n) / rate);
+    let burst = NonZeroU32::new(burst.div_ceil(n)).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(
+        Quota::with_period(refill)
+            .expect("validated: portal_queries_per_second ≤ 1e6, so the period is ≥ 1 µs")
+            .allow_burst(burst),
+    )
 }
 
 /// The approximate bytes an entry holds: its account, its key and the cache's overhead.
@@ -286,6 +337,25 @@ mod tests {
         p.evict(Vn::from_serial(1));
         assert!(matches!(
             p.lookup(&key("a", "self-service"), false),
+            Lookup::Ask(CacheResult::Miss)
+        ));
+    }
+
+    #[test]
+    fn quotas_are_shared_among_the_live_replicas() {
+        let p = protection(60_000, 1 << 20);
+        let allowed =
+            |p: &Protection, portal: &str| (0..20).take_while(|_| p.charge(portal).is_ok()).count();
+        assert_eq!(allowed(&p, "a"), 10);
+        p.share_quotas(3);
+        assert_eq!(allowed(&p, "b"), 4, "ceil(10 / 3)");
+        p.share_quotas(1);
+        assert_eq!(allowed(&p, "c"), 10);
+        let hash_of_one = |vn: Vn| vn == Vn::from_serial(1);
+        assert_eq!(p.remember(key("a", "x"), &account(10)), Remembered::Stored);
+        p.evict_where(hash_of_one);
+        assert!(matches!(
+            p.lookup(&key("a", "x"), false),
             Lookup::Ask(CacheResult::Miss)
         ));
     }

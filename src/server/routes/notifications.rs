@@ -1,5 +1,7 @@
 //! `POST /v1/notifications/account-changed` (role `office`): the body is the AHV number
-//! (plain text, or JSON `{"vn": "…"}`); every cached account of that person is dropped.
+//! (plain text, or JSON `{"vn": "…"}`); every cached account of that person is dropped,
+//! on every replica of a PostgreSQL store (the notice carries the cluster's keyed hash of
+//! the person, never the number).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -33,6 +35,15 @@ pub(super) async fn account_changed(
     let vn = parse(&body)?;
     state.protection.evict(vn);
     state.fanout.forget_register(vn);
+    if let Some(cluster) = &state.cluster {
+        let notice = crate::cluster::Notice::Evict(cluster.person_hash(vn));
+        // Not told, the other replicas would serve the old account until their cache
+        // expires: the office is asked to send the notification again.
+        cluster
+            .notify(&notice)
+            .await
+            .map_err(Problem::store_unavailable)?;
+    }
     let event = Event {
         kind: Kind::AccountChanged,
         actor: actor(office),
