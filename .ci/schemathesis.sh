@@ -83,6 +83,17 @@ acr = ["urn:guichet:acr:substantial"]
 dir = "../audit"
 hmac_key_file = "../certs/audit-hmac.key"
 
+[seal]
+cert = "../certs/seal-guichet.pem"
+key = "../certs/seal-guichet.key"
+ca = "../certs/federation-ca.pem"
+
+[messages]
+active_key = "dev-1"
+
+[messages.keys]
+dev-1 = "../certs/messages-dev-1.key"
+
 [admin]
 listen = "127.0.0.1:$OPS_PORT"
 TOML

@@ -60,6 +60,9 @@ pub enum BuildError {
     /// The trace exporter (`[telemetry]`).
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
+    /// A message key file (`[messages] keys`).
+    #[error(transparent)]
+    Messages(#[from] crate::message::MessageError),
 }
 
 /// An assembled gateway, ready to serve.
@@ -135,7 +138,15 @@ impl Gateway {
             )?,
             None => crate::telemetry::Telemetry::off(),
         };
+        let messages = match &config.messages {
+            Some(m) => Some(Arc::new(crate::server::Messages {
+                keyring: crate::message::Keyring::load(&m.active_key, &m.keys)?,
+                config: m.clone(),
+            })),
+            None => None,
+        };
         let state = Arc::new(State {
+            messages,
             telemetry,
             db,
             routing_rules,
@@ -211,6 +222,12 @@ impl Gateway {
             );
             tokio::spawn(worker.run(stopped.clone()))
         });
+        let retention = self.state.messages.as_ref().map(|_| {
+            tokio::spawn(crate::message::retention::run(
+                Arc::clone(&self.state.db),
+                stopped.clone(),
+            ))
+        });
         let cluster = self
             .state
             .cluster
@@ -236,6 +253,9 @@ impl Gateway {
             let _ = stop.send(true);
         })
         .await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         // The worker finishes the deliveries in flight and hands back its leases.
         if let Some(delivery) = delivery {
             let _ = delivery.await;

@@ -44,6 +44,7 @@ pub mod loadtest;
 pub mod locks;
 pub mod mapping;
 pub mod merge;
+pub mod message;
 pub mod metrics;
 pub mod model;
 pub mod net;

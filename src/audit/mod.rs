@@ -113,6 +113,16 @@ pub enum Kind {
     /// A signed receipt (submission, delivery, dispatch, read): its kind in `result`, its
     /// id, subject id and SHA-256 in `detail`; written before the receipt leaves.
     Receipt,
+    /// An office sent a message to a person (message id in `detail`).
+    MessageSend,
+    /// A portal listed a person's messages.
+    MessageList,
+    /// A portal read a message or one of its attachments (first reads and later ones).
+    MessageRead,
+    /// A person replied to a message.
+    MessageReply,
+    /// An office fetched its inbox of replies or acknowledged one.
+    MessageInbox,
 }
 
 /// Who acted.

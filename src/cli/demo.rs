@@ -194,6 +194,7 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
         "{}",
         super::demo_claim::submit_sample(&run, &portal, vn, &token).await?
     );
+    super::demo_messages::show(&run, &portal, vn, &token).await?;
     println!();
     let example: Vn = "756.1234.5678.97".parse()?;
     let example_token = run.token(example, std::time::Duration::from_secs(3600))?;

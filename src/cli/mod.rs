@@ -7,6 +7,7 @@ mod audit;
 mod certs;
 mod demo;
 mod demo_claim;
+mod demo_messages;
 mod dispatch;
 mod loadtest;
 mod offline;

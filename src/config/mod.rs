@@ -11,6 +11,7 @@ mod audit;
 mod delivery;
 mod identity;
 mod listen;
+mod messages;
 mod offices;
 mod privacy;
 mod protection;
@@ -27,6 +28,7 @@ pub use audit::{AuditConfig, CHECKPOINT_KEY};
 pub use delivery::DeliveryConfig;
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
+pub use messages::MessagesConfig;
 pub use offices::{DEFAULT_SEDEX_DIR, OfficesConfig, SimSedexConfig, SimulatorConfig};
 pub use privacy::{PrivacyConfig, Requirement};
 pub use protection::ProtectionConfig;
@@ -139,6 +141,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Trace export (`[telemetry]`; off by default).
     pub telemetry: TelemetryConfig,
+    /// Message keys and retention; `None`: the message routes answer `503`.
+    pub messages: Option<MessagesConfig>,
 }
 
 impl Config {
@@ -208,6 +212,7 @@ impl Config {
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
             telemetry: raw.telemetry.validate()?,
+            messages: raw.messages.as_ref().map(|m| m.validate(at)).transpose()?,
         })
     }
 }

@@ -41,6 +41,8 @@ pub(super) struct Raw {
     pub(super) delivery: RawDelivery,
     #[serde(default)]
     pub(super) telemetry: RawTelemetry,
+    #[serde(default)]
+    pub(super) messages: Option<super::messages::RawMessages>,
 }
 
 /// `[admin]`: the operations listener.

@@ -384,3 +384,40 @@ fn end_user_binding_is_configured_per_purpose_and_needs_an_issuer() {
         assert!(e.to_string().contains(field), "{to}: {e}");
     }
 }
+
+#[test]
+fn messages_section_is_checked() {
+    let p = Path::new("/etc/guichet.toml");
+    let text = shipped();
+    let c = Config::parse(p, &text).expect("shipped");
+    let m = c
+        .messages
+        .as_ref()
+        .expect("the shipped config has [messages]");
+    assert_eq!(m.active_key, "dev-1");
+    assert!(m.keys["dev-1"].ends_with("certs/messages-dev-1.key"));
+    assert_eq!(
+        m.retention_of(crate::message::MessageKind::Information),
+        Duration::from_secs(365 * 86_400)
+    );
+    for (from, to, field) in [
+        (
+            "active_key = \"dev-1\"",
+            "active_key = \"dev-2\"",
+            "messages.active_key",
+        ),
+        (
+            "information = 365",
+            "information = 0",
+            "messages.retention_days.information",
+        ),
+        (
+            "dev-1 = \"../certs/messages-dev-1.key\"",
+            "\"dev 1\" = \"x\"",
+            "messages.keys.dev 1",
+        ),
+    ] {
+        let e = Config::parse(p, &text.replace(from, to)).expect_err(field);
+        assert!(e.to_string().contains(field), "{e}");
+    }
+}

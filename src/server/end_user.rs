@@ -97,6 +97,31 @@ pub fn require_end_user(
     })
 }
 
+/// The first half of the end-user check for a route that finds the person only in the
+/// store (a message read by its id): the token is verified as by [`require_end_user`]
+/// (`401` otherwise) before the store is touched, and its AHV number is returned; the
+/// route then compares its keyed hash with the stored one and answers
+/// [`Problem::not_the_person`] (`403`) when they differ.
+pub fn require_end_user_any(
+    presented: &Presented<'_>,
+    state: &State,
+) -> Result<(EndUser, Vn), Problem> {
+    let authorization = presented
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .map(hyper::header::HeaderValue::as_bytes);
+    let verified = state.identity.verify(authorization, presented.presenter)?;
+    let vn = verified.vn;
+    Ok((
+        EndUser {
+            sub_hash: state.audit.subject(&verified.issuer, &verified.subject),
+            issuer: verified.issuer,
+            acr: verified.acr,
+        },
+        vn,
+    ))
+}
+
 /// The `Case-Reference` header: 1–[`MAX_CASE_REFERENCE`] visible ASCII characters;
 /// `403` naming the header otherwise.
 pub fn case_reference(headers: &HeaderMap) -> Result<String, Problem> {

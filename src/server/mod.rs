@@ -73,6 +73,17 @@ pub struct State {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Trace export (`[telemetry]`; off by default): a span per account query.
     pub telemetry: crate::telemetry::Telemetry,
+    /// Message keys and retention (`[messages]`); `None`: the message routes answer `503`.
+    pub messages: Option<Arc<Messages>>,
+}
+
+/// What the message routes need beyond the store: the keys and the section.
+#[derive(Debug)]
+pub struct Messages {
+    /// Encrypts and decrypts content at rest.
+    pub keyring: crate::message::Keyring,
+    /// Retention periods and page sizes.
+    pub config: crate::config::MessagesConfig,
 }
 
 impl State {

@@ -11,6 +11,8 @@ use crate::identity::TokenError;
 use crate::model::{OfficeId, VnError};
 use crate::view::ProblemView;
 
+mod messages;
+
 /// A problem document about to be sent.
 #[derive(Debug, Clone)]
 pub struct Problem {

@@ -14,6 +14,7 @@ use super::{Store, StoreError, db, on_backend};
 /// A new file in `migrations/` is added here; `every_file_is_listed` checks both ways.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "store", include_str!("migrations/0001_store.sql")),
+    (2, "messages", include_str!("migrations/0002_messages.sql")),
     (3, "cluster", include_str!("migrations/0003_cluster.sql")),
 ];
 

@@ -20,15 +20,22 @@ use sqlx::{ConnectOptions, Connection};
 use crate::config::{StoreConfig, StoreLocation};
 
 mod cluster;
+mod message_model;
+mod messages;
 mod migrate;
 pub use migrate::latest_version;
 mod model;
 mod outbox;
+mod replies;
 mod rows;
 pub mod scratch;
 mod submissions;
 mod wait;
 
+pub use message_model::{
+    Cursor, MessageCreated, MessageId, NewAttachment, NewMessage, NewReply, Purged,
+    StoredAttachment, StoredMessage, StoredReply,
+};
 pub use migrate::{MIGRATIONS, migrator};
 pub use model::{
     Created, Delivery, HistoryEntry, Integrity, Lease, NewReceipt, NewSubmission, OutboxState,

@@ -94,6 +94,10 @@ text_enum!(
         Submission = "submission",
         /// The competent office acknowledged a submission.
         Delivery = "delivery",
+        /// An office sent a message to a person.
+        Dispatch = "dispatch",
+        /// The person read a message for the first time.
+        Read = "read",
     }
 );
 

@@ -27,6 +27,8 @@ pub(super) trait Cols {
     ) -> Result<Option<String>, StoreError>;
     /// An integer column.
     fn int(&self, table: &'static str, col: &'static str) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, table: &'static str, col: &'static str) -> Result<Option<i64>, StoreError>;
 
     /// A text column parsed with `FromStr`.
     fn parsed<T: FromStr>(&self, table: &'static str, col: &'static str) -> Result<T, StoreError>
@@ -74,6 +76,13 @@ macro_rules! cols_for {
                 self.try_get(col).map_err(|e| corrupt(table, col, e))
             }
             fn int(&self, table: &'static str, col: &'static str) -> Result<i64, StoreError> {
+                self.try_get(col).map_err(|e| corrupt(table, col, e))
+            }
+            fn opt_int(
+                &self,
+                table: &'static str,
+                col: &'static str,
+            ) -> Result<Option<i64>, StoreError> {
                 self.try_get(col).map_err(|e| corrupt(table, col, e))
             }
         }

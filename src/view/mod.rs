@@ -7,6 +7,7 @@ mod account;
 mod ack;
 mod api;
 mod audit;
+mod message;
 mod register;
 mod routing;
 mod submission;
@@ -21,6 +22,10 @@ pub use api::{
     FieldErrorView, HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
+pub use message::{
+    AttachmentView, InboxView, MessageListView, MessageReceiptsView, MessageSentView,
+    MessageSummaryView, MessageView, ReplyAttachmentView, ReplySentView, ReplyView,
+};
 pub use register::{
     AffiliationView, DiscrepancyView, IvFileView, RegisterAccountView, RegisterAnswerView,
     RegisterCallView, RoutingView,

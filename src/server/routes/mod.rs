@@ -5,7 +5,9 @@
 
 mod accesses;
 mod account;
+mod messages;
 mod notifications;
+mod replies;
 mod submissions;
 pub mod table;
 
@@ -97,7 +99,10 @@ pub fn inspect(
         Handler::AdapterPut | Handler::AdapterDelete => {
             super::adapters::if_match(&map).map(|_| ())?
         }
-        Handler::SubmissionCreate => submissions::idempotency_key(&map).map(|_| ())?,
+        Handler::SubmissionCreate | Handler::MessageSend => {
+            submissions::idempotency_key(&map).map(|_| ())?
+        }
+        Handler::MessageList | Handler::InboxList => replies::page_query(query, 1).map(|_| ())?,
         _ => {}
     }
     Ok(m.route)
@@ -145,6 +150,16 @@ async fn serve(
         Handler::SubmissionCreate => submissions::create(req, who()?, state).await,
         Handler::SubmissionGet => submissions::get(who()?, p.submission()?, state).await,
         Handler::SubmissionReceipts => submissions::receipts(who()?, p.submission()?, state).await,
+        Handler::MessageSend => messages::send(req, who()?, state).await,
+        Handler::MessageList => messages::list(req, who()?, p.vn()?, state).await,
+        Handler::MessageGet => messages::get(req, who()?, p.message()?, state).await,
+        Handler::MessageAttachment => {
+            messages::attachment(req, who()?, p.message()?, p.index()?, state).await
+        }
+        Handler::MessageReceipts => messages::receipts(who()?, p.message()?, state).await,
+        Handler::MessageReply => replies::reply(req, who()?, p.message()?, state).await,
+        Handler::InboxList => replies::inbox(req, who()?, p.office()?, state).await,
+        Handler::InboxAck => replies::acknowledge(who()?, p.office()?, p.message()?, state).await,
     }
 }
 

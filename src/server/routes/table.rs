@@ -6,7 +6,7 @@
 
 use crate::model::{Identity, Role};
 use crate::model::{OfficeId, Vn};
-use crate::store::SubmissionId;
+use crate::store::{MessageId, SubmissionId};
 
 use super::super::problem::Problem;
 
@@ -54,6 +54,22 @@ pub enum Handler {
     SubmissionGet,
     /// `GET /v1/submissions/{id}/receipts`.
     SubmissionReceipts,
+    /// `POST /v1/messages`.
+    MessageSend,
+    /// `GET /v1/persons/{vn}/messages`.
+    MessageList,
+    /// `GET /v1/messages/{id}`.
+    MessageGet,
+    /// `GET /v1/messages/{id}/attachments/{n}`.
+    MessageAttachment,
+    /// `GET /v1/messages/{id}/receipts`.
+    MessageReceipts,
+    /// `POST /v1/messages/{id}/replies`.
+    MessageReply,
+    /// `GET /v1/offices/{office}/inbox`.
+    InboxList,
+    /// `POST /v1/offices/{office}/inbox/{id}/ack`.
+    InboxAck,
 }
 
 /// One route.
@@ -202,6 +218,62 @@ pub const ROUTES: &[Route] = &[
         Handler::SubmissionReceipts,
         "getSubmissionReceipts",
     ),
+    route(
+        "POST",
+        "/v1/messages",
+        OFFICE,
+        Handler::MessageSend,
+        "sendMessage",
+    ),
+    route(
+        "GET",
+        "/v1/persons/{vn}/messages",
+        PORTAL,
+        Handler::MessageList,
+        "listMessages",
+    ),
+    route(
+        "GET",
+        "/v1/messages/{id}",
+        PORTAL,
+        Handler::MessageGet,
+        "getMessage",
+    ),
+    route(
+        "GET",
+        "/v1/messages/{id}/attachments/{n}",
+        PORTAL,
+        Handler::MessageAttachment,
+        "getMessageAttachment",
+    ),
+    route(
+        "GET",
+        "/v1/messages/{id}/receipts",
+        OFFICE,
+        Handler::MessageReceipts,
+        "getMessageReceipts",
+    ),
+    route(
+        "POST",
+        "/v1/messages/{id}/replies",
+        PORTAL,
+        Handler::MessageReply,
+        "replyToMessage",
+    ),
+    route(
+        "GET",
+        "/v1/offices/{office}/inbox",
+        OFFICE,
+        Handler::InboxList,
+        "getInbox",
+    ),
+    route(
+        "POST",
+        "/v1/offices/{office}/inbox/{id}/ack",
+        OFFICE,
+        Handler::InboxAck,
+        "acknowledgeReply",
+    ),
 ];
 
 /// A typed path parameter.
@@ -211,8 +283,10 @@ pub enum Param {
     Vn,
     /// `{office}`: an office id `NNN.NNN` ([`OfficeId`]).
     Office,
-    /// `{id}`: a submission id (a UUID, [`SubmissionId`]).
-    Submission,
+    /// `{id}`: a submission, message or reply id (a UUID).
+    Id,
+    /// `{n}`: a position from 0 (an attachment).
+    Index,
 }
 
 impl Param {
@@ -221,7 +295,8 @@ impl Param {
         match segment {
             "{vn}" => Some(Param::Vn),
             "{office}" => Some(Param::Office),
-            "{id}" => Some(Param::Submission),
+            "{id}" => Some(Param::Id),
+            "{n}" => Some(Param::Index),
             _ => None,
         }
     }
@@ -232,7 +307,8 @@ impl Param {
 pub struct PathParams {
     vn: Option<Vn>,
     office: Option<OfficeId>,
-    submission: Option<SubmissionId>,
+    id: Option<uuid::Uuid>,
+    index: Option<u32>,
 }
 
 impl PathParams {
@@ -250,8 +326,22 @@ impl PathParams {
 
     /// The submission id of an `{id}` route.
     pub fn submission(&self) -> Result<SubmissionId, Problem> {
-        self.submission
+        self.id
+            .map(SubmissionId)
             .ok_or_else(|| Problem::internal("route without {id}"))
+    }
+
+    /// The message or reply id of an `{id}` route.
+    pub fn message(&self) -> Result<MessageId, Problem> {
+        self.id
+            .map(MessageId)
+            .ok_or_else(|| Problem::internal("route without {id}"))
+    }
+
+    /// The position of an `{n}` route.
+    pub fn index(&self) -> Result<u32, Problem> {
+        self.index
+            .ok_or_else(|| Problem::internal("route without {n}"))
     }
 }
 
@@ -282,14 +372,24 @@ impl Matched<'_> {
                     })?;
                     p.office = Some(office);
                 }
-                Param::Submission => {
-                    let id = raw.parse().map_err(|_| {
-                        Problem::bad_request(
-                            "invalid-submission-id",
-                            "submission id in the path: not a UUID",
-                        )
+                Param::Id => {
+                    let id = uuid::Uuid::try_parse(raw).map_err(|_| {
+                        Problem::bad_request("invalid-id", "id in the path: not a UUID")
                     })?;
-                    p.submission = Some(id);
+                    p.id = Some(id);
+                }
+                Param::Index => {
+                    let n = raw
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
+                        .ok_or_else(|| {
+                            Problem::bad_request(
+                                "invalid-index",
+                                "attachment position in the path: not a number from 0",
+                            )
+                        })?;
+                    p.index = Some(n);
                 }
             }
         }
