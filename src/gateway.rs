@@ -57,6 +57,9 @@ pub enum BuildError {
     /// The seal's files (`[seal]`).
     #[error(transparent)]
     Seal(#[from] crate::receipt::ReceiptError),
+    /// The console's key file (`[console]`).
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
     /// The trace exporter (`[telemetry]`).
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
@@ -131,6 +134,10 @@ impl Gateway {
             None => None,
         };
         let routing_rules = Arc::new(crate::routing::RoutingRules::for_config(&config.file)?);
+        let console = match &config.console {
+            Some(c) => Some(Arc::new(crate::console::Console::load(c)?)),
+            None => None,
+        };
         let telemetry = match &config.telemetry.otlp {
             Some(otlp) => crate::telemetry::Telemetry::start(
                 otlp,
@@ -159,6 +166,7 @@ impl Gateway {
             identity: crate::identity::Verifier::new(&config.identity)?,
             adapters: Arc::clone(&store),
             sealer,
+            console,
             cluster,
         });
         let every = config.server.watch_interval;

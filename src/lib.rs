@@ -25,6 +25,7 @@
 //! - [`cluster`]: several replicas on one PostgreSQL store (replica id, `LISTEN/NOTIFY`,
 //!   heartbeats, periodic re-read).
 //! - [`store`]: submissions, receipts and the outbox (SQLite embedded, PostgreSQL).
+//! - [`console`]: the operator's web console (HTML on the operations listener).
 //! - [`telemetry`]: traces over OTLP (a span per query, one per office call).
 //! - [`config`], [`cli`]: configuration and the commands.
 //! - [`loadtest`]: the load generator, its reports and the benchmark.
@@ -36,6 +37,7 @@ pub mod audit;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod fanout;
 pub mod gateway;

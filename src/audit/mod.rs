@@ -12,6 +12,7 @@
 
 mod chain;
 pub mod checkpoint;
+mod counts;
 mod index;
 mod index_file;
 pub mod keys;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use chain::{log_files, seal};
 pub use checkpoint::{Checkpoint, Signer};
+pub use counts::access_counts;
 pub use index_file::IndexStart;
 pub use verify::{ChainReport, VerifyReport, verify, verify_replicas, verify_with};
 pub use writer::Fault;
@@ -113,6 +115,8 @@ pub enum Kind {
     /// A signed receipt (submission, delivery, dispatch, read): its kind in `result`, its
     /// id, subject id and SHA-256 in `detail`; written before the receipt leaves.
     Receipt,
+    /// An operator made an outbox row due now (console): the row's id in `detail`.
+    OutboxRetry,
     /// An office sent a message to a person (message id in `detail`).
     MessageSend,
     /// A portal listed a person's messages.

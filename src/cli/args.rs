@@ -74,6 +74,16 @@ pub enum Command {
         #[arg(long)]
         vn: Option<Vn>,
     },
+    /// Print a one-time sign-in link to the operator's console (`[console]`), bound to an
+    /// admin or office identity; it opens a session once, within `console.login_ttl_ms`.
+    ConsoleLogin {
+        /// Configuration file (its `[console] key_file` signs the link).
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// `urn:guichet:admin:NAME` or `urn:guichet:office:NNN.NNN`.
+        #[arg(long)]
+        identity: String,
+    },
     /// Check the audit log's hash chain; exit 0 only when every record is intact.
     Audit {
         #[command(subcommand)]

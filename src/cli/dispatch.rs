@@ -32,6 +32,9 @@ pub fn run(command: Command) -> ExitCode {
             print_out(&json)
         }),
         Command::Adapters { action } => adapters(action).and_then(|out| print_out(&out)),
+        Command::ConsoleLogin { config, identity } => {
+            console_login(&config, &identity).and_then(|url| print_out(&url))
+        }
         Command::Translate {
             dialect,
             office,
@@ -174,4 +177,11 @@ fn print_out(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// `guichet console-login`: the configuration, the identity, the signed link.
+fn console_login(config: &std::path::Path, identity: &str) -> anyhow::Result<String> {
+    let config = crate::config::Config::load(config)?;
+    let identity = crate::model::Identity::parse_uri(identity)?;
+    Ok(crate::console::login_url(&config, &identity)?)
 }

@@ -64,6 +64,9 @@ pub fn dev_pki(config: &Config, registry: &Registry) -> anyhow::Result<DevPki> {
         .map_or_else(|| PathBuf::from("certs"), Path::to_owned);
     let offices: Vec<String> = registry.iter().map(|a| a.office.to_string()).collect();
     ensure_audit_keys(&config.audit)?;
+    if let Some(console) = &config.console {
+        crate::console::ensure_key(&console.key_file)?;
+    }
     if let Some(messages) = &config.messages {
         for path in messages.keys.values() {
             crate::message::keys::ensure_key_file(path)?;

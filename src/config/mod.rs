@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod console;
 mod delivery;
 mod identity;
 mod listen;
@@ -25,6 +26,7 @@ mod telemetry;
 mod tests;
 
 pub use audit::{AuditConfig, CHECKPOINT_KEY};
+pub use console::ConsoleConfig;
 pub use delivery::DeliveryConfig;
 pub use identity::{IdentityConfig, IssuerConfig, MAX_SKEW_SECONDS};
 pub use listen::ConnectionLimits;
@@ -139,6 +141,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// How the outbox is delivered.
     pub delivery: DeliveryConfig,
+    /// The operator's console (`[console]`); `None`: `/console/` is not served.
+    pub console: Option<ConsoleConfig>,
     /// Trace export (`[telemetry]`; off by default).
     pub telemetry: TelemetryConfig,
     /// Message keys and retention; `None`: the message routes answer `503`.
@@ -211,6 +215,7 @@ impl Config {
             seal: raw.seal.as_ref().map(|s| s.validate(at)).transpose()?,
             store: raw.store.validate(at)?,
             delivery: raw.delivery.validate()?,
+            console: raw.console.as_ref().map(|c| c.validate(at)).transpose()?,
             telemetry: raw.telemetry.validate()?,
             messages: raw.messages.as_ref().map(|m| m.validate(at)).transpose()?,
         })

@@ -40,6 +40,8 @@ pub(super) struct Raw {
     #[serde(default)]
     pub(super) delivery: RawDelivery,
     #[serde(default)]
+    pub(super) console: Option<super::console::RawConsole>,
+    #[serde(default)]
     pub(super) telemetry: RawTelemetry,
     #[serde(default)]
     pub(super) messages: Option<super::messages::RawMessages>,

@@ -65,7 +65,7 @@ fn errors_name_the_field() {
         let m = e.to_string();
         assert!(m.contains(field) && m.contains("/etc/guichet.toml"), "{m}");
     }
-    let e = Config::parse(p, &text.replace("[server]", "[server]\nbogus = 1"))
+    let e = Config::parse(p, &text.replacen("[server]", "[server]\nbogus = 1", 1))
         .expect_err("unknown field");
     assert!(
         e.to_string().contains("bogus") && e.to_string().contains("line"),

@@ -13,6 +13,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use super::breaker::{Admission, Breaker, BreakerSettings, BreakerState, Outcome, Transition};
+use super::recent::{Recent, RecentStats};
 use super::retry::{RetryBudget, RetrySettings};
 use crate::adapter::Adapter;
 use crate::locks::{lock, read, write};
@@ -40,6 +41,8 @@ pub struct OfficeGuard {
     in_flight: AtomicUsize,
     latencies: Mutex<Latencies>,
     last: Mutex<Option<LastCall>>,
+    /// The last calls, for the console ([`super::recent`]).
+    recent: Mutex<Recent>,
 }
 
 /// Why a call was not made.
@@ -94,6 +97,7 @@ impl Permit<'_> {
         self.finished = true;
         let g = self.guard;
         *lock(&g.last) = Some(LastCall { status, latency });
+        lock(&g.recent).push(status, latency);
         if outcome == Outcome::Success {
             lock(&g.latencies).push(latency);
         }
@@ -145,6 +149,7 @@ impl OfficeGuard {
             in_flight: AtomicUsize::new(0),
             latencies: Mutex::new(Latencies::default()),
             last: Mutex::new(None),
+            recent: Mutex::default(),
         }
     }
 
@@ -219,6 +224,12 @@ impl OfficeGuard {
             status: "unavailable",
             latency: Duration::ZERO,
         });
+        lock(&self.recent).push("unavailable", Duration::ZERO);
+    }
+
+    /// The calls of the last `window` (console): latency quantiles, statuses, series.
+    pub fn recent(&self, window: Duration) -> RecentStats {
+        lock(&self.recent).stats(window)
     }
 
     /// The breaker's state now.

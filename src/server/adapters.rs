@@ -31,6 +31,45 @@ impl Publish for State {
     }
 }
 
+/// A change of one adapter, from the API or the operator's console.
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// A new definition, made against `expected` (the version read), if given.
+    Put {
+        /// The definition.
+        def: Box<AdapterDef>,
+        /// The version the change is made against.
+        expected: Option<u64>,
+    },
+    /// Deregistration.
+    Delete {
+        /// The version the change is made against.
+        expected: Option<u64>,
+    },
+    /// The previous version, as a new one.
+    Rollback,
+}
+
+impl Change {
+    /// The audit record's action.
+    fn action(&self) -> &'static str {
+        match self {
+            Change::Put { .. } => "PUT definition",
+            Change::Delete { .. } => "DELETE definition",
+            Change::Rollback => "POST rollback",
+        }
+    }
+}
+
+/// An applied change: its status (`201` for a first version) and what the API answers.
+#[derive(Debug)]
+pub(crate) struct Changed {
+    /// `200` or `201`.
+    pub status: StatusCode,
+    /// The new version and, for a definition, the probe's result.
+    pub view: ChangedView,
+}
+
 /// `PUT`, `DELETE` and rollback: typed office, role check, the change, and its audit
 /// record (refusals by role included; a malformed office id names no adapter and is not
 /// recorded).
@@ -57,22 +96,107 @@ pub(super) async fn write(
             Ok(Bytes::new())
         }
     };
-    let result = async {
-        let who = m
-            .admit(peer)?
-            .ok_or_else(|| Problem::internal("role route without a caller"))?;
-        match handler {
-            Handler::AdapterPut => put(&parts.headers, body?, office, who, state).await,
-            Handler::AdapterDelete => delete(&parts.headers, office, who, state).await,
-            _ => rollback(office, who, state).await,
-        }
-    }
-    .await;
     let action = match handler {
         Handler::AdapterPut => "PUT definition",
         Handler::AdapterDelete => "DELETE definition",
         _ => "POST rollback",
     };
+    let result = async {
+        let who = m
+            .admit(peer)?
+            .ok_or_else(|| Problem::internal("role route without a caller"))?;
+        may_change(who, office)?;
+        let change = match handler {
+            Handler::AdapterPut => {
+                let (def, expected) = put_body(&parts.headers, &body?, office)?;
+                Change::Put {
+                    def: Box::new(def),
+                    expected,
+                }
+            }
+            Handler::AdapterDelete => Change::Delete {
+                expected: if_match(&parts.headers)?,
+            },
+            _ => Change::Rollback,
+        };
+        perform(change, office, who, state).await
+    }
+    .await
+    .and_then(|c| respond(handler != Handler::AdapterDelete, c));
+    audited(state, peer, office, action, result).await
+}
+
+/// A change made through the operator's console by `who` (its session's identity): the
+/// same roles, validation, probe, versioning and audit records as the API's.
+pub(crate) async fn change(
+    change: Change,
+    office: OfficeId,
+    who: &Identity,
+    state: &Arc<State>,
+) -> Result<Changed, Problem> {
+    let action = change.action();
+    let allowed = match (&change, who.role) {
+        (_, Role::Admin) | (Change::Put { .. }, Role::Office) => may_change(who, office),
+        _ => Err(Problem::forbidden(format!(
+            "{who} may not {action} of an adapter"
+        ))),
+    };
+    let result = match allowed {
+        Ok(()) => perform(change, office, who, state).await,
+        Err(p) => Err(p),
+    };
+    let status = match &result {
+        Ok(c) => Ok(Response::builder()
+            .status(c.status)
+            .body(Full::new(Bytes::new()))
+            .unwrap_or_default()),
+        Err(p) => Err(p.clone()),
+    };
+    audited(state, Some(who), office, action, status).await?;
+    result
+}
+
+/// An office's certificate changes only its own adapter.
+fn may_change(who: &Identity, office: OfficeId) -> Result<(), Problem> {
+    if who.role == Role::Office && who.name != office.to_string() {
+        return Err(Problem::forbidden(format!(
+            "the certificate of office {} may only write its own adapter, not {office}",
+            who.name
+        )));
+    }
+    Ok(())
+}
+
+async fn perform(
+    change: Change,
+    office: OfficeId,
+    who: &Identity,
+    state: &Arc<State>,
+) -> Result<Changed, Problem> {
+    match change {
+        Change::Put { def, expected } => put(*def, expected, office, who, state).await,
+        Change::Delete { expected } => delete(expected, office, who, state).await,
+        Change::Rollback => rollback(office, who, state).await,
+    }
+}
+
+/// The answer of an applied change, with the new version as `ETag` when `tagged`.
+fn respond(tagged: bool, c: Changed) -> Result<Response<Full<Bytes>>, Problem> {
+    let mut response = json(c.status, &c.view)?;
+    if tagged {
+        etag(&mut response, c.view.version);
+    }
+    Ok(response)
+}
+
+/// The `adapter-change` record of a change request (its outcome, or the refusal).
+async fn audited(
+    state: &State,
+    peer: Option<&Identity>,
+    office: OfficeId,
+    action: &str,
+    result: Result<Response<Full<Bytes>>, Problem>,
+) -> Result<Response<Full<Bytes>>, Problem> {
     let outcome = match &result {
         Ok(r) => r.status().as_u16().to_string(),
         Err(p) => p.status.as_u16().to_string(),
@@ -162,7 +286,7 @@ pub(super) fn one(office: OfficeId, state: &State) -> Result<Response<Full<Bytes
 }
 
 /// One row of the list: identity, version, last change, live health.
-fn row(
+pub(crate) fn row(
     state: &State,
     office: OfficeId,
     name: &str,
@@ -203,33 +327,33 @@ fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The definition and the version a `PUT` is made against (`If-Match` or the body's).
+fn put_body(
+    headers: &HeaderMap,
+    body: &[u8],
+    office: OfficeId,
+) -> Result<(AdapterDef, Option<u64>), Problem> {
+    let header_version = if_match(headers)?;
+    let (def, body_version) = parse_body(body, office)?;
+    match (header_version, body_version) {
+        (Some(h), Some(b)) if h != b => Err(Problem::bad_request(
+            "version-mismatch",
+            format!("If-Match says version {h}, the body says {b}"),
+        )),
+        (h, b) => Ok((def, h.or(b))),
+    }
+}
+
 /// `PUT /v1/adapters/{office}` (`admin`, or the office itself): validation, conformance
 /// probe, then the versioned write and the new registry. Nothing changes on a refusal.
 async fn put(
-    headers: &HeaderMap,
-    body: Bytes,
+    def: AdapterDef,
+    expected: Option<u64>,
     office: OfficeId,
     who: &Identity,
     state: &Arc<State>,
-) -> Result<Response<Full<Bytes>>, Problem> {
-    if who.role == Role::Office && who.name != office.to_string() {
-        return Err(Problem::forbidden(format!(
-            "the certificate of office {} may only write its own adapter, not {office}",
-            who.name
-        )));
-    }
+) -> Result<Changed, Problem> {
     let store = Arc::clone(&state.adapters);
-    let header_version = if_match(headers)?;
-    let (def, body_version) = parse_body(&body, office)?;
-    let expected = match (header_version, body_version) {
-        (Some(h), Some(b)) if h != b => {
-            return Err(Problem::bad_request(
-                "version-mismatch",
-                format!("If-Match says version {h}, the body says {b}"),
-            ));
-        }
-        (h, b) => h.or(b),
-    };
     let adapter = store.validate(office, &def).map_err(Problem::from)?;
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
@@ -261,20 +385,17 @@ async fn put(
         records: report.records,
         latency_ms: millis(report.latency),
     });
-    let mut response = json(status, &view)?;
-    etag(&mut response, meta.version);
-    Ok(response)
+    Ok(Changed { status, view })
 }
 
 /// `DELETE /v1/adapters/{office}` (`admin`): the office is then `unavailable` in answers.
 async fn delete(
-    headers: &HeaderMap,
+    expected: Option<u64>,
     office: OfficeId,
     who: &Identity,
     state: &Arc<State>,
-) -> Result<Response<Full<Bytes>>, Problem> {
+) -> Result<Changed, Problem> {
     let store = Arc::clone(&state.adapters);
-    let expected = if_match(headers)?;
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
     let by = who.to_string();
@@ -286,7 +407,10 @@ async fn delete(
     .await
     .map_err(Problem::adapter_write_failed)?
     .map_err(Problem::from)?;
-    json(StatusCode::OK, &changed(office, &meta))
+    Ok(Changed {
+        status: StatusCode::OK,
+        view: changed(office, &meta),
+    })
 }
 
 /// `POST /v1/adapters/{office}/rollback` (`admin`): the previous version, as a new one.
@@ -294,7 +418,7 @@ async fn rollback(
     office: OfficeId,
     who: &Identity,
     state: &Arc<State>,
-) -> Result<Response<Full<Bytes>>, Problem> {
+) -> Result<Changed, Problem> {
     let store = Arc::clone(&state.adapters);
     let lock = store.office_lock(office);
     let _serialized = lock.lock().await;
@@ -306,9 +430,10 @@ async fn rollback(
             .await
             .map_err(Problem::adapter_write_failed)?
             .map_err(Problem::from)?;
-    let mut response = json(StatusCode::OK, &changed(office, &meta))?;
-    etag(&mut response, meta.version);
-    Ok(response)
+    Ok(Changed {
+        status: StatusCode::OK,
+        view: changed(office, &meta),
+    })
 }
 
 /// The body: the fields of an adapter file, plus an optional `version` (the one the

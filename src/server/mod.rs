@@ -68,6 +68,8 @@ pub struct State {
     pub routing_rules: Arc<crate::routing::RoutingRules>,
     /// How the outbox is delivered (`[delivery]`).
     pub delivery: crate::config::DeliveryConfig,
+    /// The operator's console on the operations listener (`[console]`); `None`: off.
+    pub console: Option<Arc<crate::console::Console>>,
     /// This replica's membership of the cluster on a PostgreSQL store (notices to the
     /// other replicas); `None` with SQLite or a gateway made by `Gateway::build`.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
@@ -227,4 +229,5 @@ fn expires_at(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<tokio::time
     tokio::time::Instant::now().checked_add(std::time::Duration::from_secs(left))
 }
 
+pub(crate) use adapters::{Change, change as change_adapter, row as adapter_row};
 pub(crate) use ops::serve_ops;

@@ -1,8 +1,9 @@
 //! The operations listener: `GET /metrics` (Prometheus / OpenMetrics text), `GET /healthz`
-//! (liveness) and `GET /readyz` (readiness, [`super::ready`]), plain HTTP on its own
-//! address, meant for loopback or a management network — never the portal-facing port. It
-//! serves no personal data. It keeps answering while the portal listener drains, so that
-//! `/readyz` says `503` during a shutdown.
+//! (liveness), `GET /readyz` (readiness, [`super::ready`]) and the operator's console under
+//! `/console/` ([`crate::console`], with `[console]`), plain HTTP on its own address, meant
+//! for loopback or a management network — never the portal-facing port. It serves no
+//! personal data. It keeps answering while the portal listener drains, so that `/readyz`
+//! says `503` during a shutdown.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -44,7 +45,12 @@ pub(crate) async fn serve_ops(
                 let (state, busy) = (Arc::clone(&state), busy.begin());
                 let readiness = Arc::clone(&readiness);
                 async move {
-                    let response = answer(req.uri().path(), &state, &readiness).await;
+                    let path = req.uri().path();
+                    let response = if path == "/console" || path.starts_with("/console/") {
+                        crate::console::handle(req, state).await
+                    } else {
+                        answer(path, &state, &readiness).await
+                    };
                     drop(busy);
                     Ok::<_, Infallible>(response)
                 }

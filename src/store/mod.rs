@@ -30,6 +30,7 @@ mod replies;
 mod rows;
 pub mod scratch;
 mod submissions;
+mod undelivered;
 mod wait;
 
 pub use message_model::{
@@ -42,6 +43,7 @@ pub use model::{
     OutboxStats, Receipt, ReceiptKind, Step, Subject, SubjectKind, Submission, SubmissionId,
     SubmissionState, SubmissionType,
 };
+pub use undelivered::Undelivered;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ mod account;
 mod ack;
 mod api;
 mod audit;
+mod console;
 mod message;
 mod register;
 mod routing;
@@ -22,6 +23,7 @@ pub use api::{
     FieldErrorView, HealthView, ProbeView, ProblemView, ReloadView,
 };
 pub use audit::{AuditHeadView, AuditRecordRef, CheckpointView};
+pub use console::{AccessCountView, FederationView, OfficeHealthView, OutboxRowView};
 pub use message::{
     AttachmentView, InboxView, MessageListView, MessageReceiptsView, MessageSentView,
     MessageSummaryView, MessageView, ReplyAttachmentView, ReplySentView, ReplyView,

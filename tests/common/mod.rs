@@ -374,6 +374,9 @@ cert = "{c}/seal-guichet.pem"
 key = "{c}/seal-guichet.key"
 ca = "{c}/federation-ca.pem"
 
+[console]
+key_file = "{c}/console.key"
+
 {extra}
 "#,
         c = c.display(),

@@ -1,0 +1,125 @@
+//! Plain HTTP/1.1 to the operations listener for the console tests: one request per
+//! connection, no redirects followed, cookies handled by the test itself — what a
+//! browser would send, nothing more.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An answer: status, headers (lower-case names) and body.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The session cookie this answer sets (`name=value`).
+    pub fn cookie(&self) -> Option<String> {
+        let c = self.header("set-cookie")?;
+        c.split(';').next().map(|s| s.trim().to_owned())
+    }
+
+    /// The value of the first `name="csrf"` hidden field.
+    pub fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a token");
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("end of value")].to_owned()
+    }
+}
+
+/// Sends one request; `form` is an `application/x-www-form-urlencoded` body.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> Resp {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        head.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    let body = form.unwrap_or("");
+    if form.is_some() {
+        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    tcp.write_all(head.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8(raw).expect("utf-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+pub async fn get(addr: SocketAddr, target: &str, cookie: Option<&str>) -> Resp {
+    send(addr, "GET", target, cookie, None).await
+}
+
+pub async fn post(addr: SocketAddr, target: &str, cookie: &str, form: &str) -> Resp {
+    send(addr, "POST", target, Some(cookie), Some(form)).await
+}
+
+/// AHV numbers in text: the dotted form `756.NNNN.NNNN.NN`, or thirteen digits from 756.
+pub fn ahv_numbers(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut found = Vec::new();
+    for i in 0..b.len() {
+        if !b[i..].starts_with(b"756") || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            continue;
+        }
+        let rest = &text[i..];
+        let dotted = rest.len() >= 16
+            && rest.as_bytes()[3] == b'.'
+            && rest.as_bytes()[8] == b'.'
+            && rest.as_bytes()[13] == b'.'
+            && rest[..16].bytes().filter(u8::is_ascii_digit).count() == 13;
+        let plain = rest.len() >= 13
+            && rest.as_bytes()[..13].iter().all(u8::is_ascii_digit)
+            && rest
+                .as_bytes()
+                .get(13)
+                .is_none_or(|c| !c.is_ascii_alphanumeric());
+        if dotted || plain {
+            found.push(rest[..if dotted { 16 } else { 13 }].to_owned());
+        }
+    }
+    found
+}
+
+/// Whether `word` occurs in `text` as a whole word.
+pub fn has_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
