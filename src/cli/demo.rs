@@ -1,6 +1,7 @@
 //! `guichet demo`: a newcomer's first run. Makes a development PKI if there is none,
 //! starts the simulated federation and the gateway on loopback in this process, asks for
-//! one sample person as a portal would, prints the account readably, then keeps serving.
+//! one sample person as a portal would, prints the account readably, submits that person's
+//! EO/APG claim and prints its receipts and final state (`demo_claim.rs`), then keeps serving.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -187,6 +188,12 @@ pub async fn demo(config_path: &Path, options: DemoOptions) -> anyhow::Result<()
     let account = sample_query(&portal, run.addr, vn, &token).await?;
     print!("{}", render_account(&account, vn, started.elapsed()));
     println!();
+    // The other direction: the same person's loss-of-earnings claim, routed, delivered,
+    // acknowledged, with its receipts.
+    print!(
+        "{}",
+        super::demo_claim::submit_sample(&run, &portal, vn, &token).await?
+    );
     super::demo_messages::show(&run, &portal, vn, &token).await?;
     println!();
     let example: Vn = "756.1234.5678.97".parse()?;

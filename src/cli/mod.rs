@@ -6,6 +6,7 @@ mod args;
 mod audit;
 mod certs;
 mod demo;
+mod demo_claim;
 mod demo_messages;
 mod dispatch;
 mod loadtest;
@@ -23,6 +24,7 @@ pub use args::{
 pub use audit::audit_verify;
 pub use certs::{CertsAction, EXIT_EXPIRING, certs};
 pub use demo::{DemoOptions, Running as DemoRun, demo, render_account};
+pub use demo_claim::submit_sample as demo_claim;
 pub use dispatch::run;
 pub use loadtest::{ArgError, BenchArgs, LoadtestArgs, bench, loadtest, parse_duration};
 pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
