@@ -56,6 +56,18 @@ impl Seen {
     }
 }
 
+/// Waits (at most 20 s) until the page after a form post has loaded: a click returns
+/// once the browser sent the form, not necessarily once the answer is shown. A page that
+/// never shows `needle` is left as it is for the assertions that follow to report.
+async fn settle(b: &Browser, needle: &str) {
+    for _ in 0..200 {
+        if b.source().await.contains(needle) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn query(fed: &Federation, vn: Vn) {
     let r = fed
         .portal()
@@ -126,6 +138,7 @@ async fn the_console_in_headless_chromium() {
     let before = fed.state.adapters.get(office).expect("listed").meta.version;
     browser.fill("#timeout_ms", "900").await;
     browser.click("form.edit button[type=submit]").await;
+    settle(&browser, "Conformance probe:").await;
     let html = seen.take(&browser, "office").await;
     assert!(html.contains("Conformance probe:"), "the probe ran");
     assert!(html.contains(&format!("Saved as version {}", before + 1)));
@@ -166,6 +179,7 @@ async fn the_console_in_headless_chromium() {
     browser
         .click("form[action='/console/certificates/reload'] button")
         .await;
+    settle(&browser, "Reloaded:").await;
     let html = seen.take(&browser, "certificates").await;
     assert!(html.contains("Reloaded:"), "the reload ran");
     let row = format!("class=\"expiring\" data-serial=\"{}\"", short.serial_hex);
