@@ -47,6 +47,7 @@ use crate::store::{
 };
 
 mod crash;
+mod reply;
 
 pub use crash::CrashPoint;
 
@@ -214,6 +215,9 @@ impl Worker {
 
     /// One attempt at one row: what the fund said, as the next step of the row.
     async fn attempt(&self, d: &Delivery) -> Next {
+        if d.subject.kind == SubjectKind::Reply {
+            return self.push_reply(d).await;
+        }
         let Some(id) = submission_id(d) else {
             return Next::Fail(format!("outbox row of unknown kind {}", d.subject.kind));
         };
@@ -310,7 +314,13 @@ impl Worker {
         let answer = self
             .state
             .fanout
-            .post_document(adapter, url, xml, cfg.timeout, cfg.max_ack_bytes)
+            .post_document(
+                adapter,
+                url,
+                crate::fanout::Outbound::xml(xml),
+                cfg.timeout,
+                cfg.max_ack_bytes,
+            )
             .await;
         crash::point(CrashPoint::AfterSend);
         match answer {
@@ -671,6 +681,7 @@ fn is_waiting_for_sedex(sub: &Submission, d: &Delivery) -> bool {
 fn submission_id(d: &Delivery) -> Option<SubmissionId> {
     match d.subject.kind {
         SubjectKind::Submission => d.subject.id.parse().ok(),
+        SubjectKind::Reply => None,
     }
 }
 
