@@ -10,7 +10,8 @@
 //! central account register (dialect `ech-register`) from the same population, with a
 //! configurable lag; [`Federation::start`] serves it beside the offices. [`apg`] plays the
 //! funds taking loss-of-earnings claims, synchronously or through a simulated sedex client
-//! (`sedex_client.rs`) per sedex fund.
+//! (`sedex_client.rs`) per sedex fund. `replies.rs` takes the persons' replies the
+//! gateway pushes to an office's reply endpoint, counted per reply.
 
 pub mod apg;
 mod behaviour;
@@ -21,6 +22,7 @@ mod names;
 pub mod population;
 pub mod register;
 pub mod render;
+mod replies;
 mod sedex_client;
 mod server;
 
@@ -32,6 +34,7 @@ pub use federation::{Federation, FederationOptions, REGISTER_EPHEMERAL, StartErr
 pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth, truth_among};
 pub use register::{RegisterLag, RegisterRecord, RegisteredAccount, RegisteredIvFile};
+pub use replies::{REPLIES_PATH, Replies};
 pub use render::{RenderError, RequestError, SimRequest, parse_request, render_answer};
 pub use sedex_client::{FOLDERS as SEDEX_FOLDERS, SedexError, SedexOptions};
 pub use server::Simulator;
