@@ -228,7 +228,12 @@ async fn flow(fed: &Federation, pg_schema: Option<&str>) {
     // The replay was answered from the store: no second receipt, no audit record.
     assert_eq!(audit_seq(fed), before, "a replay wrote to the audit log");
     let message_id = id.parse().expect("message id");
-    let stored = fed.state.db.message_receipts(message_id).await.expect("receipts");
+    let stored = fed
+        .state
+        .db
+        .message_receipts(message_id)
+        .await
+        .expect("receipts");
     assert_eq!(stored.len(), 1, "a replay stored a second receipt");
     let conflict = send(&office, fed, "m-1", &message("request", pdf())).await;
     assert_eq!(conflict.status().as_u16(), 409);
@@ -356,7 +361,10 @@ async fn flow(fed: &Federation, pg_schema: Option<&str>) {
         .outbox_of(&Subject::reply(reply_id))
         .await
         .expect("outbox");
-    assert!(rows.is_empty(), "a reply to an office without endpoint was queued");
+    assert!(
+        rows.is_empty(),
+        "a reply to an office without endpoint was queued"
+    );
 
     // Nothing in clear at rest: the database and the audit log.
     assert_no_plaintext(&database_text(fed, pg_schema).await, "the database");
@@ -457,10 +465,17 @@ async fn pushed(fed: &Federation) {
     let rows = fed.state.db.outbox_of(&subject).await.expect("outbox");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].attempts, 1, "one refused attempt, then the push");
-    assert_eq!(rows[0].message_id, reply_id, "the reply's id is the push's key");
+    assert_eq!(
+        rows[0].message_id, reply_id,
+        "the reply's id is the push's key"
+    );
     assert_eq!(fed.sim.replies().refused(), 1);
     let taken = fed.sim.replies().taken(pushed_office);
-    assert_eq!(taken.get(&reply_id), Some(&1), "pushed exactly once: {taken:?}");
+    assert_eq!(
+        taken.get(&reply_id),
+        Some(&1),
+        "pushed exactly once: {taken:?}"
+    );
     // Pushed and acknowledged: not waiting in the inbox.
     let inbox = json_of(
         office_get(&office, fed, &format!("/v1/offices/{PUSHED_OFFICE}/inbox")).await,

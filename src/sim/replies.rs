@@ -59,7 +59,10 @@ impl Replies {
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = match Limited::new(req.into_body(), MAX_REPLY_BYTES).collect().await {
+        let body = match Limited::new(req.into_body(), MAX_REPLY_BYTES)
+            .collect()
+            .await
+        {
             Ok(b) => b.to_bytes(),
             Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "reply too large"),
         };
@@ -67,10 +70,16 @@ impl Replies {
             .ok()
             .and_then(|v| v["id"].as_str().map(str::to_owned));
         let (Some(key), Some(id)) = (key, id) else {
-            return plain(StatusCode::BAD_REQUEST, "a reply with its id and Idempotency-Key");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "a reply with its id and Idempotency-Key",
+            );
         };
         if key != id {
-            return plain(StatusCode::BAD_REQUEST, "Idempotency-Key is not the reply's id");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "Idempotency-Key is not the reply's id",
+            );
         }
         let failing = self
             .fail_next

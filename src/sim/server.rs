@@ -26,13 +26,13 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::apg::Funds;
-use super::replies::Replies;
 use super::behaviour::{Fault, Latency};
 use super::population::{Person, SimOffice, person};
 use super::register::{
     RegisterLag, RegisterRecord, holdings, register_record, render_register, today_for,
 };
 use super::render::{parse_request, render_answer};
+use super::replies::Replies;
 use crate::locks;
 use crate::model::{Date, OfficeId, Vn};
 

@@ -5,8 +5,8 @@
 use super::message_model::{Cursor, MessageId, NewReply, Purged, StoredReply};
 use super::messages::{sealed_of, stored};
 use super::model::Subject;
-use super::submissions::INSERT_OUTBOX;
 use super::rows::Cols;
+use super::submissions::INSERT_OUTBOX;
 use super::{Store, StoreError, WritePool, db, duration_ms, on_backend};
 use crate::model::OfficeId;
 

@@ -228,4 +228,3 @@ pub(super) async fn attachment(
         .body(Full::new(Bytes::from(file.bytes)))
         .map_err(|_| Problem::internal("the attachment answer could not be built"))
 }
-
