@@ -11,16 +11,13 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
 use super::diff::{Line, diff};
-use super::html::{button_form, csrf_field, esc, page, respond};
+use super::html::{Outcome, button_form, csrf_field, esc, outcome_section, page, respond};
 use super::{ConsoleError, Ctx, Form};
 use crate::adapter::AdapterDef;
 use crate::adapter::files::{HISTORY, history_versions, parse_meta};
 use crate::model::{OfficeId, Role};
 use crate::server::{Change, Problem, change_adapter};
 use crate::view::ProbeView;
-
-/// What a form did, shown above the page: its status and HTML.
-pub(super) type Outcome = (StatusCode, String);
 
 /// `GET /console/offices/{office}`, or the page after a form with its `outcome`.
 pub(super) async fn page_of(
@@ -42,18 +39,7 @@ pub(super) async fn page_of(
     };
     let def = listed.as_ref().and_then(|l| l.def.clone());
     let mut body = String::new();
-    let status = match outcome {
-        Some((status, html)) => {
-            let class = if status.is_success() { "ok" } else { "refused" };
-            let _ = write!(
-                body,
-                "<section class=\"result {class}\" role=\"status\" aria-labelledby=\"result-h\">\
-                 <h2 id=\"result-h\">Result</h2>{html}</section>"
-            );
-            status
-        }
-        None => StatusCode::OK,
-    };
+    let status = outcome_section(&mut body, outcome, "Result");
     let _ = write!(
         body,
         "<p>{} — {} (version {}).</p>",
