@@ -8,23 +8,25 @@
 #![cfg(feature = "postgres-tests")]
 
 mod common;
+#[path = "support/replica.rs"]
+mod replica;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Federation, Options, PATIENT_MS};
+use common::{Federation, PATIENT_MS};
 use guichet::gateway::Gateway;
 use guichet::model::Vn;
-use guichet::pki::Role;
 use guichet::server::State;
 use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
+use replica::query;
 
 /// The portal quota of every replica's configuration: 60 at once, next to no refill.
 const BURST: usize = 60;
 
 struct Replica {
-    addr: SocketAddr,
+    /// `127.0.0.1:PORT` of its portal listener.
+    addr: String,
     state: Arc<State>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<()>,
@@ -34,24 +36,14 @@ impl Replica {
     /// Opens replica `n` on the federation's configuration with the PostgreSQL store.
     async fn open(fed: &Federation, schema: &ScratchSchema, n: usize) -> Replica {
         let url = std::env::var(TEST_DATABASE_URL).expect("checked by the test");
-        let text = std::fs::read_to_string(&fed.config.file).expect("config");
-        let audit = fed.dir.path().join("audit");
-        let text = text
-            .replacen(
-                "[server]\n",
-                &format!("[server]\nreplica_id = \"r{n}\"\n"),
-                1,
-            )
-            .replace(
-                &format!("dir = \"{}\"", audit.display()),
-                &format!("dir = \"{}-r{n}\"", audit.display()),
-            );
-        let text = format!(
-            "{text}\n[store]\nurl = \"{url}\"\nschema = \"{}\"\n",
-            schema.name()
+        let path = replica::write_config(
+            &fed.config.file,
+            fed.dir.path(),
+            n,
+            (&url, schema.name()),
+            "",
+            "",
         );
-        let path = fed.dir.path().join(format!("replica-{n}.toml"));
-        std::fs::write(&path, text).expect("replica config");
         let config = guichet::config::Config::load(&path).expect("replica config loads");
         let gateway = Gateway::open(&config).await.expect("replica opens");
         let state = Arc::clone(gateway.state());
@@ -60,7 +52,7 @@ impl Replica {
             "a PostgreSQL store joins the cluster"
         );
         let listener = guichet::net::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let addr = listener.local_addr().expect("addr").to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(gateway.serve(listener, None, async {
             let _ = stopped.await;
@@ -71,10 +63,6 @@ impl Replica {
             stop: Some(stop),
             served,
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.addr)
     }
 
     async fn shutdown(mut self) {
@@ -96,38 +84,9 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("never happened: {what}");
 }
 
-/// One account query; the status and the `guichet-cache` header.
-async fn query(client: &reqwest::Client, replica: &Replica, vn: Vn, token: &str) -> (u16, String) {
-    let r = client
-        .get(replica.url(&format!("/v1/accounts/{}", vn.digits())))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("query");
-    let cache = r
-        .headers()
-        .get("guichet-cache")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (r.status().as_u16(), cache)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_evictions_and_the_portal_quota() {
-    let Ok(url) = std::env::var(TEST_DATABASE_URL) else {
-        panic!("{TEST_DATABASE_URL} is not set: the PostgreSQL tests cannot run (see .ci/run)");
-    };
-    let schema = ScratchSchema::create()
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
-    let protection =
-        format!("cache_ttl_ms = 60000\nportal_queries_per_second = 0.001\nportal_burst = {BURST}");
-    let o = Options {
-        protection: &protection,
-        ..Options::default()
-    };
-    let fed = Federation::build(o, |_| {}).await;
+    let (url, schema, fed) = replica::federation(BURST).await;
     let mut replicas = Vec::new();
     for n in 0..3 {
         replicas.push(Replica::open(&fed, &schema, n).await);
@@ -149,22 +108,8 @@ async fn three_replicas_share_evictions_and_the_portal_quota() {
         .expect("LISTEN");
 
     // Eviction: cached on replicas 0 and 2, announced to replica 1, gone on all.
-    let other = fed.client_as(Role::Portal, "other-portal");
-    let vn = Vn::from_serial(314_159_265);
-    let token = fed.token_as("other-portal", vn);
-    for r in [&replicas[0], &replicas[2]] {
-        assert_eq!(query(&other, r, vn, &token).await, (200, "miss".into()));
-        assert_eq!(query(&other, r, vn, &token).await, (200, "hit".into()));
-    }
-    let office = &fed.pki.offices["025.000"];
-    let office = fed.client_with(Some((&office.cert, &office.key)), &fed.pki.ca_cert);
-    let r = office
-        .post(replicas[1].url("/v1/notifications/account-changed"))
-        .body(vn.dotted())
-        .send()
-        .await
-        .expect("notify");
-    assert_eq!(r.status(), 204);
+    let cached = [replicas[0].addr.as_str(), replicas[2].addr.as_str()];
+    let (other, vn, token) = replica::cache_then_notify(&fed, &cached, &replicas[1].addr).await;
     let notice = tokio::time::timeout(Duration::from_millis(PATIENT_MS), listener.recv())
         .await
         .expect("a notice within the bound")
@@ -177,16 +122,9 @@ async fn three_replicas_share_evictions_and_the_portal_quota() {
     for form in [vn.digits(), vn.dotted()] {
         assert!(!notice.payload().contains(&form), "the AHV number in clear");
     }
-    for r in [&replicas[0], &replicas[2]] {
-        let mut evicted = false;
-        for _ in 0..10 {
-            if query(&other, r, vn, &token).await == (200, "miss".into()) {
-                evicted = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(evicted, "replica {} still serves the old account", r.addr);
+    for addr in cached {
+        let evicted = replica::evicted(&other, addr, (vn, &token), 10).await;
+        assert!(evicted, "replica {addr} still serves the old account");
     }
 
     // The quota: each replica allows its third of the burst, the three together the whole.
@@ -197,7 +135,7 @@ async fn three_replicas_share_evictions_and_the_portal_quota() {
     for r in &replicas {
         let mut ok = 0;
         for _ in 0..(BURST / 3 + 5) {
-            match query(&portal, r, vn, &token).await.0 {
+            match query(&portal, &r.addr, vn, &token).await.0 {
                 200 => ok += 1,
                 429 => {}
                 other => panic!("status {other}"),
