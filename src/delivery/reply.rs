@@ -70,25 +70,15 @@ impl Worker {
         if let Err(e) = self.state.audit.append(event).await {
             return Next::Retry(format!("audit log unavailable: {e}"));
         }
-        let cfg = &self.state.delivery;
         let answer = self
-            .state
-            .fanout
-            .post_document(
-                adapter,
-                url,
-                Outbound::json(body, &d.message_id),
-                cfg.timeout,
-                cfg.max_ack_bytes,
-            )
+            .post(adapter, url, Outbound::json(body, &d.message_id))
             .await;
         match answer {
             Ok(posted) => Next::Close(
                 Step::to(SubmissionState::Delivered)
                     .detail(format!("reply pushed ({})", posted.status)),
             ),
-            Err(e) if e.retryable() => Next::Retry(e.to_string()),
-            Err(e) => Next::Fail(format!("refused by the office: {e}")),
+            Err(e) => super::not_posted(&e, "office"),
         }
     }
 }
