@@ -9,92 +9,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::replica::{Replica, until};
 use common::{Federation, Options, PATIENT_MS};
-use guichet::gateway::Gateway;
 use guichet::model::Vn;
 use guichet::pki::Role;
-use guichet::server::State;
 use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
 
 /// The portal quota of every replica's configuration: 60 at once, next to no refill.
 const BURST: usize = 60;
-
-struct Replica {
-    addr: SocketAddr,
-    state: Arc<State>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    served: tokio::task::JoinHandle<()>,
-}
-
-impl Replica {
-    /// Opens replica `n` on the federation's configuration with the PostgreSQL store.
-    async fn open(fed: &Federation, schema: &ScratchSchema, n: usize) -> Replica {
-        let url = std::env::var(TEST_DATABASE_URL).expect("checked by the test");
-        let text = std::fs::read_to_string(&fed.config.file).expect("config");
-        let audit = fed.dir.path().join("audit");
-        let text = text
-            .replacen(
-                "[server]\n",
-                &format!("[server]\nreplica_id = \"r{n}\"\n"),
-                1,
-            )
-            .replace(
-                &format!("dir = \"{}\"", audit.display()),
-                &format!("dir = \"{}-r{n}\"", audit.display()),
-            );
-        let text = format!(
-            "{text}\n[store]\nurl = \"{url}\"\nschema = \"{}\"\n",
-            schema.name()
-        );
-        let path = fed.dir.path().join(format!("replica-{n}.toml"));
-        std::fs::write(&path, text).expect("replica config");
-        let config = guichet::config::Config::load(&path).expect("replica config loads");
-        let gateway = Gateway::open(&config).await.expect("replica opens");
-        let state = Arc::clone(gateway.state());
-        assert!(
-            state.cluster.is_some(),
-            "a PostgreSQL store joins the cluster"
-        );
-        let listener = guichet::net::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(gateway.serve(listener, None, async {
-            let _ = stopped.await;
-        }));
-        Replica {
-            addr,
-            state,
-            stop: Some(stop),
-            served,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.addr)
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.served.await.expect("replica task");
-    }
-}
-
-/// Waits (bounded) until `done` holds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..(PATIENT_MS / 50) {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened: {what}");
-}
 
 /// One account query; the status and the `guichet-cache` header.
 async fn query(client: &reqwest::Client, replica: &Replica, vn: Vn, token: &str) -> (u16, String) {
