@@ -2,58 +2,27 @@
 //! newest file deleted, and a record edited with every later hash recomputed. Also: the
 //! key files are bytes, `0600` or refused, and `fsync = false` needs its explicit flag.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
+#[path = "support/audit.rs"]
+mod support;
 
-use guichet::audit::{Actor, ActorRole, AuditLog, Event, Kind, Options, Record, keys, seal};
+use std::path::Path;
+
+use guichet::audit::{AuditLog, Event, Kind, Options, Record, keys, seal};
 use guichet::model::Vn;
+use support::{Keys, log_files};
 
-struct Keys {
-    _dir: tempfile::TempDir,
-    hmac: PathBuf,
-    signing: PathBuf,
-}
-
-fn keys() -> Keys {
-    let dir = tempfile::tempdir().expect("tmp");
-    let hmac = dir.path().join("audit-hmac.key");
-    let signing = dir.path().join("audit-checkpoint.p8");
-    keys::ensure(&hmac, &signing).expect("keys");
-    Keys {
-        _dir: dir,
-        hmac,
-        signing,
-    }
-}
-
+/// Record `i`: an account query without a person, no office.
 fn event(i: u32) -> Event {
     Event {
         kind: Kind::AccountQuery,
-        actor: Actor {
-            role: ActorRole::Portal,
-            name: "demo".into(),
-        },
-        purpose: Some("self-service".into()),
         person: None,
         offices: Vec::new(),
-        result: format!("complete {i}"),
-        detail: Some("x".repeat(200)),
-        binding: None,
+        ..support::event(None, i)
     }
 }
 
 fn open(dir: &Path, k: &Keys) -> Result<AuditLog, guichet::audit::AuditError> {
-    let secret = keys::read_hmac_secret(&k.hmac).expect("secret");
-    let options = Options {
-        max_file_bytes: 4096,
-        fsync: false,
-        checkpoint_every: 5,
-        signer: Some(Arc::new(keys::read_signer(&k.signing).expect("signer"))),
-        replica: None,
-        replica_dirs: Vec::new(),
-    };
-    AuditLog::open(dir, &secret, options)
+    support::open_signed(dir, k, None, &[])
 }
 
 /// 12 records over several files; checkpoints at 5, 10 and (shutdown) 12.
@@ -72,31 +41,9 @@ fn filled(k: &Keys) -> tempfile::TempDir {
     dir
 }
 
-fn cli(dir: &Path, k: &Keys) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .args(["audit", "verify"])
-        .arg(dir)
-        .arg("--public-key")
-        .arg(keys::public_key_path(&k.signing))
-        .output()
-        .expect("run");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-fn log_files(dir: &Path) -> Vec<PathBuf> {
-    guichet::audit::log_files(dir)
-        .expect("audit folder")
-        .into_iter()
-        .map(|(_, path)| path)
-        .collect()
-}
-
 #[test]
 fn checkpoints_are_signed_every_n_records_and_at_shutdown() {
-    let k = keys();
+    let k = support::keys();
     let dir = filled(&k);
     let text = std::fs::read_to_string(dir.path().join("checkpoints.jsonl")).expect("read");
     let seqs: Vec<u64> = text
@@ -108,7 +55,7 @@ fn checkpoints_are_signed_every_n_records_and_at_shutdown() {
         })
         .collect();
     assert_eq!(seqs, vec![5, 10, 12]);
-    let (code, out) = cli(dir.path(), &k);
+    let (code, out) = support::verify_cli(&[dir.path()], &k);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("intact: 12 records") && out.contains("3 checkpoints with valid signatures"),
@@ -118,14 +65,14 @@ fn checkpoints_are_signed_every_n_records_and_at_shutdown() {
 
 #[test]
 fn deleted_newest_records_are_a_truncated_tail() {
-    let k = keys();
+    let k = support::keys();
     let dir = filled(&k);
     let newest = log_files(dir.path()).pop().expect("file");
     let text = std::fs::read_to_string(&newest).expect("read");
     let mut lines: Vec<&str> = text.lines().collect();
     lines.pop();
     std::fs::write(&newest, lines.join("\n") + "\n").expect("write");
-    let (code, out) = cli(dir.path(), &k);
+    let (code, out) = support::verify_cli(&[dir.path()], &k);
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("truncated") && out.contains("record 12"),
@@ -141,19 +88,19 @@ fn deleted_newest_records_are_a_truncated_tail() {
 
 #[test]
 fn a_deleted_newest_file_is_a_truncated_tail() {
-    let k = keys();
+    let k = support::keys();
     let dir = filled(&k);
     let files = log_files(dir.path());
     assert!(files.len() >= 2, "several files");
     std::fs::remove_file(files.last().expect("file")).expect("rm");
-    let (code, out) = cli(dir.path(), &k);
+    let (code, out) = support::verify_cli(&[dir.path()], &k);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("truncated"), "{out}");
 }
 
 #[test]
 fn an_edit_with_every_later_hash_recomputed_is_found() {
-    let k = keys();
+    let k = support::keys();
     let dir = filled(&k);
     let mut prev = guichet::audit::GENESIS.to_owned();
     for path in log_files(dir.path()) {
@@ -179,7 +126,7 @@ fn an_edit_with_every_later_hash_recomputed_is_found() {
             .is_some_and(|p| p.contains("recomputed chain")),
         "even without the key the checkpoints disagree: {plain:?}"
     );
-    let (code, out) = cli(dir.path(), &k);
+    let (code, out) = support::verify_cli(&[dir.path()], &k);
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("recomputed chain") && out.contains("between 1 and 5"),
@@ -189,7 +136,7 @@ fn an_edit_with_every_later_hash_recomputed_is_found() {
 
 #[test]
 fn a_forged_checkpoint_fails_its_signature() {
-    let k = keys();
+    let k = support::keys();
     let dir = filled(&k);
     let path = dir.path().join("checkpoints.jsonl");
     let text = std::fs::read_to_string(&path).expect("read");
@@ -199,7 +146,7 @@ fn a_forged_checkpoint_fails_its_signature() {
     let rest: Vec<&str> = text.lines().skip(1).collect();
     let forged = serde_json::to_string(&cp).expect("json") + "\n" + &rest.join("\n") + "\n";
     std::fs::write(&path, forged).expect("write");
-    let (code, out) = cli(dir.path(), &k);
+    let (code, out) = support::verify_cli(&[dir.path()], &k);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("line 1: invalid signature"), "{out}");
 }
@@ -224,7 +171,7 @@ fn key_files_are_bytes_and_must_be_private() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     assert!(keys::read_hmac_secret(&path).is_err(), "under 32 bytes");
     // A demo-made secret (64 hex digits) keys the same person hashes as those 64 bytes.
-    let k = keys();
+    let k = support::keys();
     let text = std::fs::read(&k.hmac).expect("read");
     let a = open(tempfile::tempdir().expect("tmp").path(), &k).expect("open");
     let b = AuditLog::open(

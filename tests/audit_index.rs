@@ -3,43 +3,25 @@
 //! stale or foreign index is completed or rebuilt to the same listing; a corrupt line is
 //! detected and not trusted; the file holds keyed hashes only, never an AHV number.
 
+#[path = "support/audit.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 
-use guichet::audit::{Actor, ActorRole, AuditLog, Event, Kind, Options};
+use guichet::audit::{AuditLog, Event};
 use guichet::model::Vn;
+use support::log_files;
 
-const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test-secret";
-
+/// Record `i` of `person` (or an adapter change), with 300 bytes of detail.
 fn event(person: Option<String>, i: u32) -> Event {
     Event {
-        kind: if person.is_some() {
-            Kind::AccountQuery
-        } else {
-            Kind::AccountChanged
-        },
-        actor: Actor {
-            role: ActorRole::Portal,
-            name: "demo".into(),
-        },
-        purpose: Some("self-service".into()),
-        person,
-        offices: vec![("025.000".into(), "ok".into())],
-        result: format!("complete {i}"),
         detail: Some("x".repeat(300)),
-        binding: None,
+        ..support::event(person, i)
     }
 }
 
 fn open(dir: &Path) -> AuditLog {
-    let options = Options {
-        max_file_bytes: 4096,
-        fsync: false,
-        checkpoint_every: 1000,
-        signer: None,
-        replica: None,
-        replica_dirs: Vec::new(),
-    };
-    AuditLog::open(dir, SECRET, options).expect("open")
+    AuditLog::open(dir, support::SECRET, support::options(1000)).expect("open")
 }
 
 const A: u32 = 31_337;
@@ -71,14 +53,6 @@ fn listing(log: &AuditLog) -> (Vec<u64>, Vec<u64>) {
 
 fn index(dir: &Path) -> PathBuf {
     dir.join("accesses.idx")
-}
-
-fn log_files(dir: &Path) -> Vec<PathBuf> {
-    guichet::audit::log_files(dir)
-        .expect("audit folder")
-        .into_iter()
-        .map(|(_, path)| path)
-        .collect()
 }
 
 /// A folder with 30 records over several files, closed at shutdown; and its listing.

@@ -3,88 +3,29 @@
 //! chain, and names a chain that mixes two replicas or a replica whose chain is in two
 //! folders; the accesses listing of one replica covers the other replicas' folders.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
+#[path = "support/audit.rs"]
+mod support;
 
-use guichet::audit::{Actor, ActorRole, AuditLog, Event, Kind, Options, keys, verify_replicas};
+use std::path::Path;
+
+use guichet::audit::{AuditLog, verify_replicas};
 use guichet::model::Vn;
-
-struct Keys {
-    _dir: tempfile::TempDir,
-    hmac: PathBuf,
-    signing: PathBuf,
-}
-
-fn keys() -> Keys {
-    let dir = tempfile::tempdir().expect("tmp");
-    let hmac = dir.path().join("audit-hmac.key");
-    let signing = dir.path().join("audit-checkpoint.p8");
-    keys::ensure(&hmac, &signing).expect("keys");
-    Keys {
-        _dir: dir,
-        hmac,
-        signing,
-    }
-}
-
-fn event(person: Option<String>, i: u32) -> Event {
-    Event {
-        kind: if person.is_some() {
-            Kind::AccountQuery
-        } else {
-            Kind::AccountChanged
-        },
-        actor: Actor {
-            role: ActorRole::Portal,
-            name: "demo".into(),
-        },
-        purpose: Some("self-service".into()),
-        person,
-        offices: vec![("025.000".into(), "ok".into())],
-        result: format!("complete {i}"),
-        detail: Some("x".repeat(200)),
-        binding: None,
-    }
-}
+use support::{event, keys};
 
 /// The log of `replica` in `dir`, reading the other replicas' folders `peers`. All
 /// replicas share the HMAC secret (the same person hash everywhere) and, here, the
 /// checkpoint key.
-fn open(dir: &Path, k: &Keys, replica: Option<&str>, peers: &[&Path]) -> AuditLog {
-    let secret = keys::read_hmac_secret(&k.hmac).expect("secret");
-    let options = Options {
-        max_file_bytes: 4096,
-        fsync: false,
-        checkpoint_every: 5,
-        signer: Some(Arc::new(keys::read_signer(&k.signing).expect("signer"))),
-        replica: replica.map(str::to_owned),
-        replica_dirs: peers.iter().map(|p| p.to_path_buf()).collect(),
-    };
-    AuditLog::open(dir, &secret, options).expect("open")
+fn open(dir: &Path, k: &support::Keys, replica: Option<&str>, peers: &[&Path]) -> AuditLog {
+    support::open_signed(dir, k, replica, peers).expect("open")
 }
 
 fn lines(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for (_, path) in guichet::audit::log_files(dir).expect("files") {
+    for path in support::log_files(dir) {
         let text = std::fs::read_to_string(path).expect("read");
         out.extend(text.lines().map(str::to_owned));
     }
     out
-}
-
-fn cli(dirs: &[&Path], k: &Keys) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .args(["audit", "verify"])
-        .args(dirs)
-        .arg("--public-key")
-        .arg(keys::public_key_path(&k.signing))
-        .output()
-        .expect("run");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[test]
@@ -110,7 +51,9 @@ fn each_replica_has_its_own_named_chain_and_verify_checks_them_all() {
             "{name} in every checkpoint"
         );
     }
-    let key = keys::read_public_key(&keys::public_key_path(&k.signing)).expect("key");
+    let key =
+        guichet::audit::keys::read_public_key(&guichet::audit::keys::public_key_path(&k.signing))
+            .expect("key");
     let reports = verify_replicas(&[
         (a.clone(), Some(key.clone())),
         (b.clone(), Some(key.clone())),
@@ -138,7 +81,7 @@ fn each_replica_has_its_own_named_chain_and_verify_checks_them_all() {
             .iter()
             .all(|c| c.report.signatures_checked && c.report.checkpoints > 0)
     );
-    let (code, out) = cli(&[&a, &b], &k);
+    let (code, out) = support::verify_cli(&[&a, &b], &k);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("(replica replica-a): intact: 12 records"),
@@ -156,7 +99,7 @@ fn each_replica_has_its_own_named_chain_and_verify_checks_them_all() {
         let p = entry.expect("entry").path();
         std::fs::copy(&p, copy.join(p.file_name().expect("name"))).expect("copy");
     }
-    let (code, out) = cli(&[&a, &copy], &k);
+    let (code, out) = support::verify_cli(&[&a, &copy], &k);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("also has its chain in"), "{out}");
 
@@ -167,7 +110,7 @@ fn each_replica_has_its_own_named_chain_and_verify_checks_them_all() {
     mixed.push_str(b_checkpoints.lines().next().expect("one"));
     mixed.push('\n');
     std::fs::write(a.join("checkpoints.jsonl"), mixed).expect("write");
-    let (code, out) = cli(&[&a], &k);
+    let (code, out) = support::verify_cli(&[&a], &k);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("is of replica \"replica-b\""), "{out}");
 }
@@ -195,7 +138,7 @@ fn a_folder_written_by_two_replicas_is_named_and_an_old_unnamed_log_stays_verifi
         named.append_blocking(event(None, 3)).expect("append");
         named.checkpoint().expect("sign");
     }
-    let (code, out) = cli(&[&dir], &k);
+    let (code, out) = support::verify_cli(&[&dir], &k);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("intact: 4 records"), "{out}");
     // A second replica configured onto the same folder: the chain's hashes hold, but
@@ -204,7 +147,7 @@ fn a_folder_written_by_two_replicas_is_named_and_an_old_unnamed_log_stays_verifi
         let wrong = open(&dir, &k, Some("replica-b"), &[]);
         wrong.append_blocking(event(None, 4)).expect("append");
     }
-    let (code, out) = cli(&[&dir], &k);
+    let (code, out) = support::verify_cli(&[&dir], &k);
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("line")

@@ -9,17 +9,22 @@
 #![cfg(feature = "postgres-tests")]
 
 mod common;
+#[path = "common/in_process.rs"]
+mod in_process;
+#[allow(dead_code)] // the replicas' configuration; the eviction helpers are others'
+#[path = "support/replica.rs"]
+mod replica;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::replica::{self, Replica, within};
 use common::{Federation, Options};
 use guichet::adapter::{Publish, Registry, Store};
 use guichet::mapping::MappingSet;
 use guichet::model::{OfficeId, Vn};
 use guichet::pki::Role;
 use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
+use in_process::{Replica, within};
 use serde_json::Value;
 
 /// How soon a change through one replica is live on the others (issue #17).
@@ -244,7 +249,7 @@ async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
         .delete(deleted, None, "admin:ops", &Nowhere, &ok)
         .expect("delete");
 
-    let config = replica::config(&fed, &schema, 0);
+    let config = in_process::config(&fed, &schema, 0);
     let first = guichet::cli::store_import(&config, &folder, false)
         .await
         .expect("import");

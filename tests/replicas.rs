@@ -8,50 +8,24 @@
 #![cfg(feature = "postgres-tests")]
 
 mod common;
+#[path = "common/in_process.rs"]
+mod in_process;
+#[path = "support/replica.rs"]
+mod replica;
 
 use std::time::Duration;
 
-use common::replica::{Replica, until};
-use common::{Federation, Options, PATIENT_MS};
+use common::PATIENT_MS;
 use guichet::model::Vn;
-use guichet::pki::Role;
-use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
+use in_process::{Replica, until};
+use replica::query;
 
 /// The portal quota of every replica's configuration: 60 at once, next to no refill.
 const BURST: usize = 60;
 
-/// One account query; the status and the `guichet-cache` header.
-async fn query(client: &reqwest::Client, replica: &Replica, vn: Vn, token: &str) -> (u16, String) {
-    let r = client
-        .get(replica.url(&format!("/v1/accounts/{}", vn.digits())))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("query");
-    let cache = r
-        .headers()
-        .get("guichet-cache")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (r.status().as_u16(), cache)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_evictions_and_the_portal_quota() {
-    let Ok(url) = std::env::var(TEST_DATABASE_URL) else {
-        panic!("{TEST_DATABASE_URL} is not set: the PostgreSQL tests cannot run (see .ci/run)");
-    };
-    let schema = ScratchSchema::create()
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
-    let protection =
-        format!("cache_ttl_ms = 60000\nportal_queries_per_second = 0.001\nportal_burst = {BURST}");
-    let o = Options {
-        protection: &protection,
-        ..Options::default()
-    };
-    let fed = Federation::build(o, |_| {}).await;
+    let (url, schema, fed) = replica::federation(BURST).await;
     let mut replicas = Vec::new();
     for n in 0..3 {
         replicas.push(Replica::open(&fed, &schema, n).await);
@@ -73,22 +47,8 @@ async fn three_replicas_share_evictions_and_the_portal_quota() {
         .expect("LISTEN");
 
     // Eviction: cached on replicas 0 and 2, announced to replica 1, gone on all.
-    let other = fed.client_as(Role::Portal, "other-portal");
-    let vn = Vn::from_serial(314_159_265);
-    let token = fed.token_as("other-portal", vn);
-    for r in [&replicas[0], &replicas[2]] {
-        assert_eq!(query(&other, r, vn, &token).await, (200, "miss".into()));
-        assert_eq!(query(&other, r, vn, &token).await, (200, "hit".into()));
-    }
-    let office = &fed.pki.offices["025.000"];
-    let office = fed.client_with(Some((&office.cert, &office.key)), &fed.pki.ca_cert);
-    let r = office
-        .post(replicas[1].url("/v1/notifications/account-changed"))
-        .body(vn.dotted())
-        .send()
-        .await
-        .expect("notify");
-    assert_eq!(r.status(), 204);
+    let cached = [replicas[0].addr.as_str(), replicas[2].addr.as_str()];
+    let (other, vn, token) = replica::cache_then_notify(&fed, &cached, &replicas[1].addr).await;
     let notice = tokio::time::timeout(Duration::from_millis(PATIENT_MS), listener.recv())
         .await
         .expect("a notice within the bound")
@@ -101,16 +61,9 @@ async fn three_replicas_share_evictions_and_the_portal_quota() {
     for form in [vn.digits(), vn.dotted()] {
         assert!(!notice.payload().contains(&form), "the AHV number in clear");
     }
-    for r in [&replicas[0], &replicas[2]] {
-        let mut evicted = false;
-        for _ in 0..10 {
-            if query(&other, r, vn, &token).await == (200, "miss".into()) {
-                evicted = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(evicted, "replica {} still serves the old account", r.addr);
+    for addr in cached {
+        let evicted = replica::evicted(&other, addr, (vn, &token), 10).await;
+        assert!(evicted, "replica {addr} still serves the old account");
     }
 
     // The quota: each replica allows its third of the burst, the three together the whole.
@@ -121,7 +74,7 @@ async fn three_replicas_share_evictions_and_the_portal_quota() {
     for r in &replicas {
         let mut ok = 0;
         for _ in 0..(BURST / 3 + 5) {
-            match query(&portal, r, vn, &token).await.0 {
+            match query(&portal, &r.addr, vn, &token).await.0 {
                 200 => ok += 1,
                 429 => {}
                 other => panic!("status {other}"),

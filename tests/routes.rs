@@ -4,6 +4,8 @@
 //! (proptest, raw HTTP/1.1 over real mutual TLS) get a success or a problem document.
 
 mod common;
+#[path = "support/http1.rs"]
+mod http1;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -171,33 +173,11 @@ async fn exchange(
     (!answer.is_empty()).then_some(answer)
 }
 
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
+/// An answer with its headers by name.
+type Answer = http1::Answer<BTreeMap<String, String>>;
 
 fn parse(raw: &[u8]) -> Answer {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    http1::parse(raw)
 }
 
 fn tls_for(cert: &Path, key: &Path, ca: &Path) -> Arc<rustls::ClientConfig> {
@@ -207,15 +187,6 @@ fn tls_for(cert: &Path, key: &Path, ca: &Path) -> Arc<rustls::ClientConfig> {
         guichet::tls::load_key(key).expect("key"),
     );
     Arc::new(guichet::tls::client_config(&roots, Some(identity)).expect("tls"))
-}
-
-fn request(method: &str, target: &str, headers: &[(String, String)]) -> Vec<u8> {
-    let mut r = format!("{method} {target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
-    for (k, v) in headers {
-        r.push_str(&format!("{k}: {v}\r\n"));
-    }
-    r.push_str("content-length: 0\r\n\r\n");
-    r.into_bytes()
 }
 
 /// The answer is a success, or a problem document whose status is the response's; a
@@ -316,7 +287,7 @@ fn arbitrary_requests_get_a_success_or_a_problem_document() {
         ..ProptestConfig::default()
     });
     let result = runner.run(&raw_request(), |(method, target, headers, who)| {
-        let bytes = request(&method, &target, &headers);
+        let bytes = http1::request(&method, &target, "localhost", &headers, "");
         let raw = rt.block_on(exchange(Arc::clone(&identities[who]), fed.gateway, bytes));
         let raw = raw.ok_or_else(|| {
             TestCaseError::fail(format!("{method} {target}: connection closed unanswered"))

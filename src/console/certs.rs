@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
-use super::html::{button_form, esc, page, respond, table};
+use super::html::{Outcome, button_form, esc, outcome_section, page, respond, table};
 use super::{ConsoleError, Ctx};
 use crate::audit::Actor;
 use crate::tls::{CertInfo, Loaded};
@@ -20,22 +20,12 @@ pub const WARN_DAYS: i64 = 30;
 /// `GET /console/certificates`, or the page after a reload with its `outcome`.
 pub(super) fn page_of(
     ctx: &Ctx<'_>,
-    outcome: Option<(StatusCode, String)>,
+    outcome: Option<Outcome>,
 ) -> Result<Response<Full<Bytes>>, ConsoleError> {
     ctx.admin()?;
     let status = ctx.state.reloader.status();
     let mut body = String::new();
-    let code = match outcome {
-        Some((code, html)) => {
-            let class = if code.is_success() { "ok" } else { "refused" };
-            let _ = write!(
-                body,
-                "<section class=\"result {class}\" role=\"status\"><h2>Reload</h2>{html}</section>"
-            );
-            code
-        }
-        None => StatusCode::OK,
-    };
+    let code = outcome_section(&mut body, outcome, "Reload");
     let _ = write!(
         body,
         "<p>Certificates with fewer than {WARN_DAYS} days left are highlighted.</p><p>{}</p>",

@@ -122,6 +122,25 @@ pub fn button_form(s: &Session, action: &str, label: &str, class: &str) -> Strin
     )
 }
 
+/// What a form did, shown above the page: its status and HTML.
+pub type Outcome = (StatusCode, String);
+
+/// Writes what a form did (`outcome`) into `body` as a status section under `heading`,
+/// marked `ok` or `refused`; the status the page answers with (`200` without one).
+pub fn outcome_section(body: &mut String, outcome: Option<Outcome>, heading: &str) -> StatusCode {
+    let Some((status, html)) = outcome else {
+        return StatusCode::OK;
+    };
+    let class = if status.is_success() { "ok" } else { "refused" };
+    let _ = write!(
+        body,
+        "<section class=\"result {class}\" role=\"status\" aria-labelledby=\"result-h\">\
+         <h2 id=\"result-h\">{}</h2>{html}</section>",
+        esc(heading)
+    );
+    status
+}
+
 /// An HTML answer with the console's headers.
 pub fn respond(status: StatusCode, html: String) -> Response<Full<Bytes>> {
     with_headers(

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
-use super::html::{button_form, esc, page, respond, table};
+use super::html::{Outcome, button_form, esc, outcome_section, page, respond, table};
 use super::{ConsoleError, Ctx};
 use crate::audit::{Actor, Event, Kind};
 use crate::view::OutboxRowView;
@@ -18,7 +18,7 @@ const LIMIT: u32 = 500;
 /// `GET /console/outbox`, or the page after a retry with its `outcome`.
 pub(super) async fn page_of(
     ctx: &Ctx<'_>,
-    outcome: Option<(StatusCode, String)>,
+    outcome: Option<Outcome>,
 ) -> Result<Response<Full<Bytes>>, ConsoleError> {
     ctx.admin()?;
     let (rows, now) = ctx
@@ -41,17 +41,7 @@ pub(super) async fn page_of(
         })
         .collect();
     let mut body = String::new();
-    let code = match outcome {
-        Some((code, html)) => {
-            let class = if code.is_success() { "ok" } else { "refused" };
-            let _ = write!(
-                body,
-                "<section class=\"result {class}\" role=\"status\"><h2>Retry</h2>{html}</section>"
-            );
-            code
-        }
-        None => StatusCode::OK,
-    };
+    let code = outcome_section(&mut body, outcome, "Retry");
     let _ = write!(
         body,
         "<p>{} deliveries waiting{}.</p>",

@@ -13,8 +13,6 @@ pub mod tokens;
 
 pub use timeouts::PATIENT_MS;
 
-pub mod replica;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

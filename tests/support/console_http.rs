@@ -5,6 +5,9 @@
 
 use std::net::SocketAddr;
 
+#[path = "http1.rs"]
+mod http1;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An answer: status, headers (lower-case names) and body.
@@ -48,35 +51,32 @@ pub async fn send(
     cookie: Option<&str>,
     form: Option<&str>,
 ) -> Resp {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut headers = Vec::new();
     if let Some(c) = cookie {
-        head.push_str(&format!("Cookie: {c}\r\n"));
+        headers.push(("Cookie".to_owned(), c.to_owned()));
     }
-    let body = form.unwrap_or("");
     if form.is_some() {
-        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        headers.push((
+            "Content-Type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        ));
     }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    tcp.write_all(head.as_bytes()).await.expect("write");
+    let request = http1::request(
+        method,
+        target,
+        &addr.to_string(),
+        &headers,
+        form.unwrap_or(""),
+    );
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(&request).await.expect("write");
     let mut raw = Vec::new();
     tcp.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8(raw).expect("utf-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
+    let answer: http1::Answer<Vec<(String, String)>> = http1::parse(&raw);
     Resp {
-        status,
-        headers,
-        body: body.to_owned(),
+        status: answer.status,
+        headers: answer.headers,
+        body: String::from_utf8(answer.body).expect("utf-8 answer"),
     }
 }
 

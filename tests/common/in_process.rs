@@ -1,9 +1,10 @@
 //! Replicas of one PostgreSQL store in one test process: each a gateway opened as
 //! `guichet serve` opens it (`Gateway::open`: migrate, join the cluster, the shared
-//! adapter registry) on the federation's configuration, with its own replica id and audit
-//! folder, served on 127.0.0.1 port 0.
+//! adapter registry) on the federation's configuration turned into replica `n`'s
+//! (`support/replica.rs`), served on 127.0.0.1 port 0. A test root that uses it declares
+//! `common`, `replica` (`support/replica.rs`) and this file as `in_process`.
+#![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,38 +13,27 @@ use guichet::gateway::Gateway;
 use guichet::server::State;
 use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
 
-use super::{Federation, PATIENT_MS};
+use crate::common::{Federation, PATIENT_MS};
 
 pub struct Replica {
-    pub addr: SocketAddr,
+    /// `127.0.0.1:PORT` of its portal listener.
+    pub addr: String,
     pub state: Arc<State>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<()>,
 }
 
-/// Writes the configuration of replica `n`: the federation's, with replica id `r<n>`, its
-/// own audit folder and the PostgreSQL store on `schema`.
+/// Writes the configuration of replica `n` on the PostgreSQL store `schema`.
 pub fn config(fed: &Federation, schema: &ScratchSchema, n: usize) -> PathBuf {
     let url = std::env::var(TEST_DATABASE_URL).expect("checked by the test");
-    let text = std::fs::read_to_string(&fed.config.file).expect("config");
-    let audit = fed.dir.path().join("audit");
-    let text = text
-        .replacen(
-            "[server]\n",
-            &format!("[server]\nreplica_id = \"r{n}\"\n"),
-            1,
-        )
-        .replace(
-            &format!("dir = \"{}\"", audit.display()),
-            &format!("dir = \"{}-r{n}\"", audit.display()),
-        );
-    let text = format!(
-        "{text}\n[store]\nurl = \"{url}\"\nschema = \"{}\"\n",
-        schema.name()
-    );
-    let path = fed.dir.path().join(format!("replica-{n}.toml"));
-    std::fs::write(&path, text).expect("replica config");
-    path
+    crate::replica::write_config(
+        &fed.config.file,
+        fed.dir.path(),
+        n,
+        (&url, schema.name()),
+        "",
+        "",
+    )
 }
 
 impl Replica {
@@ -58,7 +48,7 @@ impl Replica {
             "a PostgreSQL store joins the cluster"
         );
         let listener = guichet::net::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let addr = listener.local_addr().expect("addr").to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(gateway.serve(listener, None, async {
             let _ = stopped.await;

@@ -2,25 +2,25 @@
 //! last call and the last probe run through the console, the version history with diffs,
 //! the edit form (the office itself and administrators: the same validation, conformance
 //! probe and versioned write as `PUT /v1/adapters`) and, for administrators, rollback and
-//! delete. An office's identity opens only its own page.
+//! delete (the forms' handlers: `forms.rs`). An office's identity opens only its own page.
+
+mod forms;
 
 use std::fmt::Write as _;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{Response, StatusCode};
+use hyper::Response;
 
 use super::diff::{Line, diff};
-use super::html::{button_form, csrf_field, esc, page, respond};
-use super::{ConsoleError, Ctx, Form};
+use super::html::{Outcome, button_form, csrf_field, esc, outcome_section, page, respond};
+use super::{ConsoleError, Ctx};
 use crate::adapter::AdapterDef;
 use crate::adapter::files::{HISTORY, history_versions, parse_meta};
 use crate::model::{OfficeId, Role};
-use crate::server::{Change, Problem, change_adapter};
 use crate::view::ProbeView;
 
-/// What a form did, shown above the page: its status and HTML.
-pub(super) type Outcome = (StatusCode, String);
+pub(super) use forms::{admin_action, edit};
 
 /// `GET /console/offices/{office}`, or the page after a form with its `outcome`.
 pub(super) async fn page_of(
@@ -42,18 +42,7 @@ pub(super) async fn page_of(
     };
     let def = listed.as_ref().and_then(|l| l.def.clone());
     let mut body = String::new();
-    let status = match outcome {
-        Some((status, html)) => {
-            let class = if status.is_success() { "ok" } else { "refused" };
-            let _ = write!(
-                body,
-                "<section class=\"result {class}\" role=\"status\" aria-labelledby=\"result-h\">\
-                 <h2 id=\"result-h\">Result</h2>{html}</section>"
-            );
-            status
-        }
-        None => StatusCode::OK,
-    };
+    let status = outcome_section(&mut body, outcome, "Result");
     let _ = write!(
         body,
         "<p>{} — {} (version {}).</p>",
@@ -98,7 +87,7 @@ pub(super) async fn page_of(
 }
 
 /// Only administrators and the office itself.
-fn may_open(ctx: &Ctx<'_>, office: OfficeId) -> Result<(), ConsoleError> {
+pub(super) fn may_open(ctx: &Ctx<'_>, office: OfficeId) -> Result<(), ConsoleError> {
     let who = ctx.who();
     match who.role {
         Role::Admin => Ok(()),
@@ -135,7 +124,7 @@ fn last_calls(ctx: &Ctx<'_>, office: OfficeId, row: &crate::view::AdapterRow) ->
     out
 }
 
-fn probe_text(p: &ProbeView) -> String {
+pub(super) fn probe_text(p: &ProbeView) -> String {
     format!(
         "{}: {} records in {} ms",
         esc(&p.status),
@@ -295,120 +284,4 @@ fn diff_html(old: &str, new: &str) -> String {
         }
     }
     out
-}
-
-/// `POST /console/offices/{office}`: the edit form, as `PUT /v1/adapters/{office}`.
-pub(super) async fn edit(
-    ctx: &Ctx<'_>,
-    office: OfficeId,
-    form: &Form,
-) -> Result<Response<Full<Bytes>>, ConsoleError> {
-    may_open(ctx, office)?;
-    let def = ctx
-        .state
-        .adapters
-        .get(office)
-        .and_then(|l| l.def)
-        .ok_or(ConsoleError::NotFound)?;
-    let outcome = match edited(def, form) {
-        Err(message) => (
-            StatusCode::BAD_REQUEST,
-            format!("<p>Refused: {}</p>", esc(&message)),
-        ),
-        Ok((def, expected)) => {
-            let change = Change::Put {
-                def: Box::new(def),
-                expected,
-            };
-            changed(ctx, office, change).await
-        }
-    };
-    page_of(ctx, office, Some(outcome)).await
-}
-
-/// `POST /console/offices/{office}/rollback|delete` (administrators; the change itself
-/// checks the role again and audits a refusal).
-pub(super) async fn admin_action(
-    ctx: &Ctx<'_>,
-    office: OfficeId,
-    action: &str,
-    form: &Form,
-) -> Result<Response<Full<Bytes>>, ConsoleError> {
-    let change = if action == "delete" {
-        Change::Delete {
-            expected: version(form).map_err(ConsoleError::Form)?,
-        }
-    } else {
-        Change::Rollback
-    };
-    let outcome = changed(ctx, office, change).await;
-    page_of(ctx, office, Some(outcome)).await
-}
-
-/// Applies a change as the session's identity; the outcome for the page.
-async fn changed(ctx: &Ctx<'_>, office: OfficeId, change: Change) -> Outcome {
-    match change_adapter(change, office, ctx.who(), ctx.state).await {
-        Ok(c) => {
-            let mut html = format!("<p>Saved as version {}.</p>", c.view.version);
-            if let Some(p) = &c.view.probe {
-                let _ = write!(html, "<p>Conformance probe: {}.</p>", probe_text(p));
-                crate::locks::lock(&ctx.console.probes)
-                    .insert(office, (c.view.changed_at.clone(), p.clone()));
-            }
-            (c.status, html)
-        }
-        Err(p) => refused(&p),
-    }
-}
-
-fn refused(p: &Problem) -> Outcome {
-    (
-        p.status,
-        format!(
-            "<p>Refused ({} {}): {}</p>",
-            p.status.as_u16(),
-            esc(p.title),
-            esc(&p.detail)
-        ),
-    )
-}
-
-/// The current definition with the form's fields, and the version it was read at.
-fn edited(mut def: AdapterDef, form: &Form) -> Result<(AdapterDef, Option<u64>), String> {
-    let text = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or("");
-    let number = |name: &str| -> Result<Option<u64>, String> {
-        match text(name) {
-            "" => Ok(None),
-            v => v
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("{name}: {v:?} is not a whole number")),
-        }
-    };
-    let required = |name: &str| number(name)?.ok_or_else(|| format!("{name}: is empty"));
-    if !text("endpoint").is_empty() {
-        def.endpoint = text("endpoint").to_owned();
-    }
-    def.timeout_ms = required("timeout_ms")?;
-    def.max_answer_bytes = usize::try_from(required("max_answer_bytes")?)
-        .map_err(|_| "max_answer_bytes: too large".to_owned())?;
-    def.max_rate_per_second = number("max_rate_per_second")?
-        .map(u32::try_from)
-        .transpose()
-        .map_err(|_| "max_rate_per_second: too large".to_owned())?;
-    def.max_concurrency = number("max_concurrency")?
-        .map(usize::try_from)
-        .transpose()
-        .map_err(|_| "max_concurrency: too large".to_owned())?;
-    Ok((def, version(form)?))
-}
-
-fn version(form: &Form) -> Result<Option<u64>, String> {
-    match form.get("version").map(|v| v.trim()) {
-        None | Some("") => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("version: {v:?} is not a whole number")),
-    }
 }
