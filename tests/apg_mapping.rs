@@ -2,6 +2,9 @@
 //! outcome, broken acknowledgements are refused naming the element path, and the
 //! canonical claim renders to the contract's claim (compared as parsed trees).
 
+#[path = "support/xml_events.rs"]
+mod xml_events;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -263,14 +266,7 @@ fn events(xml: &str) -> Vec<(String, String, String)> {
     loop {
         match reader.read_resolved_event().expect("well-formed") {
             (ns, Event::Start(e)) => {
-                let uri = match ns {
-                    quick_xml::name::ResolveResult::Bound(n) => {
-                        String::from_utf8_lossy(n.into_inner()).into_owned()
-                    }
-                    _ => String::new(),
-                };
-                let local = String::from_utf8_lossy(e.local_name().into_inner()).into_owned();
-                stack.push((uri, local));
+                stack.push(xml_events::name(ns, &e));
                 text.clear();
             }
             (_, Event::Text(t)) => text.push_str(&t.xml_content().expect("text")),

@@ -7,15 +7,17 @@
 
 mod common;
 
-use std::io::Write;
+#[path = "support/captured_logs.rs"]
+mod captured_logs;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::KeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use captured_logs::LOGS;
 use common::{Federation, Options};
 use guichet::model::Vn;
 use guichet::pki::Role;
@@ -28,32 +30,6 @@ const ACR_OK: &str = "urn:test:loa:substantial";
 const SKEW: u64 = 60;
 /// Bound for an awaited event (a JWKS poll); the tests assert what happens, never how fast.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Every log line of this test binary, as JSON, at debug level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        guichet::locks::lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-static LOGS: std::sync::LazyLock<Captured> = std::sync::LazyLock::new(|| {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .with_writer(move || writer.clone())
-        .finish();
-    let _ = tracing::subscriber::set_global_default(subscriber);
-    captured
-});
 
 /// A signing key of the test's own identity provider and its public JWK.
 struct TestKey {
@@ -444,7 +420,7 @@ async fn only_a_valid_token_of_that_person_from_that_portal_opens_the_account() 
     );
 
     // Neither the log nor the audit holds a token or an AHV number.
-    let mut text = String::from_utf8(guichet::locks::lock(&logs.0).clone()).expect("utf-8");
+    let mut text = logs.text();
     assert!(text.contains("account query"), "the scenario was logged");
     for r in &records {
         text.push_str(&r.to_string());

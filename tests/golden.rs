@@ -4,12 +4,15 @@
 //! Regenerate the expectations with `UPDATE_EXPECT=1 cargo test --test golden`, then
 //! review the diff by hand.
 
+#[path = "support/xml_events.rs"]
+mod xml_events;
+
 use std::path::{Path, PathBuf};
 
 use guichet::mapping::{DEFAULT_MAX_ANSWER_BYTES, MappingSet, RequestParams};
 use guichet::model::{OfficeId, Vn};
 use guichet::view::{AnswerView, RegisterAnswerView};
-use quick_xml::events::Event;
+use xml_events::events;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -175,40 +178,4 @@ fn rendered_requests_match_the_request_examples() {
         }
         assert_eq!(got, want, "{file}");
     }
-}
-
-fn events(xml: &str) -> Vec<(String, String, String)> {
-    let mut reader = quick_xml::NsReader::from_str(xml);
-    let mut out = Vec::new();
-    let mut stack: Vec<(String, String)> = Vec::new();
-    loop {
-        match reader.read_resolved_event().expect("well-formed") {
-            (ns, Event::Start(e)) => {
-                let uri = match ns {
-                    quick_xml::name::ResolveResult::Bound(n) => {
-                        String::from_utf8_lossy(n.into_inner()).into_owned()
-                    }
-                    _ => String::new(),
-                };
-                let local = String::from_utf8_lossy(e.local_name().into_inner()).into_owned();
-                stack.push((uri, local));
-            }
-            (_, Event::Text(t)) => {
-                let text = t.decode().expect("text").trim().to_owned();
-                if !text.is_empty()
-                    && let Some((uri, local)) = stack.last()
-                {
-                    out.push((uri.clone(), local.clone(), text));
-                }
-            }
-            (_, Event::End(_)) => {
-                if let Some((uri, local)) = stack.pop() {
-                    out.push((uri, local, String::from("/")));
-                }
-            }
-            (_, Event::Eof) => break,
-            _ => {}
-        }
-    }
-    out
 }

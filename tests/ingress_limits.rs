@@ -83,6 +83,27 @@ async fn h2(fed: &Federation) -> (H2, JoinHandle<()>) {
     )
 }
 
+/// An HTTP/1.1 connection, then an HTTP/2 one, each opened and then serving `/healthz`.
+async fn both_serving(fed: &Federation) -> ((H1, JoinHandle<()>), (H2, JoinHandle<()>)) {
+    let (mut one, one_conn) = h1(fed).await;
+    assert_eq!(
+        one.send_request(get("/healthz", None))
+            .await
+            .expect("h1")
+            .status(),
+        200
+    );
+    let (mut two, two_conn) = h2(fed).await;
+    assert_eq!(
+        two.send_request(get("/healthz", None))
+            .await
+            .expect("h2")
+            .status(),
+        200
+    );
+    ((one, one_conn), (two, two_conn))
+}
+
 fn get(path: &str, extra: Option<(&str, String)>) -> Request<Empty<Bytes>> {
     let mut r = Request::get(format!("https://localhost{path}")).header("host", "localhost");
     if let Some((name, value)) = extra {
@@ -107,22 +128,7 @@ fn serial_of(cert: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_portal_loses_its_open_connections_at_the_reload() {
     let fed = launch(true, "").await;
-    let (mut one, one_conn) = h1(&fed).await;
-    let (mut two, two_conn) = h2(&fed).await;
-    assert_eq!(
-        one.send_request(get("/healthz", None))
-            .await
-            .expect("h1")
-            .status(),
-        200
-    );
-    assert_eq!(
-        two.send_request(get("/healthz", None))
-            .await
-            .expect("h2")
-            .status(),
-        200
-    );
+    let ((mut one, one_conn), (mut two, two_conn)) = both_serving(&fed).await;
     let admin = fed.client_as(Role::Admin, "ops");
 
     let ca = Ca::load(&fed.pki.ca_cert, &fed.pki.ca_key).expect("ca");
@@ -254,22 +260,7 @@ async fn a_place_frees_up(fed: &Federation) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_cap_holds_and_a_closed_connection_frees_its_place() {
     let fed = launch(false, "max_connections = 2").await;
-    let (mut one, one_conn) = h1(&fed).await;
-    assert_eq!(
-        one.send_request(get("/healthz", None))
-            .await
-            .expect("h1")
-            .status(),
-        200
-    );
-    let (mut two, _two_conn) = h2(&fed).await;
-    assert_eq!(
-        two.send_request(get("/healthz", None))
-            .await
-            .expect("h2")
-            .status(),
-        200
-    );
+    let ((mut one, one_conn), (_two, _two_conn)) = both_serving(&fed).await;
     // A third connection is over the cap: closed at once, before any handshake.
     assert!(tls(&fed, b"h2").await.is_err(), "over the cap");
     // Both are still served: the refused one took nobody's place.
@@ -292,22 +283,7 @@ async fn the_connection_cap_holds_and_a_closed_connection_frees_its_place() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_and_free_their_place() {
     let fed = launch(false, "idle_timeout_ms = 300\nmax_connections = 2").await;
-    let (mut one, one_conn) = h1(&fed).await;
-    assert_eq!(
-        one.send_request(get("/healthz", None))
-            .await
-            .expect("h1")
-            .status(),
-        200
-    );
-    let (mut two, two_conn) = h2(&fed).await;
-    assert_eq!(
-        two.send_request(get("/healthz", None))
-            .await
-            .expect("h2")
-            .status(),
-        200
-    );
+    let ((mut one, one_conn), (mut two, two_conn)) = both_serving(&fed).await;
     // Both go idle and are closed by the gateway (HTTP/2 with GOAWAY).
     ended(one_conn, "idle HTTP/1.1").await;
     ended(two_conn, "idle HTTP/2").await;

@@ -4,41 +4,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+#[path = "support/captured_logs.rs"]
+mod captured_logs;
 
+use std::collections::BTreeMap;
+
+use captured_logs::LOGS;
 use common::Federation;
 use guichet::merge::YearRange;
 use guichet::model::{OfficeId, Vn};
 use guichet::pki::Role;
 use guichet::sim::{Fault, Latency};
-
-/// Every log line of this test binary, as JSON, at debug level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        guichet::locks::lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-static LOGS: std::sync::LazyLock<Captured> = std::sync::LazyLock::new(|| {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .with_writer(move || writer.clone())
-        .finish();
-    let _ = tracing::subscriber::set_global_default(subscriber);
-    captured
-});
 
 /// A portal's client and the certificate its end users' tokens are bound to.
 type Portal = (reqwest::Client, std::path::PathBuf);
@@ -272,7 +248,7 @@ async fn no_log_line_carries_an_ahv_number_an_amount_or_a_name() {
             }
         }
     }
-    let text = String::from_utf8(guichet::locks::lock(&logs.0).clone()).expect("utf-8 logs");
+    let text = logs.text();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines.len() > 20,

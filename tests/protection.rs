@@ -65,6 +65,27 @@ fn source<'a>(account: &'a serde_json::Value, office: &str) -> &'a serde_json::V
         .expect("source")
 }
 
+/// The row of `office` in `GET /v1/adapters`, as `client` (an administrator) reads it.
+async fn adapter_row(
+    client: &reqwest::Client,
+    fed: &Federation,
+    office: &str,
+) -> serde_json::Value {
+    let list: serde_json::Value = client
+        .get(fed.url("/v1/adapters"))
+        .send()
+        .await
+        .expect("adapters")
+        .json()
+        .await
+        .expect("json");
+    list["adapters"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["office"] == office))
+        .expect("row")
+        .clone()
+}
+
 fn entries_except(v: &serde_json::Value, skip: &[&str]) -> Vec<serde_json::Value> {
     v["entries"]
         .as_array()
@@ -216,18 +237,7 @@ async fn the_breaker_opens_skips_the_office_and_lets_it_back() {
         Some((&fed.pki.admin.cert, &fed.pki.admin.key)),
         &fed.pki.ca_cert,
     );
-    let list: serde_json::Value = admin
-        .get(fed.url("/v1/adapters"))
-        .send()
-        .await
-        .expect("adapters")
-        .json()
-        .await
-        .expect("json");
-    let row = list["adapters"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["office"] == "001.000"))
-        .expect("row");
+    let row = adapter_row(&admin, &fed, "001.000").await;
     assert_eq!(row["circuit"], "open");
     assert_eq!(row["lastStatus"], "timeout");
     // While open: unavailable at once, the office is not called.
@@ -257,18 +267,7 @@ async fn the_breaker_opens_skips_the_office_and_lets_it_back() {
         Some("ok" | "no_account")
     ));
     assert_eq!(fed.sim.requests(office), 6);
-    let list: serde_json::Value = admin
-        .get(fed.url("/v1/adapters"))
-        .send()
-        .await
-        .expect("adapters")
-        .json()
-        .await
-        .expect("json");
-    let row = list["adapters"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["office"] == "001.000"))
-        .expect("row");
+    let row = adapter_row(&admin, &fed, "001.000").await;
     assert_eq!(row["circuit"], "closed");
     // A portal may not read the adapter list.
     assert_eq!(

@@ -3,12 +3,15 @@
 //! idempotently (also after a crash between the two), receipts classified, inbox pairs
 //! moved to `processed/` only after the taker confirms.
 
+#[path = "support/xml_events.rs"]
+mod xml_events;
+
 use std::path::{Path, PathBuf};
 
 use guichet::mapping::MappingSet;
 use guichet::model::AckOutcome;
 use guichet::sedex::{Envelope, Receipt, SedexError, SedexFolder, SedexStatus, Sent, XmlError};
-use quick_xml::events::Event;
+use xml_events::events;
 
 const ID: &str = "4e7d2a90-1c3b-4a5e-8f6d-7b9c0a1e2f04";
 
@@ -37,43 +40,6 @@ fn names(dir: &Path) -> Vec<String> {
         .collect();
     n.sort();
     n
-}
-
-/// (namespace URI, local name, trimmed text) events: prefixes and layout may differ.
-fn events(xml: &str) -> Vec<(String, String, String)> {
-    let mut reader = quick_xml::NsReader::from_str(xml);
-    let mut out = Vec::new();
-    let mut stack: Vec<(String, String)> = Vec::new();
-    loop {
-        match reader.read_resolved_event().expect("well-formed") {
-            (ns, Event::Start(e)) => {
-                let uri = match ns {
-                    quick_xml::name::ResolveResult::Bound(n) => {
-                        String::from_utf8_lossy(n.into_inner()).into_owned()
-                    }
-                    _ => String::new(),
-                };
-                let local = String::from_utf8_lossy(e.local_name().into_inner()).into_owned();
-                stack.push((uri, local));
-            }
-            (_, Event::Text(t)) => {
-                let text = t.decode().expect("text").trim().to_owned();
-                if !text.is_empty()
-                    && let Some((uri, local)) = stack.last()
-                {
-                    out.push((uri.clone(), local.clone(), text));
-                }
-            }
-            (_, Event::End(_)) => {
-                if let Some((uri, local)) = stack.pop() {
-                    out.push((uri, local, "/".into()));
-                }
-            }
-            (_, Event::Eof) => break,
-            _ => {}
-        }
-    }
-    out
 }
 
 #[test]

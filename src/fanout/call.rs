@@ -34,6 +34,27 @@ pub(crate) struct QueryContext<'a> {
 }
 
 impl<'a> QueryContext<'a> {
+    /// The request parameters of this query for `office`, under a fresh `message_id`.
+    pub(super) fn request_params(
+        &'a self,
+        office: crate::model::OfficeId,
+        message_id: &'a str,
+    ) -> RequestParams<'a> {
+        RequestParams {
+            vn: self.vn,
+            office,
+            sender_id: &self.settings.sender_id,
+            participant_prefix: &self.settings.participant_prefix,
+            message_id,
+            business_process_id: &self.business_process_id,
+            message_date: &self.message_date,
+            year_from: self.year_from,
+            year_to: self.year_to,
+            test_delivery: self.settings.test_delivery,
+            purpose: self.purpose,
+        }
+    }
+
     pub(crate) fn new(q: &Query<'a>, settings: &'a FanoutSettings) -> QueryContext<'a> {
         let now = time::OffsetDateTime::now_utc();
         let this_year = u16::try_from(now.year()).unwrap_or(u16::MAX);
@@ -270,19 +291,9 @@ async fn exchange(
     traceparent: &str,
 ) -> Result<Answer, CallError> {
     let message_id = uuid::Uuid::new_v4().to_string();
-    let body = adapter.mapping.request(&RequestParams {
-        vn: ctx.vn,
-        office: adapter.office,
-        sender_id: &ctx.settings.sender_id,
-        participant_prefix: &ctx.settings.participant_prefix,
-        message_id: &message_id,
-        business_process_id: &ctx.business_process_id,
-        message_date: &ctx.message_date,
-        year_from: ctx.year_from,
-        year_to: ctx.year_to,
-        test_delivery: ctx.settings.test_delivery,
-        purpose: ctx.purpose,
-    });
+    let body = adapter
+        .mapping
+        .request(&ctx.request_params(adapter.office, &message_id));
     let bytes = post(
         client,
         &adapter.endpoint,
@@ -319,6 +330,15 @@ pub(super) async fn post(
     if status != reqwest::StatusCode::OK {
         return Err(CallError::Status(status.as_u16()));
     }
+    read_capped(&mut response, limit).await
+}
+
+/// Reads the body of `response`, refused as [`CallError::TooLarge`] as soon as it says or
+/// turns out to be longer than `limit` bytes.
+pub(super) async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, CallError> {
     if response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(CallError::TooLarge(limit));
     }

@@ -15,7 +15,7 @@ use super::call::{CallEnv, QueryContext, post};
 use super::error::CallError;
 use super::guard::OfficeGuard;
 use super::retry::RetrySettings;
-use crate::mapping::{Mapping, RequestParams};
+use crate::mapping::Mapping;
 use crate::model::{
     Identity, OfficeId, RegisterAnswer, RegisterCall, RegisterStatus, RoutingMode, Vn,
 };
@@ -237,23 +237,15 @@ impl Register {
         ctx: &QueryContext<'_>,
     ) -> Result<RegisterAnswer, CallError> {
         let message_id = uuid::Uuid::new_v4().to_string();
-        let body = self.settings.mapping.request(&RequestParams {
-            vn: ctx.vn,
-            // The register's dialect names its own recipient; no office is addressed.
-            office: OfficeId {
-                number: 999,
-                agency: 0,
-            },
-            sender_id: &ctx.settings.sender_id,
-            participant_prefix: &ctx.settings.participant_prefix,
-            message_id: &message_id,
-            business_process_id: &ctx.business_process_id,
-            message_date: &ctx.message_date,
-            year_from: ctx.year_from,
-            year_to: ctx.year_to,
-            test_delivery: ctx.settings.test_delivery,
-            purpose: ctx.purpose,
-        });
+        // The register's dialect names its own recipient; no office is addressed.
+        let nobody = OfficeId {
+            number: 999,
+            agency: 0,
+        };
+        let body = self
+            .settings
+            .mapping
+            .request(&ctx.request_params(nobody, &message_id));
         let limit = self.settings.max_answer_bytes;
         let bytes = post(
             client,

@@ -72,26 +72,9 @@ impl Fanout {
             if status != reqwest::StatusCode::OK && status != reqwest::StatusCode::ACCEPTED {
                 return Err(CallError::Status(status.as_u16()));
             }
-            if response
-                .content_length()
-                .is_some_and(|n| n > max_bytes as u64)
-            {
-                return Err(CallError::TooLarge(max_bytes));
-            }
-            let mut bytes = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| CallError::from_reqwest(&e))?
-            {
-                if bytes.len() + chunk.len() > max_bytes {
-                    return Err(CallError::TooLarge(max_bytes));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
             Ok(Posted {
                 status: status.as_u16(),
-                body: bytes,
+                body: super::call::read_capped(&mut response, max_bytes).await?,
             })
         };
         match tokio::time::timeout(timeout, exchange).await {

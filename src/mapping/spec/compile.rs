@@ -1,11 +1,11 @@
 //! Compiles a mapping file: namespaces, dialect name, request template, and the answer's
 //! matchers and fields, each refused with the file, line and column of the bad value.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use toml::Spanned;
 
+use super::ctx::Ctx;
 use super::raw::{RawAnswer, RawField, RawMapping, RawOffice, RawRecord};
 use super::slots::{SLOTS, SlotDef};
 use super::tree::Tree;
@@ -13,104 +13,12 @@ use super::{Compiled, FieldSpec, Format, Node, Program, RecordKind, Role, Slot};
 use crate::mapping::error::MappingError;
 use crate::mapping::request::Template;
 use crate::model::{Benefit, CaseStatus, CodeName};
-use crate::toml_error::Position;
-
-pub(super) struct Ctx<'a> {
-    file: &'a Path,
-    text: &'a str,
-    namespaces: BTreeMap<String, String>,
-}
-
-impl Ctx<'_> {
-    pub(super) fn err<T>(
-        &self,
-        span: std::ops::Range<usize>,
-        message: impl Into<String>,
-    ) -> Result<T, MappingError> {
-        Err(MappingError::at(
-            self.file,
-            Some(Position::of_span(self.text, &span)),
-            message,
-        ))
-    }
-
-    /// `a:b/c:d` → steps of (uri, local, display).
-    pub(super) fn steps(
-        &self,
-        path: &Spanned<String>,
-    ) -> Result<Vec<(String, String, String)>, MappingError> {
-        self.steps_of(path.get_ref(), path)
-    }
-
-    /// The steps of `raw`, a part of `path` (which names the position in errors).
-    pub(super) fn steps_of(
-        &self,
-        raw: &str,
-        path: &Spanned<String>,
-    ) -> Result<Vec<(String, String, String)>, MappingError> {
-        if raw.trim().is_empty() {
-            return self.err(path.span(), "empty element path");
-        }
-        raw.split('/')
-            .map(|step| {
-                let (uri, local) = self.name(step, path)?;
-                Ok((uri, local.to_owned(), step.to_owned()))
-            })
-            .collect()
-    }
-
-    /// `prefix:local` or `local` → (namespace URI, local name). An unprefixed name has no
-    /// namespace (as an unprefixed attribute never has).
-    pub(super) fn name<'s>(
-        &self,
-        step: &'s str,
-        path: &Spanned<String>,
-    ) -> Result<(String, &'s str), MappingError> {
-        let raw = path.get_ref();
-        let (uri, local) = match step.split_once(':') {
-            Some((prefix, local)) => match self.namespaces.get(prefix) {
-                Some(uri) => (uri.clone(), local),
-                None => {
-                    return self.err(
-                        path.span(),
-                        format!("prefix {prefix:?} of {raw:?} is not declared in [namespaces]"),
-                    );
-                }
-            },
-            None => (String::new(), step),
-        };
-        let ok = !local.is_empty()
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !ok {
-            return self.err(
-                path.span(),
-                format!("{step:?} in {raw:?} is not an element or attribute name"),
-            );
-        }
-        Ok((uri, local))
-    }
-}
 
 /// Parses and checks one mapping file's text.
 pub(crate) fn compile(file: &Path, text: &str) -> Result<Compiled, MappingError> {
     let raw: RawMapping = crate::toml_error::parse(text)
         .map_err(|e| MappingError::at(file, e.position, e.message))?;
-    let mut ctx = Ctx {
-        file,
-        text,
-        namespaces: BTreeMap::new(),
-    };
-    for (prefix, uri) in &raw.namespaces {
-        if prefix.is_empty() || uri.get_ref().trim().is_empty() {
-            return ctx.err(
-                uri.span(),
-                format!("namespace prefix {prefix:?} needs a non-empty URI"),
-            );
-        }
-        ctx.namespaces.insert(prefix.clone(), uri.get_ref().clone());
-    }
+    let ctx = Ctx::new(file, text, &raw.namespaces)?;
     let dialect = raw.dialect.get_ref().clone();
     let dialect_ok = !dialect.is_empty()
         && dialect

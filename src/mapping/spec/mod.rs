@@ -3,9 +3,11 @@
 //! at load; the engine trusts the program.
 //!
 //! `raw.rs` is the file as serde reads it, `slots.rs` the canonical fields a record can
-//! fill, `compile.rs` the checks and the compilation, `tree.rs` the matcher tree.
+//! fill, `compile.rs` the checks and the compilation (`ctx.rs`: the file, its positions and
+//! namespace prefixes), `tree.rs` the matcher tree.
 
 mod compile;
+mod ctx;
 mod raw;
 mod slots;
 mod tree;
@@ -13,6 +15,7 @@ mod tree;
 use super::request::Template;
 
 pub(crate) use compile::compile;
+pub(in crate::mapping) use ctx::Ctx;
 
 /// Which canonical record a matcher builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

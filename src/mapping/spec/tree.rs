@@ -3,7 +3,7 @@
 
 use toml::Spanned;
 
-use super::compile::Ctx;
+use super::ctx::Ctx;
 use super::{Attr, Node, Role};
 use crate::mapping::error::MappingError;
 

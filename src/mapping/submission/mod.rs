@@ -18,8 +18,8 @@ use self::ack::{ACK_FIELDS, AckNode, AckProgram, RawAck};
 pub use self::template::{DocumentTemplate, RenderError, RenderProblem, TemplateSyntaxError};
 use super::error::{AnswerError, AnswerErrorKind, MappingError, TemplateError};
 use super::request::check_well_formed;
+use super::spec::Ctx;
 use crate::model::{AckOutcome, ApgAck, OfficeId, RejectReason};
-use crate::toml_error::Position;
 
 /// A submission mapping file as written.
 #[derive(Deserialize)]
@@ -220,78 +220,18 @@ impl SubmissionMapping {
     }
 }
 
-/// The file being compiled and its namespace prefixes.
-struct Ctx<'a> {
-    file: &'a Path,
-    text: &'a str,
-    namespaces: BTreeMap<String, String>,
-}
-
-impl<'a> Ctx<'a> {
-    fn new(
-        file: &'a Path,
-        text: &'a str,
-        raw: &BTreeMap<String, Spanned<String>>,
-    ) -> Result<Ctx<'a>, MappingError> {
-        let mut ctx = Ctx {
-            file,
-            text,
-            namespaces: BTreeMap::new(),
-        };
-        for (prefix, uri) in raw {
-            if prefix.is_empty() || uri.get_ref().trim().is_empty() {
-                return ctx.err(
-                    uri.span(),
-                    format!("namespace prefix {prefix:?} needs a non-empty URI"),
-                );
-            }
-            ctx.namespaces.insert(prefix.clone(), uri.get_ref().clone());
-        }
-        Ok(ctx)
-    }
-
-    fn err<T>(
-        &self,
-        span: std::ops::Range<usize>,
-        m: impl Into<String>,
-    ) -> Result<T, MappingError> {
-        Err(MappingError::at(
-            self.file,
-            Some(Position::of_span(self.text, &span)),
-            m,
-        ))
-    }
-
-    /// `a:b/c:d` → (uri, local, display) steps.
-    fn steps(&self, path: &Spanned<String>) -> Result<Vec<(String, String, String)>, MappingError> {
-        let raw = path.get_ref();
-        let mut out = Vec::new();
-        for step in raw.split('/') {
-            let (uri, local) = match step.split_once(':') {
-                Some((prefix, local)) => match self.namespaces.get(prefix) {
-                    Some(uri) => (uri.clone(), local),
-                    None => {
-                        let m =
-                            format!("prefix {prefix:?} of {raw:?} is not declared in [namespaces]");
-                        return self.err(path.span(), m);
-                    }
-                },
-                None => (String::new(), step),
-            };
-            let ok = !local.is_empty()
-                && local
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if !ok {
-                return self.err(
-                    path.span(),
-                    format!("{step:?} in {raw:?} is not an element name"),
-                );
-            }
-            out.push((uri, local.to_owned(), step.to_owned()));
-        }
-        Ok(out)
-    }
+/// `a:b/c:d` → (uri, local, display) steps.
+fn steps(
+    ctx: &Ctx<'_>,
+    path: &Spanned<String>,
+) -> Result<Vec<(String, String, String)>, MappingError> {
+    path.get_ref()
+        .split('/')
+        .map(|step| {
+            let (uri, local) = ctx.qualified(step, path, "an element name")?;
+            Ok((uri, local.to_owned(), step.to_owned()))
+        })
+        .collect()
 }
 
 fn compile_template(ctx: &Ctx<'_>, t: &Spanned<String>) -> Result<DocumentTemplate, MappingError> {
@@ -311,7 +251,7 @@ fn compile_template(ctx: &Ctx<'_>, t: &Spanned<String>) -> Result<DocumentTempla
 }
 
 fn compile_ack(ctx: &Ctx<'_>, raw: &RawAck) -> Result<AckProgram, MappingError> {
-    let root = ctx.steps(&raw.root)?;
+    let root = steps(ctx, &raw.root)?;
     let [(uri, local, display)] = root.as_slice() else {
         return ctx.err(raw.root.span(), "root is one element name");
     };
@@ -386,7 +326,7 @@ fn insert(
     field: ack::AckField,
 ) -> Result<(), MappingError> {
     let mut at = 0;
-    for (uri, local, display) in ctx.steps(path)? {
+    for (uri, local, display) in steps(ctx, path)? {
         if nodes[at].field.is_some() {
             return ctx.err(
                 path.span(),
