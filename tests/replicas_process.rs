@@ -1,11 +1,12 @@
 //! Three real `guichet serve` processes on loopback ports, one fresh PostgreSQL schema,
 //! the simulated offices of the test (issue #17, "How it is checked"): a notification to
 //! replica 2 evicts the person on replicas 1 and 3; the portal quota holds across the
-//! three processes; a claim accepted by replica 1, which is killed (`kill -9`) while it
-//! holds the claim's outbox lease, is delivered exactly once by the others once the lease
-//! expires; and `guichet audit verify` finds the three replicas' chains intact after it
-//! all. Needs `--features postgres-tests` and `GUICHET_TEST_DATABASE_URL` (fails loudly
-//! without them, never passes silently) and a debug build (the crash point).
+//! three processes; an adapter change through replica 1 is used by replica 3 within 1 s;
+//! a claim accepted by replica 1, which is killed (`kill -9`) while it holds the claim's
+//! outbox lease, is delivered exactly once by the others once the lease expires; and
+//! `guichet audit verify` finds the three replicas' chains intact after it all. Needs
+//! `--features postgres-tests` and `GUICHET_TEST_DATABASE_URL` (fails loudly without
+//! them, never passes silently) and a debug build (the crash point).
 #![cfg(feature = "postgres-tests")]
 
 mod common;
@@ -15,7 +16,6 @@ mod replica;
 mod serve;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Federation, PATIENT_MS};
@@ -85,25 +85,6 @@ async fn until_live(client: &reqwest::Client, replicas: &[&Serve], n: u64) {
     panic!("the replicas never all counted {n} live replicas");
 }
 
-/// Gives replica `n` a copy of the adapters folder of its own, as separate machines
-/// have: an adapter change can reach another replica only through the shared store.
-fn own_adapters_folder(fed: &Federation, config: &Path, n: usize) {
-    let shared = &fed.config.offices.adapters;
-    let own = fed.dir.path().join(format!("adapters-r{n}"));
-    std::fs::create_dir_all(&own).expect("adapters folder");
-    for entry in std::fs::read_dir(shared).expect("adapters") {
-        let from = entry.expect("entry").path();
-        if from.is_file() {
-            std::fs::copy(&from, own.join(from.file_name().expect("name"))).expect("copy");
-        }
-    }
-    let text = std::fs::read_to_string(config).expect("config");
-    let line = format!("adapters = \"{}\"", shared.display());
-    assert!(text.contains(&line), "{line} in {}", config.display());
-    let text = text.replace(&line, &format!("adapters = \"{}\"", own.display()));
-    std::fs::write(config, text).expect("config");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_serve_processes_share_evictions_quota_and_deliveries() {
     let (url, schema, fed) = replica::federation(BURST).await;
@@ -112,7 +93,7 @@ async fn three_serve_processes_share_evictions_quota_and_deliveries() {
             let schema = (url.as_str(), schema.name());
             let path =
                 replica::write_config(&fed.config.file, fed.dir.path(), n, schema, STORE, EXTRA);
-            own_adapters_folder(&fed, &path, n);
+            replica::own_adapters_folder(&fed.config.offices.adapters, &path, n);
             path
         })
         .collect();
@@ -262,6 +243,7 @@ async fn an_adapter_change_via_replica_1_is_used_by_replica_3(
     let Some((sent, _)) = first else {
         panic!("replica 3 never used the change: {seen:?}");
     };
+    eprintln!("replica 3 used the change in a query sent {sent:?} after the change's answer");
     assert!(
         *sent <= LIVE,
         "first used by a query sent {sent:?} after the change: {seen:?}"
