@@ -315,7 +315,8 @@ pub enum AdaptersCommand {
         file: PathBuf,
     },
     /// Print the registry with versions and live health from the gateway's API; the
-    /// adapters folder (no health) with --offline or when the gateway is not reachable.
+    /// registry itself (no health: the adapters folder, or the PostgreSQL store's registry)
+    /// with --offline or when the gateway is not reachable.
     List {
         /// Configuration file.
         #[arg(long, default_value = "config/guichet.toml")]
@@ -329,7 +330,7 @@ pub enum AdaptersCommand {
         /// Its private key.
         #[arg(long, requires = "admin_cert")]
         admin_key: Option<PathBuf>,
-        /// Read the adapters folder instead of asking the gateway.
+        /// Read the registry (adapters folder, or PostgreSQL) instead of asking the gateway.
         #[arg(long)]
         offline: bool,
     },
