@@ -54,6 +54,13 @@ pub enum Command {
         /// Fault file: which offices hang, fail, drip, lie… (see config/faults.example.toml and docs/operating.md).
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// The gateway (`https://host:port`) the simulated offices send decisions to
+        /// (`POST /v1/messages` with their own certificates), once it answers.
+        #[arg(long, value_name = "URL")]
+        decisions_to: Option<String>,
+        /// How many persons get a decision with `--decisions-to` (offices take turns).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        decisions: u32,
     },
     /// Create or update the store's schema (SQLite file or PostgreSQL) and exit; `serve`
     /// also does this at start, under the same lock.
