@@ -315,10 +315,25 @@ pub(super) async fn post(
     traceparent: &str,
     limit: usize,
 ) -> Result<Vec<u8>, CallError> {
-    let mut response = client
+    let request = client
         .post(endpoint.clone())
+        .header("traceparent", traceparent);
+    let mut response = send_xml(request, body).await?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        return Err(CallError::Status(status.as_u16()));
+    }
+    read_capped(&mut response, limit).await
+}
+
+/// Sends `request` with the XML `body`; a redirect is refused
+/// ([`CallError::Redirect`]), never followed.
+pub(super) async fn send_xml(
+    request: reqwest::RequestBuilder,
+    body: String,
+) -> Result<reqwest::Response, CallError> {
+    let response = request
         .header(reqwest::header::CONTENT_TYPE, "application/xml")
-        .header("traceparent", traceparent)
         .body(body)
         .send()
         .await
@@ -327,10 +342,7 @@ pub(super) async fn post(
     if status.is_redirection() {
         return Err(CallError::Redirect(status.as_u16()));
     }
-    if status != reqwest::StatusCode::OK {
-        return Err(CallError::Status(status.as_u16()));
-    }
-    read_capped(&mut response, limit).await
+    Ok(response)
 }
 
 /// Reads the body of `response`, refused as [`CallError::TooLarge`] as soon as it says or

@@ -58,17 +58,8 @@ impl Fanout {
     ) -> Result<Posted, PostError> {
         let client = self.clients.get(adapter).map_err(|_| CallError::Client)?;
         let exchange = async {
-            let mut response = client
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/xml")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| CallError::from_reqwest(&e))?;
+            let mut response = super::call::send_xml(client.post(url), body).await?;
             let status = response.status();
-            if status.is_redirection() {
-                return Err(CallError::Redirect(status.as_u16()));
-            }
             if status != reqwest::StatusCode::OK && status != reqwest::StatusCode::ACCEPTED {
                 return Err(CallError::Status(status.as_u16()));
             }
