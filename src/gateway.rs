@@ -16,11 +16,13 @@ use tokio::net::TcpListener;
 use crate::adapter::watch::Watcher;
 use crate::adapter::{AdapterError, Publish, Store};
 use crate::cluster::{Cluster, ReplicaId};
-use crate::config::{Config, RegisterFallback};
-use crate::fanout::{FanoutSettings, RegisterSettings, RoutingSettings};
+use crate::config::Config;
 use crate::mapping::{MappingError, MappingSet};
 use crate::server::{Connections, Reloader, Serving, State};
 use crate::tls;
+
+mod settings;
+pub use settings::{fanout_settings, routing_settings};
 
 /// Why the gateway could not be built; each names the file or the part.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +80,9 @@ pub struct Gateway {
     lease: std::time::Duration,
     /// Turned off at shutdown: `/readyz` answers `503` while the listeners drain.
     readiness: Arc<crate::server::Readiness>,
-    /// Polls the adapters folder; stops when the gateway is dropped.
-    _watcher: Watcher,
+    /// Polls the adapters folder (not with a registry shared in PostgreSQL); stops when
+    /// the gateway is dropped.
+    _watcher: Option<Watcher>,
 }
 
 impl Gateway {
@@ -88,12 +91,20 @@ impl Gateway {
     /// `server.watch_interval_ms`. Must run inside a Tokio runtime.
     pub fn build(config: &Config) -> Result<Gateway, BuildError> {
         let db = Arc::new(crate::store::Store::open_lazy(&config.store)?);
-        Gateway::assemble(config, db, None)
+        let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+        let store = Store::open_with_policy(
+            &config.offices.adapters,
+            mappings.clone(),
+            config.offices.endpoint_policy.clone(),
+        )?;
+        Gateway::assemble(config, db, None, mappings, store)
     }
 
     /// Builds the gateway as `guichet serve` runs it: like [`Gateway::build`], and with a
-    /// PostgreSQL store it migrates the store first and joins the replicas' cluster
-    /// (`crate::cluster`: notices, heartbeats, re-reads, started by [`Gateway::serve`]).
+    /// PostgreSQL store it migrates the store first, joins the replicas' cluster
+    /// (`crate::cluster`: notices, heartbeats, re-reads, started by [`Gateway::serve`]) and
+    /// keeps the adapter registry in PostgreSQL (seeded from the adapters folder when
+    /// empty, see [`Store::open_shared`]).
     pub async fn open(config: &Config) -> Result<Gateway, BuildError> {
         if config.store.location.backend() != "postgres" {
             return Gateway::build(config);
@@ -104,7 +115,16 @@ impl Gateway {
         if let Some(c) = &cluster {
             tracing::info!(replica = %c.replica(), store = db.location(), "replica of a shared PostgreSQL store");
         }
-        Gateway::assemble(config, db, cluster.map(Arc::new))
+        let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+        let store = Store::open_shared(
+            &config.offices.adapters,
+            mappings.clone(),
+            config.offices.endpoint_policy.clone(),
+            Arc::clone(&db),
+            Some(crate::cluster::adapters_notice(db.schema())),
+        )
+        .await?;
+        Gateway::assemble(config, db, cluster.map(Arc::new), mappings, store)
     }
 
     /// The one assembly of the parts around the store `db` and the cluster, if any.
@@ -112,14 +132,11 @@ impl Gateway {
         config: &Config,
         db: Arc<crate::store::Store>,
         cluster: Option<Arc<Cluster>>,
+        mappings: MappingSet,
+        store: Store,
     ) -> Result<Gateway, BuildError> {
-        let mappings = MappingSet::load_dir(&config.offices.mappings)?;
         let routing = routing_settings(config, &mappings)?;
-        let store = Arc::new(Store::open_with_policy(
-            &config.offices.adapters,
-            mappings,
-            config.offices.endpoint_policy.clone(),
-        )?);
+        let store = Arc::new(store);
         let limits = config.server.limits;
         let connections = Connections::new("gateway", limits.max_connections);
         let (reloader, client_tls) =
@@ -170,11 +187,14 @@ impl Gateway {
             cluster,
         });
         let every = config.server.watch_interval;
-        let watcher = crate::adapter::watch::spawn(
-            Arc::clone(&store),
-            Arc::clone(&state) as Arc<dyn Publish>,
-            every,
-        );
+        // A registry shared in PostgreSQL changes by the API and notices, not the folder.
+        let watcher = (!store.is_shared()).then(|| {
+            crate::adapter::watch::spawn(
+                Arc::clone(&store),
+                Arc::clone(&state) as Arc<dyn Publish>,
+                every,
+            )
+        });
         crate::server::reload::spawn_watch(&state, every);
         Ok(Gateway {
             state,
@@ -308,70 +328,6 @@ pub fn client_paths(config: &Config) -> tls::ClientPaths {
         key: o.client_key.clone(),
         crl: o.crl.clone(),
     }
-}
-
-/// The fan-out settings of the configuration.
-pub fn fanout_settings(config: &Config) -> FanoutSettings {
-    let o = &config.offices;
-    FanoutSettings {
-        sender_id: o.sender_id.clone(),
-        participant_prefix: o.participant_prefix.clone(),
-        test_delivery: o.test_delivery,
-        deadline: o.deadline,
-        breaker: config.protection.breaker,
-        retry: config.protection.retry,
-        hedge: config.protection.hedge_budget,
-        max_entries_per_answer: config.protection.max_entries_per_answer,
-    }
-}
-
-/// The routing settings of `[routing]` (with the register's compiled dialect), or
-/// `None` without the section: every query asks every office, as before.
-pub fn routing_settings(
-    config: &Config,
-    mappings: &MappingSet,
-) -> Result<Option<RoutingSettings>, BuildError> {
-    let Some(r) = &config.routing else {
-        return Ok(None);
-    };
-    let register = match &r.register {
-        None => None,
-        Some(e) => {
-            let refused = |problem: String| BuildError::Routing {
-                file: config.file.clone(),
-                problem,
-            };
-            let mapping = mappings.get(&e.dialect).ok_or_else(|| {
-                refused(format!(
-                    "no mapping {:?} in {}",
-                    e.dialect,
-                    config.offices.mappings.display()
-                ))
-            })?;
-            if !mapping.is_register() {
-                return Err(refused(format!(
-                    "{:?} is an office dialect, not the register's",
-                    e.dialect
-                )));
-            }
-            Some(RegisterSettings {
-                endpoint: e.endpoint.clone(),
-                identity: e.identity.clone(),
-                mapping: Arc::clone(mapping),
-                timeout: e.timeout,
-                max_answer_bytes: e.max_answer_bytes,
-                max_rate_per_second: e.max_rate_per_second,
-                max_concurrency: e.max_concurrency,
-            })
-        }
-    };
-    Ok(Some(RoutingSettings {
-        mode: r.mode,
-        register,
-        fail_without_register: r.on_register_failure == RegisterFallback::Fail,
-        cache_ttl: r.cache_ttl,
-        cache_max_entries: r.cache_max_entries,
-    }))
 }
 
 /// Opens the audit log named by the configuration: its HMAC secret and checkpoint key

@@ -8,81 +8,20 @@
 #![cfg(feature = "postgres-tests")]
 
 mod common;
+#[path = "common/in_process.rs"]
+mod in_process;
 #[path = "support/replica.rs"]
 mod replica;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Federation, PATIENT_MS};
-use guichet::gateway::Gateway;
+use common::PATIENT_MS;
 use guichet::model::Vn;
-use guichet::server::State;
-use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
+use in_process::{Replica, until};
 use replica::query;
 
 /// The portal quota of every replica's configuration: 60 at once, next to no refill.
 const BURST: usize = 60;
-
-struct Replica {
-    /// `127.0.0.1:PORT` of its portal listener.
-    addr: String,
-    state: Arc<State>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    served: tokio::task::JoinHandle<()>,
-}
-
-impl Replica {
-    /// Opens replica `n` on the federation's configuration with the PostgreSQL store.
-    async fn open(fed: &Federation, schema: &ScratchSchema, n: usize) -> Replica {
-        let url = std::env::var(TEST_DATABASE_URL).expect("checked by the test");
-        let path = replica::write_config(
-            &fed.config.file,
-            fed.dir.path(),
-            n,
-            (&url, schema.name()),
-            "",
-            "",
-        );
-        let config = guichet::config::Config::load(&path).expect("replica config loads");
-        let gateway = Gateway::open(&config).await.expect("replica opens");
-        let state = Arc::clone(gateway.state());
-        assert!(
-            state.cluster.is_some(),
-            "a PostgreSQL store joins the cluster"
-        );
-        let listener = guichet::net::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(gateway.serve(listener, None, async {
-            let _ = stopped.await;
-        }));
-        Replica {
-            addr,
-            state,
-            stop: Some(stop),
-            served,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.served.await.expect("replica task");
-    }
-}
-
-/// Waits (bounded) until `done` holds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..(PATIENT_MS / 50) {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened: {what}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_evictions_and_the_portal_quota() {

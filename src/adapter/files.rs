@@ -49,6 +49,14 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
     crate::timefmt::rfc3339(t)
 }
 
+/// A file's modification time as RFC 3339 (empty when unknown).
+pub fn modified(path: &Path) -> String {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| rfc3339(t.into()))
+        .unwrap_or_default()
+}
+
 /// The managed header of a file, when it has one.
 pub fn parse_meta(text: &str) -> Option<Meta> {
     let field = |prefix: &str| {

@@ -5,6 +5,10 @@
 //! Changes are serialized (one lock for the folder, and one async lock per office that the
 //! API holds across its conformance probe); versions only grow; every replaced or deleted
 //! definition is kept in `adapters/.history/<office>/<version>.toml`.
+//!
+//! Where the registry is kept is the one seam ([`Backend`]): the adapters folder (one
+//! machine, the default) or PostgreSQL shared by replicas ([`Store::open_shared`], see
+//! `pg.rs`). Validation, versions and the audit intent are the same for both.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,6 +20,9 @@ use crate::locks;
 use crate::mapping::MappingSet;
 use crate::model::OfficeId;
 
+mod change;
+mod export;
+mod pg;
 mod read;
 mod rollback;
 mod sync;
@@ -60,6 +67,9 @@ pub enum StoreError {
     /// Writing the folder failed; the live registry is unchanged.
     #[error("cannot write the adapters folder: {0}")]
     Io(String),
+    /// The shared registry in PostgreSQL could not be read or written; nothing changed.
+    #[error("cannot write the adapter registry in PostgreSQL: {0}")]
+    Database(String),
     /// The audit record of the change could not be written, so nothing was changed.
     #[error("the change was not applied: {0}")]
     NotRecorded(#[from] crate::audit::AuditError),
@@ -86,6 +96,22 @@ struct Entry {
     text: String,
 }
 
+/// What an office is after a change: a live definition or a tombstone.
+#[derive(Debug)]
+enum Adopted {
+    Live(Box<Entry>),
+    Deleted(Tombstone),
+}
+
+/// Where the registry is kept.
+#[derive(Debug)]
+enum Backend {
+    /// The adapters folder is the source of truth (one machine).
+    Files,
+    /// PostgreSQL, shared by every replica (the folder only seeds an empty registry).
+    Postgres(pg::Shared),
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     entries: BTreeMap<OfficeId, Entry>,
@@ -99,8 +125,12 @@ pub struct Store {
     dir: PathBuf,
     mappings: MappingSet,
     policy: EndpointPolicy,
+    backend: Backend,
     inner: Mutex<Inner>,
     office_locks: Mutex<HashMap<OfficeId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held from building a snapshot to handing it over: the last snapshot published is
+    /// never older than the one before.
+    publishing: Mutex<()>,
 }
 
 impl Store {
@@ -149,18 +179,36 @@ impl Store {
         if inner.entries.is_empty() {
             return Err(err(dir, "no adapter (*.toml) in this folder".into()));
         }
-        Ok(Store {
+        Ok(Store::new(dir, mappings, policy, Backend::Files, inner))
+    }
+
+    fn new(
+        dir: &Path,
+        mappings: MappingSet,
+        policy: EndpointPolicy,
+        backend: Backend,
+        inner: Inner,
+    ) -> Store {
+        Store {
             dir: dir.to_owned(),
             mappings,
             policy,
+            backend,
             inner: Mutex::new(inner),
             office_locks: Mutex::new(HashMap::new()),
-        })
+            publishing: Mutex::new(()),
+        }
     }
 
-    /// The adapters folder.
+    /// The adapters folder (with PostgreSQL: the folder an empty registry is seeded from).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the registry is PostgreSQL's, shared by replicas (the folder is then not
+    /// watched).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// The registry of what is live now (the one code path that builds snapshots).
@@ -174,6 +222,7 @@ impl Store {
 
     /// Builds the registry and hands it to `target`.
     pub fn publish(&self, target: &dyn Publish) {
+        let _turn = locks::lock(&self.publishing);
         target.publish(self.registry());
     }
 
@@ -207,18 +256,7 @@ impl Store {
 
     /// Validates a definition for `office` (schema and ranges); names the field.
     pub fn validate(&self, office: OfficeId, def: &AdapterDef) -> Result<Adapter, DefError> {
-        let adapter = Adapter::from_def(def, &self.mappings)?;
-        self.policy.check(&adapter.endpoint)?;
-        if adapter.office != office {
-            return Err(DefError::field(
-                "office",
-                format!(
-                    "{} does not match the office {office} of the path",
-                    adapter.office
-                ),
-            ));
-        }
-        Ok(adapter)
+        validate(&self.mappings, &self.policy, office, def)
     }
 
     /// The lock an API change of `office` holds from its version check to its commit.
@@ -237,129 +275,53 @@ impl Store {
         self.lock().crash_before_rename = office;
     }
 
-    /// Writes a validated definition as the next version, keeps the previous one in the
-    /// history, and publishes the new registry.
-    pub fn put(
-        &self,
-        adapter: Adapter,
-        def: AdapterDef,
-        expected: Option<u64>,
-        by: &str,
-        target: &dyn Publish,
-        intent: Intent<'_>,
-    ) -> Result<Meta, StoreError> {
-        let mut inner = self.lock();
-        check(&inner, adapter.office, expected)?;
-        let meta = Meta::next(current(&inner, adapter.office) + 1, by);
-        let text = files::render(&def, &meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        intent(&meta)?;
-        self.commit(&mut inner, adapter, def, meta.clone(), text)?;
-        drop(inner);
-        self.publish(target);
-        Ok(meta)
-    }
-
-    /// Deletes an adapter: the file goes to the history, a tombstone keeps the office in
-    /// answers as `unavailable` ("deregistered").
-    pub fn delete(
-        &self,
-        office: OfficeId,
-        expected: Option<u64>,
-        by: &str,
-        target: &dyn Publish,
-        intent: Intent<'_>,
-    ) -> Result<Meta, StoreError> {
-        let mut inner = self.lock();
-        if !inner.entries.contains_key(&office) {
-            return Err(StoreError::NotFound(office));
-        }
-        check(&inner, office, expected)?;
-        let meta = Meta::next(current(&inner, office) + 1, by);
-        intent(&meta)?;
-        self.tombstone(&mut inner, office, &meta)?;
-        drop(inner);
-        self.publish(target);
-        Ok(meta)
-    }
-
-    fn commit(
-        &self,
-        inner: &mut Inner,
-        adapter: Adapter,
-        def: AdapterDef,
-        meta: Meta,
-        text: String,
-    ) -> Result<(), StoreError> {
-        let office = adapter.office;
-        let io = |e: std::io::Error| StoreError::Io(e.to_string());
-        let history = self.dir.join(HISTORY).join(office.to_string());
-        if let Some(old) = inner.entries.get(&office) {
-            files::write_atomic(
-                &history.join(format!("{}.toml", old.meta.version)),
-                &old.text,
-                false,
-            )
-            .map_err(io)?;
-        }
-        let crash = inner.crash_before_rename == Some(office);
-        if crash {
-            inner.crash_before_rename = None;
-        }
-        files::write_atomic(&self.dir.join(format!("{office}.toml")), &text, crash).map_err(io)?;
-        if inner.tombstones.remove(&office).is_some() {
-            let _ = files::remove(&history.join(TOMBSTONE));
-        }
-        tracing::info!(%office, version = meta.version, by = %meta.changed_by, "adapter written");
-        inner.entries.insert(
-            office,
-            Entry {
-                def,
-                adapter: Arc::new(adapter),
-                meta,
-                text,
-            },
-        );
-        Ok(())
-    }
-
-    fn tombstone(
-        &self,
-        inner: &mut Inner,
-        office: OfficeId,
-        meta: &Meta,
-    ) -> Result<(), StoreError> {
-        let io = |e: std::io::Error| StoreError::Io(e.to_string());
-        let Some(old) = inner.entries.get(&office) else {
-            return Err(StoreError::NotFound(office));
-        };
-        let history = self.dir.join(HISTORY).join(office.to_string());
-        files::write_atomic(
-            &history.join(format!("{}.toml", old.meta.version)),
-            &old.text,
-            false,
-        )
-        .map_err(io)?;
-        let stone = Tombstone {
-            name: old.adapter.name.clone(),
-            version: meta.version,
-            changed_at: meta.changed_at.clone(),
-            changed_by: meta.changed_by.clone(),
-        };
-        let text = toml::to_string(&stone).map_err(|e| StoreError::Io(e.to_string()))?;
-        files::write_atomic(&history.join(TOMBSTONE), &text, false).map_err(io)?;
-        let file = self.dir.join(format!("{office}.toml"));
-        if file.exists() {
-            files::remove(&file).map_err(io)?;
-        }
-        inner.entries.remove(&office);
-        inner.tombstones.insert(office, stone);
-        tracing::info!(%office, version = meta.version, by = %meta.changed_by, "adapter deleted");
-        Ok(())
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         locks::lock(&self.inner)
     }
+}
+
+/// Validates a definition for `office`: schema and ranges, endpoint policy, the office.
+fn validate(
+    mappings: &MappingSet,
+    policy: &EndpointPolicy,
+    office: OfficeId,
+    def: &AdapterDef,
+) -> Result<Adapter, DefError> {
+    let adapter = Adapter::from_def(def, mappings)?;
+    policy.check(&adapter.endpoint)?;
+    if adapter.office != office {
+        return Err(DefError::field(
+            "office",
+            format!(
+                "{} does not match the office {office} of the path",
+                adapter.office
+            ),
+        ));
+    }
+    Ok(adapter)
+}
+
+/// Takes `adopted` as `office`'s state unless the store already knows a version as new
+/// (a notice and the writer's own update may arrive in either order; versions only grow).
+fn adopt(inner: &mut Inner, office: OfficeId, adopted: Adopted) -> bool {
+    let version = match &adopted {
+        Adopted::Live(e) => e.meta.version,
+        Adopted::Deleted(t) => t.version,
+    };
+    if version <= current(inner, office) {
+        return false;
+    }
+    match adopted {
+        Adopted::Live(entry) => {
+            inner.tombstones.remove(&office);
+            inner.entries.insert(office, *entry);
+        }
+        Adopted::Deleted(stone) => {
+            inner.entries.remove(&office);
+            inner.tombstones.insert(office, stone);
+        }
+    }
+    true
 }
 
 fn current(inner: &Inner, office: OfficeId) -> u64 {

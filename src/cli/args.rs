@@ -62,6 +62,11 @@ pub enum Command {
         #[arg(long, default_value = "config/guichet.toml")]
         config: PathBuf,
     },
+    /// The shared store: `import` moves a folder adapter registry into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// One-command demo: dev PKI, simulated offices and the gateway on loopback, a sample query.
     Demo {
         /// Configuration file.
@@ -336,6 +341,25 @@ pub enum AdaptersCommand {
         config: PathBuf,
         /// The definition (TOML, or JSON when it ends in .json).
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Move an adapters folder (definitions with their versions, `.history/` and
+    /// tombstones) into the PostgreSQL registry of `[store]`. Idempotent: a re-run changes
+    /// nothing and says so. An office the database already holds with other content is
+    /// refused (nothing is written) unless `--replace`.
+    Import {
+        /// Configuration file (its `[store] url` must be `postgres://…`).
+        #[arg(long, default_value = "config/guichet.toml")]
+        config: PathBuf,
+        /// The adapters folder to import.
+        #[arg(long = "from-files")]
+        from_files: PathBuf,
+        /// Overwrite offices the database holds with other content (their history too).
+        #[arg(long)]
+        replace: bool,
     },
 }
 

@@ -110,6 +110,14 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
             super::demo(&config, super::DemoOptions { once, vn }).await
         }
         Command::Migrate { config } => print_out(&super::migrate(&config).await?),
+        Command::Store {
+            command:
+                super::StoreCommand::Import {
+                    config,
+                    from_files,
+                    replace,
+                },
+        } => print_out(&super::store_import(&config, &from_files, replace).await?),
         Command::Loadtest(a) => print_out(super::loadtest(a).await?.trim_end()),
         Command::Bench(a) => print_out(super::bench(a).await?.trim_end()),
         offline => anyhow::bail!("internal: {offline:?} does not run on the runtime"),

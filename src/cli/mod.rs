@@ -20,6 +20,7 @@ mod token;
 
 pub use args::{
     AdaptersCommand, Args, AuditCommand, CertTarget, CertsCommand, Command, ReceiptsCommand,
+    StoreCommand,
 };
 pub use audit::audit_verify;
 pub use certs::{CertsAction, EXIT_EXPIRING, certs};
@@ -31,5 +32,5 @@ pub use offline::{AnswerArg, AnswerArgError, consolidate, translate};
 pub use receipts::receipts_verify;
 pub use route::{RouteFiles, route};
 pub use serve::{serve, shutdown_signal, simulate, truth_view};
-pub use store::migrate;
+pub use store::{migrate, store_import};
 pub use token::{TokenRequest, token};

@@ -245,6 +245,12 @@ impl Cluster {
     }
 }
 
+/// The notice (channel, payload) that tells every replica of the store with `schema` to
+/// re-read the adapter registry; the registry sends it in the transaction of a change.
+pub fn adapters_notice(schema: Option<&str>) -> (String, String) {
+    (channel_of(schema), Notice::Adapters.encode())
+}
+
 /// The notification channel of a store: per schema, since channels are per database and
 /// several stores (tests, environments) may share one.
 fn channel_of(schema: Option<&str>) -> String {

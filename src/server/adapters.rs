@@ -7,17 +7,26 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{HeaderMap, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 
 use super::State;
 use super::problem::Problem;
 use super::routes::table::{Handler, Matched};
 use super::routes::{drain, json, read_body};
-use crate::adapter::{AdapterDef, Listed, Meta, Publish, Registry};
+use crate::adapter::{AdapterDef, Meta, Publish, Registry};
 use crate::audit::{Actor, AuditError, Event, Kind};
 use crate::model::OfficeId;
 use crate::model::{Identity, Role};
-use crate::view::{AdapterRow, AdapterView, AdaptersView, ChangedView, ProbeView};
+use crate::view::{ChangedView, ProbeView};
+
+mod body;
+mod view;
+
+pub(super) use body::if_match;
+use body::put_body;
+pub(crate) use view::row;
+use view::{changed, etag, millis};
+pub(super) use view::{list, one};
 
 /// Largest adapter definition accepted.
 const MAX_BODY: usize = 64 * 1024;
@@ -246,104 +255,6 @@ fn intent(
     }
 }
 
-/// `GET /v1/adapters` (roles `admin`, `office`): the registry with versions and health.
-pub(super) fn list(state: &State) -> Result<Response<Full<Bytes>>, Problem> {
-    let registry = state.fanout.registry();
-    let listed = state.adapters.list();
-    let meta = |office: OfficeId| listed.iter().find(|l| l.office == office);
-    let mut rows: Vec<AdapterRow> = registry
-        .iter()
-        .map(|a| row(state, a.office, &a.name, meta(a.office), false))
-        .collect();
-    rows.extend(
-        registry
-            .deregistered()
-            .map(|(office, name)| row(state, office, name, meta(office), true)),
-    );
-    rows.sort_by(|a, b| a.office.cmp(&b.office));
-    json(StatusCode::OK, &AdaptersView { adapters: rows })
-}
-
-/// `GET /v1/adapters/{office}` (roles `admin`, `office`): one row and its definition.
-pub(super) fn one(office: OfficeId, state: &State) -> Result<Response<Full<Bytes>>, Problem> {
-    let registry = state.fanout.registry();
-    let listed = state.adapters.get(office);
-    let deregistered = registry.deregistered().find(|(o, _)| *o == office);
-    let row = match (registry.get(office), deregistered) {
-        (Some(a), _) => row(state, office, &a.name, listed.as_ref(), false),
-        (None, Some((_, name))) => row(state, office, name, listed.as_ref(), true),
-        (None, None) => return Err(Problem::no_adapter(office)),
-    };
-    let view = AdapterView {
-        row,
-        definition: listed.as_ref().and_then(|l| l.def.clone()),
-    };
-    let mut response = json(StatusCode::OK, &view)?;
-    if let Some(l) = &listed {
-        etag(&mut response, l.meta.version);
-    }
-    Ok(response)
-}
-
-/// One row of the list: identity, version, last change, live health.
-pub(crate) fn row(
-    state: &State,
-    office: OfficeId,
-    name: &str,
-    listed: Option<&Listed>,
-    deregistered: bool,
-) -> AdapterRow {
-    let registry = state.fanout.registry();
-    let adapter = registry.get(office);
-    let guard = state.fanout.guard(office);
-    let last = guard.as_ref().and_then(|g| g.last_call());
-    let meta = listed.map(|l| &l.meta);
-    AdapterRow {
-        office: office.to_string(),
-        name: name.to_owned(),
-        state: if deregistered {
-            "deregistered"
-        } else {
-            "registered"
-        }
-        .to_owned(),
-        dialect: adapter.map(|a| a.dialect.as_str().to_owned()),
-        endpoint: adapter.map(|a| a.endpoint.as_str().to_owned()),
-        timeout_ms: adapter.map(|a| millis(a.timeout)),
-        version: meta.map(|m| m.version),
-        changed_at: meta.map(|m| m.changed_at.clone()),
-        changed_by: meta.map(|m| m.changed_by.clone()),
-        circuit: Some(
-            guard
-                .map_or("closed", |g| g.breaker_state().name())
-                .to_owned(),
-        ),
-        last_status: last.as_ref().map(|l| l.status.to_owned()),
-        last_latency_ms: last.map(|l| millis(l.latency)),
-    }
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The definition and the version a `PUT` is made against (`If-Match` or the body's).
-fn put_body(
-    headers: &HeaderMap,
-    body: &[u8],
-    office: OfficeId,
-) -> Result<(AdapterDef, Option<u64>), Problem> {
-    let header_version = if_match(headers)?;
-    let (def, body_version) = parse_body(body, office)?;
-    match (header_version, body_version) {
-        (Some(h), Some(b)) if h != b => Err(Problem::bad_request(
-            "version-mismatch",
-            format!("If-Match says version {h}, the body says {b}"),
-        )),
-        (h, b) => Ok((def, h.or(b))),
-    }
-}
-
 /// `PUT /v1/adapters/{office}` (`admin`, or the office itself): validation, conformance
 /// probe, then the versioned write and the new registry. Nothing changes on a refusal.
 async fn put(
@@ -434,61 +345,4 @@ async fn rollback(
         status: StatusCode::OK,
         view: changed(office, &meta),
     })
-}
-
-/// The body: the fields of an adapter file, plus an optional `version` (the one the
-/// change is made against); `office` may be left out (the path names it).
-fn parse_body(body: &[u8], office: OfficeId) -> Result<(AdapterDef, Option<u64>), Problem> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| Problem::adapter_invalid(format!("the body is not JSON: {e}")))?;
-    let serde_json::Value::Object(mut map) = value else {
-        return Err(Problem::adapter_invalid("the body must be a JSON object"));
-    };
-    let version = match map.remove("version") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| Problem::adapter_invalid("field version: a whole number"))?,
-        ),
-    };
-    map.entry("office")
-        .or_insert_with(|| serde_json::Value::String(office.to_string()));
-    let def =
-        serde_json::from_value(serde_json::Value::Object(map)).map_err(Problem::adapter_invalid)?;
-    Ok((def, version))
-}
-
-/// `If-Match: "7"` (also `W/"7"` or `7`): the version the change is made against.
-pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
-    let Some(value) = headers.get(hyper::header::IF_MATCH) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            Problem::bad_request(
-                "invalid-if-match",
-                "If-Match carries the adapter's version, e.g. \"3\"",
-            )
-        })
-}
-
-fn changed(office: OfficeId, meta: &Meta) -> ChangedView {
-    ChangedView {
-        office: office.to_string(),
-        version: meta.version,
-        changed_at: meta.changed_at.clone(),
-        changed_by: meta.changed_by.clone(),
-        probe: None,
-    }
-}
-
-fn etag(response: &mut Response<Full<Bytes>>, version: u64) {
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("\"{version}\"")) {
-        response.headers_mut().insert(hyper::header::ETAG, v);
-    }
 }

@@ -41,8 +41,10 @@ impl Subscriber for State {
 
 impl State {
     /// Re-reads the adapter registry from the shared store and publishes it if it changed.
-    /// The registry is still each replica's adapters folder: nothing to re-read yet.
-    async fn reread_adapters(&self) {}
+    async fn reread_adapters(&self) {
+        let store = std::sync::Arc::clone(&self.adapters);
+        store.reload(self).await;
+    }
 
     /// Evicts the person whose cluster hash this is from this replica's caches (the
     /// account cache, and the register's answers).

@@ -372,7 +372,7 @@ impl From<StoreError> for Problem {
             ),
             StoreError::NotFound(office) => Problem::no_adapter(office),
             StoreError::Invalid(why) => Problem::adapter_invalid(why),
-            StoreError::Io(why) => Problem::adapter_write_failed(why),
+            StoreError::Io(why) | StoreError::Database(why) => Problem::adapter_write_failed(why),
             StoreError::NotRecorded(e) => {
                 tracing::error!(error = %e, "adapter change refused: its audit record cannot be written");
                 Problem::audit_unavailable(

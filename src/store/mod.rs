@@ -26,6 +26,7 @@ mod migrate;
 pub use migrate::latest_version;
 mod model;
 mod outbox;
+mod registry;
 mod replies;
 mod rows;
 pub mod scratch;
@@ -43,6 +44,7 @@ pub use model::{
     OutboxStats, Receipt, ReceiptKind, Step, Subject, SubjectKind, Submission, SubmissionId,
     SubmissionState, SubmissionType,
 };
+pub use registry::{HistoryRow, Imported, ImportedOffice, RegistryRow, RegistryTx, history_of};
 pub use undelivered::Undelivered;
 
 /// Why a store operation failed.

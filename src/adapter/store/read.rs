@@ -47,10 +47,7 @@ pub(super) fn parse_entry(
     }
     let meta = files::parse_meta(text).unwrap_or_else(|| Meta {
         version: 1,
-        changed_at: std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .map(|t| files::rfc3339(t.into()))
-            .unwrap_or_default(),
+        changed_at: files::modified(path),
         changed_by: "file".into(),
     });
     Ok(Entry {

@@ -1,19 +1,19 @@
 //! Rollback: the version live before the current one comes back from the history.
 
-use super::{HISTORY, Intent, Meta, Publish, Store, StoreError, current, files};
+use super::{HISTORY, Inner, Intent, Meta, Store, StoreError, current, files};
 use crate::model::OfficeId;
 
 impl Store {
-    /// Restores the version that was live before the current one, as a new version.
-    pub fn rollback(
+    /// Restores the version that was live before the current one from the folder's
+    /// history, as a new version.
+    pub(super) fn rollback_files(
         &self,
+        inner: &mut Inner,
         office: OfficeId,
         by: &str,
-        target: &dyn Publish,
         intent: Intent<'_>,
     ) -> Result<Meta, StoreError> {
-        let mut inner = self.lock();
-        let now = current(&inner, office);
+        let now = current(inner, office);
         let history = self.dir.join(HISTORY).join(office.to_string());
         let previous = files::history_versions(&history)
             .into_iter()
@@ -31,10 +31,8 @@ impl Store {
         let meta = Meta::next(now + 1, by);
         let text = files::render(&def, &meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
         intent(&meta)?;
-        self.commit(&mut inner, adapter, def, meta.clone(), text)?;
-        drop(inner);
+        self.commit(inner, adapter, def, meta.clone(), text)?;
         tracing::info!(%office, restored = previous, version = meta.version, "adapter rolled back");
-        self.publish(target);
         Ok(meta)
     }
 }

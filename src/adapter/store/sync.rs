@@ -7,7 +7,11 @@ impl Store {
     /// Re-reads the folder after a change on disk: a valid edited file becomes the next
     /// version (the file gets the managed header), a removed file a tombstone; an invalid
     /// file is logged and its last good definition kept. Publishes when anything changed.
+    /// A registry shared in PostgreSQL is not the folder's: nothing happens.
     pub fn sync_from_disk(&self, target: &dyn Publish) -> bool {
+        if self.is_shared() {
+            return false;
+        }
         let mut inner = self.lock();
         let paths = match toml_files(&self.dir) {
             Ok(p) => p,
