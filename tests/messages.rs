@@ -6,7 +6,9 @@
 //! another office gets `404` for the receipts, the reply reaches the office's inbox and is
 //! acknowledged; the database and the audit log hold no plaintext phrase; after a
 //! shortened retention period the content is gone and the receipts still verify offline
-//! with `guichet receipts verify`.
+//! with `guichet receipts verify`. An office with a reply endpoint (`replies_path`) gets
+//! the reply pushed exactly once over mTLS, also when the first push fails and is retried,
+//! and it no longer waits in its inbox.
 
 mod common;
 
@@ -14,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{Federation, Options};
 use guichet::pki::Role;
-use guichet::store::{Clock, Store};
+use guichet::store::{Clock, OutboxState, Store, Subject};
 use rustls_pki_types::UnixTime;
 use serde_json::{Value, json};
 
@@ -22,15 +24,19 @@ const PERSON: &str = "7561234567897";
 const OTHER_PERSON: &str = "7569217076985";
 const SENDER: &str = "001.000";
 const OTHER_OFFICE: &str = "002.000";
+/// The office with a reply endpoint (`replies_path` in its adapter).
+const PUSHED_OFFICE: &str = "025.000";
 /// Phrases that must never be found in clear at rest.
 const SUBJECT: &str = "Verfuegung PHRASE-SUBJ-7f3a";
 const BODY: &str = "Sehr geehrte Person, PHRASE-BODY-91c2 wir teilen Ihnen mit.";
 const PDF: &[u8] = b"%PDF-1.4\n% PHRASE-ATT-44d0\n%%EOF\n";
 const REPLY: &str = "Danke, PHRASE-REPLY-0b7e.";
 
-/// `[messages]`: a development key written by the harness, information kept one day.
+/// `[messages]`: a development key written by the harness, information kept one day;
+/// `[delivery]`: a refused push is retried soon.
 const MESSAGES: &str = "[messages]\nactive_key = \"dev-1\"\n\n[messages.keys]\n\
-     dev-1 = \"certs/messages-dev-1.key\"\n\n[messages.retention_days]\ninformation = 1\n";
+     dev-1 = \"certs/messages-dev-1.key\"\n\n[messages.retention_days]\ninformation = 1\n\n\
+     [delivery]\npoll_interval_ms = 50\nbackoff_initial_ms = 50\n";
 
 fn message(kind: &str, attachments: Value) -> Value {
     json!({"vn": PERSON, "subject": SUBJECT, "body": BODY, "kind": kind,
@@ -65,6 +71,41 @@ async fn migrated(fed: &Federation) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the store was not migrated");
+}
+
+/// GET by an office (its receipts, its inbox).
+async fn office_get(office: &reqwest::Client, fed: &Federation, path: &str) -> reqwest::Response {
+    office.get(fed.url(path)).send().await.expect("office GET")
+}
+
+/// The office acknowledges a reply of its inbox: the status.
+async fn acknowledge(office: &reqwest::Client, fed: &Federation, reply: &Value) -> u16 {
+    let office_id = reply["office"].as_str().unwrap_or(SENDER);
+    let id = reply["id"].as_str().expect("reply id");
+    let path = format!("/v1/offices/{office_id}/inbox/{id}/ack");
+    office
+        .post(fed.url(&path))
+        .send()
+        .await
+        .expect("ack")
+        .status()
+        .as_u16()
+}
+
+/// The person (by `token`) replies `body` to message `id` through the demo portal.
+async fn reply_to(fed: &Federation, id: &str, token: &str, body: &str) -> reqwest::Response {
+    fed.portal()
+        .post(fed.url(&format!("/v1/messages/{id}/replies")))
+        .bearer_auth(token)
+        .json(&json!({"body": body}))
+        .send()
+        .await
+        .expect("reply")
+}
+
+/// The audit log's last sequence number (records written so far).
+fn audit_seq(fed: &Federation) -> u64 {
+    fed.state.audit.head().0.seq
 }
 
 /// GET with the person's token (or none, or another's) through the demo portal.
@@ -176,12 +217,24 @@ async fn flow(fed: &Federation, pg_schema: Option<&str>) {
         guichet::receipt::sha256_hex(PDF).as_str()
     );
     assert_ne!(dispatch["person"], PERSON);
+    let before = audit_seq(fed);
     let again = json_of(
         send(&office, fed, "m-1", &message("decision", pdf())).await,
         200,
     )
     .await;
     assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["dispatchReceipt"], sent["dispatchReceipt"]);
+    // The replay was answered from the store: no second receipt, no audit record.
+    assert_eq!(audit_seq(fed), before, "a replay wrote to the audit log");
+    let message_id = id.parse().expect("message id");
+    let stored = fed
+        .state
+        .db
+        .message_receipts(message_id)
+        .await
+        .expect("receipts");
+    assert_eq!(stored.len(), 1, "a replay stored a second receipt");
     let conflict = send(&office, fed, "m-1", &message("request", pdf())).await;
     assert_eq!(conflict.status().as_u16(), 409);
 
@@ -258,15 +311,7 @@ async fn flow(fed: &Federation, pg_schema: Option<&str>) {
     assert_eq!(file.headers()["content-type"], "application/pdf");
     assert_eq!(file.bytes().await.expect("bytes").as_ref(), PDF);
     let receipts_path = format!("/v1/messages/{id}/receipts");
-    let receipts = json_of(
-        office
-            .get(fed.url(&receipts_path))
-            .send()
-            .await
-            .expect("receipts"),
-        200,
-    )
-    .await;
+    let receipts = json_of(office_get(&office, fed, &receipts_path).await, 200).await;
     let kinds: Vec<&str> = receipts["receipts"]
         .as_array()
         .expect("list")
@@ -282,83 +327,44 @@ async fn flow(fed: &Federation, pg_schema: Option<&str>) {
     assert_eq!(list["unread"], 0);
     // Another office does not see the receipts.
     assert_eq!(
-        other_office
-            .get(fed.url(&receipts_path))
-            .send()
+        office_get(&other_office, fed, &receipts_path)
             .await
-            .expect("r")
             .status()
             .as_u16(),
         404
     );
 
     // The person replies; the office without an endpoint fetches it from its inbox.
-    let reply = fed
-        .portal()
-        .post(fed.url(&format!("{msg_path}/replies")))
-        .bearer_auth(&token)
-        .json(&json!({"body": REPLY}))
-        .send()
-        .await
-        .expect("reply");
-    let reply = json_of(reply, 201).await;
+    let reply = json_of(reply_to(fed, &id, &token, REPLY).await, 201).await;
     assert_eq!(reply["office"], SENDER);
-    let stranger = fed
-        .portal()
-        .post(fed.url(&format!("{msg_path}/replies")))
-        .bearer_auth(&other)
-        .json(&json!({"body": "x"}))
-        .send()
-        .await
-        .expect("reply");
+    let stranger = reply_to(fed, &id, &other, "x").await;
     assert_eq!(stranger.status().as_u16(), 403);
     let inbox_path = format!("/v1/offices/{SENDER}/inbox");
     assert_eq!(
-        other_office
-            .get(fed.url(&inbox_path))
-            .send()
+        office_get(&other_office, fed, &inbox_path)
             .await
-            .expect("i")
             .status()
             .as_u16(),
         403
     );
-    let inbox = json_of(
-        office
-            .get(fed.url(&inbox_path))
-            .send()
-            .await
-            .expect("inbox"),
-        200,
-    )
-    .await;
+    let inbox = json_of(office_get(&office, fed, &inbox_path).await, 200).await;
     assert_eq!(inbox["replies"][0]["id"], reply["id"]);
     assert_eq!(inbox["replies"][0]["messageId"], id.as_str());
     assert_eq!(inbox["replies"][0]["body"], REPLY);
-    let ack = format!(
-        "{inbox_path}/{}/ack",
-        reply["id"].as_str().expect("reply id")
-    );
-    assert_eq!(
-        office
-            .post(fed.url(&ack))
-            .send()
-            .await
-            .expect("ack")
-            .status()
-            .as_u16(),
-        204
-    );
-    let inbox = json_of(
-        office
-            .get(fed.url(&inbox_path))
-            .send()
-            .await
-            .expect("inbox"),
-        200,
-    )
-    .await;
+    assert_eq!(acknowledge(&office, fed, &reply).await, 204);
+    let inbox = json_of(office_get(&office, fed, &inbox_path).await, 200).await;
     assert_eq!(inbox["replies"].as_array().map(Vec::len), Some(0));
+    let reply_id = reply["id"].as_str().expect("id").parse().expect("reply id");
+    let rows = fed
+        .state
+        .db
+        .outbox_of(&Subject::reply(reply_id))
+        .await
+        .expect("outbox");
+    assert!(
+        rows.is_empty(),
+        "a reply to an office without endpoint was queued"
+    );
 
     // Nothing in clear at rest: the database and the audit log.
     assert_no_plaintext(&database_text(fed, pg_schema).await, "the database");
@@ -413,11 +419,7 @@ async fn retention(fed: &Federation, office: &reqwest::Client, token: &str, deci
     .await;
     assert_eq!(kept["body"], BODY);
     let receipts = json_of(
-        office
-            .get(fed.url(&format!("/v1/messages/{id}/receipts")))
-            .send()
-            .await
-            .expect("r"),
+        office_get(office, fed, &format!("/v1/messages/{id}/receipts")).await,
         200,
     )
     .await;
@@ -431,6 +433,60 @@ async fn retention(fed: &Federation, office: &reqwest::Client, token: &str, deci
                 .is_ok()
         );
     }
+}
+
+/// An office with a reply endpoint: the reply is pushed over mTLS (the first attempt
+/// refused with `503`, the retry taken), arrives exactly once, and is not in its inbox.
+async fn pushed(fed: &Federation) {
+    migrated(fed).await;
+    let office = fed.client_as(Role::Office, PUSHED_OFFICE);
+    let pushed_office = PUSHED_OFFICE.parse().expect("office");
+    let sent = json_of(
+        send(&office, fed, "p-1", &message("request", json!([]))).await,
+        201,
+    )
+    .await;
+    let id = sent["id"].as_str().expect("id");
+    fed.sim.replies().fail_next(1);
+    let token = fed.token_of(PERSON);
+    let reply = json_of(reply_to(fed, id, &token, REPLY).await, 201).await;
+    let reply_id = reply["id"].as_str().expect("reply id").to_owned();
+    let subject = Subject::reply(reply_id.parse().expect("reply id"));
+    let mut done = false;
+    for _ in 0..(common::PATIENT_MS / 50) {
+        let rows = fed.state.db.outbox_of(&subject).await.expect("outbox");
+        if rows.iter().any(|r| r.state == OutboxState::Done) {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(done, "the reply was not pushed");
+    let rows = fed.state.db.outbox_of(&subject).await.expect("outbox");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].attempts, 1, "one refused attempt, then the push");
+    assert_eq!(
+        rows[0].message_id, reply_id,
+        "the reply's id is the push's key"
+    );
+    assert_eq!(fed.sim.replies().refused(), 1);
+    let taken = fed.sim.replies().taken(pushed_office);
+    assert_eq!(
+        taken.get(&reply_id),
+        Some(&1),
+        "pushed exactly once: {taken:?}"
+    );
+    // Pushed and acknowledged: not waiting in the inbox.
+    let inbox = json_of(
+        office_get(&office, fed, &format!("/v1/offices/{PUSHED_OFFICE}/inbox")).await,
+        200,
+    )
+    .await;
+    assert_eq!(inbox["replies"].as_array().map(Vec::len), Some(0));
+    // Acknowledging it again changes nothing (`204`, already acknowledged).
+    let mut again = reply.clone();
+    again["office"] = PUSHED_OFFICE.into();
+    assert_eq!(acknowledge(&office, fed, &again).await, 204);
 }
 
 async fn start(store: &str) -> Federation {
@@ -449,6 +505,7 @@ async fn start(store: &str) -> Federation {
 async fn send_read_reply_and_retention_on_sqlite() {
     let mut fed = start("").await;
     flow(&fed, None).await;
+    pushed(&fed).await;
     fed.shutdown().await;
 }
 
@@ -465,6 +522,7 @@ async fn send_read_reply_and_retention_on_postgres() {
     ))
     .await;
     flow(&fed, Some(schema.name())).await;
+    pushed(&fed).await;
     fed.shutdown().await;
     schema.drop_schema().await.expect("drop schema");
 }

@@ -69,6 +69,7 @@ fn adapter(office: &str, endpoint: &str, pin: Option<String>) -> Adapter {
         max_concurrency: None,
         server_cert_sha256: pin,
         submissions: None,
+        replies_path: None,
     };
     Adapter::from_def(&def, &mappings).expect("adapter")
 }

@@ -249,7 +249,23 @@ async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
         .delete(deleted, None, "admin:ops", &Nowhere, &ok)
         .expect("delete");
 
+    // Without PostgreSQL there is nothing to import into; a broken history file is named.
+    let refused = guichet::cli::store_import(&fed.config.file, &folder, false)
+        .await
+        .expect_err("a SQLite store");
+    assert!(format!("{refused:#}").contains("PostgreSQL"), "{refused:#}");
     let config = in_process::config(&fed, &schema, 0);
+    let broken = folder.join(".history/002.000/0.toml");
+    std::fs::create_dir_all(folder.join(".history/002.000")).expect("history folder");
+    std::fs::write(&broken, "office = [").expect("broken file");
+    let refused = guichet::cli::store_import(&config, &folder, false)
+        .await
+        .expect_err("a broken history file");
+    assert!(
+        format!("{refused:#}").contains(&broken.display().to_string()),
+        "{refused:#}"
+    );
+    std::fs::remove_file(&broken).expect("remove");
     let first = guichet::cli::store_import(&config, &folder, false)
         .await
         .expect("import");
@@ -259,6 +275,19 @@ async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
         .await
         .expect("second import");
     assert!(again.contains("nothing changed"), "{again}");
+
+    // `adapters list --offline` on a PostgreSQL configuration reads the database.
+    let options = guichet::cli::adapters::ListOptions {
+        config: config.clone(),
+        gateway: None,
+        identity: None,
+        offline: true,
+    };
+    let table = guichet::cli::adapters::list(&options).await.expect("list");
+    let lines: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("001.000  registered    3"), "{table}");
+    assert!(lines[2].starts_with("003.000  deregistered  2"), "{table}");
 
     let db = guichet::store::Store::connect(&schema.config())
         .await

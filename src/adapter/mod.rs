@@ -63,6 +63,11 @@ pub struct AdapterDef {
     /// Optional: how the fund takes submissions (claims), `[submissions]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submissions: Option<SubmissionsDef>,
+    /// Optional: the path on the office's host where persons' replies to its messages are
+    /// pushed (POST, JSON, `/messages/v1/replies`); absent = the office fetches them from
+    /// its inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replies_path: Option<String>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -102,6 +107,8 @@ pub struct Adapter {
     pub max_concurrency: Option<usize>,
     /// How the fund takes submissions, when it does.
     pub submissions: Option<Submissions>,
+    /// Where persons' replies are pushed on the office's host, when they are.
+    pub replies_path: Option<String>,
 }
 
 /// `kind`: one of the office kinds by its snake_case name.
@@ -198,6 +205,11 @@ impl Adapter {
             .as_ref()
             .map(|s| Submissions::from_def(s, mappings))
             .transpose()?;
+        let replies_path = def
+            .replies_path
+            .as_deref()
+            .map(|p| submissions::check_path(p, "replies_path"))
+            .transpose()?;
         Ok(Adapter {
             office,
             name: def.name.trim().to_owned(),
@@ -212,7 +224,18 @@ impl Adapter {
             max_rate_per_second: def.max_rate_per_second,
             max_concurrency: def.max_concurrency,
             submissions,
+            replies_path,
         })
+    }
+
+    /// The URL persons' replies are pushed to (the endpoint's host with `replies_path`),
+    /// or `None` when the office fetches them from its inbox.
+    pub fn replies_url(&self) -> Option<reqwest::Url> {
+        let path = self.replies_path.as_deref()?;
+        let mut url = self.endpoint.clone();
+        url.set_path(path);
+        url.set_query(None);
+        Some(url)
     }
 
     /// Reads and validates one adapter file.

@@ -90,7 +90,11 @@ impl Submissions {
             |field: &'static str| DefError::field(field, "required with transport = \"sedex\"");
         let transport = match def.transport.as_str() {
             "sync" => SubmissionTransport::Sync {
-                path: def.path.as_deref().map(check_path).transpose()?,
+                path: def
+                    .path
+                    .as_deref()
+                    .map(|p| check_path(p, "submissions.path"))
+                    .transpose()?,
             },
             "sedex" => {
                 if def.path.is_some() {
@@ -174,7 +178,8 @@ fn check_participant(id: &str) -> Result<String, DefError> {
 }
 
 /// An absolute URL path without query, fragment or dot segments.
-fn check_path(path: &str) -> Result<String, DefError> {
+/// A path on the office's host (`field` names it in the error).
+pub(super) fn check_path(path: &str, field: &'static str) -> Result<String, DefError> {
     let ok = path.starts_with('/')
         && path.len() <= 200
         && path.split('/').all(|s| s != "." && s != "..")
@@ -185,7 +190,7 @@ fn check_path(path: &str) -> Result<String, DefError> {
         Ok(path.to_owned())
     } else {
         Err(DefError::field(
-            "submissions.path",
+            field,
             format!(
                 "{:?} is not a path like /apg/v1/claims (letters, digits, - _ . ~)",
                 path.chars().take(60).collect::<String>()
@@ -316,9 +321,9 @@ endpoint = "https://127.0.0.1:18166/ik?x=1"
 
     #[test]
     fn paths_are_plain_absolute_paths() {
-        assert!(check_path("/apg/v1/claims").is_ok());
+        assert!(check_path("/apg/v1/claims", "submissions.path").is_ok());
         for bad in ["apg", "/a/../b", "/a?x=1", "/a b", "/é"] {
-            assert!(check_path(bad).is_err(), "{bad}");
+            assert!(check_path(bad, "submissions.path").is_err(), "{bad}");
         }
     }
 }

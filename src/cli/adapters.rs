@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::runtime;
-use crate::adapter::{Adapter, AdapterDef, Registry, Store, files};
+use crate::adapter::{Adapter, AdapterDef, Listed, Meta, Registry, Store, files};
 use crate::config::Config;
 use crate::mapping::MappingSet;
 use crate::view::{AdapterRow, AdaptersView, ProblemView};
@@ -125,7 +125,8 @@ pub struct ListOptions {
 }
 
 /// `guichet adapters list`: the live registry with health from the gateway's API; with
-/// `--offline`, or when the gateway cannot be reached, the folder's files (no health).
+/// `--offline`, or when the gateway cannot be reached, the registry itself (no health):
+/// the folder's files, or the PostgreSQL store's registry.
 pub async fn list(opts: &ListOptions) -> anyhow::Result<String> {
     let config = Config::load(&opts.config)?;
     if !opts.offline {
@@ -136,9 +137,13 @@ pub async fn list(opts: &ListOptions) -> anyhow::Result<String> {
             }
         }
     }
-    let mappings = MappingSet::load_dir(&config.offices.mappings)?;
-    let store = Store::open(&config.offices.adapters, mappings)?;
-    let rows = store.list().into_iter().map(|l| {
+    let listed = if config.store.location.backend() == "postgres" {
+        shared(&config).await?
+    } else {
+        let mappings = MappingSet::load_dir(&config.offices.mappings)?;
+        Store::open(&config.offices.adapters, mappings)?.list()
+    };
+    let rows = listed.into_iter().map(|l| {
         let def = l.def.as_ref();
         AdapterRow {
             office: l.office.to_string(),
@@ -161,6 +166,37 @@ pub async fn list(opts: &ListOptions) -> anyhow::Result<String> {
         }
     });
     Ok(table(rows))
+}
+
+/// The registry of a PostgreSQL store as it is in the database (read only: an empty
+/// registry lists nothing; the gateway seeds it at its first start).
+async fn shared(config: &Config) -> anyhow::Result<Vec<Listed>> {
+    let db = crate::store::Store::connect(&config.store).await?;
+    let rows = db.registry_rows().await;
+    db.close().await;
+    rows?
+        .into_iter()
+        .map(|r| {
+            let def = r
+                .definition
+                .as_deref()
+                .map(files::parse_def)
+                .transpose()
+                .map_err(|e| {
+                    anyhow::anyhow!("registry office {} version {}: {e}", r.office, r.version)
+                })?;
+            Ok(Listed {
+                office: r.office.parse()?,
+                name: r.name,
+                meta: Meta {
+                    version: r.version,
+                    changed_at: r.changed_at,
+                    changed_by: r.changed_by,
+                },
+                def,
+            })
+        })
+        .collect()
 }
 
 async fn from_gateway(config: &Config, opts: &ListOptions) -> anyhow::Result<String> {

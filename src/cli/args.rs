@@ -54,6 +54,13 @@ pub enum Command {
         /// Fault file: which offices hang, fail, drip, lie… (see config/faults.example.toml and docs/operating.md).
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// The gateway (`https://host:port`) the simulated offices send decisions to
+        /// (`POST /v1/messages` with their own certificates), once it answers.
+        #[arg(long, value_name = "URL")]
+        decisions_to: Option<String>,
+        /// How many persons get a decision with `--decisions-to` (offices take turns).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        decisions: u32,
     },
     /// Create or update the store's schema (SQLite file or PostgreSQL) and exit; `serve`
     /// also does this at start, under the same lock.
@@ -315,7 +322,8 @@ pub enum AdaptersCommand {
         file: PathBuf,
     },
     /// Print the registry with versions and live health from the gateway's API; the
-    /// adapters folder (no health) with --offline or when the gateway is not reachable.
+    /// registry itself (no health: the adapters folder, or the PostgreSQL store's registry)
+    /// with --offline or when the gateway is not reachable.
     List {
         /// Configuration file.
         #[arg(long, default_value = "config/guichet.toml")]
@@ -329,7 +337,7 @@ pub enum AdaptersCommand {
         /// Its private key.
         #[arg(long, requires = "admin_cert")]
         admin_key: Option<PathBuf>,
-        /// Read the adapters folder instead of asking the gateway.
+        /// Read the registry (adapters folder, or PostgreSQL) instead of asking the gateway.
         #[arg(long)]
         offline: bool,
     },

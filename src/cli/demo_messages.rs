@@ -1,7 +1,9 @@
 //! The messages part of `guichet demo` (issue #16), through the public API only: a
-//! simulated office sends a decision to the sample person, the portal reads it with the
-//! person's token (which seals the read receipt), the office fetches that receipt and
-//! verifies it offline, the person replies and the office takes the reply from its inbox.
+//! simulated office sends a decision to the sample person ([`crate::sim::decisions`]),
+//! the portal reads it with the person's token (which seals the read receipt), the office
+//! fetches that receipt and verifies it offline, the person replies and the reply reaches
+//! the office — pushed over mTLS to its reply endpoint when its adapter names one (the
+//! demo office does), else taken from its inbox.
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -9,7 +11,8 @@ use serde_json::{Value, json};
 use super::demo::Running;
 use crate::model::Vn;
 
-/// The office that writes in the demo (any office of the development PKI).
+/// The office that writes in the demo (any office of the development PKI); its adapter
+/// names a reply endpoint, so the reply is pushed.
 const DEMO_OFFICE: &str = "025.000";
 
 /// Sends, reads, shows the read receipt, replies and fetches the reply; prints each step.
@@ -25,17 +28,8 @@ pub async fn show(
     }
     let (office_id, office) = office_client(run)?;
     let base = format!("https://{}", run.addr);
-    let body = json!({"vn": vn.digits(), "kind": "decision", "subject": "Entscheid EO-Gesuch",
-        "body": "Ihr Gesuch um Erwerbsersatz wird gutgeheissen. Die Verfügung liegt bei.",
-        "reference": "demo-case-1",
-        "attachments": [{"name": "verfuegung.pdf", "contentBase64": "JVBERi0xLjQKJSBkZW1vCiUlRU9GCg=="}]});
-    let sent = call(
-        office
-            .post(format!("{base}/v1/messages"))
-            .header("idempotency-key", format!("demo-{}", uuid::Uuid::new_v4()))
-            .json(&body),
-    )
-    .await?;
+    let key = format!("demo-{}", uuid::Uuid::new_v4());
+    let sent = crate::sim::decisions::send_decision(&office, &base, vn, &key).await?;
     let id = sent["id"].as_str().context("no message id")?.to_owned();
     println!("Messages (office → person, receipts, reply):");
     println!(
@@ -68,26 +62,51 @@ pub async fn show(
         run.pki.ca_cert.display()
     );
     let reply = json!({"body": "Vielen Dank für den Entscheid."});
-    call(
+    let reply_id = call(
         portal
             .post(format!("{base}/v1/messages/{id}/replies"))
             .bearer_auth(token)
             .json(&reply),
     )
-    .await?;
+    .await?["id"]
+        .as_str()
+        .context("no reply id")?
+        .to_owned();
+    let pushed = crate::cli::runtime::load_registry(&run.config)?
+        .get(office_id.parse()?)
+        .is_some_and(|a| a.replies_path.is_some());
+    if pushed {
+        let office = office_id.parse()?;
+        let mut taken = None;
+        for _ in 0..200 {
+            taken = run
+                .simulator()
+                .replies()
+                .taken(office)
+                .get(&reply_id)
+                .copied();
+            if taken.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let times = taken.context("the reply was not pushed to the office within 10 s")?;
+        println!(
+            "  the person replied; the gateway pushed the reply to {office_id}'s reply endpoint \
+             over mTLS (outbox, taken {times}×, acknowledged by the push: not in its inbox)"
+        );
+        return Ok(());
+    }
     let inbox = call(office.get(format!("{base}/v1/offices/{office_id}/inbox"))).await?;
     let got = inbox["replies"]
         .as_array()
-        .and_then(|r| r.iter().find(|r| r["messageId"] == id.as_str()))
+        .and_then(|r| r.iter().find(|r| r["id"] == reply_id.as_str()))
         .context("the reply is not in the office's inbox")?;
     println!(
-        "  the person replied; {office_id} took it from its inbox: \"{}\"",
+        "  the person replied; {office_id} (no reply endpoint) took it from its inbox: \"{}\"",
         got["body"].as_str().unwrap_or("")
     );
-    let ack = format!(
-        "{base}/v1/offices/{office_id}/inbox/{}/ack",
-        got["id"].as_str().unwrap_or("")
-    );
+    let ack = format!("{base}/v1/offices/{office_id}/inbox/{reply_id}/ack");
     office
         .post(ack)
         .send()
@@ -98,20 +117,18 @@ pub async fn show(
 
 /// A client with the demo office's certificate.
 fn office_client(run: &Running) -> anyhow::Result<(String, reqwest::Client)> {
-    let (id, paths) = run
-        .pki
-        .offices
-        .get_key_value(DEMO_OFFICE)
-        .or_else(|| run.pki.offices.iter().next())
-        .context("the development PKI has no office certificate")?;
-    let roots = crate::tls::load_certs(&run.pki.ca_cert)?;
-    let chain = crate::tls::load_certs(&paths.cert)?;
-    let key = crate::tls::load_key(&paths.key)?;
-    let tls = crate::tls::client_config(&roots, Some((chain, key)))?;
-    Ok((
-        id.clone(),
-        super::runtime::portal_client(tls, "self-service")?,
-    ))
+    let id = if run.pki.offices.contains_key(DEMO_OFFICE) {
+        DEMO_OFFICE.to_owned()
+    } else {
+        run.pki
+            .offices
+            .keys()
+            .next()
+            .context("the development PKI has no office certificate")?
+            .clone()
+    };
+    let client = crate::sim::decisions::office_client(&run.pki, &id)?;
+    Ok((id, client))
 }
 
 /// Sends `req`; a non-success answer is an error with its problem detail.

@@ -102,8 +102,11 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
             truth,
             zero_latency,
             faults,
+            decisions_to,
+            decisions,
         } => {
-            let json = super::simulate(&config, truth, zero_latency, faults.as_deref()).await?;
+            let to = decisions_to.map(|url| (url, decisions));
+            let json = super::simulate(&config, truth, zero_latency, faults.as_deref(), to).await?;
             json.map_or(Ok(()), |j| print_out(&j))
         }
         Command::Demo { config, once, vn } => {

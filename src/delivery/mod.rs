@@ -36,6 +36,7 @@ use tokio::sync::watch;
 
 use crate::adapter::{Adapter, SubmissionTransport, Submissions};
 use crate::audit::{Actor, ActorRole};
+use crate::fanout::{Outbound, PostError};
 use crate::mapping::SubmissionParams;
 use crate::model::{AckOutcome, ApgAck, OfficeId};
 use crate::receipt::{DeliveryOutcome, DeliveryReceipt, ReceiptBody};
@@ -47,6 +48,7 @@ use crate::store::{
 };
 
 mod crash;
+mod reply;
 
 pub use crash::CrashPoint;
 
@@ -214,6 +216,9 @@ impl Worker {
 
     /// One attempt at one row: what the fund said, as the next step of the row.
     async fn attempt(&self, d: &Delivery) -> Next {
+        if d.subject.kind == SubjectKind::Reply {
+            return self.push_reply(d).await;
+        }
         let Some(id) = submission_id(d) else {
             return Next::Fail(format!("outbox row of unknown kind {}", d.subject.kind));
         };
@@ -307,11 +312,7 @@ impl Worker {
         };
         let cfg = &self.state.delivery;
         crash::point(CrashPoint::BeforeSend);
-        let answer = self
-            .state
-            .fanout
-            .post_document(adapter, url, xml, cfg.timeout, cfg.max_ack_bytes)
-            .await;
+        let answer = self.post(adapter, url, Outbound::xml(xml)).await;
         crash::point(CrashPoint::AfterSend);
         match answer {
             Ok(posted) if posted.status == 202 => Next::Close(
@@ -326,9 +327,22 @@ impl Worker {
                 Ok(_) => Next::Retry("acknowledgement names another message".into()),
                 Err(e) => Next::Retry(format!("acknowledgement unreadable: {}", e.redacted())),
             },
-            Err(e) if e.retryable() => Next::Retry(e.to_string()),
-            Err(e) => Next::Fail(format!("refused by the fund: {e}")),
+            Err(e) => not_posted(&e, "fund"),
         }
+    }
+
+    /// POSTs `doc` to `url` on `adapter`'s office with the delivery's timeout and answer cap.
+    async fn post(
+        &self,
+        adapter: &Adapter,
+        url: reqwest::Url,
+        doc: Outbound,
+    ) -> Result<crate::fanout::Posted, PostError> {
+        let cfg = &self.state.delivery;
+        self.state
+            .fanout
+            .post_document(adapter, url, doc, cfg.timeout, cfg.max_ack_bytes)
+            .await
     }
 
     async fn send_sedex(
@@ -671,6 +685,16 @@ fn is_waiting_for_sedex(sub: &Submission, d: &Delivery) -> bool {
 fn submission_id(d: &Delivery) -> Option<SubmissionId> {
     match d.subject.kind {
         SubjectKind::Submission => d.subject.id.parse().ok(),
+        SubjectKind::Reply => None,
+    }
+}
+
+/// A POST without a usable answer: retried unless the office (`who`) refused it.
+fn not_posted(e: &PostError, who: &str) -> Next {
+    if e.retryable() {
+        Next::Retry(e.to_string())
+    } else {
+        Next::Fail(format!("refused by the {who}: {e}"))
     }
 }
 

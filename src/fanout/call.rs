@@ -317,8 +317,10 @@ pub(super) async fn post(
 ) -> Result<Vec<u8>, CallError> {
     let request = client
         .post(endpoint.clone())
-        .header("traceparent", traceparent);
-    let mut response = send_xml(request, body).await?;
+        .header(reqwest::header::CONTENT_TYPE, "application/xml")
+        .header("traceparent", traceparent)
+        .body(body);
+    let mut response = send(request).await?;
     let status = response.status();
     if status != reqwest::StatusCode::OK {
         return Err(CallError::Status(status.as_u16()));
@@ -326,15 +328,9 @@ pub(super) async fn post(
     read_capped(&mut response, limit).await
 }
 
-/// Sends `request` with the XML `body`; a redirect is refused
-/// ([`CallError::Redirect`]), never followed.
-pub(super) async fn send_xml(
-    request: reqwest::RequestBuilder,
-    body: String,
-) -> Result<reqwest::Response, CallError> {
+/// Sends `request`; a redirect is refused ([`CallError::Redirect`]), never followed.
+pub(super) async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
     let response = request
-        .header(reqwest::header::CONTENT_TYPE, "application/xml")
-        .body(body)
         .send()
         .await
         .map_err(|e| CallError::from_reqwest(&e))?;

@@ -343,6 +343,7 @@ mod tests {
             max_concurrency: concurrency,
             server_cert_sha256: None,
             submissions: None,
+            replies_path: None,
         };
         Adapter::from_def(&def, &mappings).expect("adapter")
     }

@@ -30,7 +30,7 @@ pub use plan::{Named, by_register, discrepancies, plan};
 pub use recent::RecentStats;
 pub use register::{REGISTER_LABEL, RegisterSettings, RoutingSettings};
 pub use retry::RetrySettings;
-pub use submit::{PostError, Posted};
+pub use submit::{Outbound, PostError, Posted};
 pub use translate::{OFFLOAD_ANSWER_BYTES, OFFLOAD_MERGE_RECORDS};
 
 use crate::adapter::{Adapter, Registry};

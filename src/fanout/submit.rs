@@ -1,4 +1,4 @@
-//! One outbound document to one office (a claim, later a message): POST over the office's
+//! One outbound document to one office (a claim, a person's reply): POST over the office's
 //! own pooled client — its certificate verified in the handshake before a byte is sent,
 //! no redirect followed — and the answer read within a size cap. The delivery worker
 //! decides what the answer means; nothing here retries or knows a dialect.
@@ -8,10 +8,43 @@ use std::time::Duration;
 use super::{CallError, Fanout};
 use crate::adapter::Adapter;
 
+/// A document to POST: its text, its media type, and the key the office de-duplicates a
+/// repeated delivery by (sent as `Idempotency-Key`).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// `application/xml` or `application/json`.
+    pub content_type: &'static str,
+    /// The document.
+    pub body: String,
+    /// The same for every attempt of one delivery.
+    pub idempotency_key: Option<String>,
+}
+
+impl Outbound {
+    /// An XML document (a claim: its message id inside is the key).
+    pub fn xml(body: String) -> Outbound {
+        Outbound {
+            content_type: "application/xml",
+            body,
+            idempotency_key: None,
+        }
+    }
+
+    /// A JSON document with its idempotency key.
+    pub fn json(body: String, key: &str) -> Outbound {
+        Outbound {
+            content_type: "application/json",
+            body,
+            idempotency_key: Some(key.to_owned()),
+        }
+    }
+}
+
 /// What the office answered.
 #[derive(Debug)]
 pub struct Posted {
-    /// `200` (the acknowledgement is the body) or `202` (it follows over sedex).
+    /// A `2xx`: for a claim `200` (the acknowledgement is the body) or `202` (it follows
+    /// over sedex).
     pub status: u16,
     /// The body, at most the cap.
     pub body: Vec<u8>,
@@ -45,22 +78,28 @@ impl Fanout {
         &self.settings
     }
 
-    /// POSTs `body` (XML) to `url` on `adapter`'s office within `timeout`; `200` and `202`
-    /// are answers, any other status an error ([`CallError::Status`], redirects
-    /// [`CallError::Redirect`]: never followed).
+    /// POSTs `doc` to `url` on `adapter`'s office within `timeout`; a `2xx` is an answer,
+    /// any other status an error ([`CallError::Status`], redirects [`CallError::Redirect`]:
+    /// never followed).
     pub async fn post_document(
         &self,
         adapter: &Adapter,
         url: reqwest::Url,
-        body: String,
+        doc: Outbound,
         timeout: Duration,
         max_bytes: usize,
     ) -> Result<Posted, PostError> {
         let client = self.clients.get(adapter).map_err(|_| CallError::Client)?;
         let exchange = async {
-            let mut response = super::call::send_xml(client.post(url), body).await?;
+            let mut request = client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, doc.content_type);
+            if let Some(key) = &doc.idempotency_key {
+                request = request.header("idempotency-key", key);
+            }
+            let mut response = super::call::send(request.body(doc.body)).await?;
             let status = response.status();
-            if status != reqwest::StatusCode::OK && status != reqwest::StatusCode::ACCEPTED {
+            if !status.is_success() {
                 return Err(CallError::Status(status.as_u16()));
             }
             Ok(Posted {

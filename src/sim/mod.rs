@@ -10,10 +10,13 @@
 //! central account register (dialect `ech-register`) from the same population, with a
 //! configurable lag; [`Federation::start`] serves it beside the offices. [`apg`] plays the
 //! funds taking loss-of-earnings claims, synchronously or through a simulated sedex client
-//! (`sedex_client.rs`) per sedex fund.
+//! (`sedex_client.rs`) per sedex fund. `replies.rs` takes the persons' replies the
+//! gateway pushes to an office's reply endpoint, counted per reply; [`decisions`] lets an
+//! office send a decision to a person through the gateway.
 
 pub mod apg;
 mod behaviour;
+pub mod decisions;
 mod faults;
 mod federation;
 mod heavy;
@@ -21,6 +24,7 @@ mod names;
 pub mod population;
 pub mod register;
 pub mod render;
+mod replies;
 mod sedex_client;
 mod server;
 
@@ -33,5 +37,6 @@ pub use heavy::heavy_entries;
 pub use population::{Person, SimOffice, person, truth, truth_among};
 pub use register::{RegisterLag, RegisterRecord, RegisteredAccount, RegisteredIvFile};
 pub use render::{RenderError, RequestError, SimRequest, parse_request, render_answer};
+pub use replies::{REPLIES_PATH, Replies};
 pub use sedex_client::{FOLDERS as SEDEX_FOLDERS, SedexError, SedexOptions};
 pub use server::Simulator;

@@ -32,6 +32,7 @@ use super::register::{
     RegisterLag, RegisterRecord, holdings, register_record, render_register, today_for,
 };
 use super::render::{parse_request, render_answer};
+use super::replies::Replies;
 use crate::locks;
 use crate::model::{Date, OfficeId, Vn};
 
@@ -52,6 +53,7 @@ pub struct Simulator {
     register_fault: RwLock<Option<Fault>>,
     register_lag: RwLock<RegisterLag>,
     funds: Funds,
+    replies: Replies,
 }
 
 impl Simulator {
@@ -73,6 +75,7 @@ impl Simulator {
             register_fault: RwLock::new(None),
             register_lag: RwLock::new(RegisterLag::COMPLETE),
             funds: Funds::default(),
+            replies: Replies::default(),
         }
     }
 
@@ -131,6 +134,11 @@ impl Simulator {
     /// The funds' loss-of-earnings claims: counters, acknowledgements, transports.
     pub fn funds(&self) -> &Funds {
         &self.funds
+    }
+
+    /// The persons' replies the gateway pushed to the offices.
+    pub fn replies(&self) -> &Replies {
+        &self.replies
     }
 
     pub(super) fn fault(&self, office: OfficeId) -> Option<Fault> {
@@ -290,6 +298,10 @@ const MAX_REQUEST_BYTES: usize = 256 * 1024;
 pub(super) type SimBody = BoxBody<Bytes, Infallible>;
 
 async fn answer(sim: &Simulator, office: OfficeId, req: Request<Incoming>) -> Response<SimBody> {
+    // Pushed replies are counted on their own, apart from the queries.
+    if req.method() == Method::POST && req.uri().path() == super::replies::REPLIES_PATH {
+        return sim.replies.take(office, req).await;
+    }
     if let Some(c) = sim.requests.get(&office) {
         c.fetch_add(1, Ordering::Relaxed);
     }

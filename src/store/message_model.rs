@@ -159,6 +159,9 @@ pub struct NewReply {
     pub content_sha256: String,
     /// The content is deleted this long after the reply.
     pub retention: Duration,
+    /// The office runs a reply endpoint: the reply is queued in the outbox (in the same
+    /// transaction) and pushed, given up this long after the reply. `None`: inbox only.
+    pub push_expiry: Option<Duration>,
 }
 
 /// A stored reply.

@@ -11,7 +11,7 @@ use super::message_model::{
 };
 use super::model::{NewReceipt, Receipt};
 use super::rows::{self, Cols};
-use super::submissions::INSERT_RECEIPT;
+use super::submissions::{INSERT_RECEIPT, same_request};
 use super::{Store, StoreError, WritePool, db, duration_ms, on_backend, sha256_hex};
 use crate::message::{MessageKind, Sealed};
 use crate::model::OfficeId;
@@ -149,14 +149,12 @@ impl Store {
             }
         });
         if !inserted {
+            // A concurrent first attempt with the same key won the unique constraint.
             let existing = self
-                .find_message_by_key(new.sender, &new.idempotency_key)
+                .replay_message(new.sender, &new.idempotency_key, &new.request_sha256)
                 .await?
                 .ok_or(StoreError::Conflict)?;
-            if existing.1 != new.request_sha256 {
-                return Err(StoreError::Conflict);
-            }
-            return Ok(MessageCreated::Existing(existing.0));
+            return Ok(MessageCreated::Existing(existing));
         }
         let created = self.get_message(new.id).await?;
         created
@@ -166,6 +164,20 @@ impl Store {
                 column: "id",
                 problem: "not found right after it was stored".into(),
             })
+    }
+
+    /// A repeated request: the message `sender` stored under `key`, if any, when it was
+    /// sent by a request with the SHA-256 `request_sha256`; [`StoreError::Conflict`] when
+    /// the key was used with another request. The rule of [`Store::replay`], asked before
+    /// the dispatch receipt is sealed.
+    pub async fn replay_message(
+        &self,
+        sender: OfficeId,
+        key: &str,
+        request_sha256: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let found = self.find_message_by_key(sender, key).await?;
+        same_request(found, request_sha256)
     }
 
     /// The message stored under `sender`'s idempotency `key`, and its request hash.

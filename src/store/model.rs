@@ -102,10 +102,12 @@ text_enum!(
 );
 
 text_enum!(
-    /// What an outbox row delivers (submissions now; messages and replies reuse the outbox).
+    /// What an outbox row delivers.
     SubjectKind {
         /// A row of `submissions`.
         Submission = "submission",
+        /// A row of `message_replies`, pushed to an office that runs a reply endpoint.
+        Reply = "reply",
     }
 );
 
@@ -155,6 +157,14 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// The subject for a person's reply pushed to its office.
+    pub fn reply(id: super::MessageId) -> Subject {
+        Subject {
+            kind: SubjectKind::Reply,
+            id: id.to_string(),
+        }
+    }
+
     /// The subject for a submission.
     pub fn submission(id: SubmissionId) -> Subject {
         Subject {

@@ -27,7 +27,13 @@ const CLOSE: &str = "UPDATE outbox SET state = $4, lease_owner = NULL, lease_exp
      finished_at = $5 WHERE id = $1 AND lease_owner = $2 AND lease_expires_at = $3 \
      AND state = 'pending' RETURNING subject_kind, subject_id, target_office, expires_at";
 
+/// A pushed reply the office answered is acknowledged (unless it was before, through
+/// the inbox: the first acknowledgement's time stays).
+const ACKNOWLEDGE_PUSHED: &str = "UPDATE message_replies \
+     SET acknowledged_at = COALESCE(acknowledged_at, $2) WHERE id = $1";
+
 /// How a leased row ends.
+#[derive(Clone, Copy)]
 enum Close {
     Done,
     Failed,
@@ -125,11 +131,22 @@ impl Store {
                 return Err(lost(lease));
             };
             let (subject, office, _) = closed_row(&row)?;
-            match subject.kind {
-                SubjectKind::Submission => {
+            match (subject.kind, how) {
+                (SubjectKind::Submission, _) => {
                     apply_step!(tx, &subject.id, step, Some(office.to_string()), None, now)
                         .map_err(db(op))?;
                 }
+                // Pushed and answered: the office has it, so it leaves the inbox.
+                (SubjectKind::Reply, Close::Done) => {
+                    sqlx::query(ACKNOWLEDGE_PUSHED)
+                        .bind(&subject.id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db(op))?;
+                }
+                // Given up: the reply stays in the office's inbox, unacknowledged.
+                (SubjectKind::Reply, Close::Failed) => {}
             }
             tx.commit().await.map_err(db(op))
         })
@@ -175,6 +192,8 @@ impl Store {
                     apply_step!(tx, &subject.id, &step, Some(office.to_string()), None, now)
                         .map_err(db(OP))?;
                 }
+                // A reply has no history: the row's attempts and last error say it all.
+                SubjectKind::Reply => {}
             }
             tx.commit().await.map_err(db(OP))
         })
@@ -208,6 +227,7 @@ impl Store {
                     apply_step!(tx, &subject.id, step, Some(office.to_string()), None, now)
                         .map_err(db(OP))?;
                 }
+                SubjectKind::Reply => {}
             }
             tx.commit().await.map_err(db(OP))
         })

@@ -4,7 +4,9 @@
 
 use super::message_model::{Cursor, MessageId, NewReply, Purged, StoredReply};
 use super::messages::{sealed_of, stored};
+use super::model::Subject;
 use super::rows::Cols;
+use super::submissions::INSERT_OUTBOX;
 use super::{Store, StoreError, WritePool, db, duration_ms, on_backend};
 use crate::model::OfficeId;
 
@@ -24,13 +26,26 @@ fn reply_row(r: &impl Cols) -> Result<StoredReply, StoreError> {
     })
 }
 
+/// Empties the content of `table`'s rows past their retention period (`$1` now); hashes,
+/// sizes, times and receipts stay.
+fn purge_content(table: &'static str) -> String {
+    format!(
+        "UPDATE {table} SET key_id = NULL, content = NULL, purged_at = $1 \
+         WHERE purge_after <= $1 AND purged_at IS NULL"
+    )
+}
+
 impl Store {
-    /// Stores a reply for the message's office.
+    /// Stores a reply for the message's office and, when it is pushed, its outbox row (due
+    /// now, the reply's id as the message id of every attempt), in one transaction.
     pub async fn create_reply(&self, new: &NewReply) -> Result<StoredReply, StoreError> {
         const OP: &str = "create_reply";
         let now = self.clock.now_ms();
         let (key_id, content) = stored(&new.content);
+        let subject = Subject::reply(new.id);
         on_backend!(self, pool => {
+            let _turn = self.write_turn().await;
+            let mut tx = pool.begin_write().await.map_err(db(OP))?;
             sqlx::query(
                 "INSERT INTO message_replies (id, message_id, office, portal, person, key_id, \
                  content, content_sha256, created_at, acknowledged_at, purge_after, purged_at) \
@@ -46,9 +61,23 @@ impl Store {
             .bind(&new.content_sha256)
             .bind(now)
             .bind(now.saturating_add(duration_ms(new.retention)))
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map_err(db(OP))?;
+            if let Some(expiry) = new.push_expiry {
+                sqlx::query(INSERT_OUTBOX)
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(subject.kind.as_str())
+                    .bind(&subject.id)
+                    .bind(new.office.to_string())
+                    .bind(&subject.id)
+                    .bind(now)
+                    .bind(now.saturating_add(duration_ms(expiry)))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(OP))?;
+            }
+            tx.commit().await.map_err(db(OP))?;
         });
         Ok(StoredReply {
             id: new.id,
@@ -58,6 +87,20 @@ impl Store {
             content_sha256: new.content_sha256.clone(),
             created_at: now,
             acknowledged_at: None,
+        })
+    }
+
+    /// Reply `id` (the delivery worker's read).
+    pub async fn get_reply(&self, id: MessageId) -> Result<Option<StoredReply>, StoreError> {
+        on_backend!(self, pool => {
+            let sql = format!("SELECT {REPLY_COLUMNS} FROM message_replies WHERE id = $1");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await
+                .map_err(db("get_reply"))?
+                .map(|r| reply_row(&r))
+                .transpose()
         })
     }
 
@@ -162,24 +205,16 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db(OP))?;
-            let messages = sqlx::query(
-                "UPDATE messages SET key_id = NULL, content = NULL, purged_at = $1 \
-                 WHERE purge_after <= $1 AND purged_at IS NULL",
-            )
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(OP))?
-            .rows_affected();
-            let replies = sqlx::query(
-                "UPDATE message_replies SET key_id = NULL, content = NULL, purged_at = $1 \
-                 WHERE purge_after <= $1 AND purged_at IS NULL",
-            )
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db(OP))?
-            .rows_affected();
+            let mut purged = [0u64; 2];
+            for (n, table) in purged.iter_mut().zip(["messages", "message_replies"]) {
+                *n = sqlx::query(sqlx::AssertSqlSafe(purge_content(table)))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(OP))?
+                    .rows_affected();
+            }
+            let [messages, replies] = purged;
             tx.commit().await.map_err(db(OP))?;
             Ok(Purged { messages, replies })
         })

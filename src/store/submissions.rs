@@ -100,6 +100,21 @@ macro_rules! apply_step {
 }
 pub(super) use apply_step;
 
+/// The one idempotency rule of submissions and messages: what was stored under the key
+/// (with the SHA-256 of the request that stored it) answers a request with the same
+/// SHA-256; another request under the key is [`StoreError::Conflict`]; nothing stored,
+/// `None` (a new request). Asked before anything is sealed, so a replay seals, stores
+/// and audits nothing.
+pub(super) fn same_request<T>(
+    found: Option<(T, String)>,
+    request_sha256: &str,
+) -> Result<Option<T>, StoreError> {
+    match found {
+        Some((_, stored)) if stored != request_sha256 => Err(StoreError::Conflict),
+        found => Ok(found.map(|(row, _)| row)),
+    }
+}
+
 impl Store {
     /// Stores a new submission with its `received` and `routed` history, its submission
     /// receipt and its outbox row (due now, message id fixed for every attempt) in one
@@ -195,10 +210,11 @@ impl Store {
         key: &str,
         body_sha256: &str,
     ) -> Result<Option<Submission>, StoreError> {
-        match self.find_by_key(portal, key).await? {
-            Some(existing) if existing.body_sha256 != body_sha256 => Err(StoreError::Conflict),
-            found => Ok(found),
-        }
+        let found = self.find_by_key(portal, key).await?.map(|s| {
+            let sha = s.body_sha256.clone();
+            (s, sha)
+        });
+        same_request(found, body_sha256)
     }
 
     /// The submission `id` if `portal` submitted it (another portal's → `None`).

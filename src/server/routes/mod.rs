@@ -5,11 +5,14 @@
 
 mod accesses;
 mod account;
+mod message_read;
 mod messages;
 mod notifications;
 mod replies;
 mod submissions;
 pub mod table;
+
+pub(crate) use replies::reply_view;
 
 use std::sync::Arc;
 
@@ -152,9 +155,9 @@ async fn serve(
         Handler::SubmissionReceipts => submissions::receipts(who()?, p.submission()?, state).await,
         Handler::MessageSend => messages::send(req, who()?, state).await,
         Handler::MessageList => messages::list(req, who()?, p.vn()?, state).await,
-        Handler::MessageGet => messages::get(req, who()?, p.message()?, state).await,
+        Handler::MessageGet => message_read::get(req, who()?, p.message()?, state).await,
         Handler::MessageAttachment => {
-            messages::attachment(req, who()?, p.message()?, p.index()?, state).await
+            message_read::attachment(req, who()?, p.message()?, p.index()?, state).await
         }
         Handler::MessageReceipts => messages::receipts(who()?, p.message()?, state).await,
         Handler::MessageReply => replies::reply(req, who()?, p.message()?, state).await,

@@ -146,6 +146,7 @@ pub(super) async fn reply(
     let sealed = messages
         .keyring
         .seal(&format!("reply:{reply_id}"), &bytes)?;
+    let pushed = pushed_to(message.sender, state);
     let stored = state
         .db
         .create_reply(&NewReply {
@@ -157,6 +158,7 @@ pub(super) async fn reply(
             content: sealed,
             content_sha256: crate::receipt::sha256_hex(&bytes),
             retention: messages.config.reply_retention,
+            push_expiry: pushed.then_some(state.delivery.expiry),
         })
         .await
         .map_err(store_problem)?;
@@ -165,7 +167,11 @@ pub(super) async fn reply(
         portal,
         Some(message.person.clone()),
         "201",
-        format!("message {id} reply {reply_id} to {}", message.sender),
+        format!(
+            "message {id} reply {reply_id} to {}{}",
+            message.sender,
+            if pushed { " (queued for push)" } else { "" }
+        ),
     );
     e.purpose = Some(SELF_SERVICE.into());
     e.binding = Some(who.binding());
@@ -192,7 +198,18 @@ fn own_office(office: &Identity, path: OfficeId) -> Result<OfficeId, Problem> {
     Ok(own)
 }
 
-fn reply_view(r: &StoredReply, state: &State) -> Result<ReplyView, Problem> {
+/// Whether `office` runs a reply endpoint (its adapter names `replies_path`): its replies
+/// are pushed through the outbox as well as kept in its inbox until acknowledged.
+fn pushed_to(office: OfficeId, state: &State) -> bool {
+    state
+        .fanout
+        .registry()
+        .get(office)
+        .is_some_and(|a| a.replies_path.is_some())
+}
+
+/// A reply as its office receives it, from its inbox or pushed: the content decrypted.
+pub(crate) fn reply_view(r: &StoredReply, state: &State) -> Result<ReplyView, Problem> {
     let messages = configured(state)?;
     let plain = match &r.content {
         Some(sealed) => {
