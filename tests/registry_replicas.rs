@@ -2,8 +2,8 @@
 //! fresh schema share it. A change through one replica is in the registry of the others
 //! within 1 s (the notice sent in the change's transaction) and used by their next query;
 //! `If-Match` with the version read before another replica's change is `409`; a deletion
-//! (tombstone) and a rollback are seen everywhere. `guichet store import` moves a folder
-//! with history and a tombstone into PostgreSQL, and a second run changes nothing.
+//! (tombstone) and a rollback are seen everywhere; a replica that has not heard of a
+//! change yet is corrected by the database's version guard.
 //! Needs `--features postgres-tests` and `GUICHET_TEST_DATABASE_URL` (fails loudly
 //! without them, never passes silently).
 #![cfg(feature = "postgres-tests")]
@@ -19,26 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Federation, Options};
-use guichet::adapter::{Publish, Registry, Store};
+use guichet::adapter::{Registry, Store};
 use guichet::mapping::MappingSet;
 use guichet::model::{OfficeId, Vn};
 use guichet::pki::Role;
-use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
-use in_process::{Replica, within};
+use in_process::{Nowhere, Replica, blocking, scratch_schema as schema, within};
 use serde_json::Value;
 
 /// How soon a change through one replica is live on the others (issue #17).
 const LIVE: Duration = Duration::from_secs(1);
 const OFFICE: &str = "001.000";
-
-async fn schema() -> ScratchSchema {
-    let Ok(url) = std::env::var(TEST_DATABASE_URL) else {
-        panic!("{TEST_DATABASE_URL} is not set: the PostgreSQL tests cannot run (see .ci/run)");
-    };
-    ScratchSchema::create()
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"))
-}
 
 async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     let r = req.send().await.expect("request");
@@ -211,158 +201,85 @@ async fn a_change_through_one_replica_is_live_on_the_others() {
     schema.drop_schema().await.expect("drop schema");
 }
 
-struct Nowhere;
-
-impl Publish for Nowhere {
-    fn publish(&self, _registry: Registry) {}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
+async fn the_database_guards_a_replica_that_has_not_heard_of_a_change_yet() {
     let schema = schema().await;
-    let fed = Federation::build(Options::default(), |_| {}).await;
-    // A small folder: three of the federation's adapters, one changed twice (history),
-    // one deleted (tombstone).
-    let folder = fed.dir.path().join("to-import");
-    std::fs::create_dir_all(&folder).expect("folder");
-    for office in ["001.000", "002.000", "003.000"] {
-        std::fs::copy(
-            fed.config.offices.adapters.join(format!("{office}.toml")),
-            folder.join(format!("{office}.toml")),
-        )
-        .expect("copy adapter");
-    }
-    let mappings = MappingSet::load_dir(&fed.config.offices.mappings).expect("mappings");
-    let files = Store::open(&folder, mappings.clone()).expect("folder store");
-    let ok = |_: &guichet::adapter::Meta| Ok(());
-    let office: OfficeId = "001.000".parse().expect("office");
-    let mut def = files.get(office).and_then(|l| l.def).expect("definition");
-    for timeout in [2000, 3000] {
-        def.timeout_ms = timeout;
-        let adapter = files.validate(office, &def).expect("valid");
-        files
-            .put(adapter, def.clone(), None, "admin:ops", &Nowhere, &ok)
-            .expect("put");
-    }
-    let deleted: OfficeId = "003.000".parse().expect("office");
-    files
-        .delete(deleted, None, "admin:ops", &Nowhere, &ok)
-        .expect("delete");
-
-    // Without PostgreSQL there is nothing to import into; a broken history file is named.
-    let refused = guichet::cli::store_import(&fed.config.file, &folder, false)
-        .await
-        .expect_err("a SQLite store");
-    assert!(format!("{refused:#}").contains("PostgreSQL"), "{refused:#}");
-    let config = in_process::config(&fed, &schema, 0);
-    let broken = folder.join(".history/002.000/0.toml");
-    std::fs::create_dir_all(folder.join(".history/002.000")).expect("history folder");
-    std::fs::write(&broken, "office = [").expect("broken file");
-    let refused = guichet::cli::store_import(&config, &folder, false)
-        .await
-        .expect_err("a broken history file");
-    assert!(
-        format!("{refused:#}").contains(&broken.display().to_string()),
-        "{refused:#}"
-    );
-    std::fs::remove_file(&broken).expect("remove");
-    let first = guichet::cli::store_import(&config, &folder, false)
-        .await
-        .expect("import");
-    assert!(first.contains("imported 3 offices"), "{first}");
-    assert!(first.contains("3 added"), "{first}");
-    let again = guichet::cli::store_import(&config, &folder, false)
-        .await
-        .expect("second import");
-    assert!(again.contains("nothing changed"), "{again}");
-
-    // `adapters list --offline` on a PostgreSQL configuration reads the database.
-    let options = guichet::cli::adapters::ListOptions {
-        config: config.clone(),
-        gateway: None,
-        identity: None,
-        offline: true,
-    };
-    let table = guichet::cli::adapters::list(&options).await.expect("list");
-    let lines: Vec<&str> = table.lines().skip(1).collect();
-    assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[0].starts_with("001.000  registered    3"), "{table}");
-    assert!(lines[2].starts_with("003.000  deregistered  2"), "{table}");
-
-    let db = guichet::store::Store::connect(&schema.config())
-        .await
-        .expect("connect");
-    let rows = db.registry_rows().await.expect("rows");
-    let versions: Vec<(&str, u64, bool)> = rows
-        .iter()
-        .map(|r| (r.office.as_str(), r.version, r.definition.is_some()))
-        .collect();
-    assert_eq!(
-        versions,
-        vec![
-            ("001.000", 3, true),
-            ("002.000", 1, true),
-            ("003.000", 2, false)
-        ]
-    );
-    let history = db.registry_history("001.000").await.expect("history");
-    assert_eq!(
-        history.iter().map(|h| h.version).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
-    let stone = db.registry_history("003.000").await.expect("history");
-    assert_eq!(
-        stone
-            .iter()
-            .map(|h| (h.version, h.definition.is_some()))
-            .collect::<Vec<_>>(),
-        vec![(1, true), (2, false)]
-    );
-
-    // The shared registry reads back what the folder had, and rolls back from its history.
-    let shared = Store::open_shared(
-        &folder,
-        mappings,
-        fed.config.offices.endpoint_policy.clone(),
-        Arc::new(db),
-        None,
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let folder = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        repo.join(format!("adapters/{OFFICE}.toml")),
+        folder.path().join(format!("{OFFICE}.toml")),
     )
-    .await
-    .expect("shared registry");
-    let listed = |s: &Store| {
-        s.list()
-            .into_iter()
-            .map(|l| (l.office, l.meta.version, l.def.map(|d| d.timeout_ms)))
-            .collect::<Vec<_>>()
+    .expect("copy adapter");
+    let mappings = MappingSet::load_dir(&repo.join("mappings")).expect("mappings");
+    let open = || async {
+        let db = guichet::store::Store::open(&schema.config())
+            .await
+            .expect("store");
+        let policy = guichet::adapter::EndpointPolicy::permissive();
+        let store = Store::open_shared(folder.path(), mappings.clone(), policy, Arc::new(db), None)
+            .await
+            .expect("shared registry");
+        Arc::new(store)
     };
-    assert_eq!(listed(&shared), listed(&files));
-    let shared = Arc::new(shared);
-    let back = Arc::clone(&shared);
-    let meta = tokio::task::spawn_blocking(move || {
-        back.rollback(
-            office,
-            "admin:ops",
-            &Nowhere,
-            &|_: &guichet::adapter::Meta| Ok(()),
-        )
+    // Two replicas' registries without notices: `b` hears of nothing `a` does.
+    let (a, b) = (open().await, open().await);
+    let office: OfficeId = OFFICE.parse().expect("office");
+    let def = a.get(office).and_then(|l| l.def).expect("seeded");
+    let ok = |_: &guichet::adapter::Meta| Ok(());
+    let put = |expected: Option<u64>, timeout: u64| {
+        let mut def = def.clone();
+        def.timeout_ms = timeout;
+        move |s: &Store| {
+            let adapter = s.validate(office, &def).expect("valid");
+            s.put(adapter, def, expected, "admin:ops", &Nowhere, &ok)
+        }
+    };
+    let meta = blocking(&a, put(Some(1), 2000)).await.expect("put on a");
+    assert_eq!(meta.version, 2);
+
+    // `b` still knows version 1: a newer If-Match is for the database to judge, and the
+    // database refuses the old one and numbers a change without one after its own row.
+    assert!(b.check_version(office, Some(2)).is_ok());
+    let stale = blocking(&b, put(Some(1), 3000)).await;
+    assert!(
+        matches!(
+            stale,
+            Err(guichet::adapter::StoreError::Conflict {
+                current: 2,
+                expected: 1,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    let meta = blocking(&b, put(None, 3000)).await.expect("put on b");
+    assert_eq!(meta.version, 3);
+    assert!(a.reload(&Nowhere).await, "a re-reads version 3");
+    assert_eq!(
+        a.get(office)
+            .map(|l| (l.meta.version, l.def.map(|d| d.timeout_ms))),
+        Some((3, Some(3000)))
+    );
+
+    // A deletion through `a`, then a rollback through `b` that had not heard of it.
+    let meta = blocking(&a, move |s: &Store| {
+        s.delete(office, Some(3), "admin:ops", &Nowhere, &ok)
     })
     .await
-    .expect("rollback task")
-    .expect("rollback");
+    .expect("delete");
     assert_eq!(meta.version, 4);
+    let meta = blocking(&b, move |s: &Store| {
+        s.rollback(office, "admin:ops", &Nowhere, &ok)
+    })
+    .await
+    .expect("rollback");
+    assert_eq!(meta.version, 5);
+    assert!(a.reload(&Nowhere).await);
     assert_eq!(
-        shared.get(office).and_then(|l| l.def).map(|d| d.timeout_ms),
-        Some(2000)
+        a.get(office).and_then(|l| l.def).map(|d| d.timeout_ms),
+        Some(3000),
+        "the version before the deletion"
     );
-
-    // The folder moved on meanwhile: refused naming the office, unless --replace.
-    let refused = guichet::cli::store_import(&config, &folder, false)
-        .await
-        .expect_err("different content");
-    assert!(format!("{refused:#}").contains("001.000"), "{refused:#}");
-    let replaced = guichet::cli::store_import(&config, &folder, true)
-        .await
-        .expect("replace");
-    assert!(replaced.contains("1 replaced"), "{replaced}");
     schema.drop_schema().await.expect("drop schema");
 }

@@ -264,9 +264,16 @@ impl Store {
         Arc::clone(locks::lock(&self.office_locks).entry(office).or_default())
     }
 
-    /// Refuses a change made against another version than the current one.
+    /// Refuses a change made against another version than the current one. With the
+    /// shared registry this replica may not know the newest version yet: only a version
+    /// older than the one it knows is refused here (versions only grow); the change's
+    /// transaction compares with the database.
     pub fn check_version(&self, office: OfficeId, expected: Option<u64>) -> Result<(), StoreError> {
-        check(&self.lock(), office, expected)
+        let inner = self.lock();
+        match expected {
+            Some(e) if self.is_shared() && e > current(&inner, office) => Ok(()),
+            _ => check(&inner, office, expected),
+        }
     }
 
     /// Test hook: the next write of `office`'s file stops right before the rename, as a

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use guichet::adapter::{Publish, Registry, Store};
 use guichet::gateway::Gateway;
 use guichet::server::State;
 use guichet::store::scratch::{ScratchSchema, TEST_DATABASE_URL};
@@ -90,4 +91,33 @@ pub async fn within(what: &str, bound: Duration, mut done: impl FnMut() -> bool)
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A fresh schema of the test database; fails loudly without `GUICHET_TEST_DATABASE_URL`
+/// or its server.
+pub async fn scratch_schema() -> ScratchSchema {
+    let Ok(url) = std::env::var(TEST_DATABASE_URL) else {
+        panic!("{TEST_DATABASE_URL} is not set: the PostgreSQL tests cannot run (see .ci/run)");
+    };
+    ScratchSchema::create()
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"))
+}
+
+/// A registry snapshot's target that drops it (a store used without a gateway).
+pub struct Nowhere;
+
+impl Publish for Nowhere {
+    fn publish(&self, _registry: Registry) {}
+}
+
+/// Runs a blocking registry change of `store` (as the API does, off the runtime's threads).
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    change: impl FnOnce(&Store) -> T + Send + 'static,
+) -> T {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || change(&store))
+        .await
+        .expect("change task")
 }
