@@ -10,6 +10,7 @@
 mod common;
 #[path = "common/in_process.rs"]
 mod in_process;
+#[allow(dead_code)] // the replicas' configuration and eviction; not the processes' parts
 #[path = "support/replica.rs"]
 mod replica;
 

@@ -1,11 +1,12 @@
 //! Three real `guichet serve` processes on loopback ports, one fresh PostgreSQL schema,
 //! the simulated offices of the test (issue #17, "How it is checked"): a notification to
 //! replica 2 evicts the person on replicas 1 and 3; the portal quota holds across the
-//! three processes; a claim accepted by replica 1, which is killed (`kill -9`) while it
-//! holds the claim's outbox lease, is delivered exactly once by the others once the lease
-//! expires; and `guichet audit verify` finds the three replicas' chains intact after it
-//! all. Needs `--features postgres-tests` and `GUICHET_TEST_DATABASE_URL` (fails loudly
-//! without them, never passes silently) and a debug build (the crash point).
+//! three processes; an adapter change through replica 1 is used by replica 3 within 1 s;
+//! a claim accepted by replica 1, which is killed (`kill -9`) while it holds the claim's
+//! outbox lease, is delivered exactly once by the others once the lease expires; and
+//! `guichet audit verify` finds the three replicas' chains intact after it all. Needs
+//! `--features postgres-tests` and `GUICHET_TEST_DATABASE_URL` (fails loudly without
+//! them, never passes silently) and a debug build (the crash point).
 #![cfg(feature = "postgres-tests")]
 
 mod common;
@@ -15,7 +16,7 @@ mod replica;
 mod serve;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Federation, PATIENT_MS};
 use guichet::model::{OfficeId, Vn};
@@ -31,6 +32,8 @@ const BURST: usize = 60;
 const PATIENCE: Duration = Duration::from_millis(PATIENT_MS);
 /// The claimant of the fixture claim.
 const CLAIMANT: &str = "7561234567897";
+/// How soon an adapter change through one replica is used by the others (issue #17).
+const LIVE: Duration = Duration::from_secs(1);
 /// Where the delivering replica stops: the fund has the claim, its answer is not recorded.
 const CRASH_POINT: &str = "after-send";
 
@@ -88,7 +91,10 @@ async fn three_serve_processes_share_evictions_quota_and_deliveries() {
     let configs: Vec<_> = (1..=3)
         .map(|n| {
             let schema = (url.as_str(), schema.name());
-            replica::write_config(&fed.config.file, fed.dir.path(), n, schema, STORE, EXTRA)
+            let path =
+                replica::write_config(&fed.config.file, fed.dir.path(), n, schema, STORE, EXTRA);
+            replica::own_adapters_folder(&fed.config.offices.adapters, &path, n);
+            path
         })
         .collect();
     // Replica 1 stops for good at the crash point of any delivery it makes (debug builds);
@@ -106,6 +112,7 @@ async fn three_serve_processes_share_evictions_quota_and_deliveries() {
 
     a_notification_to_replica_2_evicts_on_all(&fed, [&r1, &r2, &r3]).await;
     the_portal_quota_holds_across_replicas(&fed, &ops, [&r1, &r2, &r3]).await;
+    an_adapter_change_via_replica_1_is_used_by_replica_3(&fed, &r1, &r3).await;
     a_claim_of_a_killed_replica_is_delivered_once(&fed, r1, [&r2, &r3]).await;
 
     // Replica 1 comes back (its audit log recovers the killed process's tail); then all
@@ -165,6 +172,90 @@ async fn the_portal_quota_holds_across_replicas(
     assert_eq!(counts, [3; 3], "the live count stayed three");
     assert_eq!(accepted, [BURST / 3; 3], "accepted per replica");
     assert_eq!(accepted.iter().sum::<usize>(), BURST, "the global quota");
+}
+
+/// An office renamed through replica 1's adapter API (`PUT /v1/adapters/{office}` with
+/// `If-Match`) is used by replica 3 for real account queries within [`LIVE`]: queries are
+/// sent to replica 3 every 100 ms from the change's answer on (each for another person,
+/// so no cached account hides the change), and one sent within [`LIVE`] of it must name
+/// the office by its new name. The bound is the issue's; the wait itself is bounded too.
+async fn an_adapter_change_via_replica_1_is_used_by_replica_3(
+    fed: &Federation,
+    r1: &Serve,
+    r3: &Serve,
+) {
+    const OFFICE: &str = "001.000";
+    const RENAMED: &str = "Ausgleichskasse (renamed through replica 1)";
+    let admin = fed.client_as(Role::Admin, "ops");
+    let url = format!("https://{}/v1/adapters/{OFFICE}", r1.portal);
+    let read: Value = admin
+        .get(&url)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    let version = read["version"].as_u64().unwrap_or_else(|| panic!("{read}"));
+    let mut definition = read["definition"].clone();
+    definition["name"] = Value::from(RENAMED);
+    let changed = admin
+        .put(&url)
+        .header("If-Match", format!("\"{version}\""))
+        .json(&definition)
+        .send()
+        .await
+        .expect("change");
+    assert_eq!(changed.status().as_u16(), 200);
+    let at = Instant::now();
+    let mut queries = tokio::task::JoinSet::new();
+    for i in 0u32.. {
+        let (portal, addr) = (fed.portal(), r3.portal.clone());
+        let vn = Vn::from_serial(900_000 + i);
+        let token = fed.token(vn);
+        let sent = at.elapsed();
+        queries.spawn(async move {
+            let account: Value = portal
+                .get(format!("https://{addr}/v1/accounts/{}", vn.digits()))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("query")
+                .json()
+                .await
+                .expect("account");
+            let name = account["sources"]
+                .as_array()
+                .and_then(|s| s.iter().find(|x| x["office"] == OFFICE))
+                .map(|s| s["name"].clone());
+            (sent, name)
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if sent > LIVE {
+            break;
+        }
+    }
+    let mut seen: Vec<(Duration, Option<Value>)> = queries.join_all().await;
+    seen.sort_by_key(|(sent, _)| *sent);
+    let first = seen
+        .iter()
+        .find(|(_, name)| name.as_ref().is_some_and(|n| n == RENAMED));
+    let Some((sent, _)) = first else {
+        panic!("replica 3 never used the change: {seen:?}");
+    };
+    eprintln!("replica 3 used the change in a query sent {sent:?} after the change's answer");
+    assert!(
+        *sent <= LIVE,
+        "first used by a query sent {sent:?} after the change: {seen:?}"
+    );
+    // Every query sent after that one uses it too.
+    for (later, name) in seen.iter().filter(|(t, _)| t > sent) {
+        assert_eq!(
+            name.as_ref().and_then(Value::as_str),
+            Some(RENAMED),
+            "sent at {later:?}"
+        );
+    }
 }
 
 /// Replicas 2 and 3 are held (SIGSTOP) while replica 1 accepts the claim, so that its

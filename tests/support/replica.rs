@@ -1,8 +1,9 @@
 //! One test federation's configuration turned into that of replica `n` of several on one
 //! PostgreSQL schema (issue #17): its own `replica_id` (`r{n}`) and audit folder, the
 //! shared store, and whatever else the test appends. Used by the in-process replicas
-//! (`tests/replicas.rs`) and the `guichet serve` processes (`tests/replicas_process.rs`),
-//! both of which have the harness `common` at their root.
+//! (`tests/replicas.rs`, `tests/registry_replicas.rs`) and the `guichet serve` processes
+//! (`tests/replicas_process.rs`), all of which have the harness `common` at their root;
+//! each uses a part of it (`#[allow(dead_code)]` where it declares the module).
 
 use std::path::{Path, PathBuf};
 
@@ -82,6 +83,25 @@ pub fn write_config(
     let path = dir.join(format!("replica-{n}.toml"));
     std::fs::write(&path, text).expect("replica config");
     path
+}
+
+/// Gives replica `n` (its configuration `config`) a copy of the adapters folder `shared`
+/// of its own (`adapters-r{n}` beside it), as separate machines have: an adapter change
+/// can reach another replica only through the shared store.
+pub fn own_adapters_folder(shared: &Path, config: &Path, n: usize) {
+    let own = shared.with_file_name(format!("adapters-r{n}"));
+    std::fs::create_dir_all(&own).expect("adapters folder");
+    for entry in std::fs::read_dir(shared).expect("adapters") {
+        let from = entry.expect("entry").path();
+        if from.is_file() {
+            std::fs::copy(&from, own.join(from.file_name().expect("name"))).expect("copy");
+        }
+    }
+    let text = std::fs::read_to_string(config).expect("config");
+    let line = format!("adapters = \"{}\"", shared.display());
+    assert!(text.contains(&line), "{line} in {}", config.display());
+    let text = text.replace(&line, &format!("adapters = \"{}\"", own.display()));
+    std::fs::write(config, text).expect("config");
 }
 
 /// The portal whose cache the eviction tests fill, and the person they evict.
