@@ -15,12 +15,16 @@ mod in_process;
 mod replica;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{Federation, Options};
 use guichet::adapter::Store;
 use guichet::mapping::MappingSet;
 use guichet::model::OfficeId;
-use in_process::{Nowhere, blocking, scratch_schema as schema};
+use in_process::{Nowhere, Replica, blocking, scratch_schema as schema, within};
+
+/// How soon running replicas adopt an import (issue #17).
+const LIVE: Duration = Duration::from_secs(1);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
@@ -158,9 +162,54 @@ async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
         .await
         .expect_err("different content");
     assert!(format!("{refused:#}").contains("001.000"), "{refused:#}");
+    // With --replace the folder's definition becomes a new version (versions only grow,
+    // the history is kept) and a gateway open on the schema adopts it without a restart.
+    let running = Replica::open(&fed, &schema, 1).await;
+    let live = |state: &guichet::server::State| {
+        state
+            .adapters
+            .get(office)
+            .map(|l| (l.meta.version, l.def.map(|d| d.timeout_ms)))
+    };
+    assert_eq!(live(&running.state), Some((4, Some(2000))));
     let replaced = guichet::cli::store_import(&config, &folder, true)
         .await
         .expect("replace");
     assert!(replaced.contains("1 replaced"), "{replaced}");
+    assert!(replaced.contains("2 unchanged"), "{replaced}");
+    let state = Arc::clone(&running.state);
+    within(
+        "the running gateway has the imported definition",
+        LIVE,
+        || {
+            live(&state) == Some((5, Some(3000)))
+                && state.fanout.registry().get(office).map(|a| a.timeout)
+                    == Some(Duration::from_millis(3000))
+        },
+    )
+    .await;
+    let db = guichet::store::Store::connect(&schema.config())
+        .await
+        .expect("connect");
+    let history = db.registry_history("001.000").await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.version, h.changed_by.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, history[0].changed_by.as_str()),
+            (2, "admin:ops"),
+            (3, "admin:ops"),
+            (4, "admin:ops"),
+            (5, guichet::adapter::store::IMPORTED_BY)
+        ]
+    );
+    // The same folder again: nothing to replace.
+    let again = guichet::cli::store_import(&config, &folder, true)
+        .await
+        .expect("replace again");
+    assert!(again.contains("nothing changed"), "{again}");
+    running.shutdown().await;
     schema.drop_schema().await.expect("drop schema");
 }

@@ -22,10 +22,13 @@ use crate::model::OfficeId;
 
 mod change;
 mod export;
+mod history;
 mod pg;
 mod read;
 mod rollback;
 mod sync;
+
+pub use export::{IMPORTED_BY, replacement};
 
 use read::{parse_entry, toml_files};
 

@@ -357,7 +357,8 @@ pub enum StoreCommand {
     /// Move an adapters folder (definitions with their versions, `.history/` and
     /// tombstones) into the PostgreSQL registry of `[store]`. Idempotent: a re-run changes
     /// nothing and says so. An office the database already holds with other content is
-    /// refused (nothing is written) unless `--replace`.
+    /// refused (nothing is written) unless `--replace`, which makes the folder's
+    /// definition a new version of it.
     Import {
         /// Configuration file (its `[store] url` must be `postgres://…`).
         #[arg(long, default_value = "config/guichet.toml")]
@@ -365,7 +366,8 @@ pub enum StoreCommand {
         /// The adapters folder to import.
         #[arg(long = "from-files")]
         from_files: PathBuf,
-        /// Overwrite offices the database holds with other content (their history too).
+        /// Offices the database holds with other content get the folder's definition as a
+        /// new version (history kept; running replicas adopt it at once).
         #[arg(long)]
         replace: bool,
     },

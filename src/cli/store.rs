@@ -50,7 +50,12 @@ pub async fn store_import(
     let store = Store::open(&config.store).await?;
     let (channel, payload) = crate::cluster::adapters_notice(store.schema());
     let outcome = store
-        .registry_import(&offices, replace, Some((&channel, &payload)))
+        .registry_import(
+            &offices,
+            replace,
+            &crate::adapter::store::replacement,
+            Some((&channel, &payload)),
+        )
         .await;
     store.close().await;
     let outcome = outcome?;
@@ -66,7 +71,7 @@ pub async fn store_import(
     if !different.is_empty() {
         bail!(
             "store {}: the registry already holds other content for office {}; nothing was \
-             imported from {} (--replace overwrites those offices and their history)",
+             imported from {} (--replace makes the folder's definition a new version of those offices)",
             store.location(),
             different.join(", "),
             from.display()

@@ -44,7 +44,9 @@ pub use model::{
     OutboxStats, Receipt, ReceiptKind, Step, Subject, SubjectKind, Submission, SubmissionId,
     SubmissionState, SubmissionType,
 };
-pub use registry::{HistoryRow, Imported, ImportedOffice, RegistryRow, RegistryTx, history_of};
+pub use registry::{
+    HistoryRow, Imported, ImportedOffice, RegistryRow, RegistryTx, Replacement, history_of,
+};
 pub use undelivered::Undelivered;
 
 /// Why a store operation failed.

@@ -10,6 +10,10 @@ use sqlx::postgres::Postgres;
 
 use super::{Store, StoreError, db};
 
+mod import;
+
+pub use import::Replacement;
+
 /// One office's row: its live definition, or `None` once deleted (a tombstone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryRow {
@@ -56,7 +60,8 @@ pub enum Imported {
     Added,
     /// Already there with the same content: nothing changed.
     Unchanged,
-    /// There with other content and `replace` was given: overwritten.
+    /// There with other content and `replace` was given: the imported definition is
+    /// now a new version (the live one plus one), the old ones kept in the history.
     Replaced,
     /// There with other content: refused, nothing written (no `replace`).
     Different,
@@ -71,10 +76,6 @@ pub struct RegistryTx {
     current: u64,
     name: Option<String>,
 }
-
-/// The transaction-scoped advisory lock key under which imports run (the start-up import
-/// of replicas starting together and `guichet store import` take turns).
-const IMPORT_LOCK: i64 = 0x6775_6963_6865_7401;
 
 fn version(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -158,93 +159,6 @@ impl Store {
             name: row.and_then(|(_, name, live)| live.then_some(name)),
         })
     }
-
-    /// Writes `offices` into an empty registry, under the import lock; `false` (nothing
-    /// written) when the registry already has rows.
-    pub async fn registry_seed(&self, offices: &[ImportedOffice]) -> Result<bool, StoreError> {
-        let pool = self.pg_pool("registry_seed")?;
-        let mut tx = pool.begin().await.map_err(db("registry_seed"))?;
-        import_lock(&mut tx).await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM adapter_registry")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db("registry_seed"))?;
-        if count > 0 {
-            return Ok(false);
-        }
-        for office in offices {
-            insert(&mut tx, office).await?;
-        }
-        tx.commit().await.map_err(db("registry_seed"))?;
-        Ok(true)
-    }
-
-    /// Imports `offices` under the import lock: an office not in the database is added,
-    /// one with the same rows is left alone, one with other rows is refused — or, with
-    /// `replace`, overwritten. Nothing is written when any office is refused. `notice`
-    /// (channel, payload) tells running replicas when anything changed.
-    pub async fn registry_import(
-        &self,
-        offices: &[ImportedOffice],
-        replace: bool,
-        notice: Option<(&str, &str)>,
-    ) -> Result<Vec<Imported>, StoreError> {
-        let pool = self.pg_pool("registry_import")?;
-        let mut tx = pool.begin().await.map_err(db("registry_import"))?;
-        import_lock(&mut tx).await?;
-        let mut outcome = Vec::with_capacity(offices.len());
-        for office in offices {
-            let sql = format!("{SELECT_ROWS} WHERE office = $1");
-            let existing = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&office.row.office)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db("registry_import"))?
-                .map(|r| registry_row(&r))
-                .transpose()
-                .map_err(db("registry_import"))?;
-            let history = sqlx::query(SELECT_HISTORY)
-                .bind(&office.row.office)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("registry_import"))?
-                .iter()
-                .map(history_row)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(db("registry_import"))?;
-            outcome.push(match existing {
-                None if history.is_empty() => Imported::Added,
-                Some(row) if row == office.row && history == office.history => Imported::Unchanged,
-                _ if replace => Imported::Replaced,
-                _ => Imported::Different,
-            });
-        }
-        if outcome.contains(&Imported::Different)
-            || outcome.iter().all(|o| *o == Imported::Unchanged)
-        {
-            return Ok(outcome);
-        }
-        for (office, done) in offices.iter().zip(&outcome) {
-            if *done == Imported::Replaced {
-                for table in ["adapter_registry", "adapter_history"] {
-                    let sql = format!("DELETE FROM {table} WHERE office = $1");
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(&office.row.office)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("registry_import"))?;
-                }
-            }
-            if *done != Imported::Unchanged {
-                insert(&mut tx, office).await?;
-            }
-        }
-        if let Some((channel, payload)) = notice {
-            notify(&mut tx, channel, payload).await?;
-        }
-        tx.commit().await.map_err(db("registry_import"))?;
-        Ok(outcome)
-    }
 }
 
 impl RegistryTx {
@@ -287,19 +201,7 @@ impl RegistryTx {
         let written = if self.current == 0 {
             insert_row(tx, row).await
         } else {
-            sqlx::query(
-                "UPDATE adapter_registry SET version = $2, name = $3, definition = $4, \
-                 changed_at = $5, changed_by = $6 WHERE office = $1 AND version = $7",
-            )
-            .bind(&row.office)
-            .bind(signed(row.version))
-            .bind(&row.name)
-            .bind(&row.definition)
-            .bind(&row.changed_at)
-            .bind(&row.changed_by)
-            .bind(signed(self.current))
-            .execute(&mut **tx)
-            .await
+            update_row(tx, row, self.current).await
         }
         .map_err(op)?;
         if written.rows_affected() != 1 {
@@ -324,15 +226,6 @@ pub fn history_of(row: &RegistryRow) -> HistoryRow {
     }
 }
 
-async fn import_lock(tx: &mut sqlx::Transaction<'static, Postgres>) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(IMPORT_LOCK)
-        .execute(&mut **tx)
-        .await
-        .map_err(db("registry_import"))?;
-    Ok(())
-}
-
 async fn notify(
     tx: &mut sqlx::Transaction<'static, Postgres>,
     channel: &str,
@@ -347,17 +240,26 @@ async fn notify(
     Ok(())
 }
 
-async fn insert(
+/// Writes `row` over the office's row if it is still at version `current`
+/// (`rows_affected` 0 otherwise).
+async fn update_row(
     tx: &mut sqlx::Transaction<'static, Postgres>,
-    office: &ImportedOffice,
-) -> Result<(), StoreError> {
-    insert_row(tx, &office.row)
-        .await
-        .map_err(db("registry_import"))?;
-    for h in &office.history {
-        insert_history(tx, &office.row.office, h).await?;
-    }
-    Ok(())
+    row: &RegistryRow,
+    current: u64,
+) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    sqlx::query(
+        "UPDATE adapter_registry SET version = $2, name = $3, definition = $4, \
+         changed_at = $5, changed_by = $6 WHERE office = $1 AND version = $7",
+    )
+    .bind(&row.office)
+    .bind(signed(row.version))
+    .bind(&row.name)
+    .bind(&row.definition)
+    .bind(&row.changed_at)
+    .bind(&row.changed_by)
+    .bind(signed(current))
+    .execute(&mut **tx)
+    .await
 }
 
 /// Inserts a registry row unless the office has one (`rows_affected` 0 then).

@@ -5,7 +5,51 @@
 use super::{HISTORY, Meta, Store, files};
 use crate::adapter::AdapterError;
 use crate::model::OfficeId;
-use crate::store::{HistoryRow, ImportedOffice, history_of};
+use crate::store::{HistoryRow, ImportedOffice, RegistryRow, history_of};
+
+/// Who an import's new versions are by.
+pub const IMPORTED_BY: &str = "store import";
+
+/// `guichet store import --replace`: the imported row as the next version of the `live`
+/// one (managed header restamped, by [`IMPORTED_BY`], now), or `None` when both hold the
+/// same definition (compared as parsed, so layout and header do not count) or are both
+/// deletions of the same name.
+pub fn replacement(imported: &RegistryRow, live: &RegistryRow) -> Option<RegistryRow> {
+    let same = imported.name == live.name
+        && imported.definition.as_deref().map(canonical)
+            == live.definition.as_deref().map(canonical);
+    if same {
+        return None;
+    }
+    let meta = Meta::next(live.version + 1, IMPORTED_BY);
+    Some(RegistryRow {
+        office: live.office.clone(),
+        version: meta.version,
+        name: imported.name.clone(),
+        definition: imported
+            .definition
+            .as_deref()
+            .map(|text| files::with_header(&meta, text)),
+        changed_at: meta.changed_at,
+        changed_by: meta.changed_by,
+    })
+}
+
+/// A definition's text without layout: the parsed definition rendered again (the text
+/// without its header when it does not parse).
+fn canonical(text: &str) -> String {
+    files::parse_def(text)
+        .ok()
+        .and_then(|def| toml::to_string(&def).ok())
+        .unwrap_or_else(|| {
+            let none = Meta {
+                version: 0,
+                changed_at: String::new(),
+                changed_by: String::new(),
+            };
+            files::with_header(&none, text)
+        })
+}
 
 impl Store {
     /// Every office of the folder (definitions already validated at open), with its
@@ -57,19 +101,12 @@ impl Store {
                     "version {version} in the history is not older than the live version {live}"
                 )));
             }
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read: {e}")))?;
-            files::parse_def(&text).map_err(|e| err(e.to_string()))?;
-            let meta = files::parse_meta(&text);
-            rows.push(HistoryRow {
-                version,
-                changed_at: meta
-                    .as_ref()
-                    .map(|m| m.changed_at.clone())
-                    .unwrap_or_else(|| files::modified(&path)),
-                changed_by: meta.map_or_else(|| "file".to_owned(), |m| m.changed_by),
-                definition: Some(text),
-            });
+            let row = super::history::kept(&path, version)
+                .map_err(|e| err(format!("cannot read: {e}")))?;
+            if let Some(text) = &row.definition {
+                files::parse_def(text).map_err(|e| err(e.to_string()))?;
+            }
+            rows.push(row);
         }
         Ok(rows)
     }

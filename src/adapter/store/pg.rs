@@ -19,7 +19,7 @@ use crate::store::{RegistryRow, Store as Db};
 /// (channel, payload) that tells every replica to re-read.
 #[derive(Debug)]
 pub(super) struct Shared {
-    db: Arc<Db>,
+    pub(super) db: Arc<Db>,
     runtime: tokio::runtime::Handle,
     notice: Option<(String, String)>,
 }

@@ -16,7 +16,6 @@ use super::diff::{Line, diff};
 use super::html::{Outcome, button_form, csrf_field, esc, outcome_section, page, respond};
 use super::{ConsoleError, Ctx};
 use crate::adapter::AdapterDef;
-use crate::adapter::files::{HISTORY, history_versions, parse_meta};
 use crate::model::{OfficeId, Role};
 use crate::view::ProbeView;
 
@@ -74,7 +73,7 @@ pub(super) async fn page_of(
         }
         body.push_str("</p>");
     }
-    body.push_str(&history(ctx, office));
+    body.push_str(&history(ctx, office).await);
     Ok(respond(
         status,
         page(
@@ -220,42 +219,45 @@ fn edit_form(ctx: &Ctx<'_>, office: OfficeId, def: &AdapterDef, version: Option<
     )
 }
 
-/// Every kept version with its diff against the one before, newest first.
-fn history(ctx: &Ctx<'_>, office: OfficeId) -> String {
-    let dir = ctx.state.adapters.dir();
-    let folder = dir.join(HISTORY).join(office.to_string());
-    let mut versions: Vec<(u64, String)> = history_versions(&folder)
-        .into_iter()
-        .filter_map(|v| {
-            Some((
-                v,
-                std::fs::read_to_string(folder.join(format!("{v}.toml"))).ok()?,
-            ))
-        })
-        .collect();
-    if let Ok(text) = std::fs::read_to_string(dir.join(format!("{office}.toml")))
-        && let Some(meta) = parse_meta(&text)
-    {
-        versions.push((meta.version, text));
-    }
+/// Every kept version with its diff against the one before, newest first, from the
+/// registry's backend (the folder's history or PostgreSQL's), so every replica shows the
+/// same history.
+async fn history(ctx: &Ctx<'_>, office: OfficeId) -> String {
     let mut out = String::from("<h2>Version history</h2>");
+    let versions = match ctx.state.adapters.history(office).await {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = write!(
+                out,
+                "<p>The history cannot be read: {}</p>",
+                esc(&e.to_string())
+            );
+            return out;
+        }
+    };
     if versions.is_empty() {
         out.push_str("<p>No version kept.</p>");
         return out;
     }
     out.push_str("<ol reversed class=\"history\">");
-    for (i, (v, text)) in versions.iter().enumerate().rev() {
-        let meta = parse_meta(text);
+    for (i, v) in versions.iter().enumerate().rev() {
         let _ = write!(
             out,
-            "<li><strong>Version {v}</strong> {}",
-            meta.map_or_else(String::new, |m| format!(
-                "— {} by {}",
-                esc(&m.changed_at),
-                esc(&m.changed_by)
-            ))
+            "<li><strong>Version {}</strong> — {} {} by {}",
+            v.version,
+            if v.definition.is_some() {
+                "changed"
+            } else {
+                "deleted"
+            },
+            esc(&v.changed_at),
+            esc(&v.changed_by)
         );
-        if let Some((_, older)) = i.checked_sub(1).and_then(|p| versions.get(p)) {
+        let older = versions[..i]
+            .iter()
+            .rev()
+            .find_map(|o| o.definition.as_deref());
+        if let (Some(older), Some(text)) = (older, v.definition.as_deref()) {
             let _ = write!(
                 out,
                 "<details><summary>Changes from the version before</summary><pre class=\"diff\">{}</pre></details>",
