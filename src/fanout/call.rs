@@ -315,11 +315,22 @@ pub(super) async fn post(
     traceparent: &str,
     limit: usize,
 ) -> Result<Vec<u8>, CallError> {
-    let mut response = client
+    let request = client
         .post(endpoint.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/xml")
         .header("traceparent", traceparent)
-        .body(body)
+        .body(body);
+    let mut response = send(request).await?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        return Err(CallError::Status(status.as_u16()));
+    }
+    read_capped(&mut response, limit).await
+}
+
+/// Sends `request`; a redirect is refused ([`CallError::Redirect`]), never followed.
+pub(super) async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
+    let response = request
         .send()
         .await
         .map_err(|e| CallError::from_reqwest(&e))?;
@@ -327,10 +338,7 @@ pub(super) async fn post(
     if status.is_redirection() {
         return Err(CallError::Redirect(status.as_u16()));
     }
-    if status != reqwest::StatusCode::OK {
-        return Err(CallError::Status(status.as_u16()));
-    }
-    read_capped(&mut response, limit).await
+    Ok(response)
 }
 
 /// Reads the body of `response`, refused as [`CallError::TooLarge`] as soon as it says or

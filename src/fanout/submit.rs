@@ -97,15 +97,8 @@ impl Fanout {
             if let Some(key) = &doc.idempotency_key {
                 request = request.header("idempotency-key", key);
             }
-            let mut response = request
-                .body(doc.body)
-                .send()
-                .await
-                .map_err(|e| CallError::from_reqwest(&e))?;
+            let mut response = super::call::send(request.body(doc.body)).await?;
             let status = response.status();
-            if status.is_redirection() {
-                return Err(CallError::Redirect(status.as_u16()));
-            }
             if !status.is_success() {
                 return Err(CallError::Status(status.as_u16()));
             }

@@ -19,17 +19,7 @@ pub(crate) fn compile(file: &Path, text: &str) -> Result<Compiled, MappingError>
     let raw: RawMapping = crate::toml_error::parse(text)
         .map_err(|e| MappingError::at(file, e.position, e.message))?;
     let ctx = Ctx::new(file, text, &raw.namespaces)?;
-    let dialect = raw.dialect.get_ref().clone();
-    let dialect_ok = !dialect.is_empty()
-        && dialect
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !dialect_ok {
-        return ctx.err(
-            raw.dialect.span(),
-            format!("dialect {dialect:?}: use lowercase letters, digits and '-'"),
-        );
-    }
+    let dialect = ctx.dialect(&raw.dialect)?;
     let template = Template::compile(raw.request.template.get_ref()).or_else(|m| {
         ctx.err(
             raw.request.template.span(),

@@ -41,6 +41,25 @@ impl<'a> Ctx<'a> {
         Ok(ctx)
     }
 
+    /// The file's `dialect`: lowercase letters, digits and `-`.
+    pub(in crate::mapping) fn dialect(
+        &self,
+        dialect: &Spanned<String>,
+    ) -> Result<String, MappingError> {
+        let name = dialect.get_ref().clone();
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            return self.err(
+                dialect.span(),
+                format!("dialect {name:?}: use lowercase letters, digits and '-'"),
+            );
+        }
+        Ok(name)
+    }
+
     pub(in crate::mapping) fn err<T>(
         &self,
         span: std::ops::Range<usize>,

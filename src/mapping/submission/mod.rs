@@ -109,15 +109,7 @@ impl SubmissionMapping {
         let raw: RawSubmissionMapping = crate::toml_error::parse(text)
             .map_err(|e| MappingError::at(origin, e.position, e.message))?;
         let ctx = Ctx::new(origin, text, &raw.namespaces)?;
-        let dialect = raw.dialect.get_ref().clone();
-        let dialect_ok = !dialect.is_empty()
-            && dialect
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !dialect_ok {
-            let m = format!("dialect {dialect:?}: use lowercase letters, digits and '-'");
-            return ctx.err(raw.dialect.span(), m);
-        }
+        let dialect = ctx.dialect(&raw.dialect)?;
         let s = &raw.submission;
         let form = s.form.get_ref().trim().to_owned();
         if form.is_empty() {
