@@ -4,15 +4,16 @@
 //! once while a query already in flight still completes.
 
 mod common;
+#[allow(dead_code)] // start, signal and wait; not the kill -9 and crash-point parts
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{Federation, Options};
 use guichet::sim::{Fault, Latency};
+use serve::Serve;
 
 /// `GET /readyz`: status and document.
 async fn readyz(client: &reqwest::Client, ops: &str) -> (u16, serde_json::Value) {
@@ -187,58 +188,6 @@ async fn not_ready_while_the_store_cannot_be_reached() {
     assert!(!text.contains("7561"), "no person in readiness: {text}");
 }
 
-/// `guichet serve` as a child process, killed and reaped however the test ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `guichet serve --config CONFIG`; returns the child, the portal and ops addresses.
-fn spawn_serve(config: &std::path::Path) -> (Reaped, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("GUICHET_LOG_FORMAT", "json")
-        .env("GUICHET_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let child = Reaped(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    let (mut portal, mut ops) = (None, None);
-    let start = Instant::now();
-    while portal.is_none() || ops.is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "serve did not start"
-        );
-        let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = line["fields"]["message"].as_str().unwrap_or_default();
-        let addr = line["fields"]["addr"].as_str().map(str::to_owned);
-        if message.starts_with("guichet serving") {
-            portal = addr;
-        } else if message.starts_with("operations listener") {
-            ops = addr;
-        }
-    }
-    (child, portal.expect("portal"), ops.expect("ops"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_turns_readiness_off_while_the_query_in_flight_completes() {
     let slow = Duration::from_secs(4);
@@ -273,7 +222,8 @@ async fn sigterm_turns_readiness_off_while_the_query_in_flight_completes() {
         + "\n[admin]\nlisten = \"127.0.0.1:0\"\n";
     let config = child_dir.join("guichet.toml");
     std::fs::write(&config, text).expect("child config");
-    let (mut child, portal, ops) = spawn_serve(&config);
+    let mut child = Serve::start(&config, &[], Duration::from_secs(60)).await;
+    let (portal, ops) = (child.portal.clone(), child.ops.clone());
     let client = fed.portal();
     until(&client, &ops, 200).await;
 
@@ -295,11 +245,7 @@ async fn sigterm_turns_readiness_off_while_the_query_in_flight_completes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let sent = Instant::now();
-    let term = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(term.success());
+    child.signal("TERM");
     let body = until(&client, &ops, 503).await;
     assert!(
         !query.is_finished(),
@@ -319,16 +265,6 @@ async fn sigterm_turns_readiness_off_while_the_query_in_flight_completes() {
     assert!(account["sources"].as_array().is_some_and(|s| !s.is_empty()));
     assert!(sent.elapsed() < Duration::from_secs(20));
     // Then the process ends by itself, successfully, within the grace period.
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(25),
-            "serve did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child.exited(Duration::from_secs(25)).await;
     assert!(status.success(), "{status}");
 }

@@ -141,6 +141,11 @@ impl Serve {
     /// `SIGTERM`, then waits, within `within`, for the process to end; its exit status.
     pub async fn terminate(mut self, within: Duration) -> ExitStatus {
         self.signal("TERM");
+        self.exited(within).await
+    }
+
+    /// Waits, within `within`, for the process to end by itself; its exit status.
+    pub async fn exited(&mut self, within: Duration) -> ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -148,7 +153,7 @@ impl Serve {
             }
             assert!(
                 started.elapsed() < within,
-                "guichet serve (pid {}) still running {within:?} after SIGTERM",
+                "guichet serve (pid {}) still running after {within:?}",
                 self.pid()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
