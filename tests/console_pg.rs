@@ -59,14 +59,8 @@ async fn the_office_page_shows_the_history_kept_in_postgresql() {
     let admin = fed.client_as(Role::Admin, "ops");
     let url = api.url(&format!("/v1/adapters/{OFFICE}"));
 
-    let read: Value = admin
-        .get(&url)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let answer = admin.get(&url).send().await.expect("get");
+    let read: Value = answer.json().await.expect("the adapter as JSON");
     let version = read["version"].as_u64().expect("version");
     let mut def = read["definition"].clone();
     def["name"] = Value::from(RENAMED);

@@ -100,6 +100,7 @@ async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
 
     let db = guichet::store::Store::connect(&schema.config())
         .await
+        .map(Arc::new)
         .expect("connect");
     let rows = db.registry_rows().await.expect("rows");
     let versions: Vec<(&str, u64, bool)> = rows
@@ -133,7 +134,7 @@ async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
         &folder,
         mappings,
         fed.config.offices.endpoint_policy.clone(),
-        Arc::new(db),
+        Arc::clone(&db),
         None,
     )
     .await
@@ -188,9 +189,6 @@ async fn import_moves_history_and_tombstones_and_a_rerun_changes_nothing() {
         },
     )
     .await;
-    let db = guichet::store::Store::connect(&schema.config())
-        .await
-        .expect("connect");
     let history = db.registry_history("001.000").await.expect("history");
     assert_eq!(
         history
