@@ -150,41 +150,15 @@ pub async fn simulate(
     Ok(None)
 }
 
-/// `--decisions-to`: the simulated offices (taking turns) send a decision to `persons`
-/// synthetic persons through the gateway, waiting for it to answer (up to a minute per
-/// decision). Stable idempotency keys: a second run sends nothing new.
+/// `--decisions-to`: sends the decisions ([`sim::decisions::send_many`]) and logs the
+/// counts (never a person or a text).
 async fn send_decisions(pki: crate::pki::DevPki, gateway: String, persons: u32) {
-    let offices: Vec<String> = pki.offices.keys().cloned().collect();
-    let (mut sent, mut refused) = (0u32, 0u32);
-    for (n, office) in (1..=persons).zip(offices.iter().cycle()) {
-        let client = match sim::decisions::office_client(&pki, office) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "simulated decision not sent");
-                refused += 1;
-                continue;
-            }
-        };
-        let vn = Vn::from_serial(n);
-        let key = format!("sim-decision-{office}-{n}");
-        for attempt in 1..=60 {
-            match sim::decisions::send_decision(&client, &gateway, vn, &key).await {
-                Ok(_) => {
-                    sent += 1;
-                    break;
-                }
-                Err(sim::decisions::DecisionError::Unanswered(_)) if attempt < 60 => {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-                Err(e) => {
-                    tracing::warn!(%office, error = %e, "simulated decision not sent");
-                    refused += 1;
-                    break;
-                }
-            }
-        }
-    }
-    tracing::info!(sent, refused, "simulated offices sent their decisions");
+    let sent = sim::decisions::send_many(&pki, &gateway, persons).await;
+    tracing::info!(
+        sent = sent.sent,
+        refused = sent.refused,
+        "simulated offices sent their decisions"
+    );
 }
 
 /// The truth of `vn`: the account asking every office, the holders, and what the

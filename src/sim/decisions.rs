@@ -95,3 +95,50 @@ pub async fn send_decision(
     }
     Ok(answer)
 }
+
+/// What [`send_many`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Decisions the gateway took (`201`) or answered as already taken (a replay, `200`).
+    pub sent: u32,
+    /// Decisions not sent: no usable certificate, or the gateway refused them.
+    pub refused: u32,
+}
+
+/// The simulated offices, taking turns, send a decision to the synthetic persons 1 to
+/// `persons` through `gateway`, waiting for it to answer (up to a minute per decision).
+/// The idempotency keys are stable (`sim-decision-<office>-<n>`), so a second run sends
+/// nothing new: the gateway answers each with the message it already holds.
+pub async fn send_many(pki: &DevPki, gateway: &str, persons: u32) -> Sent {
+    let offices: Vec<String> = pki.offices.keys().cloned().collect();
+    let mut count = Sent::default();
+    for (n, office) in (1..=persons).zip(offices.iter().cycle()) {
+        let client = match office_client(pki, office) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "simulated decision not sent");
+                count.refused += 1;
+                continue;
+            }
+        };
+        let vn = Vn::from_serial(n);
+        let key = format!("sim-decision-{office}-{n}");
+        for attempt in 1..=60 {
+            match send_decision(&client, gateway, vn, &key).await {
+                Ok(_) => {
+                    count.sent += 1;
+                    break;
+                }
+                Err(DecisionError::Unanswered(_)) if attempt < 60 => {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(%office, error = %e, "simulated decision not sent");
+                    count.refused += 1;
+                    break;
+                }
+            }
+        }
+    }
+    count
+}

@@ -1,6 +1,8 @@
 //! The constants and one helper per route of `tests/messages.rs`: sending, reading,
 //! replying, the office's GETs and acknowledgement, the plaintext scan of the database and
-//! the audit log, offline receipt verification.
+//! the audit log, offline receipt verification. Also used by `tests/sim_decisions.rs`,
+//! which needs only some of it.
+#![allow(dead_code)]
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
