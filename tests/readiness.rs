@@ -69,22 +69,10 @@ async fn ready_once_the_store_is_migrated_and_liveness_stays_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_ready_while_the_schema_is_behind_then_ready_after_migrating() {
-    let o = Options {
-        // Nothing migrates at start: the worker is off.
-        extra: "[delivery]\nenabled = false\n",
-        ..Options::default()
-    };
-    let fed = Federation::build(o, |_| {}).await;
+    // Nothing migrates at start: the worker is off.
+    let fed = ready_only_after_migrating("[delivery]\nenabled = false\n").await;
     let client = fed.portal();
     let ops = fed.ops.to_string();
-    let (status, body) = readyz(&client, &ops).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(failed_checks(&body), ["migrations"], "{body}");
-    let reason = body["notReady"][0]["reason"].as_str().expect("reason");
-    assert!(reason.contains("guichet migrate"), "{reason}");
-    fed.state.db.migrate().await.expect("migrate");
-    let (status, body) = readyz(&client, &ops).await;
-    assert_eq!(status, 200, "{body}");
 
     // The outbox gauges the alerts use: nothing delivers here, so a claim stays pending.
     let gauge = |text: &str, name: &str| -> f64 {
@@ -130,8 +118,16 @@ async fn on_postgresql_not_ready_until_its_schema_is_migrated() {
         "[store]\nurl = \"{url}\"\nschema = \"{}\"\n[delivery]\nenabled = false\n",
         schema.name()
     );
+    drop(ready_only_after_migrating(&extra).await);
+    schema.drop_schema().await.expect("drop schema");
+}
+
+/// A gateway built with `extra` (its store not migrated at start): `/readyz` answers `503`
+/// naming only the migrations (and how to apply them), then `200` once the store is
+/// migrated. The gateway, for what the test checks next.
+async fn ready_only_after_migrating(extra: &str) -> Federation {
     let o = Options {
-        extra: &extra,
+        extra,
         ..Options::default()
     };
     let fed = Federation::build(o, |_| {}).await;
@@ -140,11 +136,12 @@ async fn on_postgresql_not_ready_until_its_schema_is_migrated() {
     let (status, body) = readyz(&client, &ops).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(failed_checks(&body), ["migrations"], "{body}");
+    let reason = body["notReady"][0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("guichet migrate"), "{reason}");
     fed.state.db.migrate().await.expect("migrate");
     let (status, body) = readyz(&client, &ops).await;
     assert_eq!(status, 200, "{body}");
-    drop(fed);
-    schema.drop_schema().await.expect("drop schema");
+    fed
 }
 
 /// A claim as the submissions route stores it (the outbox row comes with it).
