@@ -3,34 +3,24 @@
 //! claim from the demo portal, the fund accepts it, and the printout shows the final
 //! state, the rule and both receipts verified against the seal's root.
 
-use std::path::PathBuf;
+#[path = "support/demo_config.rs"]
+mod demo_config;
 
 use guichet::model::Vn;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_claim_is_accepted_with_two_verified_receipts() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let c = dir.path().join("certs");
-    let config = dir.path().join("guichet.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ncert = \"{c}/gateway-server.pem\"\nkey = \"{c}/gateway-server.key\"\n\
-             client_ca = \"{c}/federation-ca.pem\"\n\n[offices]\nadapters = \"{r}/adapters\"\nmappings = \"{r}/mappings\"\n\
-             ca = \"{c}/federation-ca.pem\"\nclient_cert = \"{c}/gateway-client.pem\"\nclient_key = \"{c}/gateway-client.key\"\n\
-             test_delivery = true\nallow_loopback = true\n\n[simulator]\ncerts = \"{c}/offices\"\nlatency_median_ms = 0\nlatency_p99_ms = 0\n\n\
-             [privacy]\npurposes = [\"self-service\", \"claim\"]\n\n[privacy.portals]\ndemo = [\"self-service\", \"claim\"]\n\n\
-             [identity]\naudience = \"urn:guichet:gateway:guichet\"\n\
-             [[identity.issuers]]\nissuer = \"https://idp.dev.guichet.invalid\"\njwks = \"{c}/idp-jwks.json\"\n\
-             acr = [\"urn:guichet:acr:substantial\"]\n\n[audit]\ndir = \"{a}\"\nhmac_key_file = \"{c}/audit-hmac.key\"\nfsync = false\nunsafe_no_fsync = true\n\n\
-             [seal]\ncert = \"{c}/seal-guichet.pem\"\nkey = \"{c}/seal-guichet.key\"\nca = \"{c}/federation-ca.pem\"\n",
-            c = c.display(),
-            r = repo.display(),
-            a = dir.path().join("audit").display(),
+    let config = demo_config::write(
+        dir.path(),
+        "[privacy]\npurposes = [\"self-service\", \"claim\"]\n\n\
+         [privacy.portals]\ndemo = [\"self-service\", \"claim\"]\n",
+        &format!(
+            "[seal]\ncert = \"{c}/seal-guichet.pem\"\nkey = \"{c}/seal-guichet.key\"\n\
+             ca = \"{c}/federation-ca.pem\"\n",
+            c = dir.path().join("certs").display()
         ),
-    )
-    .expect("config");
+    );
     let run = guichet::cli::DemoRun::start(&config).await.expect("demo");
     let roots = guichet::tls::load_certs(&run.pki.ca_cert).expect("ca");
     let id = (

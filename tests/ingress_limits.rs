@@ -5,6 +5,8 @@
 //! out of the repository.
 
 mod common;
+#[path = "support/demo_config.rs"]
+mod demo_config;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -343,24 +345,11 @@ async fn listeners_bind_a_port_in_time_wait() {
 async fn the_demo_writes_its_adapters_to_a_temporary_copy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = common::repo();
-    let c = dir.path().join("certs");
-    let config = dir.path().join("guichet.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ncert = \"{c}/gateway-server.pem\"\nkey = \"{c}/gateway-server.key\"\n\
-             client_ca = \"{c}/federation-ca.pem\"\n\n[offices]\nadapters = \"{r}/adapters\"\nmappings = \"{r}/mappings\"\n\
-             ca = \"{c}/federation-ca.pem\"\nclient_cert = \"{c}/gateway-client.pem\"\nclient_key = \"{c}/gateway-client.key\"\n\
-             test_delivery = true\nallow_loopback = true\n\n[simulator]\ncerts = \"{c}/offices\"\nlatency_median_ms = 0\nlatency_p99_ms = 0\n\n\
-             [privacy.portals]\ndemo = [\"self-service\"]\n\n[identity]\naudience = \"urn:guichet:gateway:guichet\"\n\
-             [[identity.issuers]]\nissuer = \"https://idp.dev.guichet.invalid\"\njwks = \"{c}/idp-jwks.json\"\n\
-             acr = [\"urn:guichet:acr:substantial\"]\n\n[audit]\ndir = \"{a}\"\nhmac_key_file = \"{c}/audit-hmac.key\"\nfsync = false\nunsafe_no_fsync = true\n",
-            c = c.display(),
-            r = repo.display(),
-            a = dir.path().join("audit").display(),
-        ),
-    )
-    .expect("config");
+    let config = demo_config::write(
+        dir.path(),
+        "[privacy.portals]\ndemo = [\"self-service\"]\n",
+        "",
+    );
     let before = folder(&repo.join("adapters"));
     let run = guichet::cli::DemoRun::start(&config).await.expect("demo");
     assert_ne!(run.config.offices.adapters, repo.join("adapters"));
