@@ -147,6 +147,22 @@ pub(super) async fn reply(
         .keyring
         .seal(&format!("reply:{reply_id}"), &bytes)?;
     let pushed = pushed_to(message.sender, state);
+    // Recorded before it is stored (and queued for push): a reply the audit log cannot
+    // take is refused with nothing stored, as a claim is.
+    let mut e = event(
+        Kind::MessageReply,
+        portal,
+        Some(message.person.clone()),
+        "201",
+        format!(
+            "message {id} reply {reply_id} to {}{}",
+            message.sender,
+            if pushed { " (queued for push)" } else { "" }
+        ),
+    );
+    e.purpose = Some(SELF_SERVICE.into());
+    e.binding = Some(who.binding());
+    super::record(state, e).await?;
     let stored = state
         .db
         .create_reply(&NewReply {
@@ -162,20 +178,6 @@ pub(super) async fn reply(
         })
         .await
         .map_err(store_problem)?;
-    let mut e = event(
-        Kind::MessageReply,
-        portal,
-        Some(message.person.clone()),
-        "201",
-        format!(
-            "message {id} reply {reply_id} to {}{}",
-            message.sender,
-            if pushed { " (queued for push)" } else { "" }
-        ),
-    );
-    e.purpose = Some(SELF_SERVICE.into());
-    e.binding = Some(who.binding());
-    super::record(state, e).await?;
     super::json(
         StatusCode::CREATED,
         &ReplySentView {
